@@ -1,0 +1,90 @@
+"""The command line: ``mailbot [--config PATH] run [--once]``.
+
+The only place that configures logging and decides exit codes: 0 done, 1 a run that
+could not finish, 2 a configuration or connection problem (one line on stderr, no
+traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from . import config as config_mod
+from .daemon import describe, run_forever, run_once
+from .inbox import InboxError
+
+log = logging.getLogger("mailbot")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"mailbot: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH",
+              help="Configuration file [default: $MAILBOT_CONFIG, else config/mailbot.toml].")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """mailbot: answers event registrations that arrive by e-mail."""
+    os.umask(0o077)  # the database, replies and logs hold personal data
+    _setup_logging(verbose)
+    ctx.obj = config_mod.resolve_path(config_path)
+
+
+def _load(ctx: click.Context) -> config_mod.Config:
+    try:
+        return config_mod.load(ctx.obj)
+    except config_mod.ConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Handle the waiting mail, then exit (for cron).")
+@click.pass_context
+def run(ctx: click.Context, once: bool) -> None:
+    """Read the inbox, register, answer. Without --once: keep polling until stopped."""
+    config = _load(ctx)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("%s received: finishing the mail in hand", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if not once:
+        run_forever(config, stop)
+        return
+    try:
+        summary = run_once(config, stop)
+    except InboxError as exc:
+        _fail(str(exc))
+        return
+    if summary.read or sys.stdout.isatty():
+        click.echo(describe(summary))
+        click.echo(_where(config))
+
+
+def _where(config: config_mod.Config) -> str:
+    replies = (f"replies written to {config.smtp.dry_run_dir}/" if config.smtp.dry_run_dir
+               else f"replies sent via {config.smtp.host}")
+    return f"Database: {config.database} — {replies}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,160 @@
+"""Replies as ``EmailMessage`` objects, from jinja2 templates (pure given the templates).
+
+Each reply kind is one text template, ``templates/KIND.LANG.txt``; its first line is
+``Subject: …``. The HTML alternative is the same text poured into ``layout.html``
+(autoescaped, links made clickable), so the two never disagree.
+
+Nothing from an incoming mail reaches a header unchecked: names pass through
+``parse.clean_text`` (no control characters, so no CR/LF: CVE-2024-6923), addresses were
+validated by ``parse``, and In-Reply-To only takes a validated Message-ID. As a last line
+of defence the finished message is parsed back and must have exactly the headers we set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup, escape
+
+from . import ics
+from .config import Config
+from .models import Participant, Registration, Reply, ReplyKind
+from .parse import clean_text
+
+MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
+             "September", "Oktober", "November", "Dezember")
+WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+CALENDAR_METHOD = {
+    ReplyKind.CONFIRMATION: "REQUEST",
+    ReplyKind.DUPLICATE: "REQUEST",
+    ReplyKind.CANCELLATION: "CANCEL",
+}
+EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted",
+                    "x-auto-response-suppress", "mime-version", "content-type",
+                    "in-reply-to", "references"}
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+class ComposeError(Exception):
+    """Raised when a reply cannot be built safely (a template error, a header that
+    would not survive the round trip); the mail then goes to review."""
+
+
+def default_templates() -> Path:
+    """The packaged templates, or the source tree's ``templates/`` in a checkout."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+def _linkify(line: str) -> Markup:
+    escaped = str(escape(line))
+    return Markup(_URL.sub(lambda m: f'<a href="{m[0]}">{m[0]}</a>', escaped))
+
+
+class Composer:
+    """Renders replies for one configuration; build once, use for every mail."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        folder = config.templates or default_templates()
+        self.text_env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(folder), autoescape=False,
+            undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        )
+        self.html_env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(folder), autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.html_env.filters["linkify"] = _linkify
+        self.layout = self.html_env.get_template("layout.html")
+        self.sender = Address(display_name=clean_text(config.contact.name),
+                              addr_spec=config.contact.address)
+        self.event = _event_context(config)
+
+    def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
+              in_reply_to: str | None, now: dt.datetime, lang: str | None = None) -> Reply:
+        """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any."""
+        lang = lang or self.config.event.language
+        name = clean_text(reg.name if reg else person.name, 120)
+        status = reg.status.value if reg else ""
+        try:
+            subject, text = self._render(kind, person.email, name, status, lang)
+            msg = self._message(person.email, name, subject, text, in_reply_to, now, lang)
+            method = CALENDAR_METHOD.get(kind)
+            if reg and method and (method == "CANCEL" or status == "confirmed"):
+                _attach_calendar(msg, ics.calendar(self.config, reg, now, method), method)
+            body = msg.as_bytes(policy=email.policy.SMTP)
+        except (jinja2.TemplateError, ValueError, TypeError) as exc:
+            raise ComposeError(f"{type(exc).__name__}: {exc}") from exc
+        _check_headers(body)
+        return Reply(recipient=person.email, subject=subject, kind=kind,
+                     message_id=msg["Message-ID"], in_reply_to=in_reply_to, body=body)
+
+    def _render(self, kind: ReplyKind, address: str, name: str, status: str,
+                lang: str) -> tuple[str, str]:
+        names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
+        template = self.text_env.select_template(names)
+        rendered = template.render(
+            person={"name": name, "email": address}, registration={"status": status},
+            event=self.event, zoom=self.config.zoom, contact=self.config.contact,
+        )
+        head, _, body = rendered.partition("\n\n")
+        if not head.startswith("Subject:"):
+            raise ComposeError(f"template {template.name} must start with 'Subject: …'")
+        subject = clean_text(head.removeprefix("Subject:"), 250)
+        return subject, re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
+
+    def _message(self, address: str, name: str, subject: str, text: str,
+                 in_reply_to: str | None, now: dt.datetime, lang: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = Address(display_name=name, addr_spec=address)
+        msg["Subject"] = subject
+        msg["Date"] = email.utils.format_datetime(now.astimezone(self.config.event.tz))
+        msg["Message-ID"] = email.utils.make_msgid("mailbot", domain=self.config.contact.domain)
+        if in_reply_to:
+            msg["In-Reply-To"] = in_reply_to
+            msg["References"] = in_reply_to
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg.set_content(text, cte="quoted-printable")
+        paragraphs = [p.split("\n") for p in text.strip().split("\n\n")]
+        html = self.layout.render(lang=lang, subject=subject, paragraphs=paragraphs)
+        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+        return msg
+
+
+def _attach_calendar(msg: EmailMessage, data: bytes, method: str) -> None:
+    """The calendar as a third alternative (how Outlook and Gmail find invitations) and
+    as an ``.ics`` attachment for every other client."""
+    text = data.decode("utf-8")
+    msg.add_alternative(text, subtype="calendar", cte="quoted-printable",
+                        params={"method": method})
+    msg.make_mixed()
+    msg.add_attachment(data, maintype="application", subtype="ics",
+                       filename="einladung.ics" if method == "REQUEST" else "absage.ics")
+
+
+def _check_headers(body: bytes) -> None:
+    head = body.split(b"\r\n\r\n", 1)[0]
+    parsed = email.message_from_bytes(head + b"\r\n\r\n", policy=email.policy.compat32)
+    names = {name.lower() for name in parsed.keys()}
+    if not names <= EXPECTED_HEADERS or len(parsed.get_all("To", [])) != 1:
+        raise ComposeError(f"unexpected headers in reply: {sorted(names - EXPECTED_HEADERS)}")
+
+
+def _event_context(config: Config) -> dict[str, str]:
+    start, end = config.event.start, config.event.end
+    date = f"{WEEKDAYS_DE[start.weekday()]}, {start.day}. {MONTHS_DE[start.month - 1]} {start.year}"
+    time = f"{start:%H:%M}–{end:%H:%M} Uhr"
+    if end.date() != start.date():
+        time = f"{start:%H:%M} Uhr bis {end.day}. {MONTHS_DE[end.month - 1]}, {end:%H:%M} Uhr"
+    return {"title": config.event.title, "date": date, "time": time}

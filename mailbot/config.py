@@ -1,0 +1,376 @@
+"""Load and validate the TOML configuration into frozen dataclasses.
+
+The key names are a documented interface (see ``config/example.toml``): keys may be
+added, never renamed. Every problem is reported as a :class:`ConfigError` whose message
+names the key, so the command line can print it as one line and exit 2.
+
+Relative paths (database, Maildir, dry-run folder, password files) are taken relative to
+the current working directory, as a shell user would expect; cron and systemd examples
+``cd`` into the project folder or use absolute paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_PATH = Path("config/mailbot.toml")
+SECURITY_MODES = ("tls", "starttls", "none")
+DEFAULT_PORTS = {
+    "imap": {"tls": 993, "starttls": 143, "none": 143},
+    "smtp": {"tls": 465, "starttls": 587, "none": 25},
+}
+
+
+class ConfigError(Exception):
+    """Raised when the configuration file is missing, unreadable or has a bad key.
+
+    The message is one line and names the offending key, e.g. ``[event] start: missing``.
+    """
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    title: str
+    start: dt.datetime  # aware, in `timezone`
+    end: dt.datetime
+    timezone: str
+    language: str = "de"
+    capacity: int | None = None
+    registration_deadline: dt.datetime | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def deadline(self) -> dt.datetime:
+        return self.registration_deadline or self.start
+
+
+@dataclass(frozen=True)
+class ZoomConfig:
+    url: str
+    meeting_id: str
+    passcode: str
+
+
+@dataclass(frozen=True)
+class ContactConfig:
+    name: str
+    address: str
+    organisation: str
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str = field(repr=False)
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    ca_file: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class MaildirConfig:
+    path: Path
+    processed_folder: str = "Processed"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str | None = None
+    port: int | None = None
+    security: str = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    dry_run_dir: Path | None = None
+    ca_file: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    poll_interval: float = 60.0
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    event: EventConfig
+    zoom: ZoomConfig
+    contact: ContactConfig
+    smtp: SmtpConfig
+    database: Path
+    imap: ImapConfig | None = None
+    maildir: MaildirConfig | None = None
+    daemon: DaemonConfig = DaemonConfig()
+    templates: Path | None = None
+    source: Path | None = None
+
+
+def resolve_path(cli_path: str | os.PathLike[str] | None) -> Path:
+    """The config path: ``--config``, else ``$MAILBOT_CONFIG``, else ``config/mailbot.toml``."""
+    if cli_path:
+        return Path(cli_path)
+    if os.environ.get("MAILBOT_CONFIG"):
+        return Path(os.environ["MAILBOT_CONFIG"])
+    return DEFAULT_PATH
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    """Read and validate the file at ``path``; raise :class:`ConfigError` on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse(data, source=path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse(data: dict[str, Any], source: Path | None = None) -> Config:
+    """Validate an already-decoded TOML document."""
+    known = {"event", "zoom", "contact", "imap", "maildir", "smtp", "database", "daemon",
+             "templates"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"[{key}]: unknown section (known: {', '.join(sorted(known))})")
+    event = _event(_Section(data, "event"))
+    imap = _imap(_Section(data, "imap")) if "imap" in data else None
+    maildir = _maildir(_Section(data, "maildir")) if "maildir" in data else None
+    if imap and maildir:
+        raise ConfigError("[imap] and [maildir]: give one inbox, not both")
+    if not imap and not maildir:
+        raise ConfigError("[imap]: missing (or [maildir] for a local inbox)")
+    templates = _Section(data, "templates", optional=True).opt_str("path")
+    return Config(
+        event=event,
+        zoom=_zoom(_Section(data, "zoom")),
+        contact=_contact(_Section(data, "contact")),
+        smtp=_smtp(_Section(data, "smtp")),
+        database=Path(_Section(data, "database").text("path")),
+        imap=imap,
+        maildir=maildir,
+        daemon=_daemon(_Section(data, "daemon", optional=True)),
+        templates=Path(templates) if templates else None,
+        source=source,
+    )
+
+
+class _Section:
+    """Typed access to one TOML table; every error names ``[section] key``."""
+
+    def __init__(self, data: dict[str, Any], name: str, optional: bool = False):
+        self.name = name
+        value = data.get(name)
+        if value is None:
+            if not optional:
+                raise ConfigError(f"[{name}]: missing section")
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}]: must be a table")
+        self.data = value
+
+    def error(self, key: str, msg: str) -> ConfigError:
+        return ConfigError(f"[{self.name}] {key}: {msg}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], what: str, default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is ...:
+                raise self.error(key, "missing")
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind):
+            raise self.error(key, f"must be {what}, not {value!r}")
+        return value
+
+    def text(self, key: str, default: Any = ...) -> Any:
+        value = self.get(key, str, "a text in quotes", default)
+        if isinstance(value, str) and not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def opt_str(self, key: str) -> str | None:
+        return self.text(key, None)
+
+    def integer(self, key: str, default: Any = ..., minimum: int = 1) -> Any:
+        value = self.get(key, int, "a whole number", default)
+        if isinstance(value, int) and value < minimum:
+            raise self.error(key, f"must be at least {minimum}")
+        return value
+
+    def number(self, key: str, default: Any = ...) -> Any:
+        value = self.get(key, (int, float), "a number", default)
+        if value is not None and value <= 0:
+            raise self.error(key, "must be greater than 0")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> Any:
+        value = self.text(key, default)
+        if value not in choices:
+            raise self.error(key, f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def datetime(self, key: str, tz: ZoneInfo, default: Any = ...) -> Any:
+        value = self.get(key, (dt.datetime, str), "a date and time like 2021-05-31T10:00:00",
+                         default)
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise self.error(key, f"not a date and time like 2021-05-31T10:00:00: "
+                                      f"{value!r}") from None
+        if isinstance(value, dt.datetime):
+            value = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        return value
+
+    def password(self) -> str | None:
+        env_name = self.opt_str("password_env")
+        file_name = self.opt_str("password_file")
+        if env_name and file_name:
+            raise self.error("password_env", "give password_env or password_file, not both")
+        if env_name:
+            value = os.environ.get(env_name)
+            if not value:
+                raise self.error("password_env", f"environment variable {env_name} is not set")
+            return value
+        if file_name:
+            return _read_secret(self, file_name)
+        return None
+
+
+def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _read_secret(section: _Section, name: str) -> str:
+    path = Path(name)
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not path.is_absolute() and creds:
+        path = Path(creds) / path
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise section.error("password_file", f"cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise section.error("password_file", f"{path} is empty")
+    return value
+
+
+def _event(s: _Section) -> EventConfig:
+    tz_name = s.text("timezone")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise s.error("timezone", f"unknown time zone {tz_name!r} (e.g. Europe/Berlin)") from None
+    start = s.datetime("start", tz)
+    end = s.datetime("end", tz)
+    if end <= start:
+        raise s.error("end", "must be after start")
+    language = s.choice("language", ("de", "en"), "de")
+    return EventConfig(
+        title=s.text("title"),
+        start=start,
+        end=end,
+        timezone=tz_name,
+        language=language,
+        capacity=s.integer("capacity", None),
+        registration_deadline=s.datetime("registration_deadline", tz, None),
+    )
+
+
+def _zoom(s: _Section) -> ZoomConfig:
+    url = s.text("url")
+    if not url.startswith(("https://", "http://")):
+        raise s.error("url", f"must start with https://, not {url!r}")
+    return ZoomConfig(url=url, meeting_id=s.text("meeting_id"), passcode=s.text("passcode"))
+
+
+def _contact(s: _Section) -> ContactConfig:
+    address = s.text("address").strip().lower()
+    if address.count("@") != 1 or " " in address:
+        raise s.error("address", f"not an e-mail address: {address!r}")
+    return ContactConfig(name=s.text("name"), address=address, organisation=s.text("organisation"))
+
+
+def _security(s: _Section, proto: str) -> tuple[str, str | None, int]:
+    security = s.choice("security", SECURITY_MODES, "tls" if proto == "imap" else "starttls")
+    host = s.text("host") if proto == "imap" else s.opt_str("host")
+    if security == "none" and host and not _is_loopback(host):
+        raise s.error("security", f'"none" sends passwords in clear text; only allowed for a '
+                                  f"loopback host, not {host!r}")
+    port = s.integer("port", DEFAULT_PORTS[proto][security])
+    if port > 65535:
+        raise s.error("port", "must be at most 65535")
+    return security, host, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _imap(s: _Section) -> ImapConfig:
+    security, host, port = _security(s, "imap")
+    password = s.password()
+    if password is None:
+        raise s.error("password_env", "missing (or password_file)")
+    folder = s.text("folder", "INBOX")
+    processed = s.text("processed_folder", "Processed")
+    if processed == folder:
+        raise s.error("processed_folder", "must differ from folder")
+    return ImapConfig(host=host, port=port, security=security, username=s.text("username"),
+                      password=password, folder=folder, processed_folder=processed,
+                      ca_file=s.opt_str("ca_file"), timeout=s.number("timeout", 60.0))
+
+
+def _maildir(s: _Section) -> MaildirConfig:
+    return MaildirConfig(path=Path(s.text("path")),
+                         processed_folder=s.text("processed_folder", "Processed"))
+
+
+def _smtp(s: _Section) -> SmtpConfig:
+    dry_run = s.opt_str("dry_run_dir")
+    if dry_run:
+        return SmtpConfig(dry_run_dir=Path(dry_run))
+    security, host, port = _security(s, "smtp")
+    if host is None:
+        raise s.error("host", "missing (or dry_run_dir to write replies as files)")
+    username = s.opt_str("username")
+    password = s.password()
+    if username and password is None:
+        raise s.error("password_env", "missing (username is set, so a password is needed)")
+    return SmtpConfig(host=host, port=port, security=security, username=username,
+                      password=password if username else None, ca_file=s.opt_str("ca_file"),
+                      timeout=s.number("timeout", 60.0))
+
+
+def _daemon(s: _Section) -> DaemonConfig:
+    return DaemonConfig(poll_interval=float(s.number("poll_interval", 60.0)),
+                        batch_size=s.integer("batch_size", 100))

@@ -1,0 +1,245 @@
+"""The loop: wires the inbox, the pure core, the store and the transport together.
+
+One mail's path: parse → is it ours? → already handled? → loop guard → classify → decide →
+compose → record (one transaction) ; then per batch: send the outbox → move or flag.
+A mail that was recorded but not yet moved (a crash, a lost connection) is recognised by
+its key on the next run and only moved: never answered twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import guard
+from .classify import classify
+from .compose import ComposeError, Composer
+from .config import Config
+from .inbox import Inbox, open_inbox
+from .models import Action, InboundMail, ParsedMail, ReplyKind
+from .outbox import Outgoing, Transport, TransportError, open_transport
+from .parse import parse_mail
+from .policy import Decision, decide, next_registration
+from .store import Store, iso, now_utc
+
+log = logging.getLogger(__name__)
+
+FOREIGN = "foreign"  # not addressed to the contact address: left exactly as it was
+ALREADY = "already"  # recorded by an earlier run but still in the folder: only moved
+WAITING = "waiting"  # recorded for review by an earlier run: still waiting for a human
+
+
+@dataclass
+class Summary:
+    """What one run did, for the closing line and for tests."""
+
+    mails: Counter[str] = field(default_factory=Counter)  # action, foreign, already
+    replies: Counter[str] = field(default_factory=Counter)  # reply kind
+    sent: int = 0
+    send_errors: int = 0
+
+    @property
+    def read(self) -> int:
+        return sum(self.mails.values())
+
+
+class Processor:
+    """Handles mail for one configuration; build once, call :meth:`run_once` per poll."""
+
+    def __init__(self, config: Config, store: Store, transport: Transport):
+        self.config = config
+        self.store = store
+        self.transport = transport
+        self.composer = Composer(config)
+        self.own = config.contact.address
+
+    # -- one mail ---------------------------------------------------------------------
+
+    def handle(self, mail: InboundMail, summary: Summary) -> str:
+        """Record what to do with one mail; returns its action, FOREIGN, ALREADY or WAITING."""
+        try:
+            parsed = parse_mail(mail.raw)
+        except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
+            log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
+            return self._unreadable(mail, exc)
+        if self.own not in parsed.recipients:
+            return FOREIGN
+        done = self.store.handled(parsed.key)
+        if done is not None:
+            return WAITING if done == Action.REVIEW else ALREADY
+        try:
+            decision, registrations, replies = self._plan(parsed, mail.received_at)
+        except ComposeError as exc:
+            log.error("cannot compose reply to %s: %s", parsed.key, exc)
+            decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
+            registrations, replies = [], []
+        self.store.record(self._message_row(parsed, mail, decision), registrations, replies,
+                          now_utc())
+        for reply in replies:
+            summary.replies[reply.kind.value] += 1
+        log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
+                 f" ({decision.reason})" if decision.reason else "")
+        return decision.action.value
+
+    def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
+        existing = self.store.registrations(p.email for p in parsed.participants)
+        robot = guard.check(parsed, self.own)
+        intent = classify(parsed.subject, parsed.text)
+        decision = decide(parsed, robot, intent, {e: r.status for e, r in existing.items()},
+                          self.store.confirmed_count(), received_at, self.config.event)
+        now = now_utc()
+        registrations, replies = [], []
+        for step in decision.steps:
+            old = existing.get(step.participant.email)
+            new = next_registration(step, old, parsed.key, received_at, self._new_uid())
+            if new is not None:
+                registrations.append(new)
+            if step.reply is not None:
+                replies.append(self.composer.reply(step.reply, step.participant, new or old,
+                                                   parsed.message_id, now))
+        return decision, registrations, replies
+
+    def _new_uid(self) -> str:
+        return f"{uuid.uuid4()}@{self.config.contact.domain}"
+
+    def _message_row(self, parsed: ParsedMail, mail: InboundMail, decision: Decision) -> dict:
+        return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
+                "received_at": iso(mail.received_at), "action": decision.action.value,
+                "reason": decision.reason or None}
+
+    def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
+        key = "sha256:" + hashlib.sha256(mail.raw).hexdigest()
+        if self.store.handled(key) is None:
+            row = {"message_id": key, "sender": None, "subject": None,
+                   "received_at": iso(mail.received_at), "action": Action.REVIEW.value,
+                   "reason": f"Mail nicht lesbar ({type(exc).__name__})"}
+            self.store.record(row, [], [], now_utc())
+        return Action.REVIEW.value
+
+    # -- a whole run ------------------------------------------------------------------
+
+    def run_once(self, inbox: Inbox, stop: threading.Event | None = None) -> Summary:
+        """Handle every mail waiting in the inbox, send the replies, move the mail."""
+        summary = Summary()
+        self.flush(summary)  # replies left queued by an earlier run go first
+        for batch in inbox.batches():
+            to_move, to_flag = [], []
+            for mail in batch:
+                if stop is not None and stop.is_set():
+                    break
+                outcome = self._handle_safely(mail, summary)
+                summary.mails[outcome] += 1
+                if outcome in (Action.REVIEW, WAITING):  # flag again: a crash may have
+                    to_flag.append(mail.ref)  # come between recording and flagging
+                elif outcome != FOREIGN:
+                    to_move.append(mail.ref)
+            self.flush(summary)
+            inbox.done(to_move)
+            inbox.flag(to_flag)
+            if stop is not None and stop.is_set():
+                break
+        return summary
+
+    def _handle_safely(self, mail: InboundMail, summary: Summary) -> str:
+        try:
+            return self.handle(mail, summary)
+        except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the batch
+            log.exception("error while handling mail %s", mail.ref)
+            return self._unreadable(mail, exc)
+
+    def flush(self, summary: Summary) -> None:
+        """Send every queued reply; failures stay queued (4xx) or become failed (5xx)."""
+        rows = self.store.pending_replies()
+        if not rows:
+            return
+        items = [Outgoing(r["id"], r["recipient"], r["kind"], r["body"]) for r in rows]
+
+        def report(reply_id: int, error: str | None, permanent: bool) -> None:
+            if error is None:
+                self.store.mark_sent(reply_id, now_utc())
+                summary.sent += 1
+            else:
+                log.warning("reply %d not sent: %s", reply_id, error)
+                self.store.mark_attempt_failed(reply_id, error, permanent)
+                summary.send_errors += 1
+
+        try:
+            self.transport.send(items, report)
+        except TransportError as exc:
+            log.error("%s; %d replies stay queued", exc, len(items) - summary.sent)
+            summary.send_errors += 1
+
+
+def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
+    """Open the store, inbox and transport of ``config``, handle all mail, close again."""
+    store = Store(config.database)
+    try:
+        transport = open_transport(config.smtp, config.contact.address)
+        processor = Processor(config, store, transport)
+        inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size)
+        try:
+            return processor.run_once(inbox, stop)
+        finally:
+            inbox.close()
+    finally:
+        store.close()
+
+
+def run_forever(config: Config, stop: threading.Event) -> None:
+    """Poll every ``[daemon] poll_interval`` seconds until ``stop`` is set."""
+    from .inbox import InboxError
+
+    log.info("mailbot started; polling every %ss", config.daemon.poll_interval)
+    failing = False
+    while not stop.is_set():
+        try:
+            summary = run_once(config, stop)
+            if summary.read:
+                log.info("%s", describe(summary))
+            if failing:
+                log.info("inbox reachable again")
+            failing = False
+        except InboxError as exc:
+            if not failing:
+                log.error("%s; trying again every %ss", exc, config.daemon.poll_interval)
+            failing = True
+        stop.wait(config.daemon.poll_interval)
+    log.info("mailbot stopped")
+
+
+_MAIL_WORDS = (
+    (Action.REGISTER, "registration{s}"), (Action.CANCEL, "cancellation{s}"),
+    (Action.IGNORE, "automatic (ignored)"), (Action.REVIEW, "for review (flagged in the inbox)"),
+    (Action.NOOP, "needing no reply"), (FOREIGN, "not for us (left alone)"),
+    (ALREADY, "handled before"), (WAITING, "still waiting for review"),
+)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word.format(s='' if n == 1 else 's')}"
+
+
+def describe(summary: Summary) -> str:
+    """One line: what a run did, leaving out what did not happen."""
+    if not summary.read and not summary.sent and not summary.send_errors:
+        return "No new mail."
+    m = summary.mails
+    parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
+    text = _plural(summary.read, "mail{s} read") + (": " + ", ".join(parts) if parts else "") + "."
+    if summary.replies:
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}"
+                          for kind, n in sorted(summary.replies.items()))
+        text += f" Replies: {kinds}."
+    text += f" {summary.sent} sent."
+    if summary.send_errors:
+        text += f" {summary.send_errors} could not be sent yet (they stay queued)."
+    return text
+
+
+__all__ = ["ALREADY", "FOREIGN", "WAITING", "Processor", "ReplyKind", "Summary", "describe",
+           "run_once", "run_forever"]

@@ -1,0 +1,86 @@
+"""Loop and robot rules (RFC 3834): mail that must never be answered (pure).
+
+One small function per rule; each returns a human-readable reason or None. The first rule
+that fires decides; such mail is recorded as ``ignore`` and moved, never answered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .models import ParsedMail
+
+_ROBOT_LOCALPART = re.compile(
+    r"^(?:mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|"
+    r"bounce[-+].*|.*-bounces(?:\+.*)?|noreply[-+].*|listserv|majordomo|daemon)$",
+    re.IGNORECASE,
+)
+
+
+def auto_submitted(mail: ParsedMail, own: str) -> str | None:
+    value = mail.headers.get("auto-submitted", "").strip().lower()
+    if value and not value.startswith("no"):
+        return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
+    return None
+
+
+def precedence(mail: ParsedMail, own: str) -> str | None:
+    value = mail.headers.get("precedence", "").strip().lower()
+    if value in ("bulk", "list", "junk"):
+        return f"Massen- oder Listenmail (Precedence: {value})"
+    return None
+
+
+def list_headers(mail: ParsedMail, own: str) -> str | None:
+    for name in mail.headers:
+        if name.startswith("list-"):
+            return f"Mailingliste ({name.title()})"
+    return None
+
+
+def microsoft_auto_reply(mail: ParsedMail, own: str) -> str | None:
+    if mail.headers.get("x-autoreply") or mail.headers.get("x-autorespond"):
+        return "automatische Antwort (X-Autoreply)"
+    if "oof" in mail.headers.get("x-ms-exchange-generated-message-source", "").lower():
+        return "Abwesenheitsnotiz (Exchange)"
+    return None
+
+
+def empty_return_path(mail: ParsedMail, own: str) -> str | None:
+    value = mail.headers.get("return-path")
+    if value is not None and value.strip() in ("", "<>"):
+        return "Unzustellbarkeitsmeldung (leerer Return-Path)"
+    return None
+
+
+def robot_sender(mail: ParsedMail, own: str) -> str | None:
+    if mail.sender and _ROBOT_LOCALPART.match(mail.sender.partition("@")[0]):
+        return f"Absender ist kein Mensch ({mail.sender})"
+    return None
+
+
+def own_address(mail: ParsedMail, own: str) -> str | None:
+    if mail.sender == own.lower():
+        return "eigene Adresse als Absender"
+    return None
+
+
+RULES: tuple[Callable[[ParsedMail, str], str | None], ...] = (
+    own_address,
+    auto_submitted,
+    precedence,
+    list_headers,
+    microsoft_auto_reply,
+    empty_return_path,
+    robot_sender,
+)
+
+
+def check(mail: ParsedMail, own: str) -> str | None:
+    """The reason this mail must not be answered, or None when a reply is allowed."""
+    for rule in RULES:
+        reason = rule(mail, own)
+        if reason:
+            return reason
+    return None

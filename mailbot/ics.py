@@ -1,0 +1,66 @@
+"""The calendar part of a reply (RFC 5545 via ``icalendar``; pure).
+
+REQUEST puts the event in the participant's calendar; CANCEL (same UID, higher SEQUENCE)
+takes it out again. Text values are escaped by icalendar, so a name like
+``x\\nEND:VEVENT`` stays text and lines are folded at 75 octets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import icalendar
+
+from .config import Config
+from .models import Registration
+
+PRODID = "-//mailbot//Anmeldung per E-Mail//DE"
+
+
+@functools.lru_cache(maxsize=8)
+def _vtimezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
+    from zoneinfo import ZoneInfo
+
+    return icalendar.Timezone.from_tzinfo(ZoneInfo(tzid), tzid=tzid, first_date=first,
+                                          last_date=last)
+
+
+def description(config: Config) -> str:
+    zoom = config.zoom
+    return (f"Zoom: {zoom.url}\nMeeting-ID: {zoom.meeting_id}\nKenncode: {zoom.passcode}\n\n"
+            f"Kontakt: {config.contact.name}, {config.contact.organisation}, "
+            f"{config.contact.address}")
+
+
+def calendar(config: Config, reg: Registration, now: dt.datetime,
+             method: str = "REQUEST") -> bytes:
+    """A VCALENDAR with one VEVENT for this registration; ``method`` REQUEST or CANCEL."""
+    event, contact = config.event, config.contact
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", method)
+    year = dt.timedelta(days=366)
+    cal.add_component(_vtimezone(event.timezone, (event.start - year).date(),
+                                 (event.end + year).date()))
+    vevent = icalendar.Event()
+    vevent.add("uid", reg.ics_uid)
+    vevent.add("sequence", reg.ics_sequence)
+    vevent.add("dtstamp", now.astimezone(dt.UTC))
+    vevent.add("dtstart", event.start)
+    vevent.add("dtend", event.end)
+    vevent.add("summary", event.title)
+    vevent.add("location", config.zoom.url)
+    vevent.add("url", config.zoom.url)
+    vevent.add("description", description(config))
+    vevent.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    vevent.add("transp", "OPAQUE")
+    vevent.add("organizer", f"mailto:{contact.address}", parameters={"CN": contact.name})
+    attendee = {"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "ACCEPTED", "RSVP": "FALSE"}
+    if reg.name:
+        attendee["CN"] = reg.name
+    vevent.add("attendee", f"mailto:{reg.email}", parameters=attendee)
+    cal.add_component(vevent)
+    return cal.to_ical()

@@ -1,0 +1,206 @@
+"""Where mail comes from: an IMAP folder (imapclient) or a local Maildir (for the demo).
+
+Both offer the same three verbs: ``batches()`` yields the folder's mail in batches without
+changing anything (IMAP ``BODY.PEEK[]``), ``done(refs)`` moves handled mail to the processed
+folder (marked seen), ``flag(refs)`` leaves mail for a human: flagged, in place, its \\Seen flag untouched
+(BODY.PEEK never sets it, and a mail the organiser already read stays read).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from .config import ImapConfig, MaildirConfig
+from .models import InboundMail
+
+log = logging.getLogger(__name__)
+
+
+class InboxError(Exception):
+    """Raised when the inbox cannot be reached or refuses us (connection, TLS, login,
+    missing folder). The message is one line, without the password."""
+
+
+class Inbox(Protocol):
+    def batches(self) -> Iterator[list[InboundMail]]: ...
+    def done(self, refs: Sequence[str]) -> None: ...
+    def flag(self, refs: Sequence[str]) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def description(self) -> str: ...
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class ImapInbox:
+    """One IMAP folder; connects and logs in on construction."""
+
+    def __init__(self, cfg: ImapConfig, batch_size: int = 100):
+        self.cfg = cfg
+        self.batch_size = batch_size
+        where = f"IMAP {cfg.host}:{cfg.port}"
+        self.description = f"{where}/{cfg.folder}"
+        try:
+            self.client = self._connect()
+            self.client.login(cfg.username, cfg.password)
+            if not self.client.folder_exists(cfg.processed_folder):
+                self.client.create_folder(cfg.processed_folder)
+                log.info("created IMAP folder %s", cfg.processed_folder)
+            self.client.select_folder(cfg.folder)
+        except LoginError:
+            raise InboxError(f"{where}: login refused for user {cfg.username!r} "
+                             f"(check [imap] username and the password)") from None
+        except (OSError, ssl.SSLError, IMAPClientError) as exc:
+            raise InboxError(f"{where}: {_describe(exc)}") from None
+        self.can_move = self.client.has_capability("MOVE")
+
+    def _connect(self) -> IMAPClient:
+        cfg = self.cfg
+        context = ssl.create_default_context(cafile=cfg.ca_file)
+        client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
+                            ssl_context=context, timeout=cfg.timeout)
+        client.normalise_times = False  # INTERNALDATE as an aware datetime
+        if cfg.security == "starttls":
+            client.starttls(context)
+        return client
+
+    def batches(self) -> Iterator[list[InboundMail]]:
+        try:
+            uids = sorted(self.client.search(["NOT", "DELETED"]))
+            for chunk in _chunks(uids, self.batch_size):
+                response = self.client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+                yield [
+                    InboundMail(ref=str(uid), raw=data[b"BODY[]"],
+                                received_at=_aware(data[b"INTERNALDATE"]))
+                    for uid, data in sorted(response.items()) if b"BODY[]" in data
+                ]
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+
+    def done(self, refs: Sequence[str]) -> None:
+        if not refs:
+            return
+        uids = [int(r) for r in refs]
+        try:
+            self.client.add_flags(uids, [b"\\Seen"])
+            if self.can_move:
+                self.client.move(uids, self.cfg.processed_folder)
+            else:
+                self.client.copy(uids, self.cfg.processed_folder)
+                self.client.delete_messages(uids)
+                if self.client.has_capability("UIDPLUS"):
+                    self.client.uid_expunge(uids)
+                else:
+                    self.client.expunge()
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: moving mail failed: {_describe(exc)}") from None
+
+    def flag(self, refs: Sequence[str]) -> None:
+        if not refs:
+            return
+        uids = [int(r) for r in refs]
+        try:
+            self.client.add_flags(uids, [b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: flagging mail failed: "
+                             f"{_describe(exc)}") from None
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except (OSError, IMAPClientError):
+            pass
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "no answer (timeout)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the host and port right?)"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message}"
+    text = str(exc) or type(exc).__name__
+    return text.replace("\r", " ").replace("\n", " ")[:300]
+
+
+class MaildirInbox:
+    """A local Maildir (``new/``, ``cur/``); processed mail goes to the Maildir++ subfolder
+    ``.<processed_folder>``. Flags live in the file name (``:2,FS``) as usual."""
+
+    def __init__(self, cfg: MaildirConfig, batch_size: int = 100):
+        self.root = Path(cfg.path)
+        self.processed = self.root / f".{cfg.processed_folder}"
+        self.batch_size = batch_size
+        self.description = f"Maildir {self.root}"
+        if not (self.root / "cur").is_dir() and not (self.root / "new").is_dir():
+            raise InboxError(f"{self.root}: not a Maildir (no cur/ or new/ folder); "
+                             f"check [maildir] path")
+        for folder in (self.root, self.processed):
+            for sub in ("cur", "new", "tmp"):
+                (folder / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def batches(self) -> Iterator[list[InboundMail]]:
+        names = [f"{sub}/{entry.name}" for sub in ("new", "cur")
+                 for entry in os.scandir(self.root / sub)
+                 if entry.is_file() and not entry.name.startswith(".")
+                 and "T" not in _flags(entry.name)]
+        names.sort(key=lambda ref: ref.split("/", 1)[1])
+        for i in range(0, len(names), self.batch_size):
+            batch = []
+            for ref in names[i : i + self.batch_size]:
+                path = self.root / ref
+                try:
+                    raw = path.read_bytes()
+                    mtime = path.stat().st_mtime
+                except FileNotFoundError:  # taken away meanwhile
+                    continue
+                received = dt.datetime.fromtimestamp(mtime, dt.UTC)
+                batch.append(InboundMail(ref=ref, raw=raw, received_at=received))
+            yield batch
+
+    def done(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            base = ref.split("/", 1)[1].split(":", 1)[0]
+            flags = "".join(sorted(set(_flags(ref)) | {"S"}))
+            os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
+    def flag(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            base = ref.split("/", 1)[1].split(":", 1)[0]
+            flags = "".join(sorted(set(_flags(ref)) | {"F"}))
+            os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
+
+    def close(self) -> None:
+        pass
+
+
+def _flags(name: str) -> str:
+    _, _, info = name.partition(":2,")
+    return info
+
+
+def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None,
+               batch_size: int) -> ImapInbox | MaildirInbox:
+    if imap is not None:
+        return ImapInbox(imap, batch_size)
+    assert maildir is not None
+    return MaildirInbox(maildir, batch_size)

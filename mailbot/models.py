@@ -1,0 +1,104 @@
+"""Plain values passed between the stages: inbox → parse → classify → decide → record → send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+
+class Action(enum.StrEnum):
+    """What was done with an inbound mail (the ``messages.action`` column)."""
+
+    REGISTER = "register"
+    CANCEL = "cancel"
+    IGNORE = "ignore"  # auto-generated, list or bounce mail: recorded, never answered
+    REVIEW = "review"  # a human must answer: left flagged in the inbox
+    NOOP = "noop"  # e.g. a thank-you: recorded, no reply
+
+
+class Intent(enum.StrEnum):
+    """What the writer of a mail wants, as read from its text."""
+
+    REGISTER = "register"
+    CANCEL = "cancel"
+    QUESTION = "question"
+    THANKS = "thanks"
+    UNKNOWN = "unknown"
+
+
+class Status(enum.StrEnum):
+    """A registration's state (the ``registrations.status`` column)."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class ReplyKind(enum.StrEnum):
+    """Which reply template an outbox row was made from (the ``outbox.kind`` column)."""
+
+    CONFIRMATION = "confirmation"
+    WAITLISTED = "waitlisted"  # capacity reached: no Zoom details, no calendar entry
+    DUPLICATE = "duplicate"  # already registered: the details again, same calendar entry
+    CANCELLATION = "cancellation"
+    NOT_REGISTERED = "not_registered"  # a cancellation from someone not on the list
+    CLOSED = "closed"  # registration deadline passed
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """One mail as the inbox shell hands it over: raw bytes plus where it lives."""
+
+    ref: str  # the inbox's handle: IMAP UID or Maildir file key
+    raw: bytes
+    received_at: dt.datetime  # IMAP INTERNALDATE / Maildir file time, aware
+
+
+@dataclass(frozen=True)
+class Participant:
+    email: str  # lower-case
+    name: str
+    organisation: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    """What parse.py reads out of the bytes; pure data, no decisions."""
+
+    key: str  # Message-ID, or sha256 of the bytes when there is none
+    message_id: str | None  # a validated Message-ID, safe for In-Reply-To
+    sender: str | None  # the From address, lower-case, validated; None when unusable
+    sender_name: str
+    subject: str
+    recipients: tuple[str, ...]  # To, Cc, Delivered-To, X-Original-To, lower-case
+    headers: dict[str, str]  # lower-case name → value, for the loop guard
+    text: str  # what the person wrote now (quotes removed)
+    participants: tuple[Participant, ...] = ()
+    defects: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One participant's row: who, in which state, and their calendar entry's identity."""
+
+    email: str
+    name: str
+    organisation: str | None
+    status: Status
+    ics_uid: str
+    ics_sequence: int
+    registered_at: dt.datetime
+    message_id: str  # the mail it came from (its key)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A composed reply, ready for the outbox."""
+
+    recipient: str
+    subject: str
+    kind: ReplyKind
+    message_id: str
+    in_reply_to: str | None
+    body: bytes

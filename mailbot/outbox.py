@@ -1,0 +1,144 @@
+"""Where replies go: an SMTP server (aiosmtplib, one connection per batch), or a folder of
+``.eml`` files (``[smtp] dry_run_dir``) for the demo and for trying a configuration.
+
+A transport sends outbox rows and reports each outcome through a callback right after the
+server's answer, so the window between "250 OK" and the database knowing it stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from .config import SmtpConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    recipient: str
+    kind: str
+    body: bytes
+
+
+# (outbox id, error text or None when sent, permanent?)
+Report = Callable[[int, str | None, bool], None]
+
+
+class TransportError(Exception):
+    """Raised when the SMTP server cannot be reached or refuses our login; the replies
+    stay queued in the outbox and are sent on the next run."""
+
+
+class Transport(Protocol):
+    description: str
+
+    def send(self, items: Sequence[Outgoing], report: Report) -> None: ...
+
+
+class DryRunTransport:
+    """Writes each reply as ``NNNNN-kind-recipient.eml`` (mode 0600) instead of sending."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.description = f"folder {self.folder}"
+
+    def send(self, items: Sequence[Outgoing], report: Report) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for item in items:
+            safe = re.sub(r"[^a-z0-9@._-]", "_", item.recipient.lower())[:80]
+            path = self.folder / f"{item.id:05d}-{item.kind}-{safe}.eml"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(item.body)
+            report(item.id, None, False)
+
+
+class SmtpTransport:
+    """Sends over one SMTP connection per call; 4xx answers stay queued, 5xx fail."""
+
+    def __init__(self, cfg: SmtpConfig, envelope_from: str):
+        self.cfg = cfg
+        self.envelope_from = envelope_from
+        self.description = f"SMTP {cfg.host}:{cfg.port}"
+
+    def send(self, items: Sequence[Outgoing], report: Report) -> None:
+        if items:
+            asyncio.run(self._send(items, report))
+
+    def _client(self) -> aiosmtplib.SMTP:
+        cfg = self.cfg
+        context = ssl.create_default_context(cafile=cfg.ca_file)
+        return aiosmtplib.SMTP(
+            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout, tls_context=context,
+            use_tls=cfg.security == "tls",
+            start_tls=True if cfg.security == "starttls" else False,
+        )
+
+    async def _send(self, items: Sequence[Outgoing], report: Report) -> None:
+        client = self._client()
+        try:
+            await client.connect()
+            if self.cfg.username:
+                await client.login(self.cfg.username, self.cfg.password or "")
+        except aiosmtplib.SMTPAuthenticationError:
+            raise TransportError(f"{self.description}: login refused for user "
+                                 f"{self.cfg.username!r} (check [smtp] username and the "
+                                 f"password)") from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TransportError(f"{self.description}: {_describe(exc)}") from None
+        try:
+            for item in items:
+                if not await self._send_one(client, item, report):
+                    break
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+    async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing, report: Report) -> bool:
+        """Send one reply; False when the connection is gone and the rest must wait."""
+        try:
+            await client.sendmail(self.envelope_from, [item.recipient], item.body)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0] if exc.recipients else None
+            code = refused.code if refused else 550
+            report(item.id, _describe(exc), code >= 500)
+        except aiosmtplib.SMTPResponseException as exc:
+            report(item.id, _describe(exc), exc.code >= 500)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            report(item.id, _describe(exc), False)
+            return False
+        else:
+            report(item.id, None, False)
+        return True
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        first = exc.recipients[0]
+        return f"{first.code} {first.message}"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {exc.message}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the host and port right?)"
+    text = str(exc) or type(exc).__name__
+    return text.replace("\r", " ").replace("\n", " ")[:300]
+
+
+def open_transport(cfg: SmtpConfig, envelope_from: str) -> DryRunTransport | SmtpTransport:
+    if cfg.dry_run_dir is not None:
+        return DryRunTransport(cfg.dry_run_dir)
+    return SmtpTransport(cfg, envelope_from)

@@ -1,0 +1,171 @@
+"""The SQLite log: the only module that knows SQL.
+
+Tables (a documented interface for organisers; see README): ``messages`` (one row per mail
+handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply).
+Schema changes are numbered migrations tracked in ``PRAGMA user_version``. Every mail's
+rows are written in one transaction, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .models import Registration, Reply, Status
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["messages"].create(
+        {"message_id": str, "sender": str, "subject": str, "received_at": str,
+         "processed_at": str, "action": str, "reason": str},
+        pk="message_id",
+    )
+    db["messages"].create_index(["action"])
+    db["registrations"].create(
+        {"id": int, "email": str, "name": str, "organisation": str, "status": str,
+         "registered_at": str, "updated_at": str, "message_id": str, "ics_uid": str,
+         "ics_sequence": int},
+        pk="id", not_null={"email", "status"},
+    )
+    db["registrations"].create_index(["email"], unique=True)
+    db["registrations"].create_index(["status"])
+    db["outbox"].create(
+        {"id": int, "recipient": str, "subject": str, "kind": str, "status": str,
+         "attempts": int, "last_error": str, "message_id": str, "in_reply_to": str,
+         "created_at": str, "sent_at": str, "body": bytes},
+        pk="id", not_null={"recipient", "status"}, defaults={"attempts": 0},
+    )
+    db["outbox"].create_index(["status"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value else None
+
+
+class Store:
+    """The database at ``path``; created 0600 with its folder 0700 when missing."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+            self.db = sqlite_utils.Database(self.path)
+            self.db.enable_wal()
+        else:
+            self.db = sqlite_utils.Database(memory=True)
+        self.db.execute("PRAGMA busy_timeout = 10000")
+        self.migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.db.atomic():
+                step(self.db)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    # -- reading -------------------------------------------------------------------
+
+    def handled(self, key: str) -> str | None:
+        """The action recorded for the mail with this key, or None if it is new."""
+        row = self.db.execute("SELECT action FROM messages WHERE message_id = ?",
+                              [key]).fetchone()
+        return row[0] if row else None
+
+    def registrations(self, emails: Iterable[str]) -> dict[str, Registration]:
+        emails = list(emails)
+        if not emails:
+            return {}
+        marks = ", ".join("?" for _ in emails)
+        rows = self.db.query(f"SELECT * FROM registrations WHERE email IN ({marks})", emails)
+        return {row["email"]: _registration(row) for row in rows}
+
+    def confirmed_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM registrations WHERE status = ?",
+                               [Status.CONFIRMED.value]).fetchone()[0]
+
+    def pending_replies(self) -> list[dict[str, Any]]:
+        """Outbox rows still to be sent, oldest first."""
+        return list(self.db.query(
+            "SELECT id, recipient, kind, body FROM outbox WHERE status = 'queued' ORDER BY id"))
+
+    def counts(self, table: str, column: str) -> dict[str, int]:
+        if table not in ("messages", "registrations", "outbox") or not column.isidentifier():
+            raise ValueError(f"no such table or column: {table}.{column}")
+        sql = f"SELECT {column}, count(*) FROM {table} GROUP BY {column}"
+        return {row[0]: row[1] for row in self.db.execute(sql).fetchall()}
+
+    # -- writing -------------------------------------------------------------------
+
+    def record(self, message: dict[str, Any], registrations: Iterable[Registration],
+               replies: Iterable[Reply], now: dt.datetime) -> None:
+        """A mail's rows, its participants' new state and its replies, in one transaction."""
+        with self.db.atomic():
+            self.db["messages"].insert({**message, "processed_at": iso(now)})
+            for reg in registrations:
+                self._save_registration(reg, now)
+            for reply in replies:
+                self.db["outbox"].insert({
+                    "recipient": reply.recipient, "subject": reply.subject,
+                    "kind": reply.kind.value, "status": "queued", "attempts": 0,
+                    "message_id": reply.message_id, "in_reply_to": reply.in_reply_to,
+                    "created_at": iso(now), "body": reply.body,
+                })
+
+    def _save_registration(self, reg: Registration, now: dt.datetime) -> None:
+        values = {
+            "email": reg.email, "name": reg.name, "organisation": reg.organisation,
+            "status": reg.status.value, "registered_at": iso(reg.registered_at),
+            "updated_at": iso(now), "message_id": reg.message_id, "ics_uid": reg.ics_uid,
+            "ics_sequence": reg.ics_sequence,
+        }
+        self.db.execute(
+            "INSERT INTO registrations (email, name, organisation, status, registered_at, "
+            "updated_at, message_id, ics_uid, ics_sequence) VALUES (:email, :name, "
+            ":organisation, :status, :registered_at, :updated_at, :message_id, :ics_uid, "
+            ":ics_sequence) ON CONFLICT(email) DO UPDATE SET name = excluded.name, "
+            "organisation = excluded.organisation, status = excluded.status, "
+            "registered_at = excluded.registered_at, updated_at = excluded.updated_at, "
+            "message_id = excluded.message_id, ics_sequence = excluded.ics_sequence",
+            values,
+        )
+
+    def mark_sent(self, reply_id: int, now: dt.datetime) -> None:
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, "
+                            "attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                            [iso(now), reply_id])
+
+    def mark_attempt_failed(self, reply_id: int, error: str, permanent: bool) -> None:
+        """A failed send: kept queued for the next run, or ``failed`` when the server
+        refused it for good (5xx)."""
+        status = "failed" if permanent else "queued"
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET status = ?, attempts = attempts + 1, "
+                            "last_error = ? WHERE id = ?", [status, error[:500], reply_id])
+
+
+def _registration(row: dict[str, Any]) -> Registration:
+    return Registration(
+        email=row["email"], name=row["name"] or "", organisation=row["organisation"],
+        status=Status(row["status"]), ics_uid=row["ics_uid"],
+        ics_sequence=row["ics_sequence"] or 0,
+        registered_at=dt.datetime.fromisoformat(row["registered_at"]),
+        message_id=row["message_id"] or "",
+    )

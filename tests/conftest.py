@@ -1,0 +1,156 @@
+"""Fixtures: a real Dovecot and a real aiosmtpd for the session, a fresh mailbox, SMTP
+record and config file for each test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import itertools
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import Dovecot, RecordingHandler, start_dovecot, start_smtp  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT.parent / "shared" / "samples" / "mail"
+MAILS = Path(__file__).parent / "mails"
+CONTACT = "n.collinet@isi-innovation.de"
+_users = itertools.count(1)
+
+CONFIG = """\
+[event]
+title = "Digitales Auftakttreffen: Aufbau des Landesnetzwerks für bürgerschaftliches Engagement"
+start = {start}
+end = {end}
+timezone = "Europe/Berlin"
+language = "de"
+{capacity}
+[zoom]
+url = "https://zoom.us/j/84512345678?pwd=dGVzdA"
+meeting_id = "845 1234 5678"
+passcode = "Auftakt21"
+
+[contact]
+name = "Nathalie Collinet"
+address = "n.collinet@isi-innovation.de"
+organisation = "Institut für soziale Innovation"
+
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+security = "none"
+username = "{user}"
+password_env = "MAILBOT_IMAP_PASSWORD"
+folder = "INBOX"
+processed_folder = "Processed"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+
+[database]
+path = "{db}"
+
+[daemon]
+poll_interval = 0.5
+"""
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    if not (shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists()):
+        pytest.fail("Dovecot is not installed: run the README test command (scripts/test)")
+    server = start_dovecot()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    controller, handler = start_smtp()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server) -> RecordingHandler:
+    """The SMTP server's record, emptied for this test."""
+    _, handler = smtp_server
+    handler.envelopes.clear()
+    handler.fail_codes.clear()
+    return handler
+
+
+class Mailbox:
+    """A fresh IMAP account of the test Dovecot, with helpers to fill and inspect it."""
+
+    def __init__(self, server: Dovecot, user: str):
+        self.server = server
+        self.user = user
+        self.client = IMAPClient("127.0.0.1", port=server.port, ssl=False)
+        self.client.login(user, server.password)
+
+    def append(self, raw: bytes, when: dt.datetime | None = None, folder: str = "INBOX") -> None:
+        if when is None:
+            msg = email.message_from_bytes(raw)
+            parsed = email.utils.parsedate_to_datetime(msg["Date"]) if msg["Date"] else None
+            when = parsed or dt.datetime.now(dt.UTC)
+        self.client.append(folder, raw, msg_time=when)
+
+    def folder(self, name: str) -> dict[int, dict]:
+        """UID → {flags, raw} of every mail in a folder."""
+        if not self.client.folder_exists(name):
+            return {}
+        self.client.select_folder(name, readonly=True)
+        data = self.client.fetch(self.client.search(), ["FLAGS", "BODY.PEEK[]"])
+        self.client.unselect_folder()
+        return {uid: {"flags": set(d[b"FLAGS"]), "raw": d[b"BODY[]"]} for uid, d in data.items()}
+
+    def close(self) -> None:
+        self.client.logout()
+
+
+@pytest.fixture
+def mailbox(dovecot, monkeypatch) -> Mailbox:
+    box = Mailbox(dovecot, f"user{next(_users)}")
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", dovecot.password)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def make_config(tmp_path, dovecot, smtp_server, mailbox):
+    """Write a config for this test's mailbox; returns its path."""
+    controller, _ = smtp_server
+
+    def make(start: str = "2021-05-31T10:00:00", end: str = "2021-05-31T15:00:00",
+             capacity: int | None = None, name: str = "mailbot.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(CONFIG.format(
+            start=start, end=end, imap_port=dovecot.port, user=mailbox.user,
+            smtp_port=controller.port, db=tmp_path / "mailbot.sqlite",
+            capacity=f"capacity = {capacity}\n" if capacity else "",
+        ), encoding="utf-8")
+        return path
+
+    return make
+
+
+def registration_mail(name: str, address: str, text: str = "hiermit melde ich mich an.",
+                      msgid: str | None = None, to: str = CONTACT, extra: str = "") -> bytes:
+    """A plain registration mail as a mail client would send it."""
+    msgid = msgid or email.utils.make_msgid(domain=address.split("@")[1])
+    return (
+        f"From: {name} <{address}>\r\nTo: Nathalie Collinet <{to}>\r\n"
+        f"Subject: Anmeldung Auftakttreffen\r\nDate: Fri, 21 May 2021 09:00:00 +0200\r\n"
+        f"Message-ID: {msgid}\r\n{extra}MIME-Version: 1.0\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"Guten Tag,\r\n\r\n{text}\r\n\r\nViele Grüße\r\n{name}\r\n"
+    ).encode("utf-8")

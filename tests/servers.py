@@ -1,0 +1,145 @@
+"""Real servers on loopback for the tests: Dovecot (IMAP) and aiosmtpd (SMTP)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+DOVECOT_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {login_user}
+mail_location = maildir:~/Maildir
+mail_uid = {user}
+mail_gid = {group}
+first_valid_uid = 0
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid={user} gid={group} home={root}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+@dataclass
+class Dovecot:
+    """A throwaway Dovecot: any user name logs in with ``password``; each test takes a
+    new user name and so gets an empty mailbox."""
+
+    root: Path
+    port: int
+    password: str = "test-secret"
+    conf: Path = field(init=False)
+
+    def start(self) -> None:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if os.geteuid() == 0:
+            user = group = "dovecot"
+            login_user = "dovenull"
+        else:  # unprivileged: everything runs as the current user
+            user = login_user = pwd.getpwuid(os.getuid()).pw_name
+            group = user
+        for sub in ("run", "state", "mail"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root / "mail", user="dovecot", group="dovecot")
+        os.chmod(self.root, 0o755)
+        self.conf = self.root / "dovecot.conf"
+        self.conf.write_text(DOVECOT_CONF.format(
+            root=self.root, port=self.port, password=self.password, user=user, group=group,
+            login_user=login_user))
+        subprocess.run([binary, "-c", str(self.conf)], check=True)
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        subprocess.run([binary, "-c", str(self.conf), "stop"], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def start_dovecot() -> Dovecot:
+    root = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
+    server = Dovecot(root=root, port=free_port())
+    server.start()
+    return server
+
+
+class RecordingHandler:
+    """aiosmtpd handler that keeps every envelope; ``fail_next`` answers with a code."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+        self.fail_codes: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.fail_codes:
+            return self.fail_codes.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        return [email.message_from_bytes(e.content, policy=email.policy.default)
+                for e in self.envelopes]
+
+
+def start_smtp() -> tuple[Controller, RecordingHandler]:
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return controller, handler
