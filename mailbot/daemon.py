@@ -220,6 +220,13 @@ _MAIL_WORDS = (
 )
 
 
+_REPLY_WORDS = {
+    "confirmation": "confirmation{s}", "waitlisted": "waitlist notice{s}",
+    "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
+    "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
+}
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word.format(s='' if n == 1 else 's')}"
 
@@ -232,10 +239,10 @@ def describe(summary: Summary) -> str:
     parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
     text = _plural(summary.read, "mail{s} read") + (": " + ", ".join(parts) if parts else "") + "."
     if summary.replies:
-        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}"
+        kinds = ", ".join(_plural(n, _REPLY_WORDS.get(kind, kind))
                           for kind, n in sorted(summary.replies.items()))
-        text += f" Replies: {kinds}."
-    text += f" {summary.sent} sent."
+        text += f" New replies: {kinds}."
+    text += f" {summary.sent} {'reply' if summary.sent == 1 else 'replies'} delivered."
     if summary.send_errors:
         text += f" {summary.send_errors} could not be sent yet (they stay queued)."
     return text

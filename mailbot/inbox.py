@@ -2,8 +2,8 @@
 
 Both offer the same three verbs: ``batches()`` yields the folder's mail in batches without
 changing anything (IMAP ``BODY.PEEK[]``), ``done(refs)`` moves handled mail to the processed
-folder (marked seen), ``flag(refs)`` leaves mail for a human: flagged, in place, its \\Seen flag untouched
-(BODY.PEEK never sets it, and a mail the organiser already read stays read).
+folder (marked seen), ``flag(refs)`` leaves mail for a human: flagged, in place, its
+seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read stays read).
 """
 
 from __future__ import annotations

@@ -153,4 +153,4 @@ def registration_mail(name: str, address: str, text: str = "hiermit melde ich mi
         f"Message-ID: {msgid}\r\n{extra}MIME-Version: 1.0\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
         f"Guten Tag,\r\n\r\n{text}\r\n\r\nViele Grüße\r\n{name}\r\n"
-    ).encode("utf-8")
+    ).encode()
