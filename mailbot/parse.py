@@ -79,6 +79,7 @@ _LIST_ITEM = re.compile(
 
 _html = html2text.HTML2Text()
 _html.body_width = 0
+_html.unicode_snob = True  # keep "ü" instead of html2text's ASCII "u"
 _html.ignore_links = True
 _html.ignore_images = True
 _html.ignore_emphasis = True
@@ -273,13 +274,35 @@ def fields(text: str) -> dict[str, str]:
     return out
 
 
-def signature(text: str) -> list[str]:
-    """The lines after the closing formula ("Viele Grüße"), at most six."""
+def signature(text: str, sender_name: str = "") -> list[str]:
+    """The signature: the lines after the closing formula ("Viele Grüße"), else from the
+    line with the sender's name among the last ones; at most six lines."""
     lines = text.split("\n")
-    for i in range(len(lines) - 1, -1, -1):
+    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
         if _CLOSING_RE.match(lines[i].strip()):
             return [line.strip() for line in lines[i + 1 : i + 7] if line.strip()]
+    name = sender_name.casefold().strip()
+    if name:
+        for i in range(max(0, len(lines) - 8), len(lines)):
+            if lines[i].strip().casefold() == name:
+                return [line.strip() for line in lines[i : i + 6] if line.strip()]
     return []
+
+
+_ORG_IN_TEXT = re.compile(
+    r"\b(?:beide|wir|ich)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|für)\s+(?:der |dem |den |die )?"
+    r"(?P<org>[A-ZÄÖÜ][^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
+    re.IGNORECASE,
+)
+
+
+def organisation_in_text(text: str) -> str | None:
+    """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
+    for m in _ORG_IN_TEXT.finditer(text):
+        candidate = m["org"].strip()
+        if _ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate):
+            return candidate
+    return None
 
 
 def organisation_from(lines: list[str]) -> str | None:
@@ -292,8 +315,9 @@ def organisation_from(lines: list[str]) -> str | None:
 def find_participants(text: str, sender: str | None, sender_name: str) -> tuple[Participant, ...]:
     """Who the mail is about: listed people with addresses, else the sender."""
     found = fields(text)
-    sig = signature(text)
-    organisation = found.get("organisation") or organisation_from(sig)
+    sig = signature(text, sender_name)
+    organisation = (found.get("organisation") or organisation_from(sig)
+                    or organisation_in_text(text))
     listed = [
         Participant(email=m["email"].lower(), name=split_name(m["name"]), organisation=organisation)
         for m in _LIST_ITEM.finditer(text)

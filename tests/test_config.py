@@ -1,0 +1,174 @@
+"""Configuration: the documented keys load; every mistake is one line naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mailbot import config as cfg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def base() -> dict:
+    with (ROOT / "config" / "example.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.fixture(autouse=True)
+def passwords(monkeypatch):
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "imap-secret")
+    monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "smtp-secret")
+
+
+def error_of(data: dict) -> str:
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.parse(data)
+    return str(info.value)
+
+
+def test_example_config_documents_a_valid_configuration():
+    config = cfg.load(ROOT / "config" / "example.toml")
+    assert config.event.start.isoformat() == "2021-05-31T10:00:00+02:00"
+    assert config.event.deadline.isoformat() == "2021-05-30T23:59:00+02:00"
+    assert config.imap.password == "imap-secret" and config.smtp.password == "smtp-secret"
+    assert "imap-secret" not in repr(config), "passwords never appear in a repr or log"
+    assert config.daemon.poll_interval == 60
+
+
+def test_demo_config_is_valid():
+    config = cfg.load(ROOT / "examples" / "demo.toml")
+    assert config.maildir is not None and config.smtp.dry_run_dir is not None
+    assert config.event.start.year > 2025, "the demo event lies in the future"
+
+
+@pytest.mark.parametrize("section, key, expected", [
+    ("event", "start", "[event] start: missing"),
+    ("event", "title", "[event] title: missing"),
+    ("zoom", "url", "[zoom] url: missing"),
+    ("contact", "address", "[contact] address: missing"),
+    ("imap", "host", "[imap] host: missing"),
+    ("imap", "username", "[imap] username: missing"),
+    ("database", "path", "[database] path: missing"),
+])
+def test_missing_key_is_named(section, key, expected):
+    data = base()
+    del data[section][key]
+    assert error_of(data) == expected
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("event", "timezone", "Europe/Bielefeld"), "[event] timezone: unknown time zone"),
+    (("event", "end", "2021-05-31T09:00:00"), "[event] end: must be after start"),
+    (("event", "capacity", 0), "[event] capacity: must be at least 1"),
+    (("event", "capacity", "viele"), "[event] capacity: must be a whole number"),
+    (("event", "language", "fr"), "[event] language: must be one of de, en"),
+    (("imap", "security", "ssl"), "[imap] security: must be one of tls, starttls, none"),
+    (("imap", "security", "none"), "[imap] security: \"none\" sends passwords in clear text"),
+    (("imap", "port", 99999), "[imap] port: must be at most 65535"),
+    (("imap", "processed_folder", "INBOX"), "[imap] processed_folder: must differ"),
+    (("zoom", "url", "zoom.us/j/1"), "[zoom] url: must start with https://"),
+    (("contact", "address", "nathalie"), "[contact] address: not an e-mail address"),
+])
+def test_wrong_value_is_named(change, expected):
+    data = base()
+    section, key, value = change
+    data[section][key] = value
+    assert error_of(data).startswith(expected)
+
+
+def test_unset_password_variable_is_named(monkeypatch):
+    monkeypatch.delenv("MAILBOT_IMAP_PASSWORD")
+    assert error_of(base()) == ("[imap] password_env: environment variable "
+                                "MAILBOT_IMAP_PASSWORD is not set")
+
+
+def test_password_file_is_read_from_the_credentials_directory(tmp_path, monkeypatch):
+    (tmp_path / "imap-password").write_text("from-systemd\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    data = base()
+    del data["imap"]["password_env"]
+    data["imap"]["password_file"] = "imap-password"
+    assert cfg.parse(data).imap.password == "from-systemd"
+
+
+def test_missing_password_file_is_named(tmp_path):
+    data = base()
+    del data["imap"]["password_env"]
+    data["imap"]["password_file"] = str(tmp_path / "nope")
+    assert error_of(data).startswith("[imap] password_file: cannot read")
+
+
+def test_unknown_section_and_two_inboxes_are_refused():
+    data = base()
+    data["imapp"] = {}
+    assert error_of(data).startswith("[imapp]: unknown section")
+    data = base()
+    data["maildir"] = {"path": "var/Maildir"}
+    assert error_of(data) == "[imap] and [maildir]: give one inbox, not both"
+
+
+def test_dry_run_needs_no_smtp_host():
+    data = base()
+    data["smtp"] = {"dry_run_dir": "var/out"}
+    assert cfg.parse(data).smtp.dry_run_dir == Path("var/out")
+
+
+def test_config_path_order(monkeypatch):
+    monkeypatch.delenv("MAILBOT_CONFIG", raising=False)
+    assert cfg.resolve_path(None) == Path("config/mailbot.toml")
+    monkeypatch.setenv("MAILBOT_CONFIG", "/etc/mailbot.toml")
+    assert cfg.resolve_path(None) == Path("/etc/mailbot.toml")
+    assert cfg.resolve_path("x.toml") == Path("x.toml")
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mailbot", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_missing_key_exits_2_with_one_line(tmp_path):
+    text = (ROOT / "config" / "example.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text.replace('timezone = "Europe/Berlin"', ""), encoding="utf-8")
+    result = run_cli("--config", str(broken), "run", "--once", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"mailbot: {broken}: [event] timezone: missing"]
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_missing_file_and_bad_toml_exit_2(tmp_path):
+    result = run_cli("--config", str(tmp_path / "none.toml"), "run", "--once", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"mailbot: {tmp_path / 'none.toml'}: config file not found"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[event\n")
+    result = run_cli("--config", str(bad), "run", "--once", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "not valid TOML" in result.stderr
+
+
+def test_cli_unreachable_imap_server_exits_2_with_one_line(tmp_path):
+    from servers import free_port
+
+    text = (ROOT / "config" / "example.toml").read_text(encoding="utf-8")
+    text = text.replace('host = "imap.example.org"', 'host = "127.0.0.1"')
+    text = text.replace("port = 993", f"port = {free_port()}")
+    text = text.replace('security = "tls"', 'security = "none"', 1)
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    env_result = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "run", "--once"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"MAILBOT_IMAP_PASSWORD": "imap-secret", "MAILBOT_SMTP_PASSWORD": "x",
+             "PATH": "/usr/bin:/bin"},
+    )
+    assert env_result.returncode == 2
+    lines = env_result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "connection refused" in lines[0]
+    assert "imap-secret" not in env_result.stderr
