@@ -93,7 +93,8 @@ def parse_mail(raw: bytes) -> ParsedMail:
     headers = _headers(msg)
     message_id = valid_message_id(headers.get("message-id", ""))
     key = message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
-    sender, sender_name = parse_from(headers.get("from", ""))
+    raw_from = next((v for k, v in msg.raw_items() if k.lower() == "from"), "")
+    sender, sender_name = parse_from(raw_from)
     text = strip_quotes(body_text(msg))
     participants = find_participants(text, sender, sender_name)
     return ParsedMail(
@@ -153,7 +154,9 @@ def valid_address(value: str) -> str | None:
 
 def parse_from(raw: str) -> tuple[str | None, str]:
     """(address, display name) from a raw From value; (None, "") unless it is exactly one
-    address in a plain form: ``addr``, ``Name <addr>``, ``"Name" <addr>``, ``addr (Name)``."""
+    address in a plain form: ``addr``, ``Name <addr>``, ``"Name" <addr>``, ``addr (Name)``.
+    The structure is checked before encoded words are decoded, so an ``=40`` in a name
+    never becomes an address."""
     value = re.sub(r"\r?\n[ \t]*", " ", raw).strip()
     m = _FROM_RE.fullmatch(value)
     if not m:

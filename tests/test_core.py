@@ -1,0 +1,220 @@
+"""The pure core with plain values: parse, guard, classify, decide."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mailbot import config as cfg
+from mailbot import guard
+from mailbot.classify import classify
+from mailbot.models import Action, Intent, Participant, ReplyKind, Status
+from mailbot.parse import parse_from, parse_mail, split_name
+from mailbot.policy import decide, next_registration
+
+ROOT = Path(__file__).resolve().parent.parent
+BERLIN = dt.timezone(dt.timedelta(hours=2))
+
+
+def mail(headers: str, body: str = "Hiermit melde ich mich an.", charset: str = "utf-8",
+         encoding: str = "utf-8") -> bytes:
+    head = headers.strip().replace("\n", "\r\n")
+    return (f"{head}\r\nContent-Type: text/plain; charset={charset}\r\n\r\n{body}\r\n"
+            .encode(encoding))
+
+
+@pytest.fixture
+def event():
+    with (ROOT / "config" / "example.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    return cfg._event(cfg._Section(data, "event"))
+
+
+# -- parse -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Anna Arndt <Anna@A.example>", ("anna@a.example", "Anna Arndt")),
+    ('"Arndt, Anna" <anna@a.example>', ("anna@a.example", "Arndt, Anna")),
+    ("anna@a.example", ("anna@a.example", "")),
+    ("anna@a.example (Anna Arndt)", ("anna@a.example", "Anna Arndt")),
+    ("=?utf-8?q?J=C3=BCrgen_Wei=C3=9F?= <j@k.example>", ("j@k.example", "Jürgen Weiß")),
+    ('"anna@a.example" <anna@a.example>', ("anna@a.example", "")),
+    # CVE-2023-27043: Python 3.11.7's parser would take alice; it is nobody.
+    ("alice@example.org)<bob@example.org>", (None, "")),
+    ("a@x.example, b@y.example", (None, "")),
+    ("Anna <anna@a.example> <bob@b.example>", (None, "")),
+    ("<>", (None, "")),
+    ("", (None, "")),
+    ("Eve <eve@x.example\r\nBcc: evil@example.com>", (None, "")),
+])
+def test_from_is_one_plain_address_or_nobody(raw, expected):
+    assert parse_from(raw) == expected
+
+
+def test_display_name_loses_control_characters():
+    address, name = parse_from("=?utf-8?q?Eve=0D=0ABcc=3A_evil=40example.com?= <eve@x.example>")
+    assert address == "eve@x.example"
+    assert "\n" not in name and "\r" not in name
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Müller, Thomas", "Thomas Müller"),
+    ("Dr. Friedrich, Anna", "Anna Friedrich"),
+    ("Prof. Dr. Anna Friedrich", "Anna Friedrich"),
+    ("Frau Karin Schulz", "Karin Schulz"),
+    ("Anna Arndt", "Anna Arndt"),
+])
+def test_names_without_titles(raw, expected):
+    assert split_name(raw) == expected
+
+
+def test_latin1_label_on_windows_1252_bytes_is_read_as_windows_1252():
+    body = "„Hiermit melde ich mich an“ – Jürgen".encode("cp1252")
+    raw = (b"From: j@k.example\r\nTo: n.collinet@isi-innovation.de\r\n"
+           b"Content-Type: text/plain; charset=iso-8859-1\r\n\r\n" + body)
+    assert parse_mail(raw).text == "„Hiermit melde ich mich an“ – Jürgen"
+
+
+def test_undeclared_charset_is_detected():
+    body = ("Guten Tag, hiermit möchte ich mich für das Treffen anmelden. Grüße aus Köln, "
+            "Jürgen Weiß").encode("cp1252")
+    raw = b"From: j@k.example\r\nTo: n.collinet@isi-innovation.de\r\n\r\n" + body
+    assert "Jürgen Weiß" in parse_mail(raw).text
+
+
+def test_quoted_text_is_not_what_the_person_wrote_now():
+    body = ("Ich sage ab.\n\nAm 21.05.2021 um 10:00 schrieb Nathalie Collinet:\n"
+            "> Hiermit melde ich Sie an.\n")
+    parsed = parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de", body))
+    assert parsed.text == "Ich sage ab."
+
+
+def test_mail_without_message_id_is_keyed_by_its_bytes():
+    raw = mail("From: a@b.example\nTo: n.collinet@isi-innovation.de")
+    parsed = parse_mail(raw)
+    assert parsed.message_id is None
+    assert parsed.key.startswith("sha256:") and parse_mail(raw).key == parsed.key
+
+
+def test_malformed_message_id_is_never_copied():
+    raw = mail("From: a@b.example\nTo: n.collinet@isi-innovation.de\n"
+               "Message-ID: <x@y>\n X-Evil: 1")
+    assert parse_mail(raw).message_id is None
+    raw = mail("From: a@b.example\nMessage-ID: <a b@c>")
+    assert parse_mail(raw).message_id is None
+
+
+def test_recipients_from_every_delivery_header():
+    raw = mail("From: a@b.example\nTo: info@isi-innovation.de\n"
+               "Delivered-To: N.Collinet@ISI-innovation.de")
+    assert "n.collinet@isi-innovation.de" in parse_mail(raw).recipients
+
+
+def test_form_fields_give_name_and_organisation():
+    body = "ich melde mich an.\n\nName: Dr. Maria Schneider\nOrganisation: Agentur X e.V.\n"
+    [person] = parse_mail(mail("From: m@s.example", body)).participants
+    assert person == Participant("m@s.example", "Maria Schneider", "Agentur X e.V.")
+
+
+# -- guard -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("header", [
+    "Auto-Submitted: auto-replied", "Auto-Submitted: auto-generated", "Precedence: bulk",
+    "Precedence: list", "Precedence: junk", "List-Id: <x.example>",
+    "List-Unsubscribe: <mailto:x@y.example>", "Return-Path: <>", "X-Autoreply: yes",
+])
+def test_robot_headers_are_never_answered(header):
+    parsed = parse_mail(mail(f"From: a@b.example\nTo: n.collinet@isi-innovation.de\n{header}"))
+    assert guard.check(parsed, "n.collinet@isi-innovation.de")
+
+
+@pytest.mark.parametrize("sender", [
+    "MAILER-DAEMON@mx.example", "postmaster@b.example", "no-reply@zoom.example",
+    "noreply@b.example", "do-not-reply@b.example", "n.collinet@isi-innovation.de",
+])
+def test_robot_senders_are_never_answered(sender):
+    parsed = parse_mail(mail(f"From: {sender}\nTo: n.collinet@isi-innovation.de"))
+    assert guard.check(parsed, "n.collinet@isi-innovation.de")
+
+
+def test_a_person_may_be_answered():
+    parsed = parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de\n"
+                             "Auto-Submitted: no\nReturn-Path: <a@b.example>"))
+    assert guard.check(parsed, "n.collinet@isi-innovation.de") is None
+
+
+# -- classify ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, intent", [
+    ("Hiermit melde ich mich zum Auftakttreffen an.", Intent.REGISTER),
+    ("Gerne nehme ich am Treffen teil.", Intent.REGISTER),
+    ("Ich bin dabei!", Intent.REGISTER),
+    ("I would like to register for the meeting.", Intent.REGISTER),
+    ("Leider muss ich meine Teilnahme absagen.", Intent.CANCEL),
+    ("Bitte streichen Sie mich von der Liste.", Intent.CANCEL),
+    ("Sorry, I can't make it.", Intent.CANCEL),
+    ("Wird das Treffen aufgezeichnet?", Intent.QUESTION),
+    ("Vielen Dank für die Bestätigung!", Intent.THANKS),
+    ("Sehr geehrte Damen und Herren, wir bieten günstige Kredite.", Intent.UNKNOWN),
+])
+def test_intent(text, intent):
+    assert classify("", text) is intent
+
+
+# -- decide ------------------------------------------------------------------------------
+
+def parsed_registration(*people):
+    body = "wir melden uns an:\n" + "\n".join(f"{i}. {n}, {a}" for i, (n, a) in
+                                              enumerate(people, 1))
+    return parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de", body))
+
+
+def test_capacity_reached_means_waitlist(event):
+    event = event.__class__(**{**event.__dict__, "capacity": 1})
+    parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"))
+    when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
+    decision = decide(parsed, None, Intent.REGISTER, {}, 0, when, event)
+    assert [(s.status, s.reply) for s in decision.steps] == [
+        (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.WAITLISTED)]
+
+
+def test_after_the_deadline_nobody_is_confirmed(event):
+    parsed = parsed_registration(("Anna A", "a@a.example"))
+    when = dt.datetime(2021, 5, 31, 0, 30, tzinfo=BERLIN)
+    decision = decide(parsed, None, Intent.REGISTER, {}, 0, when, event)
+    assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.CLOSED)]
+
+
+def test_registered_twice_is_one_row_and_an_already_registered_reply(event):
+    parsed = parsed_registration(("Anna A", "a@a.example"))
+    when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
+    decision = decide(parsed, None, Intent.REGISTER, {"a@a.example": Status.CONFIRMED}, 1,
+                      when, event)
+    assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.DUPLICATE)]
+
+
+def test_robot_and_unknown_sender(event):
+    parsed = parsed_registration(("Anna A", "a@a.example"))
+    when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
+    assert decide(parsed, "bounce", Intent.REGISTER, {}, 0, when, event).action is Action.IGNORE
+    nobody = parse_mail(mail("From: alice@example.org)<bob@example.org>"))
+    assert decide(nobody, None, Intent.REGISTER, {}, 0, when, event).action is Action.REVIEW
+
+
+def test_calendar_identity_survives_cancel_and_comeback(event):
+    from mailbot.policy import Step
+
+    person = Participant("a@a.example", "Anna A")
+    t0 = dt.datetime(2021, 5, 1, tzinfo=dt.UTC)
+    first = next_registration(Step(person, Status.CONFIRMED, None), None, "<m1@x>", t0, "uid-1")
+    cancelled = next_registration(Step(person, Status.CANCELLED, None), first, "<m2@x>", t0,
+                                  "uid-2")
+    again = next_registration(Step(person, Status.CONFIRMED, None), cancelled, "<m3@x>", t0,
+                              "uid-3")
+    assert [r.ics_uid for r in (first, cancelled, again)] == ["uid-1"] * 3
+    assert [r.ics_sequence for r in (first, cancelled, again)] == [0, 1, 2]
+    assert next_registration(Step(person, None, ReplyKind.DUPLICATE), first, "<m4@x>", t0,
+                             "uid-4") is None
