@@ -68,6 +68,8 @@ def run(ctx: click.Context, once: bool) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if not once:
+        if ctx.parent is not None and not ctx.parent.params.get("verbose"):
+            logging.getLogger().setLevel(logging.INFO)  # a service logs one line per mail
         run_forever(config, stop)
         return
     try:
