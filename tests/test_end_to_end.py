@@ -113,6 +113,28 @@ def test_robots_get_no_reply_and_foreign_mail_is_untouched(mailbox, smtp, make_c
     assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
 
 
+def test_servers_without_move_get_copy_delete_expunge(mailbox, smtp, make_config, monkeypatch):
+    from mailbot.inbox import ImapInbox
+
+    real_init = ImapInbox.__init__
+
+    def without_move(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        self.can_move = False
+
+    monkeypatch.setattr(ImapInbox, "__init__", without_move)
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Newsletter", "n@x.example", to="info@isi-innovation.de"))
+
+    run_once(config)
+
+    assert len(smtp.envelopes) == 1
+    assert len(mailbox.folder("Processed")) == 1
+    [left] = mailbox.folder("INBOX").values()
+    assert b"Newsletter" in left["raw"] and left["flags"] == set(), "only ours was expunged"
+
+
 def test_unreadable_mail_is_flagged_for_review_and_the_batch_goes_on(mailbox, smtp,
                                                                      make_config):
     config = make_config()
