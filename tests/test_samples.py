@@ -1,8 +1,15 @@
-"""The shared sample corpus (../shared/samples/mail with expected.json), end to end.
+"""Mail corpora with expected.json, end to end against Dovecot and aiosmtpd.
 
-All samples are appended to one fresh Dovecot mailbox and handled by one ``run --once``
-into one fresh database, in name order, as expected.json describes. New samples added to
-that folder are picked up without changes here.
+Two corpora: the shared samples (../shared/samples/mail) and our own (tests/mails). Each
+corpus is appended to one fresh Dovecot mailbox and handled by one ``run --once`` into one
+fresh database, in name order, as its expected.json describes. New mails added to either
+folder are picked up without changes here.
+
+expected.json, one entry per file: ``file``; ``action`` (register | cancel | ignore | review
+| noop | foreign); ``participants`` (email, name, organisation — null: not stated);
+``duplicate`` (already registered: no second row, one reply). Our own corpus may add
+``attention`` (registered and flagged for the organiser) and ``reason`` (a word that the
+recorded reason contains).
 """
 
 from __future__ import annotations
@@ -15,13 +22,22 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import CONFIG, SAMPLES, Mailbox
+from conftest import CONFIG, MAILS, SAMPLES, Mailbox
 
 from mailbot.cli import main
 
-EXPECTED = json.loads((SAMPLES / "expected.json").read_text()) if SAMPLES.exists() else []
-if not EXPECTED:  # a checkout without ../shared beside it: say so instead of passing quietly
-    EXPECTED = [{"file": "(no samples)", "action": "missing"}]
+CORPORA = {"shared": SAMPLES, "own": MAILS}
+
+
+def load(name: str) -> list[dict]:
+    folder = CORPORA[name]
+    if not (folder / "expected.json").exists():  # say so instead of passing quietly
+        return [{"file": "(no corpus)", "action": "missing", "corpus": name}]
+    entries = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+    return [{**e, "corpus": name} for e in sorted(entries, key=lambda e: e["file"])]
+
+
+EXPECTED = load("shared") + load("own")
 TITLES = re.compile(r"\b(?:dr|prof|frau|herr|ms|mr|mrs)\.?\s+", re.IGNORECASE)
 
 
@@ -33,16 +49,28 @@ def words(text: str | None) -> list[str]:
     return re.findall(r"\w+", (text or "").casefold())
 
 
+_runs: dict[str, dict] = {}
+
+
 @pytest.fixture(scope="module")
-def corpus(dovecot, smtp_server, tmp_path_factory):
-    if EXPECTED[0]["action"] == "missing":
-        pytest.skip(f"no shared sample corpus at {SAMPLES}")
+def corpora(dovecot, smtp_server, tmp_path_factory):
+    yield lambda name: _runs.get(name) or _runs.setdefault(
+        name, run_corpus(name, dovecot, smtp_server, tmp_path_factory))
+    for state in _runs.values():
+        state["db"].close()
+        state["box"].close()
+    _runs.clear()
+
+
+def run_corpus(name, dovecot, smtp_server, tmp_path_factory) -> dict:
+    folder = CORPORA[name]
+    entries = [e for e in EXPECTED if e["corpus"] == name]
     controller, handler = smtp_server
     handler.envelopes.clear()
-    tmp = tmp_path_factory.mktemp("corpus")
-    box = Mailbox(dovecot, "corpus")
-    for entry in sorted(EXPECTED, key=lambda e: e["file"]):
-        box.append((SAMPLES / entry["file"]).read_bytes())
+    tmp = tmp_path_factory.mktemp(f"corpus-{name}")
+    box = Mailbox(dovecot, f"corpus-{name}")
+    for entry in entries:
+        box.append((folder / entry["file"]).read_bytes())
     config = tmp / "mailbot.toml"
     config.write_text(CONFIG.format(
         start="2021-05-31T10:00:00", end="2021-05-31T15:00:00", capacity="",
@@ -55,31 +83,31 @@ def corpus(dovecot, smtp_server, tmp_path_factory):
     assert result.exit_code == 0, result.output
     db = sqlite3.connect(tmp / "mailbot.sqlite")
     db.row_factory = sqlite3.Row
-    state = {
+    return {
         "db": db,
+        "box": box,
+        "folder": folder,
         "replies": [email.message_from_bytes(e.content, policy=email.policy.default)
                     for e in handler.envelopes],
         "inbox": box.folder("INBOX"),
         "processed": box.folder("Processed"),
     }
-    yield state
-    db.close()
-    box.close()
 
 
-def message_id(file: str) -> str:
-    msg = email.message_from_bytes((SAMPLES / file).read_bytes(), policy=email.policy.default)
+def message_id(path) -> str:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     return " ".join(str(msg["Message-ID"]).split())
 
 
 def cancelled_later(entry: dict, address: str) -> bool:
-    """True when a later sample cancels this person (the database shows the final state)."""
-    later = [e for e in EXPECTED if e["file"] > entry["file"] and e["action"] == "cancel"]
+    """True when a later mail cancels this person (the database shows the final state)."""
+    later = [e for e in EXPECTED if e["corpus"] == entry["corpus"] and e["file"] > entry["file"]
+             and e["action"] == "cancel"]
     return any(p["email"] == address for e in later for p in e["participants"])
 
 
 def where(state, file: str) -> tuple[str | None, set | None]:
-    raw = (SAMPLES / file).read_bytes()
+    raw = (state["folder"] / file).read_bytes()
     for folder in ("inbox", "processed"):
         for mail in state[folder].values():
             if mail["raw"].replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n"):
@@ -87,10 +115,13 @@ def where(state, file: str) -> tuple[str | None, set | None]:
     return None, None
 
 
-@pytest.mark.parametrize("entry", EXPECTED, ids=[e["file"] for e in EXPECTED])
-def test_sample(corpus, entry):
+@pytest.mark.parametrize("entry", EXPECTED, ids=[f"{e['corpus']}/{e['file']}" for e in EXPECTED])
+def test_mail(corpora, entry):
+    if entry["action"] == "missing":
+        pytest.skip(f"no {entry['corpus']} corpus at {CORPORA[entry['corpus']]}")
+    corpus = corpora(entry["corpus"])
     file, action = entry["file"], entry["action"]
-    mid = message_id(file)
+    mid = message_id(corpus["folder"] / file)
     row = corpus["db"].execute("SELECT * FROM messages WHERE message_id = ?", [mid]).fetchone()
     replies = [r for r in corpus["replies"] if " ".join(str(r["In-Reply-To"]).split()) == mid]
     folder, flags = where(corpus, file)
@@ -102,6 +133,8 @@ def test_sample(corpus, entry):
         return
     assert row is not None, "mail is recorded"
     assert row["action"] == action, row["reason"]
+    if entry.get("reason"):
+        assert entry["reason"].casefold() in (row["reason"] or "").casefold()
     if action in ("ignore", "noop", "review"):
         assert replies == [], "no reply"
         if action == "review":
@@ -111,7 +144,11 @@ def test_sample(corpus, entry):
             assert folder == "processed"
         return
 
-    assert folder == "processed"
+    if entry.get("attention"):
+        assert folder == "inbox" and b"\\Flagged" in flags, "registered, and flagged for a human"
+        assert row["needs_attention"] == 1
+    else:
+        assert folder == "processed"
     people = entry["participants"]
     assert sorted(r["To"].addresses[0].addr_spec for r in replies) == sorted(
         p["email"] for p in people), "one reply per participant"
