@@ -1,44 +1,87 @@
 """What does the writer want? register / cancel / question / thanks (pure).
 
-Deliberately cautious: a wrong confirmation is worse than none, so anything that is not
-clearly a registration, cancellation or thank-you becomes a question for a human.
+Deliberately cautious: a wrong confirmation is worse than none. A registration must say so
+in the first person ("ich melde mich an", "nehme gerne teil", "I would like to attend");
+a mere mention ("Anmeldungen sind bis 28.05. möglich", "ich kann erst ab 13 Uhr dabei
+sein") is not one. Anything unclear becomes a question for a human.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .models import Intent
 
+_F = re.IGNORECASE | re.DOTALL
+
 _CANCEL = re.compile(
-    r"\b(?:absagen|sage\b.{0,40}\bab\b|abmelden|abmeldung|melde\b.{0,40}\bab\b|stornier\w*"
-    r"|streich\w*.{0,40}liste|nicht (?:mehr )?teilnehmen|kann (?:leider )?nicht teilnehmen"
-    r"|schaffe es (?:doch )?nicht|schaffe ich (?:es )?(?:doch )?nicht"
-    r"|kann (?:leider )?doch nicht|cancel\w*|can(?:'|no)t make it|unable to attend"
-    r"|withdraw\w*)",
-    re.IGNORECASE | re.DOTALL,
+    r"\b(?:absagen|sage\b[^.!?\n]{0,60}\bab\b|abmelden|melde\b[^.!?\n]{0,60}\bab\b"
+    r"|abmeldung|stornier\w*|streich\w*[^.!?\n]{0,40}\bliste|von der (?:teilnehmer)?liste"
+    r"|(?:nicht|doch nicht) (?:mehr )?(?:teilnehmen|dabei sein|kommen)"
+    r"|schaffe (?:es|ich)\b[^.!?\n]{0,30}\bnicht|klappt\b[^.!?\n]{0,30}\bnicht"
+    r"|(?:muss|müssen)\b[^.!?\n]{0,40}\bpassen"
+    r"|cancel\w*|can(?:'|no)t (?:make it|attend|come|join)|(?:unable|not able) to "
+    r"(?:attend|make it|join)|withdraw\w*|won't be able to)",
+    _F,
 )
 _REGISTER = re.compile(
-    r"\b(?:anmelden|anmeldung|melde\b.{0,60}\ban\b|melden\b.{0,60}\ban\b|teilnehmen|teilnahme"
-    r"|nehme\b.{0,40}\bteil|nehmen\b.{0,40}\bteil|bin dabei|sind dabei|dabei sein"
-    r"|register\w*|sign (?:me|us) up|attend|participate|join)",
-    re.IGNORECASE | re.DOTALL,
+    r"\b(?:(?:melde|melden)\b[^.!?\n]{0,80}\ban\b"
+    r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b[^.!?\n]{0,80}"
+    r"\b(?:teilnehmen|anmelden|dabei sein|mitmachen|teil ?nehmen)"
+    r"|(?:nehme|nehmen)\b[^.!?\n]{0,80}\bteil\b"
+    r"|(?:bin|sind)\s+(?:gerne?\s+|auch\s+|sehr\s+gerne?\s+)?dabei\b"
+    r"|(?:bestätige|bestätigen)\b[^.!?\n]{0,40}\bteilnahme"
+    r"|(?:sage|sagen)\s+(?:ich\s+|wir\s+)?(?:hiermit\s+|gerne?\s+|sehr\s+gerne?\s+)?"
+    r"(?:meine\s+|unsere\s+)?(?:teilnahme\s+)?zu\b"
+    r"|(?:anmeldung|teilnahme)\s+(?:für|von)\b[^.!?\n]{0,80}\b(?:mich|uns|frau|herrn?|kolleg\w*)\b"
+    r"|hiermit\b[^.!?\n]{0,40}\banmeldung"
+    r"|(?:i|we)(?:'d| would| want to| wish to| will)?\s+(?:like\s+to\s+|love\s+to\s+)?"
+    r"(?:register|attend|join|participate|sign\s+up)"
+    r"|please\s+(?:register|sign\s+up|add)\s+(?:me|us)|count\s+(?:me|us)\s+in"
+    r"|registration\s+for\s+(?:me|us|my))",
+    _F,
 )
-_THANKS = re.compile(r"\b(?:dank\w*|thanks?|thank you)\b", re.IGNORECASE)
-_QUESTION = re.compile(r"\?|\b(?:frage|question)\b", re.IGNORECASE)
+_THANKS = re.compile(r"\b(?:dank\w*|thanks?|thank you|merci)\b", re.IGNORECASE)
+_QUESTION = re.compile(r"\?\s*(?:$|\n|[A-ZÄÖÜ])", re.MULTILINE)
+_RSVP_SUBJECT = re.compile(r"^(?:angenommen|abgelehnt|mit vorbehalt|accepted|declined|"
+                           r"tentative(?:ly accepted)?|zugesagt|abgesagt)\s*:", re.IGNORECASE)
 
 
-def classify(subject: str, text: str) -> Intent:
-    """The intent of a mail from its subject and the text the person wrote now."""
-    body = text[:5000]
-    if _CANCEL.search(body) or (_CANCEL.search(subject) and not _REGISTER.search(body)):
-        return Intent.CANCEL
-    if _QUESTION.search(body):
-        return Intent.QUESTION
-    if _REGISTER.search(body):
-        return Intent.REGISTER
-    if _THANKS.search(body):
-        return Intent.THANKS
-    if _REGISTER.search(subject) and len(body) < 300:
-        return Intent.REGISTER
-    return Intent.UNKNOWN
+@dataclass(frozen=True)
+class Reading:
+    """The intent, and whether the mail also asks something a human must answer."""
+
+    intent: Intent
+    asks: bool = False
+    rsvp: bool = False
+    reason: str = ""
+
+
+def classify(subject: str, text: str, calendar_method: str | None = None) -> Reading:
+    """The intent of a mail from its subject, the text the person wrote now and the method
+    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail)."""
+    body = text[:20000]
+    if (calendar_method or "").upper() == "REPLY" or (
+            _RSVP_SUBJECT.match(subject) and calendar_method):
+        return Reading(Intent.THANKS, rsvp=True)
+    asks = bool(_QUESTION.search(body + "\n"))
+    cancel = bool(_CANCEL.search(body))
+    register = bool(_REGISTER.search(body))
+    if cancel and register:
+        return Reading(Intent.UNKNOWN, asks, reason="An- und Abmeldung zugleich – unklar")
+    if cancel:
+        return Reading(Intent.CANCEL, asks)
+    if register:
+        return Reading(Intent.REGISTER, asks)
+    if asks:
+        return Reading(Intent.QUESTION, True)
+    if not body.strip() and _REGISTER.search(subject):
+        return Reading(Intent.REGISTER)
+    if _THANKS.search(body) and len(body) < 600:
+        return Reading(Intent.THANKS)
+    if _CANCEL.search(subject) and len(body) < 400:
+        return Reading(Intent.CANCEL)
+    if re.search(r"\banmeldung\b|\bregistration\b", subject, re.IGNORECASE) and len(body) < 400:
+        return Reading(Intent.REGISTER)
+    return Reading(Intent.UNKNOWN)

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 from . import ics
 from .config import Config
 from .models import Participant, Registration, Reply, ReplyKind
-from .parse import clean_text
+from .text import clean_text
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
              "September", "Oktober", "November", "Dezember")
@@ -80,13 +80,17 @@ class Composer:
         self.event = _event_context(config)
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
-              in_reply_to: str | None, now: dt.datetime, lang: str | None = None) -> Reply:
-        """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any."""
+              in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
+              others: list[str] | None = None) -> Reply:
+        """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any;
+        ``others`` names everyone the mail registered (for the note to a sender who
+        registered somebody else)."""
         lang = lang or self.config.event.language
         name = clean_text(reg.name if reg else person.name, 120)
         status = reg.status.value if reg else ""
         try:
-            subject, text = self._render(kind, person.email, name, status, lang)
+            subject, text = self._render(kind, person.email, name, status, lang,
+                                         [clean_text(o, 120) for o in others or []])
             msg = self._message(person.email, name, subject, text, in_reply_to, now, lang)
             method = CALENDAR_METHOD.get(kind)
             if reg and method and (method == "CANCEL" or status == "confirmed"):
@@ -99,12 +103,13 @@ class Composer:
                      message_id=msg["Message-ID"], in_reply_to=in_reply_to, body=body)
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
-                lang: str) -> tuple[str, str]:
+                lang: str, others: list[str]) -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(
             person={"name": name, "email": address}, registration={"status": status},
             event=self.event, zoom=self.config.zoom, contact=self.config.contact,
+            others=others,
         )
         head, _, body = rendered.partition("\n\n")
         if not head.startswith("Subject:"):

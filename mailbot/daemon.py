@@ -32,6 +32,13 @@ log = logging.getLogger(__name__)
 FOREIGN = "foreign"  # not addressed to the contact address: left exactly as it was
 ALREADY = "already"  # recorded by an earlier run but still in the folder: only moved
 WAITING = "waiting"  # recorded for review by an earlier run: still waiting for a human
+ATTENTION = "attention"  # answered, and left flagged: it also asks something
+
+
+def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
+    """The first lines of what a person wrote, for the review list."""
+    kept = [line for line in text.split("\n") if line.strip()][:lines]
+    return "\n".join(kept)[:limit]
 
 
 @dataclass
@@ -71,7 +78,8 @@ class Processor:
             return FOREIGN
         done = self.store.handled(parsed.key)
         if done is not None:
-            return WAITING if done == Action.REVIEW else ALREADY
+            action, attention = done
+            return WAITING if action == Action.REVIEW or attention else ALREADY
         try:
             decision, registrations, replies = self._plan(parsed, mail.received_at)
         except ComposeError as exc:
@@ -84,16 +92,20 @@ class Processor:
             summary.replies[reply.kind.value] += 1
         log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
                  f" ({decision.reason})" if decision.reason else "")
+        if decision.attention:
+            return ATTENTION
         return decision.action.value
 
     def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
         existing = self.store.registrations(p.email for p in parsed.participants)
         robot = guard.check(parsed, self.own)
-        intent = classify(parsed.subject, parsed.text)
-        decision = decide(parsed, robot, intent, {e: r.status for e, r in existing.items()},
+        reading = classify(parsed.subject, parsed.text, parsed.calendar_method)
+        decision = decide(parsed, robot, reading, {e: r.status for e, r in existing.items()},
                           self.store.confirmed_count(), received_at, self.config.event)
         now = now_utc()
         registrations, replies = [], []
+        names = [s.participant.name or s.participant.email for s in decision.steps
+                 if s.reply is not ReplyKind.ON_BEHALF]
         for step in decision.steps:
             old = existing.get(step.participant.email)
             new = next_registration(step, old, parsed.key, received_at, self._new_uid())
@@ -101,23 +113,26 @@ class Processor:
                 registrations.append(new)
             if step.reply is not None:
                 replies.append(self.composer.reply(step.reply, step.participant, new or old,
-                                                   parsed.message_id, now))
+                                                   parsed.message_id, now, others=names))
         return decision, registrations, replies
 
     def _new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
     def _message_row(self, parsed: ParsedMail, mail: InboundMail, decision: Decision) -> dict:
+        for_human = decision.action is Action.REVIEW or decision.attention
         return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
                 "received_at": iso(mail.received_at), "action": decision.action.value,
-                "reason": decision.reason or None}
+                "reason": decision.reason or None, "needs_attention": int(decision.attention),
+                "excerpt": excerpt(parsed.text) if for_human else None}
 
     def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
         key = "sha256:" + hashlib.sha256(mail.raw).hexdigest()
         if self.store.handled(key) is None:
             row = {"message_id": key, "sender": None, "subject": None,
                    "received_at": iso(mail.received_at), "action": Action.REVIEW.value,
-                   "reason": f"Mail nicht lesbar ({type(exc).__name__})"}
+                   "reason": f"Mail nicht lesbar ({type(exc).__name__})",
+                   "needs_attention": 0, "excerpt": None}
             self.store.record(row, [], [], now_utc())
         return Action.REVIEW.value
 
@@ -134,8 +149,8 @@ class Processor:
                     break
                 outcome = self._handle_safely(mail, summary)
                 summary.mails[outcome] += 1
-                if outcome in (Action.REVIEW, WAITING):  # flag again: a crash may have
-                    to_flag.append(mail.ref)  # come between recording and flagging
+                if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
+                    to_flag.append(mail.ref)  # may have come between recording and flagging
                 elif outcome != FOREIGN:
                     to_move.append(mail.ref)
             self.flush(summary)
@@ -216,6 +231,7 @@ _MAIL_WORDS = (
     (Action.REGISTER, "registration{s}"), (Action.CANCEL, "cancellation{s}"),
     (Action.IGNORE, "automatic (ignored)"), (Action.REVIEW, "for review (flagged in the inbox)"),
     (Action.NOOP, "needing no reply"), (FOREIGN, "not for us (left alone)"),
+    (ATTENTION, "answered but flagged (they also ask something)"),
     (ALREADY, "handled before"), (WAITING, "still waiting for review"),
 )
 

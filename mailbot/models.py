@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Action(enum.StrEnum):
@@ -44,6 +44,7 @@ class ReplyKind(enum.StrEnum):
     CANCELLATION = "cancellation"
     NOT_REGISTERED = "not_registered"  # a cancellation from someone not on the list
     CLOSED = "closed"  # registration deadline passed
+    ON_BEHALF = "on_behalf"  # to a sender who registered somebody else
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,10 @@ class ParsedMail:
     headers: dict[str, str]  # lower-case name → value, for the loop guard
     text: str  # what the person wrote now (quotes removed)
     participants: tuple[Participant, ...] = ()
-    defects: tuple[str, ...] = field(default=())
+    registered_by: str | None = None  # the sender, when they registered someone else
+    participant_issue: str | None = None  # why the participants are unclear
+    reply_to: str | None = None  # a Reply-To differing from From ("?" when unreadable)
+    calendar_method: str | None = None  # METHOD of a text/calendar part
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Registration:
     ics_sequence: int
     registered_at: dt.datetime
     message_id: str  # the mail it came from (its key)
+    registered_by: str | None = None  # who sent it, when not the participant
 
 
 @dataclass(frozen=True)

@@ -14,17 +14,15 @@ import email.header
 import email.policy
 import hashlib
 import re
-import unicodedata
 from email.message import EmailMessage, Message
 
 import charset_normalizer
 import html2text
 
-from .models import ParsedMail, Participant
+from .models import ParsedMail
+from .people import find
+from .text import ADDR_RE, clean_text, valid_address
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-ADDR_SPEC = rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+"
-_ADDR_RE = re.compile(ADDR_SPEC)
 _FROM_RE = re.compile(
     r'\s*(?:(?P<name>"(?:[^"\\\r\n]|\\.)*"|[^<>@"\r\n]*?)\s*<(?P<addr1>[^<>\s]+)>'
     r'|(?P<addr2>[^<>\s"()]+)(?:\s*\((?P<comment>[^()<>@\r\n]*)\))?)\s*'
@@ -45,38 +43,6 @@ _QUOTE_START = re.compile(
     r"|(?:Von|From):\s.+\n(?:.*\n){0,3}?(?:Gesendet|Sent|Datum|Date):\s)",
     re.IGNORECASE | re.MULTILINE,
 )
-_FIELD_RE = re.compile(
-    r"^[ \t]*[-*•]?[ \t]*(?P<key>Name|Vor- und Nachname|Teilnehmer(?:in)?|Organisation|Organization"
-    r"|Institution|Verein|Einrichtung|Träger|E-?Mail(?:-Adresse)?|Mail)[ \t]*:[ \t]*(?P<value>.+?)"
-    r"[ \t]*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_ORG_KEYS = {"organisation", "organization", "institution", "verein", "einrichtung", "träger"}
-_CLOSING_RE = re.compile(
-    r"^(?:(?:mit )?(?:freundlichen|besten|herzlichen|vielen|liebe|viele|beste|schöne)[n]? "
-    r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)|(?:herzliche |liebe |beste |viele )?grüße"
-    r"|(?:best |kind )?regards|best|cheers|sincerely|yours sincerely|mfg|lg|vg|gruß|gruss)"
-    r"[,.!]?\s*$",
-    re.IGNORECASE,
-)
-_ORG_WORDS = re.compile(
-    r"\b(?:e\.\s?V\.|gGmbH|GmbH|Verein|Stiftung|Stadt|Kreis|Caritas|Diakonie|AWO|Lebenshilfe"
-    r"|Agentur|Netzwerk|Network|Büro|Institut|Verband|Zentrum|Rat|Gemeinde|Kirche|Universität"
-    r"|Hochschule|Initiative|Association|Foundation|Council|Ministerium|Landkreis)"
-    r"|(?:verein|stiftung|agentur|verband|netzwerk|zentrum|rat|büro|werk)\b",
-    re.IGNORECASE,
-)
-_NOT_ORG = re.compile(r"\b(?:Tel|Telefon|Fon|Fax|Mobil|E-?Mail|www\.|http|Straße|Str\.)"
-                      r"|\d{4,}|@", re.IGNORECASE)
-_TITLES = re.compile(
-    r"^(?:(?:Dr|Prof|Dipl|Mag)\.(?:[- ]?\w+\.)*\s+|(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+)+", re.IGNORECASE
-)
-_LIST_ITEM = re.compile(
-    rf"^[ \t]*(?:\d+[.)]|[-*•])[ \t]*(?P<name>[^\n,;|<>()@]+?)[ \t]*[,;|:–-]?[ \t]*"
-    rf"[<(]?(?:mailto:)?(?P<email>{ADDR_SPEC})[>)]?[ \t]*$",
-    re.MULTILINE,
-)
-
 _html = html2text.HTML2Text()
 _html.body_width = 0
 _html.unicode_snob = True  # keep "ü" instead of html2text's ASCII "u"
@@ -96,7 +62,11 @@ def parse_mail(raw: bytes) -> ParsedMail:
     raw_from = next((v for k, v in msg.raw_items() if k.lower() == "from"), "")
     sender, sender_name = parse_from(raw_from)
     text = strip_quotes(body_text(msg))
-    participants = find_participants(text, sender, sender_name)
+    found = find(text, sender, sender_name)
+    reply_to = None
+    if "reply-to" in headers:
+        raw_reply_to = next(v for k, v in msg.raw_items() if k.lower() == "reply-to")
+        reply_to = parse_from(raw_reply_to)[0] or "?"
     return ParsedMail(
         key=key,
         message_id=message_id,
@@ -106,8 +76,11 @@ def parse_mail(raw: bytes) -> ParsedMail:
         recipients=tuple(_recipients(msg)),
         headers=headers,
         text=text,
-        participants=participants,
-        defects=tuple(type(d).__name__ for d in msg.defects),
+        participants=found.participants,
+        registered_by=found.registered_by,
+        participant_issue=found.issue,
+        reply_to=reply_to if reply_to != sender else None,
+        calendar_method=calendar_method(msg),
     )
 
 
@@ -133,23 +106,10 @@ def decode_header(value: str) -> str:
     return re.sub(r"\r?\n[ \t]*", " ", value).strip()
 
 
-def clean_text(value: str, limit: int = 200) -> str:
-    """A one-line, printable version of untrusted text: no control characters at all."""
-    chars = (" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in value)
-    return re.sub(r" {2,}", " ", "".join(chars)).strip()[:limit]
-
-
 def valid_message_id(value: str) -> str | None:
     """The Message-ID if it is one well-formed ``<left@right>`` token, else None."""
     value = value.strip()
     return value if _MSGID_RE.fullmatch(value) else None
-
-
-def valid_address(value: str) -> str | None:
-    value = value.strip()
-    if len(value) > 254 or not _ADDR_RE.fullmatch(value):
-        return None
-    return value.lower()
 
 
 def parse_from(raw: str) -> tuple[str | None, str]:
@@ -177,7 +137,7 @@ def _recipients(msg: Message) -> list[str]:
     found = []
     for name in RECIPIENT_HEADERS:
         for value in msg.get_all(name, []) or []:
-            found += [a.lower() for a in _ADDR_RE.findall(str(value))]
+            found += [a.lower() for a in ADDR_RE.findall(str(value))]
     return found
 
 
@@ -226,6 +186,19 @@ def body_text(msg: Message) -> str:
     return ""
 
 
+def calendar_method(msg: Message) -> str | None:
+    """The METHOD of a text/calendar part (REPLY: an answer from a calendar program)."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/calendar":
+            method = part.get_param("method")
+            if isinstance(method, str):
+                return method.strip().upper()[:20]
+            data = part.get_payload(decode=True) or b""
+            m = re.search(rb"^METHOD:(\w+)", data, re.MULTILINE)
+            return m[1].decode("ascii").upper() if m else "UNKNOWN"
+    return None
+
+
 def _part_text(part: Message) -> str:
     data = part.get_payload(decode=True) or b""
     return decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
@@ -249,99 +222,3 @@ def strip_quotes(text: str) -> str:
     return "\n".join(lines).strip()
 
 
-def split_name(value: str) -> str:
-    """A person's name without titles; "Müller, Thomas" → "Thomas Müller"."""
-    value = clean_text(value, 120).strip(" ,;")
-    value = _TITLES.sub("", value)
-    if value.count(",") == 1:
-        last, first = (v.strip() for v in value.split(","))
-        last = _TITLES.sub("", last)
-        first = _TITLES.sub("", first)
-        if last and first and " " not in last:
-            value = f"{first} {last}"
-    return _TITLES.sub("", value).strip()
-
-
-def fields(text: str) -> dict[str, str]:
-    """``Key: value`` lines, keys lower-case; organisation synonyms merged."""
-    out: dict[str, str] = {}
-    for m in _FIELD_RE.finditer(text):
-        key = m["key"].lower()
-        if key in _ORG_KEYS:
-            key = "organisation"
-        elif key.startswith(("e-mail", "email", "mail")):
-            key = "email"
-        elif key != "organisation":
-            key = "name"
-        out.setdefault(key, clean_text(m["value"], 200))
-    return out
-
-
-def signature(text: str, sender_name: str = "") -> list[str]:
-    """The signature: the lines after the closing formula ("Viele Grüße"), else from the
-    line with the sender's name among the last ones; at most six lines."""
-    lines = text.split("\n")
-    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
-        if _CLOSING_RE.match(lines[i].strip()):
-            return [line.strip() for line in lines[i + 1 : i + 7] if line.strip()]
-    name = sender_name.casefold().strip()
-    if name:
-        for i in range(max(0, len(lines) - 8), len(lines)):
-            if lines[i].strip().casefold() == name:
-                return [line.strip() for line in lines[i : i + 6] if line.strip()]
-    return []
-
-
-_ORG_IN_TEXT = re.compile(
-    r"\b(?:beide|wir|ich)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|für)\s+(?:der |dem |den |die )?"
-    r"(?P<org>[A-ZÄÖÜ][^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
-    re.IGNORECASE,
-)
-
-
-def organisation_in_text(text: str) -> str | None:
-    """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
-    for m in _ORG_IN_TEXT.finditer(text):
-        candidate = m["org"].strip()
-        if _ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate):
-            return candidate
-    return None
-
-
-def organisation_from(lines: list[str]) -> str | None:
-    for line in lines:
-        if _ORG_WORDS.search(line) and not _NOT_ORG.search(line) and len(line) <= 120:
-            return line
-    return None
-
-
-def find_participants(text: str, sender: str | None, sender_name: str) -> tuple[Participant, ...]:
-    """Who the mail is about: listed people with addresses, else the sender."""
-    found = fields(text)
-    sig = signature(text, sender_name)
-    organisation = (found.get("organisation") or organisation_from(sig)
-                    or organisation_in_text(text))
-    listed = [
-        Participant(email=m["email"].lower(), name=split_name(m["name"]), organisation=organisation)
-        for m in _LIST_ITEM.finditer(text)
-    ]
-    if listed:
-        return tuple(_unique(listed))
-    if sender is None:
-        return ()
-    email_field = valid_address(found.get("email", ""))
-    address = email_field or sender
-    name = split_name(found.get("name", "")) or split_name(sender_name)
-    if not name and sig:
-        name = split_name(sig[0]) if not _NOT_ORG.search(sig[0]) else ""
-    return (Participant(email=address, name=name, organisation=organisation),)
-
-
-def _unique(people: list[Participant]) -> list[Participant]:
-    seen: set[str] = set()
-    out = []
-    for p in people:
-        if p.email not in seen:
-            seen.add(p.email)
-            out.append(p)
-    return out

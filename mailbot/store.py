@@ -43,7 +43,15 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["status"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Mail a human should read although it was answered; who registered whom; the
+    first lines of mail for review (for `mailbot review`)."""
+    db["messages"].add_column("needs_attention", int, not_null_default=0)
+    db["messages"].add_column("excerpt", str)
+    db["registrations"].add_column("registered_by", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 def now_utc() -> dt.datetime:
@@ -82,11 +90,11 @@ class Store:
 
     # -- reading -------------------------------------------------------------------
 
-    def handled(self, key: str) -> str | None:
-        """The action recorded for the mail with this key, or None if it is new."""
-        row = self.db.execute("SELECT action FROM messages WHERE message_id = ?",
-                              [key]).fetchone()
-        return row[0] if row else None
+    def handled(self, key: str) -> tuple[str, bool] | None:
+        """(action, needs a human) recorded for the mail with this key; None if it is new."""
+        row = self.db.execute("SELECT action, needs_attention FROM messages "
+                              "WHERE message_id = ?", [key]).fetchone()
+        return (row[0], bool(row[1])) if row else None
 
     def registrations(self, emails: Iterable[str]) -> dict[str, Registration]:
         emails = list(emails)
@@ -133,16 +141,17 @@ class Store:
             "email": reg.email, "name": reg.name, "organisation": reg.organisation,
             "status": reg.status.value, "registered_at": iso(reg.registered_at),
             "updated_at": iso(now), "message_id": reg.message_id, "ics_uid": reg.ics_uid,
-            "ics_sequence": reg.ics_sequence,
+            "ics_sequence": reg.ics_sequence, "registered_by": reg.registered_by,
         }
         self.db.execute(
             "INSERT INTO registrations (email, name, organisation, status, registered_at, "
-            "updated_at, message_id, ics_uid, ics_sequence) VALUES (:email, :name, "
-            ":organisation, :status, :registered_at, :updated_at, :message_id, :ics_uid, "
-            ":ics_sequence) ON CONFLICT(email) DO UPDATE SET name = excluded.name, "
-            "organisation = excluded.organisation, status = excluded.status, "
-            "registered_at = excluded.registered_at, updated_at = excluded.updated_at, "
-            "message_id = excluded.message_id, ics_sequence = excluded.ics_sequence",
+            "updated_at, message_id, ics_uid, ics_sequence, registered_by) VALUES (:email, "
+            ":name, :organisation, :status, :registered_at, :updated_at, :message_id, :ics_uid, "
+            ":ics_sequence, :registered_by) ON CONFLICT(email) DO UPDATE SET "
+            "name = excluded.name, organisation = excluded.organisation, "
+            "status = excluded.status, registered_at = excluded.registered_at, "
+            "updated_at = excluded.updated_at, message_id = excluded.message_id, "
+            "ics_sequence = excluded.ics_sequence, registered_by = excluded.registered_by",
             values,
         )
 
@@ -167,5 +176,5 @@ def _registration(row: dict[str, Any]) -> Registration:
         status=Status(row["status"]), ics_uid=row["ics_uid"],
         ics_sequence=row["ics_sequence"] or 0,
         registered_at=dt.datetime.fromisoformat(row["registered_at"]),
-        message_id=row["message_id"] or "",
+        message_id=row["message_id"] or "", registered_by=row.get("registered_by"),
     )

@@ -10,13 +10,15 @@ import pytest
 
 from mailbot import config as cfg
 from mailbot import guard
-from mailbot.classify import classify
+from mailbot.classify import Reading, classify
 from mailbot.models import Action, Intent, Participant, ReplyKind, Status
-from mailbot.parse import parse_from, parse_mail, split_name
+from mailbot.parse import parse_from, parse_mail
+from mailbot.people import split_name
 from mailbot.policy import decide, next_registration
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))
+REGISTER = Reading(Intent.REGISTER)
 
 
 def mail(headers: str, body: str = "Hiermit melde ich mich an.", charset: str = "utf-8",
@@ -161,7 +163,7 @@ def test_a_person_may_be_answered():
     ("Sehr geehrte Damen und Herren, wir bieten günstige Kredite.", Intent.UNKNOWN),
 ])
 def test_intent(text, intent):
-    assert classify("", text) is intent
+    assert classify("", text).intent is intent
 
 
 # -- decide ------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ def test_capacity_reached_means_waitlist(event):
     event = event.__class__(**{**event.__dict__, "capacity": 1})
     parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"))
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
-    decision = decide(parsed, None, Intent.REGISTER, {}, 0, when, event)
+    decision = decide(parsed, None, REGISTER, {}, 0, when, event)
     assert [(s.status, s.reply) for s in decision.steps] == [
         (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.WAITLISTED)]
 
@@ -184,14 +186,14 @@ def test_capacity_reached_means_waitlist(event):
 def test_after_the_deadline_nobody_is_confirmed(event):
     parsed = parsed_registration(("Anna A", "a@a.example"))
     when = dt.datetime(2021, 5, 31, 0, 30, tzinfo=BERLIN)
-    decision = decide(parsed, None, Intent.REGISTER, {}, 0, when, event)
+    decision = decide(parsed, None, REGISTER, {}, 0, when, event)
     assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.CLOSED)]
 
 
 def test_registered_twice_is_one_row_and_an_already_registered_reply(event):
     parsed = parsed_registration(("Anna A", "a@a.example"))
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
-    decision = decide(parsed, None, Intent.REGISTER, {"a@a.example": Status.CONFIRMED}, 1,
+    decision = decide(parsed, None, REGISTER, {"a@a.example": Status.CONFIRMED}, 1,
                       when, event)
     assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.DUPLICATE)]
 
@@ -199,9 +201,9 @@ def test_registered_twice_is_one_row_and_an_already_registered_reply(event):
 def test_robot_and_unknown_sender(event):
     parsed = parsed_registration(("Anna A", "a@a.example"))
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
-    assert decide(parsed, "bounce", Intent.REGISTER, {}, 0, when, event).action is Action.IGNORE
+    assert decide(parsed, "bounce", REGISTER, {}, 0, when, event).action is Action.IGNORE
     nobody = parse_mail(mail("From: alice@example.org)<bob@example.org>"))
-    assert decide(nobody, None, Intent.REGISTER, {}, 0, when, event).action is Action.REVIEW
+    assert decide(nobody, None, REGISTER, {}, 0, when, event).action is Action.REVIEW
 
 
 def test_calendar_identity_survives_cancel_and_comeback(event):

@@ -1,0 +1,290 @@
+"""Who is a mail about? Participants from what a person wrote (pure).
+
+Sources, strongest first: people listed with their addresses (numbered lists, ``Name |
+E-Mail`` tables, "meine Kollegin Petra Klein (p.klein@…)"), a registration on someone's
+behalf ("im Auftrag von Frau Karin Schulz … k.schulz@…"), ``Name:`` / ``Organisation:``
+fields, the signature, the sender's display name. A person named without an address is
+not guessed at: the mail goes to a human.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .models import Participant
+from .text import ADDR_RE, ADDR_SPEC, clean_text, valid_address
+
+_FIELD_RE = re.compile(
+    r"^[ \t]*[-*•]?[ \t]*(?P<key>Name|Vor- und Nachname|Vorname und Name|Teilnehmer(?:in)?"
+    r"|Organisation|Organization|Institution|Verein|Einrichtung|Träger|Arbeitgeber|Firma"
+    r"|E-?Mail(?:-Adresse)?|Mail)[ \t]*:[ \t]*(?P<value>.+?)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_ORG_KEYS = {"organisation", "organization", "institution", "verein", "einrichtung", "träger",
+             "arbeitgeber", "firma"}
+_CLOSING_RE = re.compile(
+    r"^(?:(?:mit )?(?:freundlichen|besten|herzlichen|vielen|liebe|viele|beste|schöne|sonnige)n? "
+    r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)(?: aus \w+)?"
+    r"|(?:herzliche |liebe |beste |viele |freundliche )?(?:grüße|grüsse)(?: aus \w+)?"
+    r"|(?:best |kind |warm )?regards|best wishes|best|cheers|sincerely|yours sincerely"
+    r"|mfg|lg|vg|gruß|gruss|ciao|tschüss|bis dann|danke|vielen dank|herzlichen dank)"
+    r"[,.!]?\s*$",
+    re.IGNORECASE,
+)
+ORG_WORDS = re.compile(
+    r"\b(?:e\.\s?V\.|gGmbH|GmbH|gUG|Verein|Stiftung|Stadt|Kreis|Caritas|Diakonie|AWO|Lebenshilfe"
+    r"|Agentur|Netzwerk|Network|Büro|Institut|Verband|Zentrum|Rat|Gemeinde|Kirche|Universität"
+    r"|Hochschule|Initiative|Association|Foundation|Council|Ministerium|Landkreis|Bezirk"
+    r"|Paritätische\w*|DRK|Malteser|Johanniter|Bündnis|Forum|Kolpingwerk|Landesverband"
+    r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro)"
+    r"|(?:verein|stiftung|agentur|verband|netzwerk|zentrum|rat|büro|werk|hilfe|initiative"
+    r"|gemeinschaft|kreis|amt|forum|bündnis|haus)\b",
+    re.IGNORECASE,
+)
+_NOT_ORG = re.compile(r"\b(?:Tel|Telefon|Fon|Fax|Mobil|Handy|E-?Mail|www\.|http|Straße|Str\."
+                      r"|Referent\w*|Leiter\w*|Koordinator\w*|Mitarbeiter\w*|Vorsitzende\w*"
+                      r"|Geschäftsführer\w*|Sachbearbeiter\w*|Beauftragte\w*|Projekt\w*leitung"
+                      r"|Gesendet|Sent from|Von meinem)"
+                      r"|\d{4,}|@|\+\d", re.IGNORECASE)
+_TITLES = re.compile(
+    r"^(?:(?:Dr|Prof|Dipl|Mag)\.(?:[- ]?[\w.]+\.)*\s*|(?:Frau|Herrn?|Ms|Mr|Mrs)\.?\s+)+",
+    re.IGNORECASE,
+)
+_CAP = r"[A-ZÄÖÜŁŚŻ][\w'’.-]*"
+_NAME = rf"(?:(?:Dr|Prof)\.\s*)*{_CAP}(?:[ \t]+(?:von |van |de |zu )?{_CAP}){{0,4}}"
+_PAIR = re.compile(
+    rf"(?P<name>{_NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
+    rf"[<(\[]?(?:mailto:)?(?P<email>{ADDR_SPEC})[>)\]]?"
+)
+_TABLE_ROW = re.compile(rf"^.*\|.*{ADDR_SPEC}.*$|^.*\t.*{ADDR_SPEC}.*$", re.MULTILINE)
+_WITH_ME = re.compile(
+    r"\b(?:ich|mich)\s+(?:und|sowie|plus)\b|\b(?:und|sowie|außer)\s+(?:ich|mich|mir)\b"
+    r"|\bmit mir\b|\bneben mir\b|\bzu zweit\b|\bzu dritt\b|\bme and\b|\band I\b|\bmyself and\b"
+    r"|\bmyself\b|\bmich (?:selbst|auch)\b",
+    re.IGNORECASE,
+)
+_ON_BEHALF = re.compile(
+    r"\b(?:im Auftrag (?:von|meiner|meines|unserer|unseres)|on behalf of|für (?:meine[nr]? )?"
+    r"(?:Chefin|Chef|Kollegin|Kollegen|Vorgesetzte[nr]?|Geschäftsführerin|Geschäftsführer|"
+    r"Vorsitzende[nr]?)\b[^.!?\n]{0,60}\b(?:anmelden|an\b))",
+    re.IGNORECASE,
+)
+_UNADDRESSED = re.compile(
+    r"\b(?:meine|meinen|unsere|unseren)\s+(?:Kolleg(?:in|en|e)|Mitarbeiter(?:in|innen)?|Chefin|Chef"
+    r"|Vorsitzende[nr]?|Geschäftsführer(?:in)?)\b(?P<rest>[^.!?\n]{0,100})",
+    re.IGNORECASE,
+)
+_NAME_AFTER_ROLE = re.compile(r"\s*,?\s*(?:Frau|Herrn?|Dr\.)?\s*[A-ZÄÖÜ][a-zäöüß]+")
+_COMING = re.compile(r"\b(?:kommt|kommen|mit\b|anmelden|an\b|teilnehmen|nimmt|dabei|auch\b"
+                     r"|attend|join)", re.IGNORECASE)
+_ON_BEHALF_NAME = re.compile(
+    rf"\b(?:im Auftrag (?:von|meiner|meines|unserer|unseres)|on behalf of)\s+"
+    rf"(?:\w+\s+)?(?:Frau|Herrn?|Ms\.?|Mr\.?)?\s*(?P<name>{_NAME})",
+)
+_STOP = {"sie", "ich", "wir", "bitte", "hallo", "liebe", "lieber", "auch", "und", "sowie", "mit",
+         "meine", "meinen", "meiner", "unsere", "unseren", "die", "der", "den", "kollegin",
+         "kollege", "kollegen", "frau", "herr", "herrn", "mitarbeiterin", "mitarbeiter", "chefin",
+         "chef", "vorsitzende", "vorsitzenden", "geschäftsführerin", "geschäftsführer", "leiterin",
+         "leiter", "colleague", "my", "our", "please", "and", "dear", "adresse", "ihre", "seine",
+         "e-mail", "email", "mail", "an", "unter", "von"}
+
+
+@dataclass(frozen=True)
+class Found:
+    """The participants of a mail; ``registered_by`` is the sender when they registered
+    somebody else; ``issue`` says why a human must look (e.g. a person without address)."""
+
+    participants: tuple[Participant, ...]
+    registered_by: str | None = None
+    issue: str | None = None
+
+
+def split_name(value: str) -> str:
+    """A person's name without titles; "Müller, Thomas" → "Thomas Müller"."""
+    value = clean_text(value, 120).strip(" ,;")
+    value = _TITLES.sub("", value)
+    if value.count(",") == 1:
+        last, first = (_TITLES.sub("", v.strip()) for v in value.split(","))
+        if last and first and " " not in last:
+            value = f"{first} {last}"
+    return _TITLES.sub("", value).strip()
+
+
+def fields(text: str) -> dict[str, str]:
+    """``Key: value`` lines, keys lower-case; organisation synonyms merged."""
+    out: dict[str, str] = {}
+    for m in _FIELD_RE.finditer(text):
+        key = m["key"].lower()
+        if key in _ORG_KEYS:
+            key = "organisation"
+        elif key.startswith(("e-mail", "email", "mail")):
+            key = "email"
+        else:
+            key = "name"
+        out.setdefault(key, clean_text(m["value"], 200))
+    return out
+
+
+def signature(text: str, sender_name: str = "") -> list[str]:
+    """The signature: the lines after the closing formula ("Viele Grüße"), else from the
+    line with the sender's name among the last ones; at most six lines."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
+        if _CLOSING_RE.match(lines[i].strip()):
+            return [line.strip() for line in lines[i + 1 : i + 7] if line.strip()]
+    first = sender_name.casefold().split()[0] if sender_name.split() else ""
+    if first:
+        for i in range(max(0, len(lines) - 8), len(lines)):
+            if lines[i].strip().casefold().startswith(first):
+                return [line.strip() for line in lines[i : i + 6] if line.strip()]
+    return []
+
+
+_ORG_IN_TEXT = re.compile(
+    r"\b(?:beide|wir|ich|alle)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|für)\s+"
+    r"(?:der |dem |den |die |das )?"
+    r"(?P<org>[A-ZÄÖÜ][^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
+    re.IGNORECASE,
+)
+
+
+def organisation_in_text(text: str) -> str | None:
+    """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
+    for m in _ORG_IN_TEXT.finditer(text):
+        candidate = m["org"].strip()
+        if ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate):
+            return candidate
+    return None
+
+
+def organisation_from(lines: list[str]) -> str | None:
+    """The signature line that names an organisation (not the job title or phone)."""
+    for line in lines:
+        line = line.strip(" |–-")
+        if ORG_WORDS.search(line) and not _NOT_ORG.search(line) and len(line) <= 120:
+            return line
+    return None
+
+
+def _looks_like_name(line: str) -> bool:
+    words = line.split()
+    return (1 <= len(words) <= 5 and not _NOT_ORG.search(line) and not ORG_WORDS.search(line)
+            and all(w[:1].isupper() or w.rstrip(".").lower() in ("dr", "prof", "von", "van", "de",
+                                                                 "zu") for w in words))
+
+
+def sender_name_from(found: dict[str, str], sender_name: str, sig: list[str]) -> str:
+    """Name: field, else the display name — completed from the signature when the display
+    name is empty or a first name only ("Lena" → "Lena Hoffmann")."""
+    if found.get("name"):
+        return split_name(found["name"])
+    display = split_name(sender_name)
+    for line in sig[:3]:
+        candidate = split_name(line)
+        if not _looks_like_name(candidate):
+            continue
+        if not display:
+            return candidate
+        if len(display.split()) == 1 and candidate.casefold().startswith(display.casefold()):
+            return candidate
+        break
+    return display
+
+
+def _person_name(value: str) -> str:
+    """The name in "Kollegin Frau Dr. Petra Klein": leading role and filler words dropped."""
+    words = split_name(value).split()
+    while words and words[0].lower().rstrip(".,:") in _STOP:
+        words.pop(0)
+    return split_name(" ".join(words))
+
+
+def _pairs(text: str, own: set[str]) -> list[tuple[str, str, str | None]]:
+    """(name, address, organisation from a table cell) for every person listed with an
+    address, in order of appearance."""
+    out: list[tuple[str, str, str | None]] = []
+    for row in _TABLE_ROW.finditer(text):
+        cells = [c.strip() for c in re.split(r"\||\t", row[0]) if c.strip()]
+        address = next((valid_address(c.strip("<>()")) for c in cells
+                        if valid_address(c.strip("<>()"))), None)
+        names = [c for c in cells if "@" not in c and _looks_like_name(split_name(c))]
+        orgs = [c for c in cells if "@" not in c and ORG_WORDS.search(c)]
+        if address and names and address not in own:
+            out.append((split_name(names[0]), address, orgs[0] if orgs else None))
+    seen = {a for _, a, _ in out}
+    for line in text.split("\n"):
+        if _FIELD_RE.match(line):
+            continue
+        for m in _PAIR.finditer(line):
+            address = m["email"].lower()
+            name = _person_name(m["name"])
+            if address in own or address in seen or not name:
+                continue
+            seen.add(address)
+            out.append((name, address, None))
+    return out
+
+
+def find(text: str, sender: str | None, sender_name: str, own: str = "") -> Found:
+    """Who the mail is about. ``own`` is our contact address (never a participant)."""
+    if sender is None:
+        return Found(())
+    found = fields(text)
+    sig = signature(text, sender_name)
+    organisation = (found.get("organisation") or organisation_from(sig)
+                    or organisation_in_text(text))
+    me = Participant(email=valid_address(found.get("email", "")) or sender,
+                     name=sender_name_from(found, sender_name, sig), organisation=organisation)
+    sig_text = "\n".join(sig)
+    pairs = [p for p in _pairs(text, {own.lower()}) if p[1] != me.email or p[1] not in sig_text]
+    others = [p for p in pairs if p[1] != me.email]
+    listed = [Participant(a, n, org or organisation) for n, a, org in pairs]
+    if _ON_BEHALF.search(text):
+        behalf = _on_behalf(text, others, {own.lower(), me.email}, sig_text, found)
+        if behalf:
+            return Found((behalf,), registered_by=sender)
+    if others:
+        people = listed
+        if me.email not in {p.email for p in listed} and _WITH_ME.search(text):
+            people = [me, *listed]
+        return Found(tuple(_unique(people)))
+    unaddressed = _unaddressed_person(text)
+    if unaddressed:
+        return Found((me,), issue=f"Person ohne E-Mail-Adresse genannt ({unaddressed})")
+    return Found((me,))
+
+
+def _on_behalf(text: str, others: list, exclude: set[str], sig_text: str,
+               found: dict[str, str]) -> Participant | None:
+    """The one person registered by someone else: named after "im Auftrag von", reached
+    at the one address in the text that is neither the sender's nor ours."""
+    if len(others) == 1:
+        name, address, org = others[0]
+        return Participant(address, name, org or found.get("organisation"))
+    addresses = {a.lower() for a in ADDR_RE.findall(text)} - exclude
+    addresses = {a for a in addresses if a not in sig_text}
+    m = _ON_BEHALF_NAME.search(text)
+    if len(addresses) == 1 and m:
+        return Participant(addresses.pop(), _person_name(m["name"]), found.get("organisation"))
+    return None
+
+
+def _unaddressed_person(text: str) -> str | None:
+    """ "meine Kollegin Frau Sommer kommt auch mit" – somebody named, but no address."""
+    for m in _UNADDRESSED.finditer(text):
+        rest = m["rest"]
+        if "@" in rest or not _NAME_AFTER_ROLE.match(rest) or not _COMING.search(rest):
+            continue
+        return clean_text(m[0][:60], 80)
+    return None
+
+
+def _unique(people: list[Participant]) -> list[Participant]:
+    seen: set[str] = set()
+    out = []
+    for p in people:
+        if p.email not in seen:
+            seen.add(p.email)
+            out.append(p)
+    return out
