@@ -107,6 +107,7 @@ class SmtpConfig:
 class DaemonConfig:
     poll_interval: float = 60.0
     batch_size: int = 100
+    max_message_bytes: int = 25_000_000  # [limits] max_message_mb: larger mail → review
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def load(path: str | os.PathLike[str]) -> Config:
 def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     """Validate an already-decoded TOML document."""
     known = {"event", "zoom", "contact", "imap", "maildir", "smtp", "database", "daemon",
-             "templates"}
+             "templates", "limits"}
     for key in data:
         if key not in known:
             raise ConfigError(f"[{key}]: unknown section (known: {', '.join(sorted(known))})")
@@ -173,7 +174,8 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         database=Path(_Section(data, "database").text("path")),
         imap=imap,
         maildir=maildir,
-        daemon=_daemon(_Section(data, "daemon", optional=True)),
+        daemon=_daemon(_Section(data, "daemon", optional=True),
+                       _Section(data, "limits", optional=True)),
         templates=Path(templates) if templates else None,
         source=source,
     )
@@ -371,6 +373,8 @@ def _smtp(s: _Section) -> SmtpConfig:
                       timeout=s.number("timeout", 60.0))
 
 
-def _daemon(s: _Section) -> DaemonConfig:
+def _daemon(s: _Section, limits: _Section) -> DaemonConfig:
+    max_mb = limits.number("max_message_mb", 25)
     return DaemonConfig(poll_interval=float(s.number("poll_interval", 60.0)),
-                        batch_size=s.integer("batch_size", 100))
+                        batch_size=s.integer("batch_size", 100),
+                        max_message_bytes=int(max_mb * 1_000_000))

@@ -69,8 +69,10 @@ class Processor:
 
     def handle(self, mail: InboundMail, summary: Summary) -> str:
         """Record what to do with one mail; returns its action, FOREIGN, ALREADY or WAITING."""
+        too_large = (f"zu groß ({mail.oversize / 1e6:.1f} MB), nicht gelesen"
+                     if mail.oversize else None)
         try:
-            parsed = parse_mail(mail.raw)
+            parsed = parse_mail(mail.raw, self.own, too_large)
         except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
             log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
             return self._unreadable(mail, exc)
@@ -196,7 +198,8 @@ def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
     try:
         transport = open_transport(config.smtp, config.contact.address)
         processor = Processor(config, store, transport)
-        inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size)
+        inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size,
+                           config.daemon.max_message_bytes)
         try:
             return processor.run_once(inbox, stop)
         finally:

@@ -48,9 +48,10 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
 
-    def __init__(self, cfg: ImapConfig, batch_size: int = 100):
+    def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.cfg = cfg
         self.batch_size = batch_size
+        self.max_bytes = max_bytes
         where = f"IMAP {cfg.host}:{cfg.port}"
         self.description = f"{where}/{cfg.folder}"
         try:
@@ -78,17 +79,30 @@ class ImapInbox:
         return client
 
     def batches(self) -> Iterator[list[InboundMail]]:
+        """The folder's mail in batches. Sizes come first (RFC822.SIZE): mail over the
+        limit is fetched as headers only and handed on with ``oversize`` set."""
         try:
             uids = sorted(self.client.search(["NOT", "DELETED"]))
             for chunk in _chunks(uids, self.batch_size):
-                response = self.client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
-                yield [
-                    InboundMail(ref=str(uid), raw=data[b"BODY[]"],
-                                received_at=_aware(data[b"INTERNALDATE"]))
-                    for uid, data in sorted(response.items()) if b"BODY[]" in data
-                ]
+                sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
+                big = [u for u, d in sizes.items() if d.get(b"RFC822.SIZE", 0) > self.max_bytes]
+                small = [u for u in chunk if u in sizes and u not in big]
+                mails = self._fetch(small, b"BODY[]", "BODY.PEEK[]", sizes, False)
+                mails += self._fetch(big, b"BODY[HEADER]", "BODY.PEEK[HEADER]", sizes, True)
+                yield sorted(mails, key=lambda m: int(m.ref))
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {_describe(exc)}") from None
+
+    def _fetch(self, uids: Sequence[int], key: bytes, item: str, sizes: dict,
+               oversize: bool) -> list[InboundMail]:
+        if not uids:
+            return []
+        response = self.client.fetch(uids, [item, "INTERNALDATE"])
+        return [
+            InboundMail(ref=str(uid), raw=data[key], received_at=_aware(data[b"INTERNALDATE"]),
+                        oversize=sizes[uid][b"RFC822.SIZE"] if oversize else None)
+            for uid, data in response.items() if key in data
+        ]
 
     def done(self, refs: Sequence[str]) -> None:
         if not refs:
@@ -146,8 +160,9 @@ class MaildirInbox:
     """A local Maildir (``new/``, ``cur/``); processed mail goes to the Maildir++ subfolder
     ``.<processed_folder>``. Flags live in the file name (``:2,FS``) as usual."""
 
-    def __init__(self, cfg: MaildirConfig, batch_size: int = 100):
+    def __init__(self, cfg: MaildirConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.root = Path(cfg.path)
+        self.max_bytes = max_bytes
         self.processed = self.root / f".{cfg.processed_folder}"
         self.batch_size = batch_size
         self.description = f"Maildir {self.root}"
@@ -169,12 +184,15 @@ class MaildirInbox:
             for ref in names[i : i + self.batch_size]:
                 path = self.root / ref
                 try:
-                    raw = path.read_bytes()
-                    mtime = path.stat().st_mtime
+                    stat = path.stat()
+                    with path.open("rb") as fh:
+                        big = stat.st_size > self.max_bytes
+                        raw = fh.read(256 * 1024 + 4) if big else fh.read()
                 except FileNotFoundError:  # taken away meanwhile
                     continue
-                received = dt.datetime.fromtimestamp(mtime, dt.UTC)
-                batch.append(InboundMail(ref=ref, raw=raw, received_at=received))
+                received = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+                batch.append(InboundMail(ref=ref, raw=raw, received_at=received,
+                                         oversize=stat.st_size if big else None))
             yield batch
 
     def done(self, refs: Sequence[str]) -> None:
@@ -198,9 +216,9 @@ def _flags(name: str) -> str:
     return info
 
 
-def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None,
-               batch_size: int) -> ImapInbox | MaildirInbox:
+def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None, batch_size: int,
+               max_bytes: int) -> ImapInbox | MaildirInbox:
     if imap is not None:
-        return ImapInbox(imap, batch_size)
+        return ImapInbox(imap, batch_size, max_bytes)
     assert maildir is not None
-    return MaildirInbox(maildir, batch_size)
+    return MaildirInbox(maildir, batch_size, max_bytes)

@@ -54,6 +54,7 @@ class InboundMail:
     ref: str  # the inbox's handle: IMAP UID or Maildir file key
     raw: bytes
     received_at: dt.datetime  # IMAP INTERNALDATE / Maildir file time, aware
+    oversize: int | None = None  # the size, when only the headers were fetched
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ParsedMail:
     participant_issue: str | None = None  # why the participants are unclear
     reply_to: str | None = None  # a Reply-To differing from From ("?" when unreadable)
     calendar_method: str | None = None  # METHOD of a text/calendar part
+    limit: str | None = None  # why the mail was not read in full (too large, too complex)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import email
 import email.errors
 import email.header
+import email.parser
 import email.policy
 import hashlib
 import re
-from email.message import EmailMessage, Message
+from email.message import Message
 
 import charset_normalizer
 import html2text
@@ -28,7 +29,15 @@ _FROM_RE = re.compile(
     r'|(?P<addr2>[^<>\s"()]+)(?:\s*\((?P<comment>[^()<>@\r\n]*)\))?)\s*'
 )
 _MSGID_RE = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")  # printable ASCII, no < >
-RECIPIENT_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
+_RECIPIENT_LINE = re.compile(r"^(?:to|cc|delivered-to|x-original-to)[ \t]*:(.*(?:\r?\n[ \t].*)*)",
+                             re.IGNORECASE | re.MULTILINE)
+MAX_HEADER_BYTES = 256 * 1024
+MAX_PARTS = 200
+MAX_MULTIPARTS = 20
+MAX_SCAN = 30 * 1024 * 1024
+_PART_HEADER = re.compile(rb"^content-type[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_MULTIPART = re.compile(rb"^content-type[ \t]*:[ \t]*(?:\r?\n[ \t]+)?multipart/",
+                        re.IGNORECASE | re.MULTILINE)
 LATIN1_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii",
                   "iso_8859-1", "cp819"}
 MAX_TEXT = 100_000  # characters of body text that are read
@@ -52,36 +61,86 @@ _html.ignore_emphasis = True
 _html.ignore_tables = True
 
 
-def parse_mail(raw: bytes) -> ParsedMail:
-    """Read a mail; raises only on input no mail reader could make sense of."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
+def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMail:
+    """Read a mail; ``own`` is our contact address (never a participant). ``limit`` says
+    why only the headers are to be read (e.g. the inbox found the mail too large).
+
+    Mail beyond the limits (headers over 256 KB, more than ~200 MIME parts, nesting
+    deeper than ~20) is not parsed in full: the result carries ``limit`` with the reason,
+    and the mail goes to a human.
+    """
+    head_end = header_end(raw)
+    if head_end > MAX_HEADER_BYTES:
+        return _unparsed(raw, head_end, "Kopfzeilen zu groß (über 256 KB)")
+    limit = limit or mime_problem(raw)
+    if limit:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(
+            raw[:head_end])
+    else:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
     headers = _headers(msg)
     message_id = valid_message_id(headers.get("message-id", ""))
     key = message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
-    raw_from = next((v for k, v in msg.raw_items() if k.lower() == "from"), "")
-    sender, sender_name = parse_from(raw_from)
-    text = strip_quotes(body_text(msg))
-    found = find(text, sender, sender_name)
+    sender, sender_name = parse_from(_raw_header(msg, "from"))
+    text = "" if limit else strip_quotes(body_text(msg))
+    found = find(text, sender, sender_name, own) if not limit else None
     reply_to = None
     if "reply-to" in headers:
-        raw_reply_to = next(v for k, v in msg.raw_items() if k.lower() == "reply-to")
-        reply_to = parse_from(raw_reply_to)[0] or "?"
+        reply_to = parse_from(_raw_header(msg, "reply-to"))[0] or "?"
     return ParsedMail(
         key=key,
         message_id=message_id,
         sender=sender,
         sender_name=sender_name,
         subject=clean_text(headers.get("subject", "")),
-        recipients=tuple(_recipients(msg)),
+        recipients=recipients(raw[:head_end]),
         headers=headers,
         text=text,
-        participants=found.participants,
-        registered_by=found.registered_by,
-        participant_issue=found.issue,
+        participants=found.participants if found else (),
+        registered_by=found.registered_by if found else None,
+        participant_issue=found.issue if found else None,
         reply_to=reply_to if reply_to != sender else None,
-        calendar_method=calendar_method(msg),
+        calendar_method=None if limit else calendar_method(msg),
+        limit=limit,
     )
+
+
+def header_end(raw: bytes) -> int:
+    """Where the header block ends (the blank line), or the length of ``raw``."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def mime_problem(raw: bytes) -> str | None:
+    """A reason when the MIME structure is beyond what a person sends; None when fine.
+    Counted on the bytes, before the email package builds (and recurses into) it."""
+    if len(_MULTIPART.findall(raw, 0, MAX_SCAN)) > MAX_MULTIPARTS:
+        return f"MIME zu tief verschachtelt (über {MAX_MULTIPARTS} Ebenen)"
+    if len(_PART_HEADER.findall(raw, 0, MAX_SCAN)) > MAX_PARTS:
+        return f"zu viele MIME-Teile (über {MAX_PARTS})"
+    return None
+
+
+def _unparsed(raw: bytes, head_end: int, reason: str) -> ParsedMail:
+    return ParsedMail(key="sha256:" + hashlib.sha256(raw).hexdigest(), message_id=None,
+                      sender=None, sender_name="", subject="", headers={}, text="",
+                      recipients=recipients(raw[: min(head_end, MAX_SCAN)]), limit=reason)
+
+
+def recipients(head: bytes) -> tuple[str, ...]:
+    """Addresses in To, Cc, Delivered-To, X-Original-To, lower-case; read straight from
+    the header bytes (linear, also for a 600 KB To header)."""
+    text = head.decode("latin-1")
+    found: list[str] = []
+    for m in _RECIPIENT_LINE.finditer(text):
+        found += [a.lower() for a in ADDR_RE.findall(m[1])]
+        if len(found) > 5000:
+            break
+    return tuple(dict.fromkeys(found))
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    return next((v for k, v in msg.raw_items() if k.lower() == name), "")
 
 
 def _headers(msg: Message) -> dict[str, str]:
@@ -131,14 +190,6 @@ def parse_from(raw: str) -> tuple[str | None, str]:
     if "@" in name:
         name = ""
     return address, name
-
-
-def _recipients(msg: Message) -> list[str]:
-    found = []
-    for name in RECIPIENT_HEADERS:
-        for value in msg.get_all(name, []) or []:
-            found += [a.lower() for a in ADDR_RE.findall(str(value))]
-    return found
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:

@@ -47,6 +47,8 @@ def decide(
     present status, ``confirmed_count`` is the number of confirmed registrations."""
     if robot_reason:
         return Decision(Action.IGNORE, robot_reason)
+    if mail.limit:
+        return Decision(Action.REVIEW, mail.limit)
     if mail.sender is None:
         return Decision(Action.REVIEW, "Absender nicht lesbar oder mehrdeutig")
     intent = reading.intent

@@ -131,13 +131,13 @@ def make_config(tmp_path, dovecot, smtp_server, mailbox):
     controller, _ = smtp_server
 
     def make(start: str = "2021-05-31T10:00:00", end: str = "2021-05-31T15:00:00",
-             capacity: int | None = None, name: str = "mailbot.toml") -> Path:
+             capacity: int | None = None, name: str = "mailbot.toml", extra: str = "") -> Path:
         path = tmp_path / name
         path.write_text(CONFIG.format(
             start=start, end=end, imap_port=dovecot.port, user=mailbox.user,
             smtp_port=controller.port, db=tmp_path / "mailbot.sqlite",
             capacity=f"capacity = {capacity}\n" if capacity else "",
-        ), encoding="utf-8")
+        ) + extra, encoding="utf-8")
         return path
 
     return make
