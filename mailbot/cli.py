@@ -7,6 +7,7 @@ traceback).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import click
 from . import config as config_mod
 from .daemon import describe, run_forever, run_once
 from .inbox import InboxError
+from .store import Store
 
 log = logging.getLogger("mailbot")
 
@@ -80,6 +82,36 @@ def run(ctx: click.Context, once: bool) -> None:
     if summary.read or sys.stdout.isatty():
         click.echo(describe(summary))
         click.echo(_where(config))
+
+
+@main.command()
+@click.pass_context
+def review(ctx: click.Context) -> None:
+    """List the mail that waits for a human: questions, unclear mails, and registrations
+    that also ask something. They stay flagged in the inbox; answer them from your mail
+    program and move them out of the inbox."""
+    config = _load(ctx)
+    store = Store(config.database)
+    try:
+        rows = store.for_review()
+    finally:
+        store.close()
+    click.echo(format_review(rows, config.event.tz))
+
+
+def format_review(rows: list[dict], tz: dt.tzinfo) -> str:
+    if not rows:
+        return "Nothing waits for review."
+    lines = [f"{len(rows)} {'mail waits' if len(rows) == 1 else 'mails wait'} for a human "
+             f"(flagged in the inbox):"]
+    for number, row in enumerate(rows, 1):
+        when = dt.datetime.fromisoformat(row["received_at"]).astimezone(tz)
+        answered = " (registered and answered)" if row["action"] != "review" else ""
+        lines += ["", f"[{number}] {when:%d.%m.%Y %H:%M}  {row['sender'] or '(unreadable sender)'}",
+                  f"    Subject: {row['subject'] or '–'}",
+                  f"    Reason:  {row['reason'] or '–'}{answered}"]
+        lines += [f"    | {line}" for line in (row["excerpt"] or "").split("\n") if line]
+    return "\n".join(lines)
 
 
 def _where(config: config_mod.Config) -> str:

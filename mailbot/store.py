@@ -113,6 +113,13 @@ class Store:
         return list(self.db.query(
             "SELECT id, recipient, kind, body FROM outbox WHERE status = 'queued' ORDER BY id"))
 
+    def for_review(self) -> list[dict[str, Any]]:
+        """Mail waiting for a human: review, or answered but flagged; oldest first."""
+        return list(self.db.query(
+            "SELECT message_id, sender, subject, received_at, action, reason, excerpt "
+            "FROM messages WHERE action = 'review' OR needs_attention = 1 "
+            "ORDER BY received_at, message_id"))
+
     def counts(self, table: str, column: str) -> dict[str, int]:
         if table not in ("messages", "registrations", "outbox") or not column.isidentifier():
             raise ValueError(f"no such table or column: {table}.{column}")

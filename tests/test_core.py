@@ -220,3 +220,20 @@ def test_calendar_identity_survives_cancel_and_comeback(event):
     assert [r.ics_sequence for r in (first, cancelled, again)] == [0, 1, 2]
     assert next_registration(Step(person, None, ReplyKind.DUPLICATE), first, "<m4@x>", t0,
                              "uid-4") is None
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("Danke!\n\n-----Ursprüngliche Nachricht-----\nVon: N\nAn: A\nBetreff: x\n\nmelde mich an",
+     "Danke!"),
+    ("Danke!\n\nVon: Nathalie Collinet <n@x.de>\nGesendet: Freitag, 21. Mai 2021 09:00\n"
+     "An: a@b.de\nBetreff: Anmeldebestätigung", "Danke!"),
+    ("Gerne melde ich mich an.\n\nAnfang der weitergeleiteten Nachricht:\n\nVon: x\n"
+     "Möchten Sie teilnehmen?", "Gerne melde ich mich an."),
+    ("Ich melde mich an.\n\nGesendet von meinem iPhone", "Ich melde mich an."),
+    ("Danke für die Bestätigung.\n\nGuten Tag Anna Arndt,\n\nvielen Dank für Ihre Anmeldung. "
+     "Gerne bestätige ich Ihre Teilnahme\n\nIhre Zugangsdaten:\nZoom-Link: https://x",
+     "Danke für die Bestätigung."),
+])
+def test_older_text_is_cut_off(body, expected):
+    parsed = parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de", body))
+    assert parsed.text == expected

@@ -78,3 +78,12 @@ def test_demo_default_reads_a_maildir_and_writes_replies_as_files(tmp_path, monk
     again = CliRunner().invoke(main, ["--config", "examples/demo.toml", "run", "--once"])
     assert again.exit_code == 0
     assert len(list((tmp_path / "var" / "demo" / "outbox").iterdir())) == 5, "nothing twice"
+
+    review = CliRunner().invoke(main, ["--config", "examples/demo.toml", "review"])
+    assert review.exit_code == 0
+    lines = review.output.splitlines()
+    assert lines[0] == "1 mail waits for a human (flagged in the inbox):"
+    assert lines[2].endswith("heike.wagner@awo-dortmund.example")
+    assert lines[3:5] == ["    Subject: Frage zum Auftakttreffen",
+                          "    Reason:  Frage – bitte persönlich beantworten"]
+    assert "    | wird das Treffen aufgezeichnet?" in lines
