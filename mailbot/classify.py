@@ -26,15 +26,16 @@ _CANCEL = re.compile(
     _F,
 )
 _REGISTER = re.compile(
-    r"\b(?:(?:melde|melden)\b[^.!?\n]{0,80}\ban\b"
-    r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b[^.!?\n]{0,80}"
+    r"\b(?:(?:melde|melden)\b[^.!?\n]{0,160}\ban\b"
+    r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b[^.!?\n]{0,160}"
     r"\b(?:teilnehmen|anmelden|dabei sein|mitmachen|teil ?nehmen)"
-    r"|(?:nehme|nehmen)\b[^.!?\n]{0,80}\bteil\b"
+    r"|(?:nehme|nehmen)\b[^.!?\n]{0,160}\bteil\b"
     r"|(?:bin|sind)\s+(?:gerne?\s+|auch\s+|sehr\s+gerne?\s+)?dabei\b"
+    r"|(?:bin|sind)\s+(?:ich|wir)\b[^.!?\n]{0,60}\bdabei\b"
     r"|(?:bestätige|bestätigen)\b[^.!?\n]{0,40}\bteilnahme"
     r"|(?:sage|sagen)\s+(?:ich\s+|wir\s+)?(?:hiermit\s+|gerne?\s+|sehr\s+gerne?\s+)?"
     r"(?:meine\s+|unsere\s+)?(?:teilnahme\s+)?zu\b"
-    r"|(?:anmeldung|teilnahme)\s+(?:für|von)\b[^.!?\n]{0,80}\b(?:mich|uns|frau|herrn?|kolleg\w*)\b"
+    r"|(?:anmeldung|teilnahme)\s+(?:für|von)\b[^.!?\n]{0,160}\b(?:mich|uns|frau|herrn?|kolleg\w*)\b"
     r"|hiermit\b[^.!?\n]{0,40}\banmeldung"
     r"|(?:i|we)(?:'d| would| want to| wish to| will)?\s+(?:like\s+to\s+|love\s+to\s+)?"
     r"(?:register|attend|join|participate|sign\s+up)"
@@ -58,10 +59,22 @@ class Reading:
     reason: str = ""
 
 
+_NOT_A_FULL_STOP = re.compile(
+    r"(?<=\d)\.|(?<=\b\w)\.|\b(?:Dr|Prof|bzw|ggf|ca|Nr|Str|usw|etc|inkl|evtl|Hr|Fr)\.",
+    re.IGNORECASE)
+_WRAPPED_LINE = re.compile(r"(?<=\S)[ \t]*\n(?=[ \t]*[^\s\d*•-])")
+
+
+def sentences(text: str) -> str:
+    """The text with dots that end no sentence ("31.05.2021", "31. Mai", "e.V.", "Dr.")
+    and hard line wraps taken out, so that one sentence stays on one line."""
+    return _WRAPPED_LINE.sub(" ", _NOT_A_FULL_STOP.sub(" ", text))
+
+
 def classify(subject: str, text: str, calendar_method: str | None = None) -> Reading:
     """The intent of a mail from its subject, the text the person wrote now and the method
     of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail)."""
-    body = text[:20000]
+    body = sentences(text[:20000])
     if (calendar_method or "").upper() == "REPLY" or (
             _RSVP_SUBJECT.match(subject) and calendar_method):
         return Reading(Intent.THANKS, rsvp=True)

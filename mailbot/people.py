@@ -16,8 +16,9 @@ from .models import Participant
 from .text import ADDR_RE, ADDR_SPEC, clean_text, valid_address
 
 _FIELD_RE = re.compile(
-    r"^[ \t]*[-*•]?[ \t]*(?P<key>Name|Vor- und Nachname|Vorname und Name|Teilnehmer(?:in)?"
-    r"|Organisation|Organization|Institution|Verein|Einrichtung|Träger|Arbeitgeber|Firma"
+    r"(?:^[ \t]*[-*•]?[ \t]*|(?<=[ \t]))"
+    r"(?P<key>Name|Vor- und Nachname|Vorname und Name|Teilnehmer(?:in)?|Organisation"
+    r"|Organization|Institution|Verein|Einrichtung|Träger|Arbeitgeber|Firma"
     r"|E-?Mail(?:-Adresse)?|Mail)[ \t]*:[ \t]*(?P<value>.+?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -131,7 +132,7 @@ def signature(text: str, sender_name: str = "") -> list[str]:
     line with the sender's name among the last ones; at most six lines."""
     lines = text.split("\n")
     for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
-        if _CLOSING_RE.match(lines[i].strip()):
+        if _CLOSING_RE.match(lines[i].strip()) or lines[i].rstrip() in ("--", "-- ", "—"):
             return [line.strip() for line in lines[i + 1 : i + 7] if line.strip()]
     first = sender_name.casefold().split()[0] if sender_name.split() else ""
     if first:
@@ -158,13 +159,22 @@ def organisation_in_text(text: str) -> str | None:
     return None
 
 
+_LEGAL_FORM = re.compile(r"\be\.\s?V\.|gGmbH|GmbH|\bgUG\b|Stiftung|[Vv]erband\b|[Vv]erein\b"
+                         r"|\bStadt\b|\bKreis\b|Landkreis|Hochschule|Universität|Ministerium")
+
+
 def organisation_from(lines: list[str]) -> str | None:
-    """The signature line that names an organisation (not the job title or phone)."""
+    """The signature line that names an organisation (not the job title or phone);
+    a line with a legal form or a public body ("e.V.", "Stiftung", "Stadt") wins."""
+    best, best_score = None, 0
     for line in lines:
         line = line.strip(" |–-")
-        if ORG_WORDS.search(line) and not _NOT_ORG.search(line) and len(line) <= 120:
-            return line
-    return None
+        if not ORG_WORDS.search(line) or _NOT_ORG.search(line) or len(line) > 120:
+            continue
+        score = 2 if _LEGAL_FORM.search(line) else 1
+        if score > best_score:
+            best, best_score = line, score
+    return best
 
 
 def _looks_like_name(line: str) -> bool:
@@ -241,7 +251,7 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "") -> Foun
     others = [p for p in pairs if p[1] != me.email]
     listed = [Participant(a, n, org or organisation) for n, a, org in pairs]
     if _ON_BEHALF.search(text):
-        behalf = _on_behalf(text, others, {own.lower(), me.email}, sig_text, found)
+        behalf = _on_behalf(text, others, {own.lower(), me.email}, sig_text, organisation)
         if behalf:
             return Found((behalf,), registered_by=sender)
     if others:
@@ -256,17 +266,18 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "") -> Foun
 
 
 def _on_behalf(text: str, others: list, exclude: set[str], sig_text: str,
-               found: dict[str, str]) -> Participant | None:
+               organisation: str | None) -> Participant | None:
     """The one person registered by someone else: named after "im Auftrag von", reached
-    at the one address in the text that is neither the sender's nor ours."""
+    at the one address in the text that is neither the sender's nor ours. Unless stated
+    otherwise, they belong to the sender's organisation (a secretary, a colleague)."""
     if len(others) == 1:
         name, address, org = others[0]
-        return Participant(address, name, org or found.get("organisation"))
+        return Participant(address, name, org or organisation)
     addresses = {a.lower() for a in ADDR_RE.findall(text)} - exclude
     addresses = {a for a in addresses if a not in sig_text}
     m = _ON_BEHALF_NAME.search(text)
     if len(addresses) == 1 and m:
-        return Participant(addresses.pop(), _person_name(m["name"]), found.get("organisation"))
+        return Participant(addresses.pop(), _person_name(m["name"]), organisation)
     return None
 
 

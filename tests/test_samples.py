@@ -106,6 +106,12 @@ def cancelled_later(entry: dict, address: str) -> bool:
     return any(p["email"] == address for e in later for p in e["participants"])
 
 
+def registered_before(entry: dict, address: str) -> bool:
+    earlier = [e for e in EXPECTED if e["corpus"] == entry["corpus"] and e["file"] < entry["file"]
+               and e["action"] == "register"]
+    return any(p["email"] == address for e in earlier for p in e["participants"])
+
+
 def where(state, file: str) -> tuple[str | None, set | None]:
     raw = (state["folder"] / file).read_bytes()
     for folder in ("inbox", "processed"):
@@ -150,11 +156,17 @@ def test_mail(corpora, entry):
     else:
         assert folder == "processed"
     people = entry["participants"]
+    expected = sorted(p["email"] for p in people)
+    by = {r["registered_by"] for r in corpus["db"].execute(
+        "SELECT registered_by FROM registrations WHERE message_id = ?", [mid])} - {None}
     assert sorted(r["To"].addresses[0].addr_spec for r in replies) == sorted(
-        p["email"] for p in people), "one reply per participant"
+        expected + list(by)), "one reply per participant (and a note to who registered them)"
     for person in people:
         regs = corpus["db"].execute("SELECT * FROM registrations WHERE email = ?",
                                     [person["email"]]).fetchall()
+        if action == "cancel" and not registered_before(entry, person["email"]):
+            assert [r["status"] for r in regs] in ([], ["cancelled"]), "nobody is registered"
+            continue
         assert len(regs) == 1, "exactly one row per person"
         reg = regs[0]
         if action == "cancel" or cancelled_later(entry, person["email"]):
@@ -166,6 +178,9 @@ def test_mail(corpora, entry):
             assert words(reg["organisation"]) == words(person["organisation"])
         if entry.get("duplicate"):
             assert reg["message_id"] != mid, "the first registration stays the row"
+    calendar = {p["email"] for p in people
+                if action == "register" or registered_before(entry, p["email"])}
     for reply in replies:
-        ctype = {p.get_content_type() for p in reply.walk()}
-        assert "text/calendar" in ctype
+        types = {p.get_content_type() for p in reply.walk()}
+        has = reply["To"].addresses[0].addr_spec in calendar
+        assert ("text/calendar" in types) == has, "a calendar entry exactly where one belongs"

@@ -1,0 +1,48 @@
+"""Parser throughput: typical mails per second on one core (issue: target >= 2,000/s).
+
+Usage: .venv/bin/python bench/parse.py [ROUNDS]
+
+Reads every mail of the corpora (shared samples, tests/mails, examples/mail) and runs the
+pure understanding path on each — parse (MIME, charsets, quotes, participants), the loop
+guard, classify — ROUNDS times; prints mails/s. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from mailbot import guard
+from mailbot.classify import classify
+from mailbot.parse import parse_mail
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = [ROOT.parent / "shared" / "samples" / "mail", ROOT / "tests" / "mails",
+           ROOT / "examples" / "mail"]
+OWN = "n.collinet@isi-innovation.de"
+
+
+def understand(raw: bytes) -> None:
+    parsed = parse_mail(raw, OWN)
+    guard.check(parsed, OWN)
+    classify(parsed.subject, parsed.text, parsed.calendar_method)
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    mails = [p.read_bytes() for f in FOLDERS if f.exists() for p in sorted(f.glob("*.eml"))]
+    for raw in mails:  # warm up: regexes compiled, modules loaded
+        understand(raw)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for raw in mails:
+            understand(raw)
+    elapsed = time.perf_counter() - start
+    count = rounds * len(mails)
+    print(f"{count} mails ({len(mails)} distinct) in {elapsed:.2f} s: "
+          f"{count / elapsed:,.0f} mails/s on one core")
+
+
+if __name__ == "__main__":
+    main()

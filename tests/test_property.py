@@ -1,0 +1,73 @@
+"""No input stops the batch: arbitrary bytes and mutated real mails (hypothesis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from conftest import MAILS, SAMPLES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailbot import config as cfg
+from mailbot.daemon import FOREIGN, Processor, Summary
+from mailbot.models import InboundMail
+from mailbot.parse import parse_mail
+from mailbot.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = [p.read_bytes() for folder in (SAMPLES, MAILS) if folder.exists()
+          for p in sorted(folder.glob("*.eml"))] + [
+              p.read_bytes() for p in sorted((ROOT / "examples" / "mail").glob("*.eml"))]
+OUTCOMES = {"register", "cancel", "ignore", "review", "noop", FOREIGN, "already", "waiting",
+            "attention"}
+
+
+@pytest.fixture(scope="module")
+def processor():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAILBOT_IMAP_PASSWORD", "x")
+    mp.setenv("MAILBOT_SMTP_PASSWORD", "x")
+    config = cfg.load(ROOT / "config" / "example.toml")
+    mp.undo()
+    store = Store(":memory:")
+    yield Processor(config, store, transport=None)
+    store.close()
+
+
+@st.composite
+def mutated(draw):
+    """A real mail with some bytes flipped, cut, duplicated or inserted."""
+    raw = bytearray(draw(st.sampled_from(CORPUS)))
+    for _ in range(draw(st.integers(1, 8))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "dup"]))
+        at = draw(st.integers(0, max(0, len(raw) - 1)))
+        if kind == "flip" and raw:
+            raw[at] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del raw[at: at + draw(st.integers(1, 200))]
+        elif kind == "insert":
+            raw[at:at] = draw(st.sampled_from([b"\r\n", b"\n\n", b"=?utf-8?q?=0A?=", b"\x00",
+                                               b"--b1\r\n", b"Content-Type: multipart/mixed",
+                                               b"\xff\xfe", b"<", b"@", b"?", b":"]))
+        else:
+            raw[at:at] = raw[at: at + draw(st.integers(1, 300))]
+    return bytes(raw)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=3000))
+def test_any_bytes_parse_without_exception(raw):
+    parsed = parse_mail(raw, "n.collinet@isi-innovation.de")
+    assert parsed.key
+
+
+@settings(max_examples=1000, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(mutated())
+def test_mutated_mail_is_handled_end_to_end(processor, raw):
+    """parse → guard → classify → decide → compose → record, without the catch-all that
+    protects the batch: each mail gets an outcome."""
+    mail = InboundMail("1", raw, dt.datetime(2021, 5, 21, tzinfo=dt.UTC))
+    assert processor.handle(mail, Summary()) in OUTCOMES
