@@ -237,3 +237,23 @@ def test_calendar_identity_survives_cancel_and_comeback(event):
 def test_older_text_is_cut_off(body, expected):
     parsed = parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de", body))
     assert parsed.text == expected
+
+
+def test_reply_to_differing_from_from_is_noted_and_from_is_registered(event):
+    raw = mail("From: Anna Arndt <anna@a.example>\nTo: n.collinet@isi-innovation.de\n"
+               "Reply-To: office@a.example")
+    parsed = parse_mail(raw)
+    decision = decide(parsed, None, REGISTER, {}, 0, dt.datetime(2021, 5, 20, tzinfo=BERLIN),
+                      event)
+    assert [s.participant.email for s in decision.steps] == ["anna@a.example"]
+    assert "Reply-To weicht ab (office@a.example)" in decision.reason
+
+
+def test_registration_with_a_question_is_answered_and_flagged(event):
+    parsed = parse_mail(mail("From: Anna Arndt <anna@a.example>\nTo: n.collinet@isi-innovation.de",
+                             "Ich melde mich an. Gibt es eine Gebärdensprachdolmetschung?"))
+    reading = classify(parsed.subject, parsed.text)
+    decision = decide(parsed, None, reading, {}, 0, dt.datetime(2021, 5, 20, tzinfo=BERLIN),
+                      event)
+    assert decision.action is Action.REGISTER and decision.attention
+    assert decision.steps[0].reply is ReplyKind.CONFIRMATION
