@@ -170,26 +170,40 @@ class Processor:
             return self._unreadable(mail, exc)
 
     def flush(self, summary: Summary) -> None:
-        """Send every queued reply; failures stay queued (4xx) or become failed (5xx)."""
-        rows = self.store.pending_replies()
+        """Send every reply that is due; a temporary failure is retried later (backoff in
+        ``next_attempt_at``), a permanent one (5xx) becomes ``failed``."""
+        rows = self.store.pending_replies(now_utc())
         if not rows:
             return
         items = [Outgoing(r["id"], r["recipient"], r["kind"], r["body"]) for r in rows]
-
-        def report(reply_id: int, error: str | None, permanent: bool) -> None:
-            if error is None:
-                self.store.mark_sent(reply_id, now_utc())
-                summary.sent += 1
-            else:
-                log.warning("reply %d not sent: %s", reply_id, error)
-                self.store.mark_attempt_failed(reply_id, error, permanent)
-                summary.send_errors += 1
-
+        sink = _Recorder(self.store, summary)
         try:
-            self.transport.send(items, report)
+            self.transport.send(items, sink)
         except TransportError as exc:
-            log.error("%s; %d replies stay queued", exc, len(items) - summary.sent)
+            log.error("%s; %d replies stay queued", exc, len(items) - sink.done)
             summary.send_errors += 1
+
+
+class _Recorder:
+    """Writes each delivery step to the outbox table the moment it happens."""
+
+    def __init__(self, store: Store, summary: Summary):
+        self.store = store
+        self.summary = summary
+        self.done = 0
+
+    def starting(self, reply_id: int) -> None:
+        self.store.mark_sending(reply_id)
+
+    def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
+        self.done += 1
+        if error is None:
+            self.store.mark_sent(reply_id, now_utc())
+            self.summary.sent += 1
+            return
+        log.warning("reply %d not sent: %s", reply_id, error)
+        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc())
+        self.summary.send_errors += 1
 
 
 def run_once(config: Config, stop: threading.Event | None = None) -> Summary:

@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -32,8 +32,12 @@ class Outgoing:
     body: bytes
 
 
-# (outbox id, error text or None when sent, permanent?)
-Report = Callable[[int, str | None, bool], None]
+class Sink(Protocol):
+    """Told about each reply: just before its SMTP transaction, and with its outcome."""
+
+    def starting(self, reply_id: int) -> None: ...
+
+    def finished(self, reply_id: int, error: str | None, permanent: bool) -> None: ...
 
 
 class TransportError(Exception):
@@ -44,7 +48,7 @@ class TransportError(Exception):
 class Transport(Protocol):
     description: str
 
-    def send(self, items: Sequence[Outgoing], report: Report) -> None: ...
+    def send(self, items: Sequence[Outgoing], sink: Sink) -> None: ...
 
 
 class DryRunTransport:
@@ -54,15 +58,16 @@ class DryRunTransport:
         self.folder = Path(folder)
         self.description = f"folder {self.folder}"
 
-    def send(self, items: Sequence[Outgoing], report: Report) -> None:
+    def send(self, items: Sequence[Outgoing], sink: Sink) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for item in items:
             safe = re.sub(r"[^a-z0-9@._-]", "_", item.recipient.lower())[:80]
             path = self.folder / f"{item.id:05d}-{item.kind}-{safe}.eml"
+            sink.starting(item.id)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(item.body)
-            report(item.id, None, False)
+            sink.finished(item.id, None, False)
 
 
 class SmtpTransport:
@@ -73,9 +78,9 @@ class SmtpTransport:
         self.envelope_from = envelope_from
         self.description = f"SMTP {cfg.host}:{cfg.port}"
 
-    def send(self, items: Sequence[Outgoing], report: Report) -> None:
+    def send(self, items: Sequence[Outgoing], sink: Sink) -> None:
         if items:
-            asyncio.run(self._send(items, report))
+            asyncio.run(self._send(items, sink))
 
     def _client(self) -> aiosmtplib.SMTP:
         cfg = self.cfg
@@ -86,7 +91,7 @@ class SmtpTransport:
             start_tls=True if cfg.security == "starttls" else False,
         )
 
-    async def _send(self, items: Sequence[Outgoing], report: Report) -> None:
+    async def _send(self, items: Sequence[Outgoing], sink: Sink) -> None:
         client = self._client()
         try:
             await client.connect()
@@ -100,7 +105,7 @@ class SmtpTransport:
             raise TransportError(f"{self.description}: {_describe(exc)}") from None
         try:
             for item in items:
-                if not await self._send_one(client, item, report):
+                if not await self._send_one(client, item, sink):
                     break
         finally:
             try:
@@ -108,21 +113,22 @@ class SmtpTransport:
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
 
-    async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing, report: Report) -> bool:
+    async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing, sink: Sink) -> bool:
         """Send one reply; False when the connection is gone and the rest must wait."""
+        sink.starting(item.id)
         try:
             await client.sendmail(self.envelope_from, [item.recipient], item.body)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0] if exc.recipients else None
             code = refused.code if refused else 550
-            report(item.id, _describe(exc), code >= 500)
+            sink.finished(item.id, _describe(exc), code >= 500)
         except aiosmtplib.SMTPResponseException as exc:
-            report(item.id, _describe(exc), exc.code >= 500)
+            sink.finished(item.id, _describe(exc), exc.code >= 500)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            report(item.id, _describe(exc), False)
+            sink.finished(item.id, _describe(exc), False)
             return False
         else:
-            report(item.id, None, False)
+            sink.finished(item.id, None, False)
         return True
 
 

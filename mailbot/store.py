@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,19 @@ def _v2(db: sqlite_utils.Database) -> None:
     db["registrations"].add_column("registered_by", str)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Retries with backoff: when a reply that got a temporary refusal may go again."""
+    db["outbox"].add_column("next_attempt_at", str)
+    db["outbox"].create_index(["recipient", "created_at"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MAX_ATTEMPTS = 20  # temporary refusals before a reply is given up (about a day of retries)
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Backoff after the n-th temporary refusal: 1, 2, 4 … minutes, at most 2 hours."""
+    return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
 
 
 def now_utc() -> dt.datetime:
@@ -73,6 +86,9 @@ class Store:
             os.close(fd)
             self.db = sqlite_utils.Database(self.path)
             self.db.enable_wal()
+            # WAL + NORMAL: a commit survives a crash of mailbot (not a power cut of the
+            # last moments) and costs no fsync per mail.
+            self.db.execute("PRAGMA synchronous = NORMAL")
         else:
             self.db = sqlite_utils.Database(memory=True)
         self.db.execute("PRAGMA busy_timeout = 10000")
@@ -108,10 +124,25 @@ class Store:
         return self.db.execute("SELECT count(*) FROM registrations WHERE status = ?",
                                [Status.CONFIRMED.value]).fetchone()[0]
 
-    def pending_replies(self) -> list[dict[str, Any]]:
-        """Outbox rows still to be sent, oldest first."""
+    def pending_replies(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Outbox rows to send now, oldest first: queued ones whose retry time has come, and
+        any left ``sending`` by a crash (resent: a duplicate is better than a loss)."""
         return list(self.db.query(
-            "SELECT id, recipient, kind, body FROM outbox WHERE status = 'queued' ORDER BY id"))
+            "SELECT id, recipient, kind, body FROM outbox WHERE status = 'sending' OR "
+            "(status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) "
+            "ORDER BY id", [iso(now)]))
+
+    def replies_since(self, since: dt.datetime) -> tuple[Counter[str], Counter[str]]:
+        """Replies made since ``since``: per recipient and per recipient domain."""
+        per_address: Counter[str] = Counter()
+        for address, count in self.db.execute(
+                "SELECT recipient, count(*) FROM outbox WHERE created_at >= ? GROUP BY recipient",
+                [iso(since)]).fetchall():
+            per_address[address] = count
+        per_domain: Counter[str] = Counter()
+        for address, count in per_address.items():
+            per_domain[address.rpartition("@")[2]] += count
+        return per_address, per_domain
 
     def for_review(self) -> list[dict[str, Any]]:
         """Mail waiting for a human: review, or answered but flagged; oldest first."""
@@ -162,19 +193,31 @@ class Store:
             values,
         )
 
+    def mark_sending(self, reply_id: int) -> None:
+        """Committed just before the SMTP transaction: a crash leaves it ``sending``."""
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", [reply_id])
+
     def mark_sent(self, reply_id: int, now: dt.datetime) -> None:
         with self.db.atomic():
             self.db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, "
-                            "attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                            [iso(now), reply_id])
+                            "attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL "
+                            "WHERE id = ?", [iso(now), reply_id])
 
-    def mark_attempt_failed(self, reply_id: int, error: str, permanent: bool) -> None:
-        """A failed send: kept queued for the next run, or ``failed`` when the server
-        refused it for good (5xx)."""
-        status = "failed" if permanent else "queued"
+    def mark_attempt_failed(self, reply_id: int, error: str, permanent: bool,
+                            now: dt.datetime) -> None:
+        """A failed send: queued again with a later ``next_attempt_at`` (4xx, a lost
+        connection), or ``failed`` when refused for good (5xx) or tried too often."""
         with self.db.atomic():
-            self.db.execute("UPDATE outbox SET status = ?, attempts = attempts + 1, "
-                            "last_error = ? WHERE id = ?", [status, error[:500], reply_id])
+            (attempts,) = self.db.execute("SELECT attempts + 1 FROM outbox WHERE id = ?",
+                                          [reply_id]).fetchone()
+            if attempts >= MAX_ATTEMPTS and not permanent:
+                permanent, error = True, f"{error} (given up after {attempts} attempts)"
+            self.db.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, "
+                "next_attempt_at = ? WHERE id = ?",
+                ["failed" if permanent else "queued", attempts, error[:500],
+                 None if permanent else iso(now + retry_delay(attempts)), reply_id])
 
 
 def _registration(row: dict[str, Any]) -> Registration:
