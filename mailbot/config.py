@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class ImapConfig:
     processed_folder: str = "Processed"
     ca_file: str | None = None
     timeout: float = 60.0
+    authserv_id: str | None = None  # our server's Authentication-Results id (DMARC check)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,16 @@ class SmtpConfig:
 class DaemonConfig:
     poll_interval: float = 60.0
     batch_size: int = 100
-    max_message_bytes: int = 25_000_000  # [limits] max_message_mb: larger mail → review
+    max_age: dt.timedelta = dt.timedelta(days=7)  # older mail is recorded, never answered
+    idle: bool = True  # use IMAP IDLE where the server offers it
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_message_bytes: int = 25_000_000  # larger mail is not downloaded → review
+    replies_per_recipient_per_day: int = 5
+    replies_per_domain_per_day: int = 100
+    max_participants: int = 10  # more people in one mail → review
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class Config:
     imap: ImapConfig | None = None
     maildir: MaildirConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
+    limits: LimitsConfig = LimitsConfig()
     templates: Path | None = None
     source: Path | None = None
 
@@ -174,8 +186,8 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         database=Path(_Section(data, "database").text("path")),
         imap=imap,
         maildir=maildir,
-        daemon=_daemon(_Section(data, "daemon", optional=True),
-                       _Section(data, "limits", optional=True)),
+        daemon=_daemon(_Section(data, "daemon", optional=True)),
+        limits=_limits(_Section(data, "limits", optional=True)),
         templates=Path(templates) if templates else None,
         source=source,
     )
@@ -246,6 +258,17 @@ class _Section:
                                       f"{value!r}") from None
         if isinstance(value, dt.datetime):
             value = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        return value
+
+    def duration(self, key: str, default: Any = ...) -> Any:
+        value = self.get(key, (str, int), 'a duration like "7d", "24h" or "30m"', default)
+        if isinstance(value, int):
+            return dt.timedelta(days=value)
+        if isinstance(value, str):
+            parsed = parse_duration(value)
+            if parsed is None or parsed <= dt.timedelta(0):
+                raise self.error(key, f'not a duration like "7d", "24h" or "30m": {value!r}')
+            return parsed
         return value
 
     def password(self) -> str | None:
@@ -349,7 +372,8 @@ def _imap(s: _Section) -> ImapConfig:
         raise s.error("processed_folder", "must differ from folder")
     return ImapConfig(host=host, port=port, security=security, username=s.text("username"),
                       password=password, folder=folder, processed_folder=processed,
-                      ca_file=s.opt_str("ca_file"), timeout=s.number("timeout", 60.0))
+                      ca_file=s.opt_str("ca_file"), timeout=s.number("timeout", 60.0),
+                      authserv_id=s.opt_str("authserv_id"))
 
 
 def _maildir(s: _Section) -> MaildirConfig:
@@ -373,8 +397,31 @@ def _smtp(s: _Section) -> SmtpConfig:
                       timeout=s.number("timeout", 60.0))
 
 
-def _daemon(s: _Section, limits: _Section) -> DaemonConfig:
-    max_mb = limits.number("max_message_mb", 25)
+def _daemon(s: _Section) -> DaemonConfig:
+    idle = s.get("idle", bool, "true or false", True)
     return DaemonConfig(poll_interval=float(s.number("poll_interval", 60.0)),
                         batch_size=s.integer("batch_size", 100),
-                        max_message_bytes=int(max_mb * 1_000_000))
+                        max_age=s.duration("max_age", dt.timedelta(days=7)), idle=idle)
+
+
+def _limits(s: _Section) -> LimitsConfig:
+    return LimitsConfig(
+        max_message_bytes=int(s.number("max_message_mb", 25) * 1_000_000),
+        replies_per_recipient_per_day=s.integer("replies_per_recipient_per_day", 5),
+        replies_per_domain_per_day=s.integer("replies_per_domain_per_day", 100),
+        max_participants=s.integer("max_participants_per_mail", 10),
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|min|s|days?|hours?|minutes?)\s*$",
+                       re.IGNORECASE)
+_UNIT = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(value: str) -> dt.timedelta | None:
+    """ "7d", "24h", "90m", "30s" (also "7 days", "1 hour") → timedelta; None if not one."""
+    m = _DURATION.match(value)
+    if not m:
+        return None
+    unit = _UNIT[m[2][0].lower()] if m[2].lower() != "min" else "minutes"
+    return dt.timedelta(**{unit: float(m[1])})

@@ -24,7 +24,7 @@ from .inbox import Inbox, open_inbox
 from .models import Action, InboundMail, ParsedMail, ReplyKind
 from .outbox import Outgoing, Transport, TransportError, open_transport
 from .parse import parse_mail
-from .policy import Decision, decide, next_registration
+from .policy import DAY, Decision, Situation, decide, limit_replies, next_registration
 from .store import Store, iso, now_utc
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,21 @@ class Processor:
 
     def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
         existing = self.store.registrations(p.email for p in parsed.participants)
-        robot = guard.check(parsed, self.own)
-        reading = classify(parsed.subject, parsed.text, parsed.calendar_method)
-        decision = decide(parsed, robot, reading, {e: r.status for e, r in existing.items()},
-                          self.store.confirmed_count(), received_at, self.config.event)
         now = now_utc()
+        situation = Situation(
+            current={e: r.status for e, r in existing.items()},
+            confirmed_count=self.store.confirmed_count(), received_at=received_at, now=now,
+            max_age=self.config.daemon.max_age,
+            max_participants=self.config.limits.max_participants)
+        authserv = self.config.imap.authserv_id if self.config.imap else None
+        decision = decide(parsed, classify(parsed.subject, parsed.text, parsed.calendar_method),
+                          situation, self.config.event, robot=guard.check(parsed, self.own),
+                          suspicious=guard.spoofed(parsed, authserv))
+        if decision.steps:
+            limits = self.config.limits
+            decision = limit_replies(decision, *self.store.replies_since(now - DAY),
+                                     limits.replies_per_recipient_per_day,
+                                     limits.replies_per_domain_per_day)
         registrations, replies = [], []
         names = [s.participant.name or s.participant.email for s in decision.steps
                  if s.reply is not ReplyKind.ON_BEHALF]
@@ -213,7 +223,7 @@ def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
         transport = open_transport(config.smtp, config.contact.address)
         processor = Processor(config, store, transport)
         inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size,
-                           config.daemon.max_message_bytes)
+                           config.limits.max_message_bytes)
         try:
             return processor.run_once(inbox, stop)
         finally:

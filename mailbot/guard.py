@@ -77,6 +77,21 @@ RULES: tuple[Callable[[ParsedMail, str], str | None], ...] = (
 )
 
 
+def spoofed(mail: ParsedMail, authserv_id: str | None) -> str | None:
+    """Our own mail server (``authserv_id``) found the sender's DMARC check failed: the From
+    address may be forged, so no automatic registration. Headers from other servers are
+    ignored: anybody can write an Authentication-Results header."""
+    if not authserv_id:
+        return None
+    for value in mail.auth_results:
+        server = value.split(";", 1)[0].strip().split()[0:1]
+        if server and server[0].lower() == authserv_id.lower():
+            if re.search(r"\bdmarc\s*=\s*fail\b", value, re.IGNORECASE):
+                return "DMARC-Prüfung fehlgeschlagen – Absender womöglich gefälscht"
+            return None
+    return None
+
+
 def check(mail: ParsedMail, own: str) -> str | None:
     """The reason this mail must not be answered, or None when a reply is allowed."""
     for rule in RULES:

@@ -218,6 +218,7 @@ def _flags(name: str) -> str:
 
 def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None, batch_size: int,
                max_bytes: int) -> ImapInbox | MaildirInbox:
+    """The inbox the configuration names: IMAP, or a local Maildir."""
     if imap is not None:
         return ImapInbox(imap, batch_size, max_bytes)
     assert maildir is not None

@@ -82,6 +82,7 @@ class ParsedMail:
     reply_to: str | None = None  # a Reply-To differing from From ("?" when unreadable)
     calendar_method: str | None = None  # METHOD of a text/calendar part
     limit: str | None = None  # why the mail was not read in full (too large, too complex)
+    auth_results: tuple[str, ...] = ()  # every Authentication-Results header, unfolded
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,8 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         reply_to=reply_to if reply_to != sender else None,
         calendar_method=None if limit else calendar_method(msg),
         limit=limit,
+        auth_results=tuple(decode_header(v)[:2000] for k, v in msg.raw_items()
+                           if k.lower() == "authentication-results")[:20],
     )
 
 

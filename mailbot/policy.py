@@ -8,6 +8,7 @@ touches the database or the network.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -15,7 +16,7 @@ from .classify import Reading
 from .config import EventConfig
 from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
 
-MAX_PARTICIPANTS = 10
+DAY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -34,36 +35,46 @@ class Decision:
     attention: bool = False  # answered, but a human should read it too (left flagged)
 
 
-def decide(
-    mail: ParsedMail,
-    robot_reason: str | None,
-    reading: Reading,
-    current: Mapping[str, Status],
-    confirmed_count: int,
-    received_at: dt.datetime,
-    event: EventConfig,
-) -> Decision:
-    """What to do with one mail; ``current`` maps the participants' addresses to their
-    present status, ``confirmed_count`` is the number of confirmed registrations."""
-    if robot_reason:
-        return Decision(Action.IGNORE, robot_reason)
+@dataclass(frozen=True)
+class Situation:
+    """What a decision needs to know besides the mail itself."""
+
+    current: Mapping[str, Status]  # the participants' present status, by address
+    confirmed_count: int
+    received_at: dt.datetime  # when the mail arrived (IMAP INTERNALDATE)
+    now: dt.datetime
+    max_age: dt.timedelta = dt.timedelta(days=7)
+    max_participants: int = 10
+
+
+def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: EventConfig,
+           robot: str | None = None, suspicious: str | None = None) -> Decision:
+    """What to do with one mail. ``robot``: why it must not be answered (guard);
+    ``suspicious``: why a human should check the sender (e.g. DMARC failed)."""
+    if robot:
+        return Decision(Action.IGNORE, robot)
+    if situation.received_at < situation.now - situation.max_age:
+        days = situation.max_age / DAY
+        return Decision(Action.IGNORE, f"älter als {days:g} Tage – vor dem Start von mailbot "
+                                       f"eingegangen, nicht beantwortet")
     if mail.limit:
         return Decision(Action.REVIEW, mail.limit)
     if mail.sender is None:
         return Decision(Action.REVIEW, "Absender nicht lesbar oder mehrdeutig")
+    if suspicious:
+        return Decision(Action.REVIEW, suspicious)
     intent = reading.intent
     if reading.rsvp:
         return Decision(Action.NOOP, "Antwort eines Kalenderprogramms (Zusage/Absage)")
     if intent in (Intent.REGISTER, Intent.CANCEL) and mail.participant_issue:
         return Decision(Action.REVIEW, mail.participant_issue)
     if intent is Intent.REGISTER:
-        decision = _register(mail, current, confirmed_count, received_at, event)
+        decision = _register(mail, situation, event)
         if reading.asks and decision.action is Action.REGISTER:
-            reason = "; ".join(filter(None, [decision.reason, "enthält eine Frage – bitte lesen"]))
-            return replace(decision, reason=reason, attention=True)
+            return _flag(decision, "enthält eine Frage – bitte lesen")
         return decision
     if intent is Intent.CANCEL:
-        return _cancel(mail, current)
+        return _cancel(mail, situation.current)
     if intent is Intent.QUESTION:
         return Decision(Action.REVIEW, "Frage – bitte persönlich beantworten")
     if intent is Intent.THANKS:
@@ -71,30 +82,31 @@ def decide(
     return Decision(Action.REVIEW, reading.reason or "Anliegen nicht erkannt")
 
 
-def _register(
-    mail: ParsedMail,
-    current: Mapping[str, Status],
-    confirmed_count: int,
-    received_at: dt.datetime,
-    event: EventConfig,
-) -> Decision:
+def _flag(decision: Decision, note: str) -> Decision:
+    reason = "; ".join(filter(None, [decision.reason, note]))
+    return replace(decision, reason=reason, attention=True)
+
+
+def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Decision:
     people = mail.participants
     if not people:
         return Decision(Action.REVIEW, "Anmeldung ohne erkennbare Person")
-    if len(people) > MAX_PARTICIPANTS:
-        return Decision(Action.REVIEW, f"mehr als {MAX_PARTICIPANTS} Personen in einer Mail")
-    if received_at > event.deadline:
+    if len(people) > situation.max_participants:
+        return Decision(Action.REVIEW,
+                        f"mehr als {situation.max_participants} Personen in einer Mail")
+    if situation.received_at > event.deadline:
         steps = tuple(Step(p, None, ReplyKind.CLOSED) for p in people)
         return Decision(Action.REGISTER, "nach dem Anmeldeschluss eingegangen", steps)
     steps = []
     by = mail.registered_by
+    confirmed = situation.confirmed_count
     for person in people:
-        if current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
+        if situation.current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
             steps.append(Step(person, None, ReplyKind.DUPLICATE, by))
-        elif event.capacity is not None and confirmed_count >= event.capacity:
+        elif event.capacity is not None and confirmed >= event.capacity:
             steps.append(Step(person, Status.WAITLISTED, ReplyKind.WAITLISTED, by))
         else:
-            confirmed_count += 1
+            confirmed += 1
             steps.append(Step(person, Status.CONFIRMED, ReplyKind.CONFIRMATION, by))
     if by and mail.sender:
         steps.append(Step(Participant(mail.sender, mail.sender_name), None,
@@ -102,8 +114,8 @@ def _register(
     notes = []
     if all(s.status is None for s in steps):
         notes.append("bereits angemeldet")
-    if mail.registered_by:
-        notes.append(f"angemeldet von {mail.registered_by}")
+    if by:
+        notes.append(f"angemeldet von {by}")
     if mail.reply_to:
         notes.append(f"Reply-To weicht ab ({mail.reply_to}); Antwort an From")
     return Decision(Action.REGISTER, "; ".join(notes), tuple(steps))
@@ -119,6 +131,29 @@ def _cancel(mail: ParsedMail, current: Mapping[str, Status]) -> Decision:
                                                  ReplyKind.CANCELLATION),))
     return Decision(Action.CANCEL, "war nicht angemeldet",
                     (Step(person, None, ReplyKind.NOT_REGISTERED),))
+
+
+def limit_replies(decision: Decision, per_address: Counter[str], per_domain: Counter[str],
+                  per_address_max: int, per_domain_max: int) -> Decision:
+    """Drop replies beyond the daily caps (counts of the last 24 h, this mail's own replies
+    included as they are counted); a mail that lost a reply is flagged for a human."""
+    per_address, per_domain = Counter(per_address), Counter(per_domain)
+    steps, dropped = [], []
+    for step in decision.steps:
+        address = step.participant.email
+        domain = address.rpartition("@")[2]
+        if step.reply is not None and (per_address[address] >= per_address_max
+                                       or per_domain[domain] >= per_domain_max):
+            dropped.append(address)
+            step = replace(step, reply=None)
+        elif step.reply is not None:
+            per_address[address] += 1
+            per_domain[domain] += 1
+        steps.append(step)
+    if not dropped:
+        return decision
+    note = f"Antwortlimit pro Tag erreicht, keine Antwort an {', '.join(dropped)}"
+    return _flag(replace(decision, steps=tuple(steps)), note)
 
 
 def next_registration(step: Step, existing: Registration | None, mail_key: str,

@@ -60,6 +60,8 @@ path = "{db}"
 
 [daemon]
 poll_interval = 0.5
+# the test mails are dated May 2021, like the event; the age rule has a test of its own
+max_age = "10000d"
 """
 
 

@@ -14,11 +14,16 @@ from mailbot.classify import Reading, classify
 from mailbot.models import Action, Intent, Participant, ReplyKind, Status
 from mailbot.parse import parse_from, parse_mail
 from mailbot.people import split_name
-from mailbot.policy import decide, next_registration
+from mailbot.policy import Situation, decide, limit_replies, next_registration
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))
 REGISTER = Reading(Intent.REGISTER)
+
+
+def situation(current=None, confirmed=0, received=None, now=None, **kw):
+    received = received or dt.datetime(2021, 5, 20, tzinfo=BERLIN)
+    return Situation(current or {}, confirmed, received, now or received, **kw)
 
 
 def mail(headers: str, body: str = "Hiermit melde ich mich an.", charset: str = "utf-8",
@@ -178,7 +183,7 @@ def test_capacity_reached_means_waitlist(event):
     event = event.__class__(**{**event.__dict__, "capacity": 1})
     parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"))
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
-    decision = decide(parsed, None, REGISTER, {}, 0, when, event)
+    decision = decide(parsed, REGISTER, situation({}, 0, when), event)
     assert [(s.status, s.reply) for s in decision.steps] == [
         (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.WAITLISTED)]
 
@@ -186,24 +191,25 @@ def test_capacity_reached_means_waitlist(event):
 def test_after_the_deadline_nobody_is_confirmed(event):
     parsed = parsed_registration(("Anna A", "a@a.example"))
     when = dt.datetime(2021, 5, 31, 0, 30, tzinfo=BERLIN)
-    decision = decide(parsed, None, REGISTER, {}, 0, when, event)
+    decision = decide(parsed, REGISTER, situation({}, 0, when), event)
     assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.CLOSED)]
 
 
 def test_registered_twice_is_one_row_and_an_already_registered_reply(event):
     parsed = parsed_registration(("Anna A", "a@a.example"))
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
-    decision = decide(parsed, None, REGISTER, {"a@a.example": Status.CONFIRMED}, 1,
-                      when, event)
+    decision = decide(parsed, REGISTER, situation({"a@a.example": Status.CONFIRMED}, 1, when),
+                      event)
     assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.DUPLICATE)]
 
 
 def test_robot_and_unknown_sender(event):
     parsed = parsed_registration(("Anna A", "a@a.example"))
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
-    assert decide(parsed, "bounce", REGISTER, {}, 0, when, event).action is Action.IGNORE
+    decision = decide(parsed, REGISTER, situation({}, 0, when), event, robot="bounce")
+    assert decision.action is Action.IGNORE
     nobody = parse_mail(mail("From: alice@example.org)<bob@example.org>"))
-    assert decide(nobody, None, REGISTER, {}, 0, when, event).action is Action.REVIEW
+    assert decide(nobody, REGISTER, situation({}, 0, when), event).action is Action.REVIEW
 
 
 def test_calendar_identity_survives_cancel_and_comeback(event):
@@ -243,8 +249,7 @@ def test_reply_to_differing_from_from_is_noted_and_from_is_registered(event):
     raw = mail("From: Anna Arndt <anna@a.example>\nTo: n.collinet@isi-innovation.de\n"
                "Reply-To: office@a.example")
     parsed = parse_mail(raw)
-    decision = decide(parsed, None, REGISTER, {}, 0, dt.datetime(2021, 5, 20, tzinfo=BERLIN),
-                      event)
+    decision = decide(parsed, REGISTER, situation(), event)
     assert [s.participant.email for s in decision.steps] == ["anna@a.example"]
     assert "Reply-To weicht ab (office@a.example)" in decision.reason
 
@@ -253,7 +258,48 @@ def test_registration_with_a_question_is_answered_and_flagged(event):
     parsed = parse_mail(mail("From: Anna Arndt <anna@a.example>\nTo: n.collinet@isi-innovation.de",
                              "Ich melde mich an. Gibt es eine Gebärdensprachdolmetschung?"))
     reading = classify(parsed.subject, parsed.text)
-    decision = decide(parsed, None, reading, {}, 0, dt.datetime(2021, 5, 20, tzinfo=BERLIN),
-                      event)
+    decision = decide(parsed, reading, situation(), event)
     assert decision.action is Action.REGISTER and decision.attention
     assert decision.steps[0].reply is ReplyKind.CONFIRMATION
+
+
+def test_mail_older_than_max_age_is_never_answered(event):
+    parsed = parsed_registration(("Anna A", "a@a.example"))
+    old = dt.datetime(2021, 5, 1, tzinfo=BERLIN)
+    decision = decide(parsed, REGISTER, situation(received=old, now=old + dt.timedelta(days=8)),
+                      event)
+    assert decision.action is Action.IGNORE and decision.steps == ()
+    assert decision.reason.startswith("älter als 7 Tage")
+    fresh = decide(parsed, REGISTER, situation(received=old, now=old + dt.timedelta(days=6)),
+                   event)
+    assert fresh.action is Action.REGISTER
+
+
+def test_dmarc_failure_reported_by_our_own_server_goes_to_review(event):
+    ours = ("Authentication-Results: mx.isi-innovation.de; dkim=none; "
+            "dmarc=fail header.from=a.example")
+    theirs = "Authentication-Results: mx.evil.example; dmarc=pass"
+    parsed = parse_mail(mail(f"From: a@a.example\nTo: n.collinet@isi-innovation.de\n{theirs}\n"
+                             f"{ours}"))
+    assert guard.spoofed(parsed, "mx.isi-innovation.de").startswith("DMARC")
+    assert guard.spoofed(parsed, None) is None
+    forged = parse_mail(mail("From: a@a.example\nAuthentication-Results: mx.evil.example; "
+                             "dmarc=fail"))
+    assert guard.spoofed(forged, "mx.isi-innovation.de") is None
+    decision = decide(parsed, REGISTER, situation(), event,
+                      suspicious=guard.spoofed(parsed, "mx.isi-innovation.de"))
+    assert decision.action is Action.REVIEW
+
+
+def test_daily_reply_caps_drop_replies_and_flag_the_mail(event):
+    from collections import Counter
+
+    parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"),
+                                 ("Clara C", "c@b.example"))
+    decision = decide(parsed, REGISTER, situation(), event)
+    capped = limit_replies(decision, Counter({"a@a.example": 5}), Counter({"b.example": 1}),
+                           per_address_max=5, per_domain_max=2)
+    assert [s.reply for s in capped.steps] == [None, ReplyKind.CONFIRMATION, None]
+    assert [s.status for s in capped.steps] == [Status.CONFIRMED] * 3, "still registered"
+    assert capped.attention and "a@a.example, c@b.example" in capped.reason
+    assert limit_replies(decision, Counter(), Counter(), 5, 100) is decision
