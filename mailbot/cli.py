@@ -19,6 +19,7 @@ import click
 from . import config as config_mod
 from .daemon import describe, run_forever, run_once
 from .inbox import InboxError
+from .lock import AlreadyRunning
 from .store import Store
 
 log = logging.getLogger("mailbot")
@@ -72,10 +73,16 @@ def run(ctx: click.Context, once: bool) -> None:
     if not once:
         if ctx.parent is not None and not ctx.parent.params.get("verbose"):
             logging.getLogger().setLevel(logging.INFO)  # a service logs one line per mail
-        run_forever(config, stop)
+        try:
+            run_forever(config, stop)
+        except AlreadyRunning as exc:
+            _fail(f"{exc}; not starting a second one", 1)
         return
     try:
         summary = run_once(config, stop)
+    except AlreadyRunning as exc:
+        click.echo(f"mailbot: {exc}; nothing to do.", err=True)
+        return
     except InboxError as exc:
         _fail(str(exc))
         return

@@ -117,7 +117,7 @@ class DaemonConfig:
 class LimitsConfig:
     max_message_bytes: int = 25_000_000  # larger mail is not downloaded → review
     replies_per_recipient_per_day: int = 5
-    replies_per_domain_per_day: int = 100
+    replies_per_domain_per_day: int = 200
     max_participants: int = 10  # more people in one mail → review
 
 
@@ -408,7 +408,7 @@ def _limits(s: _Section) -> LimitsConfig:
     return LimitsConfig(
         max_message_bytes=int(s.number("max_message_mb", 25) * 1_000_000),
         replies_per_recipient_per_day=s.integer("replies_per_recipient_per_day", 5),
-        replies_per_domain_per_day=s.integer("replies_per_domain_per_day", 100),
+        replies_per_domain_per_day=s.integer("replies_per_domain_per_day", 200),
         max_participants=s.integer("max_participants_per_mail", 10),
     )
 

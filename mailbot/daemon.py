@@ -11,17 +11,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import random
 import threading
+import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import guard
 from .classify import classify
 from .compose import ComposeError, Composer
 from .config import Config
-from .inbox import Inbox, open_inbox
+from .inbox import Inbox, InboxError, open_inbox
+from .lock import exclusive
 from .models import Action, InboundMail, ParsedMail, ReplyKind
+from .notify import notify
 from .outbox import Outgoing, Transport, TransportError, open_transport
 from .parse import parse_mail
 from .policy import DAY, Decision, Situation, decide, limit_replies, next_registration
@@ -64,6 +69,7 @@ class Processor:
         self.transport = transport
         self.composer = Composer(config)
         self.own = config.contact.address
+        self.smtp_failing = False
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -150,11 +156,13 @@ class Processor:
 
     # -- a whole run ------------------------------------------------------------------
 
-    def run_once(self, inbox: Inbox, stop: threading.Event | None = None) -> Summary:
+    def run_once(self, inbox: Inbox, stop: threading.Event | None = None,
+                 heartbeat: Callable[[], None] = lambda: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
         self.flush(summary)  # replies left queued by an earlier run go first
         for batch in inbox.batches():
+            heartbeat()
             to_move, to_flag = [], []
             for mail in batch:
                 if stop is not None and stop.is_set():
@@ -190,8 +198,15 @@ class Processor:
         try:
             self.transport.send(items, sink)
         except TransportError as exc:
-            log.error("%s; %d replies stay queued", exc, len(items) - sink.done)
             summary.send_errors += 1
+            if not self.smtp_failing:  # one line per change of state, not per attempt
+                log.error("%s; %d replies stay queued and are sent when it is back", exc,
+                          len(items) - sink.done)
+            self.smtp_failing = True
+            return
+        if self.smtp_failing:
+            log.info("%s reachable again", self.transport.description)
+        self.smtp_failing = False
 
 
 class _Recorder:
@@ -216,42 +231,98 @@ class _Recorder:
         self.summary.send_errors += 1
 
 
+def _open_inbox(config: Config) -> Inbox:
+    return open_inbox(config.imap, config.maildir, config.daemon.batch_size,
+                      config.limits.max_message_bytes, config.daemon.idle)
+
+
 def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
-    """Open the store, inbox and transport of ``config``, handle all mail, close again."""
-    store = Store(config.database)
-    try:
-        transport = open_transport(config.smtp, config.contact.address)
-        processor = Processor(config, store, transport)
-        inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size,
-                           config.limits.max_message_bytes)
+    """Handle all waiting mail once, then close everything (``run --once``, cron).
+    Raises AlreadyRunning when another mailbot works on the same database."""
+    with exclusive(config.database):
+        store = Store(config.database)
         try:
-            return processor.run_once(inbox, stop)
+            processor = Processor(config, store,
+                                  open_transport(config.smtp, config.contact.address))
+            inbox = _open_inbox(config)
+            try:
+                return processor.run_once(inbox, stop)
+            finally:
+                inbox.close()
         finally:
-            inbox.close()
-    finally:
-        store.close()
+            store.close()
+
+
+class Backoff:
+    """Waits after failures: 1 s, 2 s, 4 s … up to 5 minutes, each with jitter."""
+
+    def __init__(self, first: float = 1.0, most: float = 300.0):
+        self.first, self.most, self.failures = first, most, 0
+
+    def next(self) -> float:
+        delay = min(self.most, self.first * 2 ** self.failures)
+        self.failures += 1
+        return delay * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 def run_forever(config: Config, stop: threading.Event) -> None:
-    """Poll every ``[daemon] poll_interval`` seconds until ``stop`` is set."""
-    from .inbox import InboxError
-
-    log.info("mailbot started; polling every %ss", config.daemon.poll_interval)
-    failing = False
-    while not stop.is_set():
+    """The service: holds the lock, keeps the inbox connection, handles mail as it comes
+    (IMAP IDLE, else every ``poll_interval`` s) until ``stop`` is set. A lost connection
+    is re-made with backoff; each change of state is logged once."""
+    with exclusive(config.database):
+        store = Store(config.database)
         try:
-            summary = run_once(config, stop)
-            if summary.read:
-                log.info("%s", describe(summary))
-            if failing:
-                log.info("inbox reachable again")
-            failing = False
-        except InboxError as exc:
-            if not failing:
-                log.error("%s; trying again every %ss", exc, config.daemon.poll_interval)
-            failing = True
-        stop.wait(config.daemon.poll_interval)
+            processor = Processor(config, store,
+                                  open_transport(config.smtp, config.contact.address))
+            notify("READY=1", "STATUS=starting")
+            log.info("mailbot started for %s", config.contact.address)
+            _serve(config, processor, stop)
+        finally:
+            notify("STOPPING=1")
+            store.close()
     log.info("mailbot stopped")
+
+
+def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
+    backoff = Backoff()
+    lost_since: float | None = None
+    while not stop.is_set():
+        inbox = None
+        try:
+            inbox = _open_inbox(config)
+            if lost_since is not None:
+                log.info("%s: connected again after %.0f s", inbox.description,
+                         time.monotonic() - lost_since)
+            else:
+                log.info("%s: connected", inbox.description)
+            lost_since = None
+            backoff.reset()
+            _loop(config, processor, inbox, stop)
+        except InboxError as exc:
+            if lost_since is None:
+                log.error("%s; trying again with backoff (up to every 5 minutes)", exc)
+                lost_since = time.monotonic()
+            notify("STATUS=inbox unreachable, retrying", "WATCHDOG=1")
+            stop.wait(backoff.next())
+        finally:
+            if inbox is not None:
+                inbox.close()
+
+
+def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Event) -> None:
+    def heartbeat() -> None:
+        notify("WATCHDOG=1")
+
+    while not stop.is_set():
+        summary = processor.run_once(inbox, stop, heartbeat)
+        if summary.read or summary.sent or summary.send_errors:
+            log.info("%s", describe(summary))
+        notify("WATCHDOG=1", f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, "
+                             f"{summary.read} mails read")
+        inbox.wait(config.daemon.poll_interval, stop, heartbeat)
 
 
 _MAIL_WORDS = (

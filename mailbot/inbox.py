@@ -13,7 +13,9 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -31,10 +33,15 @@ class InboxError(Exception):
     missing folder). The message is one line, without the password."""
 
 
+IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
+
+
 class Inbox(Protocol):
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...
     def flag(self, refs: Sequence[str]) -> None: ...
+    def wait(self, timeout: float, stop: threading.Event,
+             heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
     @property
     def description(self) -> str: ...
@@ -48,7 +55,8 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
 
-    def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
+    def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000,
+                 idle: bool = True):
         self.cfg = cfg
         self.batch_size = batch_size
         self.max_bytes = max_bytes
@@ -67,6 +75,28 @@ class ImapInbox:
         except (OSError, ssl.SSLError, IMAPClientError) as exc:
             raise InboxError(f"{where}: {_describe(exc)}") from None
         self.can_move = self.client.has_capability("MOVE")
+        self.can_idle = idle and self.client.has_capability("IDLE")
+
+    def wait(self, timeout: float, stop: threading.Event,
+             heartbeat: Callable[[], None]) -> None:
+        """Until new mail arrives (IMAP IDLE, where the server offers it), ``timeout``
+        seconds pass or ``stop`` is set; ``heartbeat`` is called about once a second."""
+        if not self.can_idle:
+            _sleep(timeout, stop, heartbeat)
+            return
+        deadline = time.monotonic() + min(timeout, IDLE_MAX)
+        try:
+            self.client.idle()
+            try:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    responses = self.client.idle_check(timeout=1)
+                    if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                        break
+                    heartbeat()
+            finally:
+                self.client.idle_done()
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {_describe(exc)}") from None
 
     def _connect(self) -> IMAPClient:
         cfg = self.cfg
@@ -195,6 +225,12 @@ class MaildirInbox:
                                          oversize=stat.st_size if big else None))
             yield batch
 
+    def wait(self, timeout: float, stop: threading.Event,
+             heartbeat: Callable[[], None]) -> None:
+        """Until a file appears in ``new/``, ``timeout`` seconds pass or ``stop`` is set."""
+        before = set(os.listdir(self.root / "new"))
+        _sleep(timeout, stop, heartbeat, lambda: set(os.listdir(self.root / "new")) - before)
+
     def done(self, refs: Sequence[str]) -> None:
         for ref in refs:
             base = ref.split("/", 1)[1].split(":", 1)[0]
@@ -211,15 +247,26 @@ class MaildirInbox:
         pass
 
 
+def _sleep(timeout: float, stop: threading.Event, heartbeat: Callable[[], None],
+           woken: Callable[[], object] = lambda: False) -> None:
+    deadline = time.monotonic() + timeout
+    while not stop.is_set() and not woken():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        stop.wait(min(left, 1.0))
+        heartbeat()
+
+
 def _flags(name: str) -> str:
     _, _, info = name.partition(":2,")
     return info
 
 
 def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None, batch_size: int,
-               max_bytes: int) -> ImapInbox | MaildirInbox:
+               max_bytes: int, idle: bool = True) -> ImapInbox | MaildirInbox:
     """The inbox the configuration names: IMAP, or a local Maildir."""
     if imap is not None:
-        return ImapInbox(imap, batch_size, max_bytes)
+        return ImapInbox(imap, batch_size, max_bytes, idle)
     assert maildir is not None
     return MaildirInbox(maildir, batch_size, max_bytes)

@@ -1,0 +1,23 @@
+"""systemd's notify protocol (sd_notify), without a dependency: READY, WATCHDOG, STATUS,
+STOPPING as datagrams to ``$NOTIFY_SOCKET``. Does nothing when not run by systemd."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def notify(*fields: str) -> bool:
+    """Send ``fields`` (e.g. "READY=1", "STATUS=…"); True when systemd was told."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall("\n".join(fields).encode("utf-8"))
+        return True
+    except OSError:
+        return False
