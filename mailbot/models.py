@@ -24,6 +24,7 @@ class Intent(enum.StrEnum):
     CANCEL = "cancel"
     QUESTION = "question"
     THANKS = "thanks"
+    AUTO = "auto"  # written by a machine although not marked as such (out of office)
     UNKNOWN = "unknown"
 
 

@@ -41,6 +41,8 @@ _MULTIPART = re.compile(rb"^content-type[ \t]*:[ \t]*(?:\r?\n[ \t]+)?multipart/"
 LATIN1_ALIASES = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii",
                   "iso_8859-1", "cp819"}
 MAX_TEXT = 100_000  # characters of body text that are read
+_WESTERN = set("äöüÄÖÜßéèêëàáâãåæçñóòôõøúùûíìîïýÿœŒšŠžŽÉÈÊÀÁÂÇÑÓÒÔÚÙÛÍÌÎ„“”‚‘’–—…€«»°§"
+               "²³µ·¼½¾×÷¡¿ªº©®™•\xa0")
 
 # Where what a person writes now ends and older text begins.
 _QUOTE_START = re.compile(
@@ -222,6 +224,10 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    western = data.decode("cp1252", errors="replace")
+    others = [c for c in western if ord(c) > 127]
+    if sum(c in _WESTERN for c in others) >= 0.9 * len(others):
+        return western  # umlauts, accents and typographic quotes: this is what it was
     best = charset_normalizer.from_bytes(data[:MAX_TEXT]).best()
     if best is not None and best.encoding:
         return data.decode(best.encoding, errors="replace")

@@ -64,6 +64,8 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
     if suspicious:
         return Decision(Action.REVIEW, suspicious)
     intent = reading.intent
+    if intent is Intent.AUTO:
+        return Decision(Action.IGNORE, reading.reason or "automatische Nachricht")
     if reading.rsvp:
         return Decision(Action.NOOP, "Antwort eines Kalenderprogramms (Zusage/Absage)")
     if intent in (Intent.REGISTER, Intent.CANCEL) and mail.participant_issue:
