@@ -23,7 +23,8 @@ _CANCEL = re.compile(
     rf"|sage\s+(?:ich\s+|wir\s+)?(?:\S+\s+){{0,10}}ab{_END}"
     rf"|melde\s+(?:mich|uns)\s+(?:\S+\s+){{0,10}}ab{_END}"
     r"|streich\w*.{0,40}\bliste|von der (?:teilnehmer)?liste"
-    r"|nicht\s+(?:mehr\s+)?(?:teilnehmen|dabei|kommen)|nicht\s+teil" + _END +
+    r"|nicht\s+(?:mehr\s+)?(?:teilnehmen|dabei)|nicht\b.{0,30}\bkommen\b|nicht\s+teil" + _END +
+    r"|kann\s+(?:\w+\s+){0,2}nicht\W*$"
     r"|verhindert|schaffe (?:es|ich)\b.{0,30}\bnicht|(?:muss|müssen)\b.{0,40}\bpassen"
     r"|cancel\w*|can(?:'|no)t (?:make it|attend|come|join|participate)"
     r"|(?:unable|not able|won't be able) to (?:attend|make it|join|come|participate)"

@@ -27,7 +27,7 @@ def auto_submitted(mail: ParsedMail, own: str) -> str | None:
 
 def precedence(mail: ParsedMail, own: str) -> str | None:
     value = mail.headers.get("precedence", "").strip().lower()
-    if value in ("bulk", "list", "junk"):
+    if value in ("bulk", "list", "junk", "auto_reply", "auto-reply"):
         return f"Massen- oder Listenmail (Precedence: {value})"
     return None
 
@@ -44,6 +44,31 @@ def microsoft_auto_reply(mail: ParsedMail, own: str) -> str | None:
         return "automatische Antwort (X-Autoreply)"
     if "oof" in mail.headers.get("x-ms-exchange-generated-message-source", "").lower():
         return "Abwesenheitsnotiz (Exchange)"
+    return None
+
+
+_ROBOT_SUBJECT = re.compile(
+    r"^\s*(?:abwesenheitsnotiz|automatische antwort|automatic reply|auto(?:matic)?[- ]?reply"
+    r"|autoreply|out of (?:the )?office|abwesend|nicht im büro|gelesen|read|nicht gelesen"
+    r"|not read|zugestellt|delivered|unzustellbar|undeliverable|undelivered"
+    r"|delivery status notification|mail delivery failed|returned mail|rückmeldung"
+    r"|übermittlungsstatus|delivery (?:has )?failed)\s*:", re.IGNORECASE)
+
+
+def robot_subject(mail: ParsedMail, own: str) -> str | None:
+    """Outlook, Exchange and webmail auto-replies and read receipts often carry no header
+    that says so, but their subject does ("Automatische Antwort:", "Gelesen:")."""
+    m = _ROBOT_SUBJECT.match(mail.subject)
+    return f"automatische Nachricht (Betreff „{m[0].strip()}“)" if m else None
+
+
+def report(mail: ParsedMail, own: str) -> str | None:
+    """Delivery reports and read receipts (RFC 3462/6522 multipart/report)."""
+    if mail.headers.get("content-type", "").strip().lower().startswith("multipart/report"):
+        return "Zustell- oder Lesebestätigung (multipart/report)"
+    if mail.headers.get("disposition-notification-to") is not None and "gelesen" in (
+            mail.subject.lower()):
+        return "Lesebestätigung"
     return None
 
 
@@ -72,6 +97,8 @@ RULES: tuple[Callable[[ParsedMail, str], str | None], ...] = (
     precedence,
     list_headers,
     microsoft_auto_reply,
+    report,
+    robot_subject,
     empty_return_path,
     robot_sender,
 )

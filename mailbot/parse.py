@@ -48,14 +48,15 @@ _WESTERN = set("äöüÄÖÜßéèêëàáâãåæçñóòôõøúùûíìîïý
 _QUOTE_START = re.compile(
     r"^(?:Am .{3,200}(?:schrieb|geschrieben)[^:]{0,100}:\s*$"
     r"|On .{3,200}wrote:\s*$"
-    r"|-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Originalnachricht"
+    r"|-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Original-?Nachricht"
     r"|Weitergeleitete Nachricht|Forwarded message|Weitergeleitete Mitteilung)\s*-{2,}"
     r"|(?:Anfang der weitergeleiteten (?:Nachricht|E-Mail)|Begin forwarded message):\s*$"
     r"|(?:Gesendet|Sent) (?:von|from|mit|with) .{0,40}$"
     r"|Diese E-Mail wurde automatisch erstellt\.|Guten Tag[^\n]{0,80},\n\nvielen Dank für Ihre "
     r"Anmeldung\.|Ihre Zugangsdaten:\s*$"
     r"|_{10,}\s*$"
-    r"|(?:Von|From):\s.+\n(?:.*\n){0,3}?(?:Gesendet|Sent|Datum|Date):\s)",
+    r"|(?:Von|From|Gesendet|Sent|Datum|Date):\s.+\n(?:.*\n){0,2}?"
+    r"(?:Von|From|Gesendet|Sent|Datum|Date|An|To|Betreff|Subject):\s)",
     re.IGNORECASE | re.MULTILINE,
 )
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)

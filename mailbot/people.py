@@ -53,7 +53,8 @@ _TITLES = re.compile(
     re.IGNORECASE,
 )
 _CAP = r"[A-ZÄÖÜŁŚŻ][\w'’.-]*"
-_NAME = rf"(?:(?:Dr|Prof)\.\s*)*{_CAP}(?:[ \t]+(?:von |van |de |zu )?{_CAP}){{0,4}}"
+_PARTICLES = r"(?:von|van|de|der|den|zu|da|di|du|le|la|ten|ter|vom|zum)"
+_NAME = (rf"(?:(?:Dr|Prof)\.\s*)*{_CAP}(?:[ \t]+(?:{_PARTICLES}[ \t]+){{0,3}}{_CAP}){{0,4}}")
 _PAIR = re.compile(
     rf"(?P<name>{_NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
     rf"[<(\[]?(?:mailto:)?(?P<email>{ADDR_SPEC})[>)\]]?"
@@ -101,13 +102,19 @@ class Found:
     issue: str | None = None
 
 
+_ASIDE = re.compile(r"\s*\([^)]*\)|\s+[-–|/]\s+.*$|\s*,\s*(?:Dr|Prof)\.?\s*$")
+_PARTICLE_WORDS = {"von", "van", "de", "der", "den", "zu", "da", "di", "du", "le", "la", "ten",
+                   "ter", "vom", "zum"}
+
+
 def split_name(value: str) -> str:
-    """A person's name without titles; "Müller, Thomas" → "Thomas Müller"."""
-    value = clean_text(value, 120).strip(" ,;")
+    """A person's name without titles or additions; "Müller, Thomas" → "Thomas Müller",
+    "van der Berg, Jan" → "Jan van der Berg", "Schmidt, Anna (Caritas)" → "Anna Schmidt"."""
+    value = _ASIDE.sub("", clean_text(value, 120)).strip(" ,;")
     value = _TITLES.sub("", value)
     if value.count(",") == 1:
         last, first = (_TITLES.sub("", v.strip()) for v in value.split(","))
-        if last and first and " " not in last:
+        if last and first and all(w.lower() in _PARTICLE_WORDS for w in last.split()[:-1]):
             value = f"{first} {last}"
     return _TITLES.sub("", value).strip()
 
@@ -123,6 +130,8 @@ def fields(text: str) -> dict[str, str]:
             key = "email"
         else:
             key = "name"
+            if any(c.isdigit() for c in m["value"]):  # "Teilnehmer: 1 Person"
+                continue
         out.setdefault(key, clean_text(m["value"], 200))
     return out
 
@@ -136,25 +145,29 @@ def signature(text: str, sender_name: str = "") -> list[str]:
             return [line.strip() for line in lines[i + 1 : i + 7] if line.strip()]
     first = sender_name.casefold().split()[0] if sender_name.split() else ""
     if first:
-        for i in range(max(0, len(lines) - 8), len(lines)):
-            if lines[i].strip().casefold().startswith(first):
+        for i in range(len(lines) - 1, max(-1, len(lines) - 9), -1):
+            line = lines[i].strip()
+            if line.casefold().startswith(first) and not re.search(r"[@|:]", line):
                 return [line.strip() for line in lines[i : i + 6] if line.strip()]
     return []
 
 
 _ORG_IN_TEXT = re.compile(
-    r"\b(?:beide|wir|ich|alle)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|für)\s+"
+    r"\b(?:beide|wir|ich|alle)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim)\s+"
     r"(?:der |dem |den |die |das )?"
-    r"(?P<org>[A-ZÄÖÜ][^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
+    r"(?P<org>(?-i:[A-ZÄÖÜ])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
     re.IGNORECASE,
 )
+_EVENT_WORDS = re.compile(r"treffen|veranstaltung|termin|tagung|workshop|meeting|event|zoom",
+                          re.IGNORECASE)
 
 
 def organisation_in_text(text: str) -> str | None:
     """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
     for m in _ORG_IN_TEXT.finditer(text):
         candidate = m["org"].strip()
-        if ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate):
+        if (ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate)
+                and not _EVENT_WORDS.search(candidate)):
             return candidate
     return None
 
@@ -210,7 +223,7 @@ def _person_name(value: str) -> str:
     return split_name(" ".join(words))
 
 
-def _pairs(text: str, own: set[str]) -> list[tuple[str, str, str | None]]:
+def _pairs(text: str) -> list[tuple[str, str, str | None]]:
     """(name, address, organisation from a table cell) for every person listed with an
     address, in order of appearance."""
     out: list[tuple[str, str, str | None]] = []
@@ -220,52 +233,102 @@ def _pairs(text: str, own: set[str]) -> list[tuple[str, str, str | None]]:
                         if valid_address(c.strip("<>()"))), None)
         names = [c for c in cells if "@" not in c and _looks_like_name(split_name(c))]
         orgs = [c for c in cells if "@" not in c and ORG_WORDS.search(c)]
-        if address and names and address not in own:
+        if address and names:
             out.append((split_name(names[0]), address, orgs[0] if orgs else None))
     seen = {a for _, a, _ in out}
     for line in text.split("\n"):
         if _FIELD_RE.match(line):
             continue
         for m in _PAIR.finditer(line):
+            if not (_ROSTER_LINE.match(line) or _REGISTERING.search(_sentence_at(line, m))):
+                continue  # an address for invoices or questions is not a participant
             address = m["email"].lower()
             name = _person_name(m["name"])
-            if address in own or address in seen or not name:
+            if address in seen or not name:
                 continue
             seen.add(address)
             out.append((name, address, None))
     return out
 
 
+_REGISTERING = re.compile(
+    r"\b(?:anmeld\w*|melde\w*|teilnehm\w*|teil\b|nimmt|nehmen|kommt|kommen|dabei|register\w*"
+    r"|attend\w*|join\w*|participa\w*|teilnehmer\w*|teilnahme|zugangsdaten|bestätigung)\b",
+    re.IGNORECASE)
+_SELF = re.compile(
+    r"\b(?:melde|melden)\s+(?:\S+\s+){0,3}?(?:mich|uns)\b|\b(?:ich|wir)\b.{0,80}"
+    r"\b(?:teilnehmen|teil\b|dabei)|\bmyself\b|\b(?:I|we)(?:'d| would)? like to (?:register"
+    r"|attend|join)", re.IGNORECASE)
+_ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{_NAME}[ \t]*[,;:|–(<-]?[ \t]*"
+                          rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
+
+
+def split_signature(text: str, sender_name: str) -> tuple[str, list[str]]:
+    """(the body without the signature, the signature's lines)."""
+    sig = signature(text, sender_name)
+    if not sig:
+        return text, []
+    lines = text.rstrip().split("\n")
+    cut = len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip() == sig[0]:
+            cut = i
+            break
+    body = "\n".join(lines[:cut])
+    body = re.sub(r"\n[^\n]*\Z", "", body) if _CLOSING_RE.match(
+        body.rsplit("\n", 1)[-1].strip()) else body
+    return body, sig
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+")  # not after "31." or "e.V."
+
+
+def _sentence_at(line: str, m: re.Match) -> str:
+    """The sentence of ``line`` in which the match stands."""
+    start, end = 0, len(line)
+    for brk in _SENTENCE_BREAK.finditer(line):
+        if brk.end() <= m.start():
+            start = brk.end()
+        elif brk.start() >= m.end():
+            end = brk.start()
+            break
+    return line[start:end]
+
+
 def find(text: str, sender: str | None, sender_name: str, own: str = "") -> Found:
-    """Who the mail is about. ``own`` is our contact address (never a participant)."""
+    """Who the mail is about. ``own`` is our contact address: neither it nor any other
+    address of our domain is a participant."""
     if sender is None:
         return Found(())
     found = fields(text)
-    sig = signature(text, sender_name)
+    body, sig = split_signature(text, sender_name)
     organisation = (found.get("organisation") or organisation_from(sig)
-                    or organisation_in_text(text))
-    me = Participant(email=valid_address(found.get("email", "")) or sender,
+                    or organisation_in_text(body))
+    form_address = valid_address(found.get("email", "")) if found.get("name") else None
+    me = Participant(email=form_address or sender,
                      name=sender_name_from(found, sender_name, sig), organisation=organisation)
-    sig_text = "\n".join(sig)
-    pairs = [p for p in _pairs(text, {own.lower()}) if p[1] != me.email or p[1] not in sig_text]
+    own_domain = own.lower().rpartition("@")[2]
+    pairs = [p for p in _pairs(body) if p[1].rpartition("@")[2] != own_domain or not own]
     others = [p for p in pairs if p[1] != me.email]
-    listed = [Participant(a, n, org or organisation) for n, a, org in pairs]
-    if _ON_BEHALF.search(text):
-        behalf = _on_behalf(text, others, {own.lower(), me.email}, sig_text, organisation)
+    if _ON_BEHALF.search(body):
+        behalf = _on_behalf(body, others, {own.lower(), me.email}, organisation)
         if behalf:
             return Found((behalf,), registered_by=sender)
     if others:
-        people = listed
-        if me.email not in {p.email for p in listed} and _WITH_ME.search(text):
-            people = [me, *listed]
+        people = [Participant(a, n, org or organisation) for n, a, org in pairs]
+        roster = any(_ROSTER_LINE.match(line) or _TABLE_ROW.match(line)
+                     for line in body.split("\n"))
+        if me.email not in {p.email for p in people} and (
+                _WITH_ME.search(body) or (_SELF.search(body) and not roster)):
+            people = [me, *people]  # "ich und meine Kollegin …": the sender comes too
         return Found(tuple(_unique(people)))
-    unaddressed = _unaddressed_person(text)
+    unaddressed = _unaddressed_person(body)
     if unaddressed:
         return Found((me,), issue=f"Person ohne E-Mail-Adresse genannt ({unaddressed})")
     return Found((me,))
 
 
-def _on_behalf(text: str, others: list, exclude: set[str], sig_text: str,
+def _on_behalf(text: str, others: list, exclude: set[str],
                organisation: str | None) -> Participant | None:
     """The one person registered by someone else: named after "im Auftrag von", reached
     at the one address in the text that is neither the sender's nor ours. Unless stated
@@ -274,20 +337,32 @@ def _on_behalf(text: str, others: list, exclude: set[str], sig_text: str,
         name, address, org = others[0]
         return Participant(address, name, org or organisation)
     addresses = {a.lower() for a in ADDR_RE.findall(text)} - exclude
-    addresses = {a for a in addresses if a not in sig_text}
     m = _ON_BEHALF_NAME.search(text)
     if len(addresses) == 1 and m:
         return Participant(addresses.pop(), _person_name(m["name"]), organisation)
     return None
 
 
+_NAMED_BY_TITLE = re.compile(
+    r"\b(?:melde|melden)\s+(?:\S+\s+){0,2}?(?:Frau|Herrn|Herr)\s+[^.!?\n]{0,60}"
+    r"|\b(?:Frau|Herr)\s+(?:(?:Dr|Prof)\.?\s+)*[A-ZÄÖÜ][\w-]+(?:\s+[A-ZÄÖÜ][\w-]+)?\s+"
+    r"(?:nimmt|kommt|wird|möchte|würde)\b[^.!?\n]{0,60}"
+    r"|\b(?:ich|mich)\s+(?:und|sowie)\s+(?:Frau\s+|Herrn?\s+|meine\w*\s+|unsere\w*\s+)"
+    r"[^.!?\n]{0,60}")
+
+
 def _unaddressed_person(text: str) -> str | None:
-    """ "meine Kollegin Frau Sommer kommt auch mit" – somebody named, but no address."""
+    """ "meine Kollegin Frau Sommer kommt auch mit", "ich melde Herrn Dr. Weber an" –
+    somebody named, but no address."""
     for m in _UNADDRESSED.finditer(text):
         rest = m["rest"]
         if "@" in rest or not _NAME_AFTER_ROLE.match(rest) or not _COMING.search(rest):
             continue
         return clean_text(m[0][:60], 80)
+    for line in text.split("\n"):
+        for m in _NAMED_BY_TITLE.finditer(line):
+            if "@" not in _sentence_at(line, m):
+                return clean_text(m[0][:60], 80)
     return None
 
 
