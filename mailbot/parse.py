@@ -59,6 +59,10 @@ _QUOTE_START = re.compile(
     r"(?:Von|From|Gesendet|Sent|Datum|Date|An|To|Betreff|Subject):\s)",
     re.IGNORECASE | re.MULTILINE,
 )
+_FOLD = re.compile(r"\r?\n[ \t]*")
+_READ_HEADERS = {"subject", "message-id", "auto-submitted", "precedence", "return-path",
+                 "x-autoreply", "x-autorespond", "x-ms-exchange-generated-message-source",
+                 "content-type", "disposition-notification-to", "date"}
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 _html = html2text.HTML2Text()
@@ -156,25 +160,27 @@ def _raw_header(msg: Message, name: str) -> str:
 
 
 def _headers(msg: Message) -> dict[str, str]:
-    """Lower-case name → decoded, unfolded value (first occurrence wins)."""
+    """Lower-case name → unfolded value (first occurrence wins); decoded where a rule reads
+    the text (Subject, Precedence …), raw for the rest (Received lines and the like)."""
     out: dict[str, str] = {}
     for name, value in msg.raw_items():
         key = name.strip().lower()
         if key not in out:
-            out[key] = decode_header(value)
+            out[key] = decode_header(value) if key in _READ_HEADERS else _FOLD.sub(" ", value)
     return out
 
 
 def decode_header(value: str) -> str:
     """Decode encoded words and raw 8-bit bytes of a header; unfold it."""
-    if any("\udc80" <= c <= "\udcff" for c in value):
+    if not value.isascii() and any("\udc80" <= c <= "\udcff" for c in value):
         data = value.encode("ascii", "surrogateescape")
         value = decode_bytes(data, None)
-    try:
-        value = str(email.header.make_header(email.header.decode_header(value)))
-    except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
-        pass
-    return re.sub(r"\r?\n[ \t]*", " ", value).strip()
+    if "=?" in value:  # most headers have no encoded words: skip the slow path
+        try:
+            value = str(email.header.make_header(email.header.decode_header(value)))
+        except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
+            pass
+    return _FOLD.sub(" ", value).strip()
 
 
 def valid_message_id(value: str) -> str | None:
