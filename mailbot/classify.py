@@ -35,6 +35,7 @@ _REGISTER = re.compile(
     r"\b(?:melde\s+(?:mich|uns|hiermit|ich|wir|gerne?|folgende|meine\w*|unsere\w*|frau|herrn?)"
     rf"\b.{{0,160}}\ban{_END}"
     rf"|melden\s+(?:wir|uns)\b.{{0,160}}\ban{_END}"
+    rf"|(?:wir|ich)\s+(?:\S+\s+)?melden?\b.{{0,160}}\ban{_END}"
     r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b.{0,120}"
     r"\b(?:teilnehmen|anmelden|dabei sein|mitmachen|teil ?nehmen)"
     rf"|(?:nehme|nehmen)\b.{{0,120}}\bteil{_END}"

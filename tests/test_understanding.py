@@ -96,7 +96,8 @@ CASES = [
      mk("hiermit melde ich mich an. Die Rechnung bitte an unsere Buchhaltung "
         "buchhaltung@awo-dortmund.de." + SIG), "register", [PETRA]),
     ("deputy-in-signature",
-     mk("hiermit melde ich mich an." + SIG + "\nVertretung: Anna Schmidt, a.schmidt@awo-dortmund.de"),
+     mk("hiermit melde ich mich an." + SIG
+        + "\nVertretung: Anna Schmidt, a.schmidt@awo-dortmund.de"),
      "register", [PETRA]),
     ("office-address-in-signature",
      mk("hiermit melde ich mich an." + SIG + "\nGeschäftsstelle | info@awo-dortmund.de"),
