@@ -7,7 +7,6 @@ traceback).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ from . import config as config_mod
 from .daemon import describe, run_forever, run_once
 from .inbox import InboxError
 from .lock import AlreadyRunning
+from .report import format_review, format_status
 from .store import Store
 
 log = logging.getLogger("mailbot")
@@ -98,7 +98,7 @@ def review(ctx: click.Context) -> None:
     that also ask something. They stay flagged in the inbox; answer them from your mail
     program and move them out of the inbox."""
     config = _load(ctx)
-    store = Store(config.database)
+    store = _open_store(config)
     try:
         rows = store.for_review()
     finally:
@@ -106,19 +106,29 @@ def review(ctx: click.Context) -> None:
     click.echo(format_review(rows, config.event.tz))
 
 
-def format_review(rows: list[dict], tz: dt.tzinfo) -> str:
-    if not rows:
-        return "Nothing waits for review."
-    lines = [f"{len(rows)} {'mail waits' if len(rows) == 1 else 'mails wait'} for a human "
-             f"(flagged in the inbox):"]
-    for number, row in enumerate(rows, 1):
-        when = dt.datetime.fromisoformat(row["received_at"]).astimezone(tz)
-        answered = " (registered and answered)" if row["action"] != "review" else ""
-        lines += ["", f"[{number}] {when:%d.%m.%Y %H:%M}  {row['sender'] or '(unreadable sender)'}",
-                  f"    Subject: {row['subject'] or '–'}",
-                  f"    Reason:  {row['reason'] or '–'}{answered}"]
-        lines += [f"    | {line}" for line in (row["excerpt"] or "").split("\n") if line]
-    return "\n".join(lines)
+@main.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Overview: registrations and free places, mail waiting for a human, replies not yet
+    sent or refused, and when mailbot last looked at the inbox."""
+    config = _load(ctx)
+    store = _open_store(config)
+    try:
+        text = format_status(
+            config, store.counts("registrations", "status"), len(store.for_review()),
+            store.counts("outbox", "status"), store.failed_replies(),
+            store.get_state("last_poll"), store.get_state("last_error"))
+    finally:
+        store.close()
+    click.echo(text)
+
+
+def _open_store(config: config_mod.Config) -> Store:
+    """The existing database; a missing one is an error, not a new empty file."""
+    if not config.database.exists():
+        _fail(f"no database at {config.database} yet: mailbot has not run with this "
+              f"configuration ([database] path)", 1)
+    return Store(config.database)
 
 
 def _where(config: config_mod.Config) -> str:

@@ -178,6 +178,7 @@ class Processor:
             inbox.flag(to_flag)
             if stop is not None and stop.is_set():
                 break
+        self.store.set_state("last_poll", inbox.description, now_utc())
         return summary
 
     def _handle_safely(self, mail: InboundMail, summary: Summary) -> str:
@@ -199,6 +200,7 @@ class Processor:
             self.transport.send(items, sink)
         except TransportError as exc:
             summary.send_errors += 1
+            self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
                 log.error("%s; %d replies stay queued and are sent when it is back", exc,
                           len(items) - sink.done)
@@ -244,7 +246,11 @@ def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
         try:
             processor = Processor(config, store,
                                   open_transport(config.smtp, config.contact.address))
-            inbox = _open_inbox(config)
+            try:
+                inbox = _open_inbox(config)
+            except InboxError as exc:
+                store.set_state("last_error", str(exc), now_utc())
+                raise
             try:
                 return processor.run_once(inbox, stop)
             finally:
@@ -302,6 +308,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
             backoff.reset()
             _loop(config, processor, inbox, stop)
         except InboxError as exc:
+            processor.store.set_state("last_error", str(exc), now_utc())
             if lost_since is None:
                 log.error("%s; trying again with backoff (up to every 5 minutes)", exc)
                 lost_since = time.monotonic()

@@ -138,8 +138,13 @@ def _describe(exc: BaseException) -> str:
         return f"{first.code} {first.message}"
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return f"{exc.code} {exc.message}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the host and port right?)"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or "[Errno 111]" in str(cause):
+            return "connection refused (is the host and port right?)"
+        if isinstance(cause, TimeoutError):
+            return "no answer (timeout)"
+        cause = cause.__cause__ or cause.__context__
     text = str(exc) or type(exc).__name__
     return text.replace("\r", " ").replace("\n", " ")[:300]
 

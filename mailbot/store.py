@@ -58,7 +58,12 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["recipient", "created_at"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Small facts about the service for `mailbot status`: last poll, last error."""
+    db["state"].create({"key": str, "value": str, "updated_at": str}, pk="key")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 MAX_ATTEMPTS = 20  # temporary refusals before a reply is given up (about a day of retries)
 
 
@@ -150,6 +155,23 @@ class Store:
             "SELECT message_id, sender, subject, received_at, action, reason, excerpt "
             "FROM messages WHERE action = 'review' OR needs_attention = 1 "
             "ORDER BY received_at, message_id"))
+
+    def get_state(self, key: str) -> tuple[str, str] | None:
+        """(value, updated_at) of a service fact, or None."""
+        row = self.db.execute("SELECT value, updated_at FROM state WHERE key = ?",
+                              [key]).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def set_state(self, key: str, value: str, now: dt.datetime) -> None:
+        with self.db.atomic():
+            self.db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                            "updated_at = excluded.updated_at", [key, value[:500], iso(now)])
+
+    def failed_replies(self, limit: int = 5) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT recipient, kind, last_error, attempts FROM outbox WHERE status = 'failed' "
+            "ORDER BY id DESC LIMIT ?", [limit]))
 
     def counts(self, table: str, column: str) -> dict[str, int]:
         if table not in ("messages", "registrations", "outbox") or not column.isidentifier():

@@ -92,6 +92,9 @@ def test_smtp_down_keeps_replies_queued_and_sends_them_later(mailbox, smtp, make
 
     assert result.exit_code == 0, result.output
     assert "could not be sent yet" in result.output
+    status = CliRunner().invoke(main, ["--config", str(config), "status"]).output
+    assert "Outbox: 2 queued, 0 sent, 0 failed" in status
+    assert "Last error: " in status and "connection refused" in status
     assert db_rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(2,)]
     assert len(mailbox.folder("Processed")) == 2, "recorded mail is moved; the outbox has it"
 
@@ -146,6 +149,11 @@ def test_permanent_refusal_fails_with_the_servers_answer(mailbox, smtp, make_con
     assert smtp.envelopes == []
     assert db_rows(config, "SELECT status, attempts, last_error FROM outbox") == [
         ("failed", 1, "550 5.1.1 mailbox unknown")]
+    status = CliRunner().invoke(main, ["--config", str(config), "status"])
+    assert status.exit_code == 0
+    assert "Outbox: 0 queued, 0 sent, 1 failed" in status.output
+    assert ("  failed: confirmation to p0@x.example: 550 5.1.1 mailbox unknown"
+            in status.output.splitlines())
 
 
 def test_crash_between_smtp_ok_and_commit_resends_rather_than_loses(mailbox, smtp,
