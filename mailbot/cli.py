@@ -16,7 +16,7 @@ import threading
 import click
 
 from . import config as config_mod
-from .daemon import describe, run_forever, run_once
+from .daemon import Summary, describe, run_forever, run_once, run_task
 from .inbox import InboxError
 from .lock import AlreadyRunning
 from .report import format_review, format_status
@@ -104,6 +104,47 @@ def review(ctx: click.Context) -> None:
     finally:
         store.close()
     click.echo(format_review(rows, config.event.tz))
+
+
+@main.command()
+@click.pass_context
+def remind(ctx: click.Context) -> None:
+    """Send the reminders that are due now ([reminders] before = ["24h", "1h"]). The
+    service and `run --once` do this by themselves; each person gets each reminder once."""
+    config = _load(ctx)
+    queued, summary = run_task(config, "remind")
+    click.echo(_queued(queued, "reminder", summary))
+
+
+@main.command()
+@click.option("--yes", is_flag=True, help="Do not ask before sending.")
+@click.pass_context
+def announce(ctx: click.Context, yes: bool) -> None:
+    """Tell every registered person about a change of the event: after you changed the time
+    or the Zoom details in the configuration, each confirmed person gets the new details
+    and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
+    is told that the event is cancelled. Nobody gets the same announcement twice."""
+    config = _load(ctx)
+    what = "the cancellation of the event" if config.event.cancelled else "the changed details"
+    if not yes and sys.stdin.isatty() and not click.confirm(
+            f"Send {what} to every registered person who has not had them yet?"):
+        click.echo("Nothing sent.")
+        return
+    queued, summary = run_task(config, "announce")
+    if not queued:
+        click.echo("Everybody already has the current details: nothing to send.")
+        return
+    click.echo(_queued(queued, "announcement", summary))
+
+
+def _queued(queued: int, word: str, summary: Summary | None) -> str:
+    text = f"{queued} {word}{'' if queued == 1 else 's'} queued"
+    if summary is None:
+        return text + "; the running mailbot service sends them at its next round."
+    text += f", {summary.sent} delivered"
+    if summary.send_errors:
+        text += f", {summary.send_errors} not yet (they stay queued and are retried)"
+    return text + "."
 
 
 @main.command()

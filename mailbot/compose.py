@@ -35,8 +35,13 @@ WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samst
 CALENDAR_METHOD = {
     ReplyKind.CONFIRMATION: "REQUEST",
     ReplyKind.DUPLICATE: "REQUEST",
+    ReplyKind.UPDATE: "REQUEST",
     ReplyKind.CANCELLATION: "CANCEL",
+    ReplyKind.EVENT_CANCELLED: "CANCEL",
 }
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+             "September", "October", "November", "December")
+WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitted",
                     "x-auto-response-suppress", "mime-version", "content-type",
                     "in-reply-to", "references"}
@@ -77,7 +82,7 @@ class Composer:
         self.layout = self.html_env.get_template("layout.html")
         self.sender = Address(display_name=clean_text(config.contact.name),
                               addr_spec=config.contact.address)
-        self.event = _event_context(config)
+        self.events = {"de": _event_de(config), "en": _event_en(config)}
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
@@ -93,7 +98,7 @@ class Composer:
                                          [clean_text(o, 120) for o in others or []])
             msg = self._message(person.email, name, subject, text, in_reply_to, now, lang)
             method = CALENDAR_METHOD.get(kind)
-            if reg and method and (method == "CANCEL" or status == "confirmed"):
+            if reg and method and status in ("confirmed", "cancelled"):
                 _attach_calendar(msg, ics.calendar(self.config, reg, now, method), method)
             body = msg.as_bytes(policy=email.policy.SMTP)
         except (jinja2.TemplateError, ValueError, TypeError) as exc:
@@ -108,8 +113,8 @@ class Composer:
         template = self.text_env.select_template(names)
         rendered = template.render(
             person={"name": name, "email": address}, registration={"status": status},
-            event=self.event, zoom=self.config.zoom, contact=self.config.contact,
-            others=others,
+            event=self.events.get(lang, self.events["de"]), zoom=self.config.zoom,
+            contact=self.config.contact, others=others, privacy=self.config.privacy,
         )
         head, _, body = rendered.partition("\n\n")
         if not head.startswith("Subject:"):
@@ -156,10 +161,20 @@ def _check_headers(body: bytes) -> None:
         raise ComposeError(f"unexpected headers in reply: {sorted(names - EXPECTED_HEADERS)}")
 
 
-def _event_context(config: Config) -> dict[str, str]:
+def _event_de(config: Config) -> dict[str, str]:
     start, end = config.event.start, config.event.end
     date = f"{WEEKDAYS_DE[start.weekday()]}, {start.day}. {MONTHS_DE[start.month - 1]} {start.year}"
     time = f"{start:%H:%M}–{end:%H:%M} Uhr"
     if end.date() != start.date():
         time = f"{start:%H:%M} Uhr bis {end.day}. {MONTHS_DE[end.month - 1]}, {end:%H:%M} Uhr"
+    return {"title": config.event.title, "date": date, "time": time}
+
+
+def _event_en(config: Config) -> dict[str, str]:
+    start, end = config.event.start, config.event.end
+    zone = config.event.timezone.rpartition("/")[2].replace("_", " ")
+    date = f"{WEEKDAYS_EN[start.weekday()]}, {start.day} {MONTHS_EN[start.month - 1]} {start.year}"
+    time = f"{start:%H:%M}–{end:%H:%M} ({zone} time)"
+    if end.date() != start.date():
+        time = f"{start:%H:%M} to {end.day} {MONTHS_EN[end.month - 1]}, {end:%H:%M} ({zone} time)"
     return {"title": config.event.title, "date": date, "time": time}

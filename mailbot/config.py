@@ -45,6 +45,7 @@ class EventConfig:
     language: str = "de"
     capacity: int | None = None
     registration_deadline: dt.datetime | None = None
+    cancelled: bool = False  # the whole event is off: `mailbot announce` tells everyone
 
     @property
     def tz(self) -> ZoneInfo:
@@ -122,6 +123,13 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    note: str | None = None  # replaces the default privacy note of German replies
+    note_en: str | None = None  # … of English replies
+    retain_days: int = 30  # personal data is erased this many days after the event
+
+
+@dataclass(frozen=True)
 class Config:
     event: EventConfig
     zoom: ZoomConfig
@@ -132,6 +140,8 @@ class Config:
     maildir: MaildirConfig | None = None
     daemon: DaemonConfig = DaemonConfig()
     limits: LimitsConfig = LimitsConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    reminders: tuple[dt.timedelta, ...] = (dt.timedelta(hours=24), dt.timedelta(hours=1))
     templates: Path | None = None
     source: Path | None = None
 
@@ -166,7 +176,7 @@ def load(path: str | os.PathLike[str]) -> Config:
 def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     """Validate an already-decoded TOML document."""
     known = {"event", "zoom", "contact", "imap", "maildir", "smtp", "database", "daemon",
-             "templates", "limits"}
+             "templates", "limits", "privacy", "reminders"}
     for key in data:
         if key not in known:
             raise ConfigError(f"[{key}]: unknown section (known: {', '.join(sorted(known))})")
@@ -188,6 +198,8 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         maildir=maildir,
         daemon=_daemon(_Section(data, "daemon", optional=True)),
         limits=_limits(_Section(data, "limits", optional=True)),
+        privacy=_privacy(_Section(data, "privacy", optional=True)),
+        reminders=_reminders(_Section(data, "reminders", optional=True)),
         templates=Path(templates) if templates else None,
         source=source,
     )
@@ -323,6 +335,7 @@ def _event(s: _Section) -> EventConfig:
         language=language,
         capacity=s.integer("capacity", None),
         registration_deadline=s.datetime("registration_deadline", tz, None),
+        cancelled=s.get("cancelled", bool, "true or false", False),
     )
 
 
@@ -411,6 +424,22 @@ def _limits(s: _Section) -> LimitsConfig:
         replies_per_domain_per_day=s.integer("replies_per_domain_per_day", 200),
         max_participants=s.integer("max_participants_per_mail", 10),
     )
+
+
+def _privacy(s: _Section) -> PrivacyConfig:
+    return PrivacyConfig(note=s.opt_str("note"), note_en=s.opt_str("note_en"),
+                         retain_days=s.integer("retain_days_after_event", 30, minimum=0))
+
+
+def _reminders(s: _Section) -> tuple[dt.timedelta, ...]:
+    values = s.get("before", list, 'a list like ["24h", "1h"]', ["24h", "1h"])
+    out = []
+    for value in values:
+        parsed = parse_duration(value) if isinstance(value, str) else None
+        if parsed is None or parsed <= dt.timedelta(0):
+            raise s.error("before", f'not a duration like "24h" or "1h": {value!r}')
+        out.append(parsed)
+    return tuple(sorted(set(out), reverse=True))
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|h|m|min|s|days?|hours?|minutes?)\s*$",

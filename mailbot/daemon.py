@@ -17,19 +17,29 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import guard
 from .classify import classify
 from .compose import ComposeError, Composer
 from .config import Config
 from .inbox import Inbox, InboxError, open_inbox
-from .lock import exclusive
-from .models import Action, InboundMail, ParsedMail, ReplyKind
+from .lock import AlreadyRunning, exclusive
+from .models import Action, InboundMail, ParsedMail, Participant, ReplyKind, Status
 from .notify import notify
 from .outbox import Outgoing, Transport, TransportError, open_transport
 from .parse import parse_mail
-from .policy import DAY, Decision, Situation, decide, limit_replies, next_registration
+from .policy import (
+    DAY,
+    Decision,
+    Situation,
+    announcements,
+    decide,
+    due_reminders,
+    event_version,
+    limit_replies,
+    next_registration,
+)
 from .store import Store, iso, now_utc
 
 log = logging.getLogger(__name__)
@@ -70,6 +80,7 @@ class Processor:
         self.composer = Composer(config)
         self.own = config.contact.address
         self.smtp_failing = False
+        self.version = event_version(config.event, config.zoom)
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -106,12 +117,15 @@ class Processor:
 
     def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
         existing = self.store.registrations(p.email for p in parsed.participants)
+        head = self.store.first_waitlisted()
         now = now_utc()
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
             confirmed_count=self.store.confirmed_count(), received_at=received_at, now=now,
             max_age=self.config.daemon.max_age,
-            max_participants=self.config.limits.max_participants)
+            max_participants=self.config.limits.max_participants, waitlist_head=head)
+        if head is not None:
+            existing.setdefault(head.email, head)
         authserv = self.config.imap.authserv_id if self.config.imap else None
         decision = decide(parsed, classify(parsed.subject, parsed.text, parsed.calendar_method),
                           situation, self.config.event, robot=guard.check(parsed, self.own),
@@ -124,15 +138,51 @@ class Processor:
         registrations, replies = [], []
         names = [s.participant.name or s.participant.email for s in decision.steps
                  if s.reply is not ReplyKind.ON_BEHALF]
+        writers = {p.email for p in parsed.participants} | {parsed.sender}
         for step in decision.steps:
             old = existing.get(step.participant.email)
             new = next_registration(step, old, parsed.key, received_at, self._new_uid())
+            mine = step.participant.email in writers  # not someone moved up the waitlist
+            if new is not None and mine and parsed.language:
+                new = replace(new, language=parsed.language)
+            if new is not None and new.status is Status.CONFIRMED:
+                new = replace(new, event_version=self.version)  # what their calendar shows
             if new is not None:
                 registrations.append(new)
+            reg = new or old
             if step.reply is not None:
-                replies.append(self.composer.reply(step.reply, step.participant, new or old,
-                                                   parsed.message_id, now, others=names))
+                lang = (parsed.language if mine else None) or (reg.language if reg else None)
+                replies.append(self.composer.reply(
+                    step.reply, step.participant, reg, parsed.message_id if mine else None,
+                    now, lang=lang, others=names))
         return decision, registrations, replies
+
+    def remind(self) -> int:
+        """Queue the reminders that are due (each person, each reminder once)."""
+        now = now_utc()
+        plan = due_reminders(self.store.with_status("confirmed"), self.config.reminders,
+                             self.config.event.start, now, self.store.notices("reminder:"))
+        for reg, key, send in plan:
+            reply = None
+            if send:
+                person = Participant(reg.email, reg.name, reg.organisation)
+                reply = self.composer.reply(ReplyKind.REMINDER, person, reg, None, now,
+                                            lang=reg.language)
+            self.store.record_notice(reg.email, key, reply, None, now)
+        return sum(send for _, _, send in plan)
+
+    def announce(self) -> int:
+        """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
+        calendar entry shows older details; running it again sends nothing new."""
+        now = now_utc()
+        event = self.config.event
+        plan = announcements(self.store.with_status("confirmed", "waitlisted"),
+                             self.version, event.cancelled, self.store.notices(""))
+        for reg, kind, key in plan:
+            person = Participant(reg.email, reg.name, reg.organisation)
+            reply = self.composer.reply(kind, person, reg, None, now, lang=reg.language)
+            self.store.record_notice(reg.email, key, reply, reg, now)
+        return len(plan)
 
     def _new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
@@ -178,6 +228,10 @@ class Processor:
             inbox.flag(to_flag)
             if stop is not None and stop.is_set():
                 break
+        reminders = self.remind()
+        if reminders:
+            summary.replies[ReplyKind.REMINDER.value] += reminders
+            self.flush(summary)
         self.store.set_state("last_poll", inbox.description, now_utc())
         return summary
 
@@ -257,6 +311,31 @@ def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
                 inbox.close()
         finally:
             store.close()
+
+
+def run_task(config: Config, task: str) -> tuple[int, Summary | None]:
+    """``remind`` or ``announce`` now; (how many mails were queued, what sending them did).
+    When the service is running (it holds the lock), the mails are only queued: the
+    service sends them at its next round (summary None)."""
+    try:
+        with exclusive(config.database):
+            return _task(config, task, send=True)
+    except AlreadyRunning:
+        return _task(config, task, send=False)
+
+
+def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
+    store = Store(config.database)
+    try:
+        processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
+        queued = processor.remind() if task == "remind" else processor.announce()
+        if not send:
+            return queued, None
+        summary = Summary()
+        processor.flush(summary)
+        return queued, summary
+    finally:
+        store.close()
 
 
 class Backoff:

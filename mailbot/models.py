@@ -46,6 +46,9 @@ class ReplyKind(enum.StrEnum):
     NOT_REGISTERED = "not_registered"  # a cancellation from someone not on the list
     CLOSED = "closed"  # registration deadline passed
     ON_BEHALF = "on_behalf"  # to a sender who registered somebody else
+    REMINDER = "reminder"  # before the event, with the Zoom details
+    UPDATE = "update"  # the organiser changed time or Zoom details: new calendar entry
+    EVENT_CANCELLED = "event_cancelled"  # the whole event is off
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class ParsedMail:
     calendar_method: str | None = None  # METHOD of a text/calendar part
     limit: str | None = None  # why the mail was not read in full (too large, too complex)
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, unfolded
+    language: str | None = None  # "de" or "en" when the text makes it clear
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class Registration:
     registered_at: dt.datetime
     message_id: str  # the mail it came from (its key)
     registered_by: str | None = None  # who sent it, when not the participant
+    language: str | None = None  # "de" / "en": the language of their mail
+    event_version: str | None = None  # which event details their calendar entry shows
 
 
 @dataclass(frozen=True)

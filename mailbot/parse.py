@@ -22,7 +22,7 @@ import html2text
 
 from .models import ParsedMail
 from .people import find
-from .text import ADDR_RE, clean_text, valid_address
+from .text import ADDR_RE, clean_text, guess_language, valid_address
 
 _FROM_RE = re.compile(
     r'\s*(?:(?P<name>"(?:[^"\\\r\n]|\\.)*"|[^<>@"\r\n]*?)\s*<(?P<addr1>[^<>\s]+)>'
@@ -118,6 +118,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         limit=limit,
         auth_results=tuple(decode_header(v)[:2000] for k, v in msg.raw_items()
                            if k.lower() == "authentication-results")[:20],
+        language=guess_language(text),
     )
 
 

@@ -215,6 +215,10 @@ def sender_name_from(found: dict[str, str], sender_name: str, sig: list[str]) ->
     return display
 
 
+_HEADER_NAMES = {"message-id", "reply-to", "return-path", "in-reply-to", "references", "from",
+                 "to", "cc", "bcc", "sender", "delivered-to", "x-original-to", "kopie"}
+
+
 def _person_name(value: str) -> str:
     """The name in "Kollegin Frau Dr. Petra Klein": leading role and filler words dropped."""
     words = split_name(value).split()
@@ -244,7 +248,7 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
                 continue  # an address for invoices or questions is not a participant
             address = m["email"].lower()
             name = _person_name(m["name"])
-            if address in seen or not name:
+            if address in seen or not name or name.lower() in _HEADER_NAMES:
                 continue
             seen.add(address)
             out.append((name, address, None))

@@ -8,12 +8,13 @@ touches the database or the network.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .classify import Reading
-from .config import EventConfig
+from .config import EventConfig, ZoomConfig
 from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
 
 DAY = dt.timedelta(days=1)
@@ -45,6 +46,7 @@ class Situation:
     now: dt.datetime
     max_age: dt.timedelta = dt.timedelta(days=7)
     max_participants: int = 10
+    waitlist_head: Registration | None = None  # who moves up when a place becomes free
 
 
 def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: EventConfig,
@@ -76,7 +78,7 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
             return _flag(decision, "enthält eine Frage – bitte lesen")
         return decision
     if intent is Intent.CANCEL:
-        return _cancel(mail, situation.current)
+        return _cancel(mail, situation.current, situation.waitlist_head)
     if intent is Intent.QUESTION:
         return Decision(Action.REVIEW, "Frage – bitte persönlich beantworten")
     if intent is Intent.THANKS:
@@ -123,14 +125,21 @@ def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Dec
     return Decision(Action.REGISTER, "; ".join(notes), tuple(steps))
 
 
-def _cancel(mail: ParsedMail, current: Mapping[str, Status]) -> Decision:
+def _cancel(mail: ParsedMail, current: Mapping[str, Status],
+            waitlist_head: Registration | None) -> Decision:
     people = mail.participants or ()
     if len(people) != 1:
         return Decision(Action.REVIEW, "Abmeldung: unklar, für wen")
     person = people[0]
     if current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
-        return Decision(Action.CANCEL, "", (Step(person, Status.CANCELLED,
-                                                 ReplyKind.CANCELLATION),))
+        steps = [Step(person, Status.CANCELLED, ReplyKind.CANCELLATION)]
+        if current[person.email] is Status.CONFIRMED and waitlist_head is not None:
+            head = waitlist_head  # a place is free: the first on the waitlist moves up
+            steps.append(Step(Participant(head.email, head.name, head.organisation),
+                              Status.CONFIRMED, ReplyKind.CONFIRMATION))
+            return Decision(Action.CANCEL, f"Platz frei: {head.email} von der Warteliste "
+                                           f"bestätigt", tuple(steps))
+        return Decision(Action.CANCEL, "", tuple(steps))
     return Decision(Action.CANCEL, "war nicht angemeldet",
                     (Step(person, None, ReplyKind.NOT_REGISTERED),))
 
@@ -180,8 +189,64 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
     if step.status is Status.CANCELLED:
         return replace(existing, status=Status.CANCELLED,
                        ics_sequence=existing.ics_sequence + 1)
+    if existing.status is Status.WAITLISTED and step.status is Status.CONFIRMED:
+        return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
     return Registration(email=person.email, name=person.name or existing.name,
                         organisation=person.organisation or existing.organisation,
                         status=step.status, ics_uid=existing.ics_uid,
                         ics_sequence=existing.ics_sequence + 1, registered_at=now,
                         message_id=mail_key, registered_by=step.registered_by)
+
+
+def reminder_key(before: dt.timedelta) -> str:
+    return f"reminder:{int(before.total_seconds())}s"
+
+
+def due_reminders(confirmed: list[Registration], before: tuple[dt.timedelta, ...],
+                  start: dt.datetime, now: dt.datetime,
+                  done: set[tuple[str, str]]) -> list[tuple[Registration, str, bool]]:
+    """Which reminders to give now: (registration, key, send?). Each person gets each
+    reminder once. When several are due (mailbot was down), only the one nearest the start
+    is sent and the older ones are marked as given; a reminder whose time came before the
+    person registered is marked as given too (their confirmation is fresher)."""
+    if now >= start:
+        return []
+    due = [b for b in before if start - b <= now]
+    if not due:
+        return []
+    nearest = min(due)
+    plan = []
+    for reg in confirmed:
+        for b in due:
+            key = reminder_key(b)
+            if (reg.email, key) not in done:
+                plan.append((reg, key, b == nearest and reg.registered_at < start - b))
+    return plan
+
+
+def event_version(event: EventConfig, zoom: ZoomConfig) -> str:
+    """A short fingerprint of what a calendar entry shows: time, title, Zoom details."""
+    fields = [event.title, event.start.isoformat(), event.end.isoformat(), event.timezone,
+              zoom.url, zoom.meeting_id, zoom.passcode]
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()[:12]
+
+
+def announcements(registrations: list[Registration], version: str, cancelled: bool,
+                  done: set[tuple[str, str]]) -> list[tuple[Registration, ReplyKind, str]]:
+    """Who must hear of a change: (updated registration, reply kind, notice key).
+
+    Changed details: every confirmed person whose calendar shows another version gets an
+    update with a higher SEQUENCE. A cancelled event: every confirmed and waitlisted
+    person hears it once; confirmed ones get METHOD:CANCEL (SEQUENCE higher again)."""
+    plan = []
+    for reg in registrations:
+        if cancelled:
+            key = "event-cancelled"
+            if (reg.email, key) in done or reg.status is Status.CANCELLED:
+                continue
+            seq = reg.ics_sequence + (1 if reg.status is Status.CONFIRMED else 0)
+            plan.append((replace(reg, ics_sequence=seq), ReplyKind.EVENT_CANCELLED, key))
+        elif reg.status is Status.CONFIRMED and reg.event_version != version:
+            updated = replace(reg, ics_sequence=reg.ics_sequence + 1, event_version=version)
+            plan.append((updated, ReplyKind.UPDATE, f"update:{version}"))
+    return plan

@@ -63,7 +63,16 @@ def _v4(db: sqlite_utils.Database) -> None:
     db["state"].create({"key": str, "value": str, "updated_at": str}, pk="key")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """The language a participant wrote in (their later mails use it), and the notices
+    each got once (reminders, announcements), so that none is sent twice."""
+    db["registrations"].add_column("language", str)
+    db["registrations"].add_column("event_version", str)
+    db["notices"].create({"email": str, "key": str, "created_at": str, "sent": int},
+                         pk=("email", "key"))
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 MAX_ATTEMPTS = 20  # temporary refusals before a reply is given up (about a day of retries)
 
 
@@ -124,6 +133,35 @@ class Store:
         marks = ", ".join("?" for _ in emails)
         rows = self.db.query(f"SELECT * FROM registrations WHERE email IN ({marks})", emails)
         return {row["email"]: _registration(row) for row in rows}
+
+    def with_status(self, *statuses: str) -> list[Registration]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self.db.query(f"SELECT * FROM registrations WHERE status IN ({marks}) "
+                             f"ORDER BY registered_at, id", list(statuses))
+        return [_registration(row) for row in rows]
+
+    def notices(self, prefix: str) -> set[tuple[str, str]]:
+        """(email, key) of every notice whose key starts with ``prefix``."""
+        rows = self.db.execute("SELECT email, key FROM notices WHERE key LIKE ? || '%'",
+                               [prefix]).fetchall()
+        return {(row[0], row[1]) for row in rows}
+
+    def record_notice(self, email: str, key: str, reply: Reply | None,
+                      registration: Registration | None, now: dt.datetime) -> None:
+        """A notice (reminder, announcement) and its reply, in one transaction: given once."""
+        with self.db.atomic():
+            self.db.execute("INSERT INTO notices (email, key, created_at, sent) VALUES "
+                            "(?, ?, ?, ?)", [email, key, iso(now), int(reply is not None)])
+            if registration is not None:
+                self._save_registration(registration, now)
+            if reply is not None:
+                self._queue(reply, now)
+
+    def first_waitlisted(self) -> Registration | None:
+        """The waitlisted person who arrived first."""
+        rows = list(self.db.query("SELECT * FROM registrations WHERE status = 'waitlisted' "
+                                  "ORDER BY registered_at, id LIMIT 1"))
+        return _registration(rows[0]) if rows else None
 
     def confirmed_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM registrations WHERE status = ?",
@@ -189,12 +227,15 @@ class Store:
             for reg in registrations:
                 self._save_registration(reg, now)
             for reply in replies:
-                self.db["outbox"].insert({
-                    "recipient": reply.recipient, "subject": reply.subject,
-                    "kind": reply.kind.value, "status": "queued", "attempts": 0,
-                    "message_id": reply.message_id, "in_reply_to": reply.in_reply_to,
-                    "created_at": iso(now), "body": reply.body,
-                })
+                self._queue(reply, now)
+
+    def _queue(self, reply: Reply, now: dt.datetime) -> None:
+        self.db["outbox"].insert({
+            "recipient": reply.recipient, "subject": reply.subject,
+            "kind": reply.kind.value, "status": "queued", "attempts": 0,
+            "message_id": reply.message_id, "in_reply_to": reply.in_reply_to,
+            "created_at": iso(now), "body": reply.body,
+        })
 
     def _save_registration(self, reg: Registration, now: dt.datetime) -> None:
         values = {
@@ -202,16 +243,20 @@ class Store:
             "status": reg.status.value, "registered_at": iso(reg.registered_at),
             "updated_at": iso(now), "message_id": reg.message_id, "ics_uid": reg.ics_uid,
             "ics_sequence": reg.ics_sequence, "registered_by": reg.registered_by,
+            "language": reg.language, "event_version": reg.event_version,
         }
         self.db.execute(
             "INSERT INTO registrations (email, name, organisation, status, registered_at, "
-            "updated_at, message_id, ics_uid, ics_sequence, registered_by) VALUES (:email, "
-            ":name, :organisation, :status, :registered_at, :updated_at, :message_id, :ics_uid, "
-            ":ics_sequence, :registered_by) ON CONFLICT(email) DO UPDATE SET "
+            "updated_at, message_id, ics_uid, ics_sequence, registered_by, language, "
+            "event_version) VALUES (:email, :name, :organisation, :status, :registered_at, "
+            ":updated_at, :message_id, :ics_uid, :ics_sequence, :registered_by, :language, "
+            ":event_version) ON CONFLICT(email) DO UPDATE SET "
             "name = excluded.name, organisation = excluded.organisation, "
             "status = excluded.status, registered_at = excluded.registered_at, "
             "updated_at = excluded.updated_at, message_id = excluded.message_id, "
-            "ics_sequence = excluded.ics_sequence, registered_by = excluded.registered_by",
+            "ics_sequence = excluded.ics_sequence, registered_by = excluded.registered_by, "
+            "language = excluded.language, "
+            "event_version = coalesce(excluded.event_version, registrations.event_version)",
             values,
         )
 
@@ -249,4 +294,5 @@ def _registration(row: dict[str, Any]) -> Registration:
         ics_sequence=row["ics_sequence"] or 0,
         registered_at=dt.datetime.fromisoformat(row["registered_at"]),
         message_id=row["message_id"] or "", registered_by=row.get("registered_by"),
+        language=row.get("language"), event_version=row.get("event_version"),
     )

@@ -24,3 +24,24 @@ def valid_address(value: str) -> str | None:
     return value.lower()
 
 
+
+
+_WORD = re.compile(r"[a-zäöüß']+")
+_ENGLISH = frozenset("the and to for you would like please i we our my is are be will "
+                     "with this that of on in dear regards thank thanks best kind "
+                     "meeting attend register can't cannot".split())
+_GERMAN = frozenset("ich und die der das den dem mich für bitte sie mit zum zur ist sind "
+                    "wir uns ein eine nicht auch gerne gern grüße grüßen viele vielen "
+                    "liebe lieber sehr geehrte geehrter hallo danke anmeldung treffen".split())
+
+
+def guess_language(text: str) -> str | None:
+    """ "de" or "en" by counting common words; None when the text does not say."""
+    words = _WORD.findall(text[:3000].lower())
+    english = sum(w in _ENGLISH for w in words)
+    german = sum(w in _GERMAN for w in words)
+    if english >= 3 and english > 2 * german:
+        return "en"
+    if german >= 2 and german >= english:
+        return "de"
+    return None
