@@ -12,10 +12,12 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import click
 
 from . import config as config_mod
+from .compose import example_replies
 from .daemon import Summary, describe, run_forever, run_once, run_task
 from .inbox import InboxError
 from .lock import AlreadyRunning
@@ -145,6 +147,22 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
     if summary.send_errors:
         text += f", {summary.send_errors} not yet (they stay queued and are retried)"
     return text + "."
+
+
+@main.command("sample-replies")
+@click.option("--output", "folder", default="examples/replies", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the .eml files.")
+@click.pass_context
+def sample_replies(ctx: click.Context, folder: str) -> None:
+    """Write one example of every reply kind, in German and English, as .eml files, made
+    from your configuration and templates for a fictional participant. Open them in a mail
+    program to see exactly what people will receive. Sends nothing, stores nothing."""
+    config = _load(ctx)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in example_replies(config):
+        (out / name).write_bytes(body)
+    click.echo(f"{len(list(out.glob('*.eml')))} example replies in {out}/")
 
 
 @main.command()

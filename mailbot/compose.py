@@ -17,6 +17,7 @@ import email
 import email.policy
 import email.utils
 import re
+from dataclasses import replace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,7 +27,7 @@ from markupsafe import Markup, escape
 
 from . import ics
 from .config import Config
-from .models import Participant, Registration, Reply, ReplyKind
+from .models import Participant, Registration, Reply, ReplyKind, Status
 from .text import clean_text
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
@@ -178,3 +179,31 @@ def _event_en(config: Config) -> dict[str, str]:
     if end.date() != start.date():
         time = f"{start:%H:%M} to {end.day} {MONTHS_EN[end.month - 1]}, {end:%H:%M} ({zone} time)"
     return {"title": config.event.title, "date": date, "time": time}
+
+
+def example_replies(config: Config) -> list[tuple[str, bytes]]:
+    """(file name, message) for every reply kind in German and English, for a fictional
+    participant — what ``mailbot sample-replies`` writes."""
+    composer = Composer(config)
+    now = dt.datetime(2021, 5, 21, 8, 30, tzinfo=dt.UTC)
+    person = Participant("maria.beispiel@example.org", "Maria Beispiel",
+                         "Freiwilligenagentur Musterstadt e.V.")
+    base = Registration(person.email, person.name, person.organisation, Status.CONFIRMED,
+                        f"beispiel-0001@{config.contact.domain}", 0, now, "<example@example.org>")
+    registrations = {
+        ReplyKind.CONFIRMATION: base, ReplyKind.DUPLICATE: base,
+        ReplyKind.WAITLISTED: replace(base, status=Status.WAITLISTED),
+        ReplyKind.CANCELLATION: replace(base, status=Status.CANCELLED, ics_sequence=1),
+        ReplyKind.NOT_REGISTERED: None, ReplyKind.CLOSED: None, ReplyKind.ON_BEHALF: None,
+        ReplyKind.REMINDER: base, ReplyKind.UPDATE: replace(base, ics_sequence=1),
+        ReplyKind.EVENT_CANCELLED: replace(base, ics_sequence=2),
+    }
+    out = []
+    for number, (kind, reg) in enumerate(registrations.items(), 1):
+        for lang in ("de", "en"):
+            answer = kind not in (ReplyKind.REMINDER, ReplyKind.UPDATE,
+                                  ReplyKind.EVENT_CANCELLED)
+            reply = composer.reply(kind, person, reg, "<example@example.org>" if answer else None,
+                                   now, lang=lang, others=["Karin Schulz"])
+            out.append((f"{number:02d}-{kind.value}.{lang}.eml", reply.body))
+    return out

@@ -144,3 +144,20 @@ def test_smuggled_address_gets_no_reply(mailbox, smtp, make_config):
     assert smtp.envelopes == []
     [mail] = mailbox.folder("INBOX").values()
     assert b"\\Flagged" in mail["flags"]
+
+
+def test_sample_replies_cover_every_kind_in_both_languages(tmp_path):
+    from mailbot.models import ReplyKind
+
+    result = CliRunner().invoke(main, ["--config", str(ROOT / "examples" / "demo.toml"),
+                                       "sample-replies", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in tmp_path.glob("*.eml"))
+    assert len(files) == 2 * len(ReplyKind)
+    for path in tmp_path.glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert msg["Auto-Submitted"] == "auto-replied"
+        assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+        lang = path.name.split(".")[-2]
+        assert ("Datenschutz" if lang == "de" else "Privacy") in msg.get_body(
+            ("plain",)).get_content()
