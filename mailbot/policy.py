@@ -98,9 +98,11 @@ def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Dec
     if len(people) > situation.max_participants:
         return Decision(Action.REVIEW,
                         f"mehr als {situation.max_participants} Personen in einer Mail")
-    if situation.received_at > event.deadline:
+    if situation.received_at > event.deadline or event.cancelled:
         steps = tuple(Step(p, None, ReplyKind.CLOSED) for p in people)
-        return Decision(Action.REGISTER, "nach dem Anmeldeschluss eingegangen", steps)
+        reason = ("Veranstaltung abgesagt" if event.cancelled
+                  else "nach dem Anmeldeschluss eingegangen")
+        return Decision(Action.REGISTER, reason, steps)
     steps = []
     by = mail.registered_by
     confirmed = situation.confirmed_count

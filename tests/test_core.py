@@ -303,3 +303,10 @@ def test_daily_reply_caps_drop_replies_and_flag_the_mail(event):
     assert [s.status for s in capped.steps] == [Status.CONFIRMED] * 3, "still registered"
     assert capped.attention and "a@a.example, c@b.example" in capped.reason
     assert limit_replies(decision, Counter(), Counter(), 5, 100) is decision
+
+
+def test_a_cancelled_event_takes_no_registrations(event):
+    off = event.__class__(**{**event.__dict__, "cancelled": True})
+    decision = decide(parsed_registration(("Anna A", "a@a.example")), REGISTER, situation(), off)
+    assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.CLOSED)]
+    assert decision.reason == "Veranstaltung abgesagt"
