@@ -207,3 +207,15 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
                                    now, lang=lang, others=["Karin Schulz"])
             out.append((f"{number:02d}-{kind.value}.{lang}.eml", reply.body))
     return out
+
+
+_DATE_LINE = re.compile(rb"^Date: [^\r\n]*\r\n", re.MULTILINE)
+
+
+def restamp(body: bytes, now: dt.datetime, tz: dt.tzinfo) -> bytes:
+    """The reply with its Date set to ``now``: a reply that waited in the outbox (an SMTP
+    outage) must not arrive with an old date, which spam filters count against it."""
+    head_end = body.find(b"\r\n\r\n")
+    date = email.utils.format_datetime(now.astimezone(tz)).encode("ascii")
+    head = _DATE_LINE.sub(lambda _: b"Date: " + date + b"\r\n", body[: head_end + 2], count=1)
+    return head + body[head_end + 2:]

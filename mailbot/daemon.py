@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from . import guard
 from .classify import classify
-from .compose import ComposeError, Composer
+from .compose import ComposeError, Composer, restamp
 from .config import Config
 from .inbox import Inbox, InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
@@ -248,7 +248,9 @@ class Processor:
         rows = self.store.pending_replies(now_utc())
         if not rows:
             return
-        items = [Outgoing(r["id"], r["recipient"], r["kind"], r["body"]) for r in rows]
+        now, tz = now_utc(), self.config.event.tz
+        items = [Outgoing(r["id"], r["recipient"], r["kind"], restamp(r["body"], now, tz))
+                 for r in rows]
         sink = _Recorder(self.store, summary)
         try:
             self.transport.send(items, sink)

@@ -14,7 +14,7 @@ from conftest import registration_mail
 
 from mailbot import config as cfg
 from mailbot.cli import main
-from mailbot.compose import Composer
+from mailbot.compose import Composer, restamp
 from mailbot.models import Participant, Registration, ReplyKind, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,3 +161,16 @@ def test_sample_replies_cover_every_kind_in_both_languages(tmp_path):
         lang = path.name.split(".")[-2]
         assert ("Datenschutz" if lang == "de" else "Privacy") in msg.get_body(
             ("plain",)).get_content()
+
+
+def test_a_reply_that_waited_gets_the_date_of_sending(composer):
+    reply = composer.reply(ReplyKind.CONFIRMATION, Participant("a@a.example", "Anna"),
+                           registration(), None, NOW)
+    later = NOW + dt.timedelta(hours=7)
+    fresh = email.message_from_bytes(restamp(reply.body, later, composer.config.event.tz),
+                                     policy=email.policy.default)
+    assert fresh["Date"].datetime == later
+    assert len(fresh.get_all("Date")) == 1
+    original = email.message_from_bytes(reply.body, policy=email.policy.default)
+    assert fresh.get_body(("plain",)).get_content() == original.get_body(
+        ("plain",)).get_content()
