@@ -1,4 +1,6 @@
-"""The command line: ``mailbot [--config PATH] run [--once]``.
+"""The command line: ``mailbot [--config PATH] COMMAND`` — run, status, review, list,
+export, approve, dismiss, add, cancel, resend, preview, check, forget, purge, remind,
+announce, sample-replies.
 
 The only place that configures logging and decides exit codes: 0 done, 1 a run that
 could not finish, 2 a configuration or connection problem (one line on stderr, no
@@ -7,6 +9,8 @@ traceback).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import signal
@@ -18,11 +22,21 @@ import click
 
 from . import config as config_mod
 from .compose import example_replies
-from .daemon import Summary, describe, run_forever, run_once, run_task
-from .inbox import InboxError
-from .lock import AlreadyRunning
-from .report import format_review, format_status
-from .store import Store
+from .daemon import Processor, Summary, describe, run_forever, run_once, run_task
+from .inbox import InboxError, open_inbox
+from .lock import AlreadyRunning, exclusive
+from .organiser import Desk, OrganiserError
+from .outbox import open_transport
+from .report import (
+    CSV_COLUMNS,
+    LIST_COLUMNS,
+    format_review,
+    format_status,
+    format_table,
+    to_csv,
+    zoom_rows,
+)
+from .store import Store, now_utc
 
 log = logging.getLogger("mailbot")
 
@@ -188,6 +202,183 @@ def _open_store(config: config_mod.Config) -> Store:
         _fail(f"no database at {config.database} yet: mailbot has not run with this "
               f"configuration ([database] path)", 1)
     return Store(config.database)
+
+
+@main.command("list")
+@click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
+              help="Only people with this status.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.pass_context
+def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
+    """The registered people, in order of arrival."""
+    config = _load(ctx)
+    with _store(config) as store:
+        rows = store.registration_rows(status)
+    if fmt == "json":
+        click.echo(json.dumps([{c: r.get(c) for c in CSV_COLUMNS} for r in rows],
+                              ensure_ascii=False, indent=2))
+    elif fmt == "csv":
+        click.echo(to_csv(rows, CSV_COLUMNS, CSV_COLUMNS), nl=False)
+    else:
+        click.echo(format_table(rows, LIST_COLUMNS, config.event.tz))
+        click.echo(f"{len(rows)} {'person' if len(rows) == 1 else 'people'}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["zoom-csv", "csv"]), default="csv",
+              show_default=True, help="zoom-csv: confirmed people for Zoom's registrant "
+                                      "import; csv: everybody, every column.")
+@click.option("--output", type=click.Path(dir_okay=False), help="File (default: the screen).")
+@click.option("--excel", is_flag=True, help="UTF-8 with BOM, so Excel shows umlauts right.")
+@click.pass_context
+def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> None:
+    """Export the participants as CSV: for Zoom, for name lists, for Excel."""
+    config = _load(ctx)
+    with _store(config) as store:
+        if fmt == "zoom-csv":
+            rows = zoom_rows(store.registration_rows("confirmed"))
+            text = to_csv(rows, ("email", "first", "last", "org"),
+                          ("Email", "First Name", "Last Name", "Organization"), excel)
+        else:
+            rows = store.registration_rows()
+            text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS, excel)
+    if output:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        click.echo(f"{len(rows)} rows written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("message")
+@click.option("--email", help="Register this address instead of the one in the mail.")
+@click.option("--name", help="The person's name.")
+@click.option("--organisation", help="The person's organisation.")
+@click.pass_context
+def approve(ctx: click.Context, message: str, email: str | None, name: str | None,
+            organisation: str | None) -> None:
+    """Register the person of a mail from the review list and send the confirmation.
+    MESSAGE is its number in `mailbot review` or its Message-ID. The mail is moved to the
+    processed folder and unflagged."""
+    _desk_call(ctx, lambda desk, inbox: desk.approve(message, inbox, email, name,
+                                                     organisation), need_inbox=True)
+
+
+@main.command()
+@click.argument("message")
+@click.pass_context
+def dismiss(ctx: click.Context, message: str) -> None:
+    """Mark a mail from the review list as handled, without a reply (you answered it
+    yourself, or it needs none). MESSAGE: its number in `mailbot review` or Message-ID."""
+    _desk_call(ctx, lambda desk, inbox: desk.dismiss(message, inbox), need_inbox=True)
+
+
+@main.command()
+@click.argument("email")
+@click.option("--name", required=True, help="The person's name.")
+@click.option("--organisation", help="The person's organisation.")
+@click.option("--no-mail", is_flag=True, help="Record only; send no confirmation.")
+@click.pass_context
+def add(ctx: click.Context, email: str, name: str, organisation: str | None,
+        no_mail: bool) -> None:
+    """Register someone by hand (e.g. after a phone call). Capacity and waitlist apply;
+    the person gets the usual confirmation with the calendar entry."""
+    _desk_call(ctx, lambda desk, _: desk.add(email, name, organisation, not no_mail))
+
+
+@main.command("cancel")
+@click.argument("email")
+@click.option("--no-mail", is_flag=True, help="Record only; send no cancellation mail.")
+@click.pass_context
+def cancel_(ctx: click.Context, email: str, no_mail: bool) -> None:
+    """Cancel someone's registration by hand; their calendar entry is removed and the first
+    person on the waitlist moves up."""
+    _desk_call(ctx, lambda desk, _: desk.cancel(email, not no_mail))
+
+
+@main.command()
+@click.argument("email")
+@click.pass_context
+def resend(ctx: click.Context, email: str) -> None:
+    """Send someone their confirmation (or waitlist notice) again, with the same calendar
+    entry — e.g. when it landed in their spam folder."""
+    _desk_call(ctx, lambda desk, _: desk.resend(email))
+
+
+@main.command()
+@click.argument("email")
+@click.pass_context
+def forget(ctx: click.Context, email: str) -> None:
+    """Erase a person's data (DSGVO Art. 17): registration, replies, their name and address
+    in the log; the database file is cleaned so nothing remains on disk."""
+    _desk_call(ctx, lambda desk, _: desk.forget(email), send=False)
+
+
+@main.command()
+@click.option("--now", "force", is_flag=True,
+              help="Erase now, even before retain_days_after_event have passed.")
+@click.pass_context
+def purge(ctx: click.Context, force: bool) -> None:
+    """Erase all personal data of the event once [privacy] retain_days_after_event (30)
+    have passed since it ended. The service does this by itself once a day."""
+    _desk_call(ctx, lambda desk, _: desk.purge(now_utc(), force), send=False)
+
+
+def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:
+    config = _load(ctx)
+    if not config.database.exists():
+        _fail(f"no database at {config.database} yet: mailbot has not run with this "
+              f"configuration ([database] path)", 1)
+    try:
+        with exclusive(config.database):
+            _desk_run(config, action, need_inbox, send)
+    except AlreadyRunning:
+        if need_inbox:
+            _fail("the mailbot service is running: stop it for a moment "
+                  "(systemctl stop mailbot), or move the mail in your mail program", 1)
+        _desk_run(config, action, False, False)
+        click.echo("(the running mailbot service sends the mail at its next round)")
+
+
+def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -> None:
+    store = Store(config.database)
+    inbox = None
+    try:
+        processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
+        if need_inbox:
+            try:
+                inbox = open_inbox(config.imap, config.maildir, 10,
+                                   config.limits.max_message_bytes, False)
+            except InboxError as exc:
+                click.echo(f"mailbot: inbox not reachable ({exc}); the database is changed, "
+                           f"move the mail yourself", err=True)
+        try:
+            outcome = action(Desk(processor), inbox)
+        except OrganiserError as exc:
+            _fail(str(exc), 1)
+            return
+        click.echo(outcome.text)
+        if send and outcome.queued:
+            summary = Summary()
+            processor.flush(summary)
+            click.echo(f"{summary.sent} sent" + (f", {summary.send_errors} not yet (queued)"
+                                                 if summary.send_errors else ""))
+    finally:
+        if inbox is not None:
+            inbox.close()
+        store.close()
+
+
+@contextlib.contextmanager
+def _store(config: config_mod.Config):
+    store = _open_store(config)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _where(config: config_mod.Config) -> str:

@@ -205,6 +205,39 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     )
 
 
+def problems(path: str | os.PathLike[str]) -> list[str]:
+    """Every problem of the file, not only the first (for `mailbot check`): each section
+    is validated on its own."""
+    try:
+        load(path)
+        return []
+    except ConfigError as exc:
+        first = str(exc)
+    try:
+        with Path(path).open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return [first]
+    found = []
+    parts: list[tuple[str, Any]] = [
+        ("event", _event), ("zoom", _zoom), ("contact", _contact), ("smtp", _smtp),
+        ("daemon", _daemon), ("limits", _limits), ("privacy", _privacy),
+        ("reminders", _reminders)]
+    parts.append(("imap", _imap) if "imap" in data or "maildir" not in data
+                 else ("maildir", _maildir))
+    optional = {"daemon", "limits", "privacy", "reminders"}
+    for name, check in parts:
+        try:
+            check(_Section(data, name, optional=name in optional))
+        except ConfigError as exc:
+            found.append(f"{path}: {exc}")
+    try:
+        _Section(data, "database").text("path")
+    except ConfigError as exc:
+        found.append(f"{path}: {exc}")
+    return found or [first]
+
+
 class _Section:
     """Typed access to one TOML table; every error names ``[section] key``."""
 

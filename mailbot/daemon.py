@@ -115,17 +115,25 @@ class Processor:
             return ATTENTION
         return decision.action.value
 
-    def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
-        existing = self.store.registrations(p.email for p in parsed.participants)
+    def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
+                  now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
+        """What decide() must know about these people now, and their current rows (the
+        first on the waitlist included, who may move up)."""
+        existing = self.store.registrations(p.email for p in people)
         head = self.store.first_waitlisted()
-        now = now_utc()
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
             confirmed_count=self.store.confirmed_count(), received_at=received_at, now=now,
             max_age=self.config.daemon.max_age,
-            max_participants=self.config.limits.max_participants, waitlist_head=head)
+            max_participants=self.config.limits.max_participants, waitlist_head=head,
+            **extra)
         if head is not None:
             existing.setdefault(head.email, head)
+        return situation, existing
+
+    def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
+        now = now_utc()
+        situation, existing = self.situation(parsed.participants, received_at, now)
         authserv = self.config.imap.authserv_id if self.config.imap else None
         decision = decide(parsed, classify(parsed.subject, parsed.text, parsed.calendar_method),
                           situation, self.config.event, robot=guard.check(parsed, self.own),
@@ -135,6 +143,12 @@ class Processor:
             decision = limit_replies(decision, *self.store.replies_since(now - DAY),
                                      limits.replies_per_recipient_per_day,
                                      limits.replies_per_domain_per_day)
+        registrations, replies = self.realise(decision, existing, parsed, received_at, now)
+        return decision, registrations, replies
+
+    def realise(self, decision: Decision, existing: dict, parsed: ParsedMail,
+                received_at: dt.datetime, now: dt.datetime) -> tuple[list, list]:
+        """The rows and replies a decision stands for (nothing is written yet)."""
         registrations, replies = [], []
         names = [s.participant.name or s.participant.email for s in decision.steps
                  if s.reply is not ReplyKind.ON_BEHALF]
@@ -155,7 +169,7 @@ class Processor:
                 replies.append(self.composer.reply(
                     step.reply, step.participant, reg, parsed.message_id if mine else None,
                     now, lang=lang, others=names))
-        return decision, registrations, replies
+        return registrations, replies
 
     def remind(self) -> int:
         """Queue the reminders that are due (each person, each reminder once)."""

@@ -9,8 +9,10 @@ seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
+import re
 import socket
 import ssl
 import threading
@@ -40,6 +42,8 @@ class Inbox(Protocol):
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...
     def flag(self, refs: Sequence[str]) -> None: ...
+    def find(self, message_id: str) -> InboundMail | None: ...
+    def release(self, ref: str) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -162,6 +166,32 @@ class ImapInbox:
             raise InboxError(f"{self.description}: flagging mail failed: "
                              f"{_describe(exc)}") from None
 
+    def find(self, message_id: str) -> InboundMail | None:
+        """The mail with this Message-ID (or content hash key) still in the folder."""
+        try:
+            if message_id.startswith("sha256:"):
+                for batch in self.batches():
+                    for mail in batch:
+                        if "sha256:" + hashlib.sha256(mail.raw).hexdigest() == message_id:
+                            return mail
+                return None
+            uids = self.client.search(["HEADER", "Message-ID", message_id])
+            if not uids:
+                return None
+            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"])[uids[0]]
+            return InboundMail(str(uids[0]), data[b"BODY[]"],
+                               _aware(data[b"INTERNALDATE"]))
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+
+    def release(self, ref: str) -> None:
+        """A mail a human has settled: unflagged, marked seen, moved to the processed folder."""
+        try:
+            self.client.remove_flags([int(ref)], [b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+        self.done([ref])
+
     def close(self) -> None:
         try:
             self.client.logout()
@@ -243,8 +273,29 @@ class MaildirInbox:
             flags = "".join(sorted(set(_flags(ref)) | {"F"}))
             os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
 
+    def find(self, message_id: str) -> InboundMail | None:
+        for batch in self.batches():
+            for mail in batch:
+                if _key_of(mail.raw) == message_id:
+                    return mail
+        return None
+
+    def release(self, ref: str) -> None:
+        base = ref.split("/", 1)[1].split(":", 1)[0]
+        flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
+        os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
     def close(self) -> None:
         pass
+
+
+def _key_of(raw: bytes) -> str:
+    from .parse import header_end, valid_message_id
+
+    head = raw[: header_end(raw)]
+    m = re.search(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", head, re.IGNORECASE | re.MULTILINE)
+    mid = valid_message_id(re.sub(r"\s+", "", m[1].decode("ascii", "replace"))) if m else None
+    return mid or "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def _sleep(timeout: float, stop: threading.Event, heartbeat: Callable[[], None],

@@ -50,6 +50,8 @@ class Transport(Protocol):
 
     def send(self, items: Sequence[Outgoing], sink: Sink) -> None: ...
 
+    def probe(self) -> str: ...
+
 
 class DryRunTransport:
     """Writes each reply as ``NNNNN-kind-recipient.eml`` (mode 0600) instead of sending."""
@@ -57,6 +59,16 @@ class DryRunTransport:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.description = f"folder {self.folder}"
+
+    def probe(self) -> str:
+        """Check that replies can be written; raises TransportError."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not os.access(self.folder, os.W_OK):
+                raise PermissionError("not writable")
+        except OSError as exc:
+            raise TransportError(f"{self.description}: {exc.strerror or exc}") from None
+        return f"replies are written to {self.folder}/"
 
     def send(self, items: Sequence[Outgoing], sink: Sink) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -78,6 +90,19 @@ class SmtpTransport:
         self.envelope_from = envelope_from
         self.description = f"SMTP {cfg.host}:{cfg.port}"
 
+    def probe(self) -> str:
+        """Connect and log in, send nothing; raises TransportError."""
+        asyncio.run(self._probe())
+        login = f"logged in as {self.cfg.username}" if self.cfg.username else "no login needed"
+        return f"{self.description}: connected, {login}"
+
+    async def _probe(self) -> None:
+        client = await self._connected()
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
+
     def send(self, items: Sequence[Outgoing], sink: Sink) -> None:
         if items:
             asyncio.run(self._send(items, sink))
@@ -91,7 +116,7 @@ class SmtpTransport:
             start_tls=True if cfg.security == "starttls" else False,
         )
 
-    async def _send(self, items: Sequence[Outgoing], sink: Sink) -> None:
+    async def _connected(self) -> aiosmtplib.SMTP:
         client = self._client()
         try:
             await client.connect()
@@ -103,6 +128,10 @@ class SmtpTransport:
                                  f"password)") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransportError(f"{self.description}: {_describe(exc)}") from None
+        return client
+
+    async def _send(self, items: Sequence[Outgoing], sink: Sink) -> None:
+        client = await self._connected()
         try:
             for item in items:
                 if not await self._send_one(client, item, sink):

@@ -47,6 +47,7 @@ class Situation:
     max_age: dt.timedelta = dt.timedelta(days=7)
     max_participants: int = 10
     waitlist_head: Registration | None = None  # who moves up when a place becomes free
+    deadline_applies: bool = True  # False for an organiser's own additions
 
 
 def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: EventConfig,
@@ -55,7 +56,7 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
     ``suspicious``: why a human should check the sender (e.g. DMARC failed)."""
     if robot:
         return Decision(Action.IGNORE, robot)
-    if situation.received_at < situation.now - situation.max_age:
+    if situation.deadline_applies and situation.received_at < situation.now - situation.max_age:
         days = situation.max_age / DAY
         return Decision(Action.IGNORE, f"älter als {days:g} Tage – vor dem Start von mailbot "
                                        f"eingegangen, nicht beantwortet")
@@ -98,7 +99,8 @@ def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Dec
     if len(people) > situation.max_participants:
         return Decision(Action.REVIEW,
                         f"mehr als {situation.max_participants} Personen in einer Mail")
-    if situation.received_at > event.deadline or event.cancelled:
+    late = situation.deadline_applies and situation.received_at > event.deadline
+    if late or event.cancelled:
         steps = tuple(Step(p, None, ReplyKind.CLOSED) for p in people)
         reason = ("Veranstaltung abgesagt" if event.cancelled
                   else "nach dem Anmeldeschluss eingegangen")

@@ -9,6 +9,7 @@ rows are written in one transaction, before anything is sent.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -72,7 +73,17 @@ def _v5(db: sqlite_utils.Database) -> None:
                          pk=("email", "key"))
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """When an organiser settled a mail that waited for review (approve, dismiss)."""
+    db["messages"].add_column("resolved_at", str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+
+
+def erased(email: str) -> str:
+    """What stands in place of an erased address: a hash, so counts still add up."""
+    return "erased:" + hashlib.sha256(email.lower().encode()).hexdigest()[:16]
 MAX_ATTEMPTS = 20  # temporary refusals before a reply is given up (about a day of retries)
 
 
@@ -86,7 +97,7 @@ def now_utc() -> dt.datetime:
 
 
 def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).isoformat() if value else None
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat() if value else None
 
 
 class Store:
@@ -106,6 +117,7 @@ class Store:
         else:
             self.db = sqlite_utils.Database(memory=True)
         self.db.execute("PRAGMA busy_timeout = 10000")
+        self.db.execute("PRAGMA secure_delete = ON")  # deleted personal data is overwritten
         self.migrate()
 
     def close(self) -> None:
@@ -157,6 +169,12 @@ class Store:
             if reply is not None:
                 self._queue(reply, now)
 
+    def registration_rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Registrations as plain rows, in order of arrival (for lists and exports)."""
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        return list(self.db.query(f"SELECT * FROM registrations {where} "
+                                  f"ORDER BY registered_at, id", params))
+
     def first_waitlisted(self) -> Registration | None:
         """The waitlisted person who arrived first."""
         rows = list(self.db.query("SELECT * FROM registrations WHERE status = 'waitlisted' "
@@ -191,8 +209,75 @@ class Store:
         """Mail waiting for a human: review, or answered but flagged; oldest first."""
         return list(self.db.query(
             "SELECT message_id, sender, subject, received_at, action, reason, excerpt "
-            "FROM messages WHERE action = 'review' OR needs_attention = 1 "
-            "ORDER BY received_at, message_id"))
+            "FROM messages WHERE (action = 'review' OR needs_attention = 1) "
+            "AND resolved_at IS NULL ORDER BY received_at, message_id"))
+
+    def message(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM messages WHERE message_id = ?", [key]))
+        return rows[0] if rows else None
+
+    def resolve(self, key: str, action: str, reason: str, now: dt.datetime,
+                registrations: Iterable[Registration] = (),
+                replies: Iterable[Reply] = ()) -> None:
+        """An organiser settled a mail: its new action and reason, with any rows and
+        replies that follow, in one transaction."""
+        with self.db.atomic():
+            self.db.execute("UPDATE messages SET action = ?, reason = ?, resolved_at = ?, "
+                            "needs_attention = 0 WHERE message_id = ?",
+                            [action, reason[:300], iso(now), key])
+            for reg in registrations:
+                self._save_registration(reg, now)
+            for reply in replies:
+                self._queue(reply, now)
+
+    def erase_person(self, email: str, name: str | None) -> dict[str, int]:
+        """Remove a person's data: their registration, every reply to them or naming them,
+        their notices; their mails keep only a hash of the sender. Then the free pages,
+        the write-ahead log and the file are cleaned (secure_delete, checkpoint, VACUUM)."""
+        email = email.lower()
+        needles = [email] + ([name] if name else [])
+        counts = {}
+        with self.db.atomic():
+            counts["registrations"] = self.db.execute(
+                "DELETE FROM registrations WHERE email = ?", [email]).rowcount
+            self.db.execute("UPDATE registrations SET registered_by = ? WHERE registered_by = ?",
+                            [erased(email), email])
+            counts["replies"] = self.db.execute(
+                "DELETE FROM outbox WHERE recipient = ? OR "
+                + " OR ".join("instr(body, ?) > 0" for _ in needles),
+                [email, *(n.encode() for n in needles)]).rowcount
+            counts["mails"] = self.db.execute(
+                "UPDATE messages SET sender = ?, subject = NULL, excerpt = NULL "
+                "WHERE sender = ?", [erased(email), email]).rowcount
+            for needle in needles:
+                self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
+                                [needle])
+            self.db.execute("DELETE FROM notices WHERE email = ?", [email])
+        self.compact()
+        return counts
+
+    def erase_all(self) -> dict[str, int]:
+        """Retention: every person's data of the event goes; the mails keep their action
+        and reason (no sender, no subject) and the counts survive in the state table."""
+        counts = self.counts("registrations", "status")
+        with self.db.atomic():
+            self.db.execute("INSERT INTO state (key, value, updated_at) VALUES "
+                            "('purged_counts', ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                            "value = excluded.value, updated_at = excluded.updated_at",
+                            [", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+                             iso(now_utc())])
+            self.db.execute("DELETE FROM registrations")
+            self.db.execute("DELETE FROM outbox")
+            self.db.execute("DELETE FROM notices")
+            self.db.execute("UPDATE messages SET sender = NULL, subject = NULL, excerpt = NULL")
+        self.compact()
+        return counts
+
+    def compact(self) -> None:
+        """Write the log back and rebuild the file, so deleted data is gone from disk."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def get_state(self, key: str) -> tuple[str, str] | None:
         """(value, updated_at) of a service fact, or None."""
