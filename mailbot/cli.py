@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -26,13 +27,14 @@ from .daemon import Processor, Summary, describe, run_forever, run_once, run_tas
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .organiser import Desk, OrganiserError
-from .outbox import open_transport
+from .outbox import TransportError, open_transport
 from .report import (
     CSV_COLUMNS,
     LIST_COLUMNS,
     format_review,
     format_status,
     format_table,
+    preview_text,
     to_csv,
     zoom_rows,
 )
@@ -94,8 +96,14 @@ def run(ctx: click.Context, once: bool) -> None:
         except AlreadyRunning as exc:
             _fail(f"{exc}; not starting a second one", 1)
         return
+    def progress(summary: Summary) -> None:  # on a terminal only; cron stays quiet
+        click.echo(f"\r{summary.read} mails handled, {summary.sent} replies sent …",
+                   nl=False, err=True)
+
     try:
-        summary = run_once(config, stop)
+        summary = run_once(config, stop, progress if sys.stderr.isatty() else lambda _: None)
+        if sys.stderr.isatty() and summary.read:
+            click.echo("\r\033[K", nl=False, err=True)
     except AlreadyRunning as exc:
         click.echo(f"mailbot: {exc}; nothing to do.", err=True)
         return
@@ -325,6 +333,87 @@ def purge(ctx: click.Context, force: bool) -> None:
     """Erase all personal data of the event once [privacy] retain_days_after_event (30)
     have passed since it ended. The service does this by itself once a day."""
     _desk_call(ctx, lambda desk, _: desk.purge(now_utc(), force), send=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def preview(ctx: click.Context, file: str) -> None:
+    """Show what mailbot would do with a mail saved as FILE.eml — how it reads it, who it
+    would register and the full text of each reply — without touching the network or the
+    database (the person counts as new)."""
+    config = _load(ctx)
+    raw = Path(file).read_bytes()
+    store = Store(":memory:")
+    try:
+        processor = Processor(config, store, transport=None)
+        click.echo(preview_text(processor, raw))
+    finally:
+        store.close()
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check the setup: the configuration (every problem, with its key), the login to the
+    IMAP and SMTP servers, the processed folder, the database. One line per check; exit
+    code 0 only when everything passes."""
+    path = ctx.obj
+    problems = config_mod.problems(path)
+    if problems:
+        for problem in problems:
+            click.echo(f"✗ {problem}")
+        sys.exit(2)
+    config = config_mod.load(path)
+    click.echo(f"✓ configuration {path}")
+    results = [_check_inbox(config), _check_transport(config), _check_database(config)]
+    for ok, text in results:
+        click.echo(f"{'✓' if ok else '✗'} {text}")
+    sys.exit(0 if all(ok for ok, _ in results) else 2)
+
+
+def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:
+    try:
+        inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
+                           False)
+    except InboxError as exc:
+        return False, str(exc)
+    try:
+        count = sum(len(batch) for batch in inbox.batches())
+        processed = (config.imap.processed_folder if config.imap
+                     else config.maildir.processed_folder)
+        mails = "1 mail" if count == 1 else f"{count} mails"
+        return True, (f"{inbox.description}: reachable, {mails} in the folder, processed "
+                      f"folder {processed!r} ready")
+    except InboxError as exc:
+        return False, str(exc)
+    finally:
+        inbox.close()
+
+
+def _check_transport(config: config_mod.Config) -> tuple[bool, str]:
+    try:
+        return True, open_transport(config.smtp, config.contact.address).probe()
+    except TransportError as exc:
+        return False, str(exc)
+
+
+def _check_database(config: config_mod.Config) -> tuple[bool, str]:
+    try:
+        store = Store(config.database)
+    except (OSError, sqlite3.Error) as exc:
+        return False, f"database {config.database}: {exc}"
+    try:
+        version = store.db.execute("PRAGMA user_version").fetchone()[0]
+        mode = config.database.stat().st_mode & 0o777
+        if mode & 0o077:
+            return False, (f"database {config.database}: readable by others (mode "
+                           f"{mode:o}); run: chmod 600 {config.database}")
+        rows = sum(store.counts("registrations", "status").values())
+        return True, f"database {config.database}: schema {version}, {rows} registrations, " \
+                     f"mode {mode:o}"
+    finally:
+        store.close()
 
 
 def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:

@@ -100,7 +100,7 @@ class Processor:
             action, attention = done
             return WAITING if action == Action.REVIEW or attention else ALREADY
         try:
-            decision, registrations, replies = self._plan(parsed, mail.received_at)
+            decision, registrations, replies = self.plan(parsed, mail.received_at)
         except ComposeError as exc:
             log.error("cannot compose reply to %s: %s", parsed.key, exc)
             decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
@@ -131,9 +131,11 @@ class Processor:
             existing.setdefault(head.email, head)
         return situation, existing
 
-    def _plan(self, parsed: ParsedMail, received_at: dt.datetime) -> tuple[Decision, list, list]:
+    def plan(self, parsed: ParsedMail, received_at: dt.datetime,
+             **extra: object) -> tuple[Decision, list, list]:
+        """Decision, rows and replies for one mail (nothing is written)."""
         now = now_utc()
-        situation, existing = self.situation(parsed.participants, received_at, now)
+        situation, existing = self.situation(parsed.participants, received_at, now, **extra)
         authserv = self.config.imap.authserv_id if self.config.imap else None
         decision = decide(parsed, classify(parsed.subject, parsed.text, parsed.calendar_method),
                           situation, self.config.event, robot=guard.check(parsed, self.own),
@@ -198,6 +200,23 @@ class Processor:
             self.store.record_notice(reg.email, key, reply, reg, now)
         return len(plan)
 
+    def purge_due(self, now: dt.datetime) -> dt.datetime:
+        """When the retention period ends: the event's end + retain_days_after_event."""
+        return self.config.event.end + dt.timedelta(days=self.config.privacy.retain_days)
+
+    def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
+        """Once a day: erase the event's personal data when its retention period is over."""
+        last = self.store.get_state("last_purge_check")
+        if last and last[1][:10] == now.isoformat()[:10]:
+            return None
+        self.store.set_state("last_purge_check", "", now)
+        if now < self.purge_due(now) or not self.store.registration_rows():
+            return None
+        counts = self.store.erase_all()
+        log.info("retention period over: personal data of %d registrations erased",
+                 sum(counts.values()))
+        return counts
+
     def _new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
@@ -221,7 +240,8 @@ class Processor:
     # -- a whole run ------------------------------------------------------------------
 
     def run_once(self, inbox: Inbox, stop: threading.Event | None = None,
-                 heartbeat: Callable[[], None] = lambda: None) -> Summary:
+                 heartbeat: Callable[[], None] = lambda: None,
+                 progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
         self.flush(summary)  # replies left queued by an earlier run go first
@@ -240,12 +260,14 @@ class Processor:
             self.flush(summary)
             inbox.done(to_move)
             inbox.flag(to_flag)
+            progress(summary)
             if stop is not None and stop.is_set():
                 break
         reminders = self.remind()
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
             self.flush(summary)
+        self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
         return summary
 
@@ -308,7 +330,8 @@ def _open_inbox(config: Config) -> Inbox:
                       config.limits.max_message_bytes, config.daemon.idle)
 
 
-def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
+def run_once(config: Config, stop: threading.Event | None = None,
+             progress: Callable[[Summary], None] = lambda _: None) -> Summary:
     """Handle all waiting mail once, then close everything (``run --once``, cron).
     Raises AlreadyRunning when another mailbot works on the same database."""
     with exclusive(config.database):
@@ -322,7 +345,7 @@ def run_once(config: Config, stop: threading.Event | None = None) -> Summary:
                 store.set_state("last_error", str(exc), now_utc())
                 raise
             try:
-                return processor.run_once(inbox, stop)
+                return processor.run_once(inbox, stop, progress=progress)
             finally:
                 inbox.close()
         finally:

@@ -92,7 +92,7 @@ class Desk:
         now = now_utc()
         synthetic = self._synthetic(tuple(people), parsed)
         situation, existing = self.processor.situation(synthetic.participants, now, now,
-                                                       deadline_applies=False)
+                                                       deadline_applies=False, age_applies=False)
         decision = decide(synthetic, Reading(Intent.REGISTER), situation, self.config.event)
         regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
         self.store.resolve(row["message_id"], Action.REGISTER.value,
@@ -127,7 +127,7 @@ class Desk:
                        f"{counts['replies']} replies, sender hidden in {counts['mails']} mails")
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
-        due = self.config.event.end + dt.timedelta(days=self.config.privacy.retain_days)
+        due = self.processor.purge_due(now)
         if now < due and not force:
             return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
                            f"([privacy] retain_days_after_event = "
@@ -144,7 +144,7 @@ class Desk:
         now = now_utc()
         synthetic = self._synthetic((person,), None)
         situation, existing = self.processor.situation((person,), now, now,
-                                                       deadline_applies=False)
+                                                       deadline_applies=False, age_applies=False)
         decision = decide(synthetic, Reading(intent), situation, self.config.event)
         regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
         replies = replies if mail else []

@@ -48,6 +48,7 @@ class Situation:
     max_participants: int = 10
     waitlist_head: Registration | None = None  # who moves up when a place becomes free
     deadline_applies: bool = True  # False for an organiser's own additions
+    age_applies: bool = True  # False for an organiser's additions and for a preview
 
 
 def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: EventConfig,
@@ -56,7 +57,7 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
     ``suspicious``: why a human should check the sender (e.g. DMARC failed)."""
     if robot:
         return Decision(Action.IGNORE, robot)
-    if situation.deadline_applies and situation.received_at < situation.now - situation.max_age:
+    if situation.age_applies and situation.received_at < situation.now - situation.max_age:
         days = situation.max_age / DAY
         return Decision(Action.IGNORE, f"älter als {days:g} Tage – vor dem Start von mailbot "
                                        f"eingegangen, nicht beantwortet")

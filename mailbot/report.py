@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import email
+import email.policy
+import email.utils
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .classify import classify
 from .config import Config
+from .parse import parse_mail
+from .store import now_utc
+
+if TYPE_CHECKING:
+    from .daemon import Processor
 
 
 def local(value: str | None, tz: dt.tzinfo) -> str:
@@ -115,3 +124,46 @@ def zoom_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"email": row["email"], "first": first, "last": last,
                     "org": row.get("organisation") or ""})
     return out
+
+
+def _date(value: str) -> dt.datetime | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed and parsed.tzinfo else None
+
+
+def preview_text(processor: Processor, raw: bytes) -> str:
+    """How mailbot reads a mail and what it would answer (nothing is stored or sent)."""
+    parsed = parse_mail(raw, processor.own)
+    reading = classify(parsed.subject, parsed.text, parsed.calendar_method)
+    lines = [f"From:          {parsed.sender or '(unreadable)'}"
+             + (f" ({parsed.sender_name})" if parsed.sender_name else ""),
+             f"Subject:       {parsed.subject}",
+             f"Language:      {parsed.language or '–'}",
+             f"Intent:        {reading.intent.value}" + (" (also asks something)"
+                                                           if reading.asks else "")]
+    if processor.own not in parsed.recipients:
+        lines.append(f"Outcome:       not addressed to {processor.own}: left alone")
+        return "\n".join(lines)
+    arrived = _date(parsed.headers.get("date", "")) or now_utc()  # as if it came then
+    lines.append(f"Arrived:       {arrived:%d.%m.%Y %H:%M} (its Date header)")
+    decision, _, replies = processor.plan(parsed, arrived, age_applies=False)
+    lines += [f"Outcome:       {decision.action.value}"
+              + (" – answered and left flagged for you" if decision.attention else ""),
+              f"Reason:        {decision.reason or '–'}", "Participants:"]
+    lines += [f"  {p.name or '(no name)'} <{p.email}>"
+              + (f" – {p.organisation}" if p.organisation else "") for p in parsed.participants]
+    if not parsed.participants:
+        lines.append("  (none)")
+    for number, reply in enumerate(replies, 1):
+        msg = email.message_from_bytes(reply.body, policy=email.policy.default)
+        calendar = any(p.get_content_type() == "text/calendar" for p in msg.walk())
+        lines += ["", f"Reply {number} of {len(replies)}: {reply.kind.value} to "
+                      f"{reply.recipient}" + (" (with calendar entry)" if calendar else ""),
+                  f"Subject: {reply.subject}", "-" * 60,
+                  msg.get_body(("plain",)).get_content().rstrip()]
+    if not replies:
+        lines += ["", "No reply."]
+    return "\n".join(lines)

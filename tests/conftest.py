@@ -62,6 +62,10 @@ path = "{db}"
 poll_interval = 0.5
 # the test mails are dated May 2021, like the event; the age rule has a test of its own
 max_age = "10000d"
+
+[privacy]
+# the 2021 event is long over: without this, retention would erase every test's data
+retain_days_after_event = 36500
 """
 
 

@@ -1,0 +1,178 @@
+"""The organiser's commands against a database made by a real run (Dovecot + aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import registration_mail
+
+from mailbot.cli import main
+
+QUESTION = ("Hallo Frau Collinet,\r\n\r\nwird das Treffen aufgezeichnet? Ich kann erst ab "
+            "13 Uhr.")
+
+
+def cli(config, *args, code=0):
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def rows(config, sql, *params):
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture
+def event_db(mailbox, smtp, make_config):
+    """Three registrations (one with umlauts), one question for review."""
+    config = make_config(capacity=3)
+    mailbox.append(registration_mail("Jürgen Weiß", "j.weiss@koeln.example",
+                                     "ich melde mich an.\r\nOrganisation: Bürgerstiftung Köln"))
+    mailbox.append(registration_mail("Jan van der Berg", "jan@berg.example"))
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Heike Wagner", "heike@awo.example", QUESTION))
+    cli(config, "run", "--once")
+    smtp.envelopes.clear()
+    return config
+
+
+def test_list_in_every_format(event_db):
+    table = cli(event_db, "list").splitlines()
+    assert table[0].split() == ["email", "name", "organisation", "status", "registered_at"]
+    assert table[2].startswith("j.weiss@koeln.example  Jürgen Weiß")
+    assert table[2].index("Bürgerstiftung Köln") == table[0].index("organisation"), "aligned"
+    assert table[-1] == "3 people"
+    data = json.loads(cli(event_db, "list", "--format", "json"))
+    assert [d["email"] for d in data] == ["j.weiss@koeln.example", "jan@berg.example",
+                                          "anna@a.example"]
+    csv_lines = cli(event_db, "list", "--status", "confirmed", "--format", "csv").splitlines()
+    assert csv_lines[0].startswith("email,name,organisation,status")
+    assert len(csv_lines) == 4
+
+
+def test_export_for_zoom_and_excel(event_db, tmp_path):
+    text = cli(event_db, "export", "--format", "zoom-csv")
+    assert text.splitlines() == [
+        "Email,First Name,Last Name,Organization",
+        "j.weiss@koeln.example,Jürgen,Weiß,Bürgerstiftung Köln",
+        "jan@berg.example,Jan,van der Berg,",
+        "anna@a.example,Anna,Arndt,"]
+    target = tmp_path / "liste.csv"
+    cli(event_db, "export", "--format", "csv", "--excel", "--output", str(target))
+    data = target.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfemail,") and "Jürgen".encode() in data
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_approve_registers_answers_and_moves_the_mail(event_db, smtp, mailbox):
+    assert "Frage – bitte persönlich beantworten" in cli(event_db, "review")
+    out = cli(event_db, "approve", "1", "--organisation", "AWO Dortmund")
+    assert out.splitlines()[0] == ("heike@awo.example: waitlisted; the mail was moved to the "
+                                   "processed folder"), "capacity 3 was reached"
+    [reply] = smtp.envelopes
+    assert reply.rcpt_tos == ["heike@awo.example"]
+    assert rows(event_db, "SELECT name, organisation, status FROM registrations "
+                          "WHERE email = 'heike@awo.example'") == [
+        ("Heike Wagner", "AWO Dortmund", "waitlisted")]
+    assert mailbox.folder("INBOX") == {}
+    moved = [m for m in mailbox.folder("Processed").values() if b"aufgezeichnet" in m["raw"]]
+    assert moved and b"\\Flagged" not in moved[0]["flags"]
+    assert cli(event_db, "review") == "Nothing waits for review.\n"
+
+
+def test_dismiss_by_message_id_sends_nothing(event_db, smtp, mailbox):
+    [(key,)] = rows(event_db, "SELECT message_id FROM messages WHERE action = 'review'")
+    out = cli(event_db, "dismiss", key)
+    assert out.startswith("marked as handled without a reply")
+    assert smtp.envelopes == [] and mailbox.folder("INBOX") == {}
+    assert rows(event_db, "SELECT action, resolved_at IS NOT NULL FROM messages "
+                          "WHERE message_id = ?", key) == [("noop", 1)]
+
+
+def test_add_cancel_resend_take_the_same_way_as_mail(event_db, smtp):
+    assert cli(event_db, "add", "ida@x.example", "--name", "Ida Öztürk").startswith(
+        "ida@x.example: waitlisted")
+    assert cli(event_db, "cancel", "anna@a.example").splitlines()[0] == (
+        "anna@a.example: cancelled, ida@x.example: confirmed")
+    [(uid, seq)] = rows(event_db, "SELECT ics_uid, ics_sequence FROM registrations "
+                                  "WHERE email = 'ida@x.example'")
+    smtp.envelopes.clear()
+    assert cli(event_db, "resend", "ida@x.example").startswith(
+        "confirmation sent again to ida@x.example")
+    [resent] = smtp.envelopes
+    msg = email.message_from_bytes(resent.content, policy=email.policy.default)
+    [cal] = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    assert f"UID:{uid}" in cal.get_content() and f"SEQUENCE:{seq}" in cal.get_content()
+    assert cli(event_db, "add", "neu@x.example", "--name", "Neu", "--no-mail").startswith(
+        "neu@x.example: waitlisted")
+    assert len(smtp.envelopes) == 1, "--no-mail"
+
+
+def test_unknown_address_or_message_is_one_line_exit_1(event_db):
+    for args in (("resend", "nobody@x.example"), ("cancel", "nobody@x.example"),
+                 ("forget", "nobody@x.example"), ("approve", "17"), ("dismiss", "<no@x>")):
+        out = cli(event_db, *args, code=1)
+        assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
+
+
+def test_forget_leaves_no_trace_in_the_database_files(event_db, smtp):
+    out = cli(event_db, "forget", "j.weiss@koeln.example")
+    assert out.startswith("erased j.weiss@koeln.example: 1 registration, 1 replies")
+    folder = Path(event_db).parent
+    for path in folder.glob("mailbot.sqlite*"):
+        data = path.read_bytes()
+        for needle in ("j.weiss@koeln.example", "Weiß", "Wei=C3=9F", "Jürgen"):
+            assert needle.encode() not in data, (path.name, needle)
+    assert "3 confirmed" not in cli(event_db, "status")
+
+
+def test_purge_after_the_retention_period(event_db):
+    assert cli(event_db, "purge").startswith("nothing to erase before")
+    event_db.write_text(event_db.read_text().replace("retain_days_after_event = 36500",
+                                                     "retain_days_after_event = 30"))
+    out = cli(event_db, "purge")  # the 2021 event ended more than 30 days ago
+    assert out.startswith("erased the personal data of 3 registrations (3 confirmed)")
+    assert rows(event_db, "SELECT count(*) FROM registrations") == [(0,)]
+    assert rows(event_db, "SELECT count(*) FROM messages WHERE sender IS NOT NULL") == [(0,)]
+    assert rows(event_db, "SELECT count(*) FROM outbox") == [(0,)]
+
+
+def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
+    config = make_config()
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(registration_mail("Anna Arndt", "anna@a.example", QUESTION.replace(
+        "wird das", "ich melde mich an. Wird das")))
+    out = cli(config, "preview", str(mail))
+    assert "Outcome:       register – answered and left flagged for you" in out
+    assert "  Anna Arndt <anna@a.example>" in out
+    assert "Reply 1 of 1: confirmation to anna@a.example (with calendar entry)" in out
+    assert "Guten Tag Anna Arndt," in out
+    assert not (config.parent / "mailbot.sqlite").exists()
+
+
+def test_check_passes_against_real_servers_and_names_every_problem(event_db, tmp_path):
+    out = cli(event_db, "check").splitlines()
+    assert [line[0] for line in out] == ["✓"] * 4, out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(Path(event_db).read_text()
+                   .replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Base"')
+                   .replace('meeting_id = "845 1234 5678"\n', ""))
+    lines = cli(bad, "check", code=2).splitlines()
+    assert len(lines) == 2 and all(line.startswith("✗ ") for line in lines)
+    assert "[event] timezone" in lines[0] and "[zoom] meeting_id: missing" in lines[1]
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(Path(event_db).read_text().replace("MAILBOT_IMAP_PASSWORD",
+                                                        "WRONG_PASSWORD"))
+    CliRunner().invoke(main, ["--config", str(wrong), "check"],
+                       env={"WRONG_PASSWORD": "not-it"})
+    result = CliRunner().invoke(main, ["--config", str(wrong), "check"],
+                                env={"WRONG_PASSWORD": "not-it"})
+    assert result.exit_code == 2
+    assert "✗ IMAP" in result.output and "login refused" in result.output
