@@ -77,6 +77,9 @@ class Desk:
     def approve(self, key: str, inbox: Inbox | None, email: str | None, name: str | None,
                 organisation: str | None) -> Outcome:
         row = self._waiting(key)
+        if row["action"] != Action.REVIEW:
+            raise OrganiserError("this mail was already answered (it also asks something): "
+                                 "answer the question yourself, then `mailbot dismiss` it")
         mail = inbox.find(row["message_id"]) if inbox else None
         parsed = parse_mail(mail.raw, self.processor.own) if mail else None
         people = list(parsed.participants) if parsed else []

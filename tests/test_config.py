@@ -172,3 +172,20 @@ def test_cli_unreachable_imap_server_exits_2_with_one_line(tmp_path):
     lines = env_result.stderr.strip().splitlines()
     assert len(lines) == 1 and "connection refused" in lines[0]
     assert "imap-secret" not in env_result.stderr
+
+
+def test_datasette_metadata_describes_every_column(tmp_path):
+    import json
+
+    from mailbot.store import Store
+
+    meta = json.loads((ROOT / "config" / "datasette-metadata.json").read_text())
+    tables = meta["databases"]["mailbot"]["tables"]
+    store = Store(tmp_path / "mailbot.sqlite")
+    try:
+        for name in ("messages", "registrations", "outbox"):
+            columns = {c.name for c in store.db[name].columns}
+            assert columns == set(tables[name]["columns"]), name
+        assert set(store.db.table_names()) == set(tables)
+    finally:
+        store.close()
