@@ -142,7 +142,9 @@ class Processor:
                           suspicious=guard.spoofed(parsed, authserv))
         if decision.steps:
             limits = self.config.limits
-            decision = limit_replies(decision, *self.store.replies_since(now - DAY),
+            counts = self.store.replies_since(now - DAY, (s.participant.email
+                                                          for s in decision.steps))
+            decision = limit_replies(decision, *counts,
                                      limits.replies_per_recipient_per_day,
                                      limits.replies_per_domain_per_day)
         registrations, replies = self.realise(decision, existing, parsed, received_at, now)

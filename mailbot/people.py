@@ -287,6 +287,20 @@ def split_signature(text: str, sender_name: str) -> tuple[str, list[str]]:
 _SENTENCE_BREAK = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+")  # not after "31." or "e.V."
 
 
+_LIST_MARK = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+")
+
+
+def _unpaired_list_address(body: str, paired: set[str]) -> str | None:
+    """An address on a list line that no name could be paired with: rather than drop that
+    person silently, the mail goes to a human."""
+    for line in body.split("\n"):
+        if _LIST_MARK.match(line):
+            for address in ADDR_RE.findall(line):
+                if address.lower() not in paired:
+                    return address.lower()
+    return None
+
+
 def _sentence_at(line: str, m: re.Match) -> str:
     """The sentence of ``line`` in which the match stands."""
     start, end = 0, len(line)
@@ -313,6 +327,9 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "") -> Foun
                      name=sender_name_from(found, sender_name, sig), organisation=organisation)
     own_domain = own.lower().rpartition("@")[2]
     pairs = [p for p in _pairs(body) if p[1].rpartition("@")[2] != own_domain or not own]
+    unread = _unpaired_list_address(body, {a for _, a, _ in pairs})
+    if unread:
+        return Found((me,), issue=f"Liste nicht vollständig lesbar ({unread})")
     others = [p for p in pairs if p[1] != me.email]
     if _ON_BEHALF.search(body):
         behalf = _on_behalf(body, others, {own.lower(), me.email}, organisation)

@@ -122,6 +122,7 @@ class RecordingHandler:
     def __init__(self) -> None:
         self.envelopes: list = []
         self.fail_codes: list[str] = []
+        self.on_message = None  # a callback for each accepted message (benchmarks)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.fail_codes:
@@ -131,6 +132,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.envelopes.append(envelope)
+        if self.on_message is not None:
+            self.on_message(envelope)
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[email.message.EmailMessage]:

@@ -194,3 +194,11 @@ def test_event_name_is_not_an_organisation(event):
     *_, parsed = outcome(mk("hiermit melde ich mich für das Auftakttreffen des Netzwerks "
                             "Ehrenamt an.\n\nViele Grüße\nPetra Klein"), event)
     assert parsed.participants[0].organisation is None
+
+
+def test_a_list_line_without_a_readable_name_goes_to_a_human(event):
+    raw = mk("wir melden uns an:\n1. anna.b@verein.example\n2. Petra Lange, lange@x.example"
+             + SIG)
+    action, people, decision, _ = outcome(raw, event)
+    assert (action, people) == ("review", [])
+    assert decision.reason == "Liste nicht vollständig lesbar (anna.b@verein.example)"
