@@ -22,8 +22,8 @@ from pathlib import Path
 import click
 
 from . import config as config_mod
-from .compose import example_replies
-from .daemon import Processor, Summary, describe, run_forever, run_once, run_task
+from .compose import ComposeError, example_replies
+from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .organiser import Desk, OrganiserError
@@ -136,7 +136,7 @@ def remind(ctx: click.Context) -> None:
     """Send the reminders that are due now ([reminders] before = ["24h", "1h"]). The
     service and `run --once` do this by themselves; each person gets each reminder once."""
     config = _load(ctx)
-    queued, summary = run_task(config, "remind")
+    queued, summary = _run_task(config, "remind")
     click.echo(_queued(queued, "reminder", summary))
 
 
@@ -154,11 +154,19 @@ def announce(ctx: click.Context, yes: bool) -> None:
             f"Send {what} to every registered person who has not had them yet?"):
         click.echo("Nothing sent.")
         return
-    queued, summary = run_task(config, "announce")
+    queued, summary = _run_task(config, "announce")
     if not queued:
         click.echo("Everybody already has the current details: nothing to send.")
         return
     click.echo(_queued(queued, "announcement", summary))
+
+
+def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
+    try:
+        return run_task(config, task)
+    except TaskError as exc:
+        _fail(str(exc), 1)
+        raise  # unreachable
 
 
 def _queued(queued: int, word: str, summary: Summary | None) -> str:
@@ -399,6 +407,14 @@ def _check_transport(config: config_mod.Config) -> tuple[bool, str]:
 
 
 def _check_database(config: config_mod.Config) -> tuple[bool, str]:
+    if not config.database.exists():
+        folder = config.database.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if os.access(folder, os.W_OK):
+            return True, (f"database {config.database}: not there yet, it is made (mode 0600)"
+                          f" at the first run")
+        return False, f"database {config.database}: cannot be created ({folder} not writable)"
     try:
         store = Store(config.database)
     except (OSError, sqlite3.Error) as exc:
@@ -446,8 +462,14 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
                            f"move the mail yourself", err=True)
         try:
             outcome = action(Desk(processor), inbox)
-        except OrganiserError as exc:
+        except (OrganiserError, ComposeError) as exc:
             _fail(str(exc), 1)
+            return
+        except InboxError as exc:  # the database is changed; the mail stays where it is
+            _fail(f"{exc}; the database is updated, please move the mail yourself", 2)
+            return
+        except sqlite3.Error as exc:
+            _fail(f"database {config.database}: {exc}; nothing was changed, try again", 2)
             return
         click.echo(outcome.text)
         if send and outcome.queued:

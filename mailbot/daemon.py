@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import random
+import sqlite3
 import threading
 import time
 import uuid
@@ -25,8 +26,17 @@ from .compose import ComposeError, Composer, restamp
 from .config import Config
 from .inbox import Inbox, InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
-from .models import Action, InboundMail, ParsedMail, Participant, ReplyKind, Status
-from .notify import notify
+from .models import (
+    Action,
+    InboundMail,
+    ParsedMail,
+    Participant,
+    Registration,
+    Reply,
+    ReplyKind,
+    Status,
+)
+from .notify import notify, wait
 from .outbox import Outgoing, Transport, TransportError, open_transport
 from .parse import parse_mail
 from .policy import (
@@ -179,28 +189,42 @@ class Processor:
         """Queue the reminders that are due (each person, each reminder once)."""
         now = now_utc()
         plan = due_reminders(self.store.with_status("confirmed"), self.config.reminders,
-                             self.config.event.start, now, self.store.notices("reminder:"))
+                             self.config.event.start, now, self.store.notices("reminder:"),
+                             self.config.event.cancelled)
+        queued = 0
         for reg, key, send in plan:
-            reply = None
-            if send:
-                person = Participant(reg.email, reg.name, reg.organisation)
-                reply = self.composer.reply(ReplyKind.REMINDER, person, reg, None, now,
-                                            lang=reg.language)
-            self.store.record_notice(reg.email, key, reply, None, now)
-        return sum(send for _, _, send in plan)
+            reply = self._compose(ReplyKind.REMINDER, reg, now) if send else None
+            if send and reply is None:
+                continue  # a broken template: logged, tried again next round
+            queued += self.store.record_notice(reg.email, key, reply, now) and send
+        return queued
+
+    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime) -> Reply | None:
+        """A notice for one person; None (logged, in `status` as last error) when the
+        template cannot be rendered, so one broken template does not stop the service."""
+        person = Participant(reg.email, reg.name, reg.organisation)
+        try:
+            return self.composer.reply(kind, person, reg, None, now, lang=reg.language)
+        except ComposeError as exc:
+            log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
+            self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
+            return None
 
     def announce(self) -> int:
         """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
         calendar entry shows older details; running it again sends nothing new."""
         now = now_utc()
         event = self.config.event
-        plan = announcements(self.store.with_status("confirmed", "waitlisted"),
-                             self.version, event.cancelled, self.store.notices(""))
+        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
+        plan = announcements(list(current.values()), self.version, event.cancelled,
+                             self.store.notices(""))
+        queued = 0
         for reg, kind, key in plan:
-            person = Participant(reg.email, reg.name, reg.organisation)
-            reply = self.composer.reply(kind, person, reg, None, now, lang=reg.language)
-            self.store.record_notice(reg.email, key, reply, reg, now)
-        return len(plan)
+            reply = self._compose(kind, reg, now)
+            if reply is not None:
+                queued += self.store.record_notice(reg.email, key, reply, now,
+                                                   before=current[reg.email], after=reg)
+        return queued
 
     def purge_due(self, now: dt.datetime) -> dt.datetime:
         """When the retention period ends: the event's end + retain_days_after_event."""
@@ -276,6 +300,8 @@ class Processor:
     def _handle_safely(self, mail: InboundMail, summary: Summary) -> str:
         try:
             return self.handle(mail, summary)
+        except sqlite3.Error:
+            raise  # the database, not the mail: stop the batch, nothing is moved, retry later
         except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the batch
             log.exception("error while handling mail %s", mail.ref)
             return self._unreadable(mail, exc)
@@ -318,6 +344,7 @@ class _Recorder:
 
     def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
         self.done += 1
+        notify("WATCHDOG=1")  # a long batch of replies is work, not a hang
         if error is None:
             self.store.mark_sent(reply_id, now_utc())
             self.summary.sent += 1
@@ -358,11 +385,31 @@ def run_task(config: Config, task: str) -> tuple[int, Summary | None]:
     """``remind`` or ``announce`` now; (how many mails were queued, what sending them did).
     When the service is running (it holds the lock), the mails are only queued: the
     service sends them at its next round (summary None)."""
+    if not config.database.exists():
+        raise TaskError(f"no database at {config.database} yet: mailbot has not run with "
+                        f"this configuration ([database] path)")
     try:
         with exclusive(config.database):
             return _task(config, task, send=True)
     except AlreadyRunning:
+        if task == "announce":
+            _same_version_as_service(config)
         return _task(config, task, send=False)
+
+
+class TaskError(Exception):
+    """Raised when `remind` or `announce` cannot run; the message is one line."""
+
+
+def _same_version_as_service(config: Config) -> None:
+    store = Store(config.database)
+    try:
+        running = store.get_state("running_version")
+    finally:
+        store.close()
+    if running and running[0] != event_version(config.event, config.zoom):
+        raise TaskError("the running service still has the old event details: restart it "
+                        "first (systemctl restart mailbot), then run announce again")
 
 
 def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
@@ -403,6 +450,7 @@ def run_forever(config: Config, stop: threading.Event) -> None:
         try:
             processor = Processor(config, store,
                                   open_transport(config.smtp, config.contact.address))
+            store.set_state("running_version", processor.version, now_utc())
             notify("READY=1", "STATUS=starting")
             log.info("mailbot started for %s", config.contact.address)
             _serve(config, processor, stop)
@@ -432,8 +480,11 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
             if lost_since is None:
                 log.error("%s; trying again with backoff (up to every 5 minutes)", exc)
                 lost_since = time.monotonic()
-            notify("STATUS=inbox unreachable, retrying", "WATCHDOG=1")
-            stop.wait(backoff.next())
+            notify("STATUS=inbox unreachable, retrying")
+            wait(backoff.next(), stop)
+        except sqlite3.Error as exc:  # e.g. locked by `mailbot forget`: nothing was moved
+            log.error("database: %s; trying again", exc)
+            wait(backoff.next(), stop)
         finally:
             if inbox is not None:
                 inbox.close()

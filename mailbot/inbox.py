@@ -151,8 +151,9 @@ class ImapInbox:
                 self.client.delete_messages(uids)
                 if self.client.has_capability("UIDPLUS"):
                     self.client.uid_expunge(uids)
-                else:
-                    self.client.expunge()
+                # without UIDPLUS an EXPUNGE would remove every \Deleted mail of the shared
+                # inbox, not only ours: ours stay marked deleted until the mail program
+                # expunges them
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: moving mail failed: {_describe(exc)}") from None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 
 
 def notify(*fields: str) -> bool:
@@ -21,3 +23,15 @@ def notify(*fields: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def wait(seconds: float, stop: threading.Event) -> None:
+    """Sleep up to ``seconds`` (or until ``stop``), telling the watchdog every second that
+    the process is alive: a long backoff must not look like a hang."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        stop.wait(min(left, 1.0))
+        notify("WATCHDOG=1")

@@ -147,6 +147,12 @@ class SmtpTransport:
         sink.starting(item.id)
         try:
             await client.sendmail(self.envelope_from, [item.recipient], item.body)
+        except aiosmtplib.SMTPSenderRefused as exc:
+            # our own sender or login is refused: no reply can go; all stay queued
+            sink.finished(item.id, _describe(exc), False)
+            raise TransportError(f"{self.description}: sender {self.envelope_from} refused: "
+                                 f"{_describe(exc)} (check [smtp] username and password)"
+                                 ) from None
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0] if exc.recipients else None
             code = refused.code if refused else 550

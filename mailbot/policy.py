@@ -80,7 +80,8 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
             return _flag(decision, "enthält eine Frage – bitte lesen")
         return decision
     if intent is Intent.CANCEL:
-        return _cancel(mail, situation.current, situation.waitlist_head)
+        head = None if event.cancelled else situation.waitlist_head
+        return _cancel(mail, situation.current, head)
     if intent is Intent.QUESTION:
         return Decision(Action.REVIEW, "Frage – bitte persönlich beantworten")
     if intent is Intent.THANKS:
@@ -112,7 +113,9 @@ def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Dec
     for person in people:
         if situation.current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
             steps.append(Step(person, None, ReplyKind.DUPLICATE, by))
-        elif event.capacity is not None and confirmed >= event.capacity:
+        elif event.capacity is not None and (confirmed >= event.capacity
+                                             or situation.waitlist_head is not None):
+            # full, or people wait already: nobody jumps the queue
             steps.append(Step(person, Status.WAITLISTED, ReplyKind.WAITLISTED, by))
         else:
             confirmed += 1
@@ -200,7 +203,8 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
                         organisation=person.organisation or existing.organisation,
                         status=step.status, ics_uid=existing.ics_uid,
                         ics_sequence=existing.ics_sequence + 1, registered_at=now,
-                        message_id=mail_key, registered_by=step.registered_by)
+                        message_id=mail_key, registered_by=step.registered_by,
+                        language=existing.language)
 
 
 def reminder_key(before: dt.timedelta) -> str:
@@ -208,13 +212,13 @@ def reminder_key(before: dt.timedelta) -> str:
 
 
 def due_reminders(confirmed: list[Registration], before: tuple[dt.timedelta, ...],
-                  start: dt.datetime, now: dt.datetime,
-                  done: set[tuple[str, str]]) -> list[tuple[Registration, str, bool]]:
+                  start: dt.datetime, now: dt.datetime, done: set[tuple[str, str]],
+                  cancelled: bool = False) -> list[tuple[Registration, str, bool]]:
     """Which reminders to give now: (registration, key, send?). Each person gets each
     reminder once. When several are due (mailbot was down), only the one nearest the start
     is sent and the older ones are marked as given; a reminder whose time came before the
     person registered is marked as given too (their confirmation is fresher)."""
-    if now >= start:
+    if now >= start or cancelled:
         return []
     due = [b for b in before if start - b <= now]
     if not due:
@@ -252,6 +256,7 @@ def announcements(registrations: list[Registration], version: str, cancelled: bo
             seq = reg.ics_sequence + (1 if reg.status is Status.CONFIRMED else 0)
             plan.append((replace(reg, ics_sequence=seq), ReplyKind.EVENT_CANCELLED, key))
         elif reg.status is Status.CONFIRMED and reg.event_version != version:
+            key = f"update:{version}:{reg.ics_sequence + 1}"  # back and forth: new each time
             updated = replace(reg, ics_sequence=reg.ics_sequence + 1, event_version=version)
-            plan.append((updated, ReplyKind.UPDATE, f"update:{version}"))
+            plan.append((updated, ReplyKind.UPDATE, key))
     return plan

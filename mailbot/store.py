@@ -89,6 +89,10 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
                                                              _v7]
 
 
+class _Unchanged(Exception):
+    """Rolls a notice back: it was given already, or its row changed meanwhile."""
+
+
 def erased(email: str) -> str:
     """What stands in place of an erased address: a hash, so counts still add up."""
     return "erased:" + hashlib.sha256(email.lower().encode()).hexdigest()[:16]
@@ -166,16 +170,33 @@ class Store:
                                [prefix]).fetchall()
         return {(row[0], row[1]) for row in rows}
 
-    def record_notice(self, email: str, key: str, reply: Reply | None,
-                      registration: Registration | None, now: dt.datetime) -> None:
-        """A notice (reminder, announcement) and its reply, in one transaction: given once."""
-        with self.db.atomic():
-            self.db.execute("INSERT INTO notices (email, key, created_at, sent) VALUES "
-                            "(?, ?, ?, ?)", [email, key, iso(now), int(reply is not None)])
-            if registration is not None:
-                self._save_registration(registration, now)
-            if reply is not None:
-                self._queue(reply, now)
+    def record_notice(self, email: str, key: str, reply: Reply | None, now: dt.datetime,
+                      before: Registration | None = None,
+                      after: Registration | None = None) -> bool:
+        """A notice (reminder, announcement) and its reply, in one transaction, given once.
+        With ``before``/``after`` the registration's calendar version moves on — only if
+        the row is still as it was read (another process may have changed it meanwhile).
+        False when nothing was recorded."""
+        try:
+            with self.db.atomic():
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
+                    "VALUES (?, ?, ?, ?)", [email, key, iso(now), int(reply is not None)])
+                if cursor.rowcount == 0:
+                    raise _Unchanged
+                if before is not None and after is not None:
+                    cursor = self.db.execute(
+                        "UPDATE registrations SET ics_sequence = ?, event_version = ?, "
+                        "updated_at = ? WHERE email = ? AND status = ? AND ics_sequence = ?",
+                        [after.ics_sequence, after.event_version, iso(now), before.email,
+                         before.status.value, before.ics_sequence])
+                    if cursor.rowcount == 0:
+                        raise _Unchanged
+                if reply is not None:
+                    self._queue(reply, now)
+        except _Unchanged:
+            return False
+        return True
 
     def registration_rows(self, status: str | None = None) -> list[dict[str, Any]]:
         """Registrations as plain rows, in order of arrival (for lists and exports)."""
@@ -354,7 +375,7 @@ class Store:
             "status = excluded.status, registered_at = excluded.registered_at, "
             "updated_at = excluded.updated_at, message_id = excluded.message_id, "
             "ics_sequence = excluded.ics_sequence, registered_by = excluded.registered_by, "
-            "language = excluded.language, "
+            "language = coalesce(excluded.language, registrations.language), "
             "event_version = coalesce(excluded.event_version, registrations.event_version)",
             values,
         )
