@@ -261,6 +261,7 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
             text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS, excel)
     if output:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file was there before, with another mode
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         click.echo(f"{len(rows)} rows written to {output}", err=True)

@@ -185,6 +185,29 @@ class Processor:
                     now, lang=lang, others=names))
         return registrations, replies
 
+    def fill_places(self) -> int:
+        """Free places (capacity raised, a confirmed person erased) go to the waitlist, first
+        come first served; each person moved up gets the full confirmation."""
+        capacity = self.config.event.capacity
+        moved = 0
+        while (capacity is not None and not self.config.event.cancelled
+               and self.store.confirmed_count() < capacity):
+            head = self.store.first_waitlisted()
+            if head is None:
+                break
+            now = now_utc()
+            new = replace(head, status=Status.CONFIRMED, event_version=self.version)
+            reply = self._compose(ReplyKind.CONFIRMATION, new, now)
+            if reply is None:
+                break
+            row = {"message_id": f"promotion:{uuid.uuid4()}", "sender": None, "subject": None,
+                   "received_at": iso(now), "action": Action.NOOP.value,
+                   "reason": f"Platz frei: {head.email} von der Warteliste bestätigt",
+                   "needs_attention": 0, "excerpt": None}
+            self.store.record(row, [new], [reply], now)
+            moved += 1
+        return moved
+
     def remind(self) -> int:
         """Queue the reminders that are due (each person, each reminder once)."""
         now = now_utc()
@@ -270,6 +293,7 @@ class Processor:
                  progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
+        self.fill_places()
         self.flush(summary)  # replies left queued by an earlier run go first
         for batch in inbox.batches():
             heartbeat()

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import re
 import socket
 import ssl
 import threading
@@ -291,12 +290,9 @@ class MaildirInbox:
 
 
 def _key_of(raw: bytes) -> str:
-    from .parse import header_end, valid_message_id
+    from .parse import parse_mail
 
-    head = raw[: header_end(raw)]
-    m = re.search(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", head, re.IGNORECASE | re.MULTILINE)
-    mid = valid_message_id(re.sub(r"\s+", "", m[1].decode("ascii", "replace"))) if m else None
-    return mid or "sha256:" + hashlib.sha256(raw).hexdigest()
+    return parse_mail(raw).key  # the same key the daemon recorded
 
 
 def _sleep(timeout: float, stop: threading.Event, heartbeat: Callable[[], None],

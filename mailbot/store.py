@@ -8,6 +8,7 @@ rows are written in one transaction, before anything is sent.
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
 import hashlib
 import os
@@ -19,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .models import Registration, Reply, Status
+from .text import ADDR_RE
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -270,6 +272,8 @@ class Store:
         the write-ahead log and the file are cleaned (secure_delete, checkpoint, VACUUM)."""
         email = email.lower()
         needles = [email] + ([name] if name else [])
+        if name and not name.isascii():  # as it stands in a quoted-printable reply body
+            needles.append(binascii.b2a_qp(name.encode()).decode("ascii"))
         counts = {}
         with self.db.atomic():
             counts["registrations"] = self.db.execute(
@@ -287,6 +291,11 @@ class Store:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
                                 [needle])
             self.db.execute("DELETE FROM notices WHERE email = ?", [email])
+            for key, reason in self.db.execute(
+                    "SELECT message_id, reason FROM messages WHERE instr(reason, ?) > 0",
+                    [email]).fetchall():
+                self.db.execute("UPDATE messages SET reason = ? WHERE message_id = ?",
+                                [reason.replace(email, erased(email)), key])
         self.compact()
         return counts
 
@@ -304,6 +313,11 @@ class Store:
             self.db.execute("DELETE FROM outbox")
             self.db.execute("DELETE FROM notices")
             self.db.execute("UPDATE messages SET sender = NULL, subject = NULL, excerpt = NULL")
+            for key, reason in self.db.execute(
+                    "SELECT message_id, reason FROM messages WHERE instr(reason, '@') > 0"
+                    ).fetchall():
+                self.db.execute("UPDATE messages SET reason = ? WHERE message_id = ?",
+                                [ADDR_RE.sub("…", reason), key])
         self.compact()
         return counts
 

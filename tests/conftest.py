@@ -91,6 +91,7 @@ def smtp(smtp_server) -> RecordingHandler:
     _, handler = smtp_server
     handler.envelopes.clear()
     handler.fail_codes.clear()
+    handler.mail_code = None
     return handler
 
 

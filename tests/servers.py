@@ -123,6 +123,13 @@ class RecordingHandler:
         self.envelopes: list = []
         self.fail_codes: list[str] = []
         self.on_message = None  # a callback for each accepted message (benchmarks)
+        self.mail_code: str | None = None  # an answer to MAIL FROM, e.g. "530 …"
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if self.mail_code:
+            return self.mail_code
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.fail_codes:

@@ -174,3 +174,37 @@ def test_crash_between_smtp_ok_and_commit_resends_rather_than_loses(mailbox, smt
 
     assert len(smtp.envelopes) == 2
     assert db_rows(config, "SELECT status FROM outbox") == [("sent",)]
+
+
+def test_a_refused_sender_keeps_every_reply_queued(mailbox, smtp, make_config):
+    """530 at MAIL FROM (the relay wants a login) is about us, not the recipients: no reply
+    may be marked failed for it."""
+    config = make_config()
+    fill(mailbox, 3)
+    smtp.mail_code = "530 5.7.0 Authentication required"
+
+    invoke(config)
+
+    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("queued",)]
+    assert "530 5.7.0" in CliRunner().invoke(main, ["--config", str(config), "status"]).output
+    smtp.mail_code = None
+    time_passes(config)
+    invoke(config)
+    assert len(smtp.envelopes) == 3
+    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+
+
+def test_raising_the_capacity_confirms_the_waitlist_first(mailbox, smtp, make_config):
+    config = make_config(capacity=1)
+    fill(mailbox, 3)
+    invoke(config)
+    assert db_rows(config, "SELECT status, count(*) FROM registrations GROUP BY status") == [
+        ("confirmed", 1), ("waitlisted", 2)]
+    config.write_text(config.read_text().replace("capacity = 1", "capacity = 2"))
+    mailbox.append(registration_mail("Late Comer", "late@x.example"))
+
+    invoke(config)
+
+    assert db_rows(config, "SELECT email, status FROM registrations ORDER BY id") == [
+        ("p0@x.example", "confirmed"), ("p1@x.example", "confirmed"),
+        ("p2@x.example", "waitlisted"), ("late@x.example", "waitlisted")]

@@ -243,3 +243,29 @@ def test_announce_sends_new_details_once_and_a_cancelled_event_to_all(mailbox, s
     assert part.get_param("method") == "CANCEL" and event["SEQUENCE"] == 2
     assert event["STATUS"] == "CANCELLED"
     assert bernd[0]["Subject"].startswith("Abgesagt:") and calendar(bernd[0]) == (None, None)
+
+
+def test_details_changed_back_and_forth_are_announced_each_time(mailbox, smtp, make_config):
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    run(config)
+    original = config.read_text()
+    changed = original.replace("84512345678?pwd=dGVzdA", "99988877766")
+    for text in (changed, original, changed):
+        config.write_text(text)
+        assert run(config, "announce", "--yes").startswith("1 announcement queued")
+    sequences = [calendar(m)[1]["SEQUENCE"] for m in replies(smtp)[1:]]
+    assert sequences == [1, 2, 3]
+
+
+def test_no_reminder_for_a_cancelled_event():
+    from mailbot.models import Registration, Status
+    from mailbot.policy import due_reminders
+
+    start = dt.datetime(2021, 5, 31, 10, tzinfo=BERLIN)
+    reg = Registration("a@a.example", "A", None, Status.CONFIRMED, "u", 0,
+                       start - dt.timedelta(days=3), "<m@x>")
+    hour = (dt.timedelta(hours=1),)
+    now = start - dt.timedelta(minutes=30)
+    assert len(due_reminders([reg], hour, start, now, set())) == 1
+    assert due_reminders([reg], hour, start, now, set(), cancelled=True) == []

@@ -122,9 +122,13 @@ def test_unknown_address_or_message_is_one_line_exit_1(event_db):
         assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
 
 
-def test_forget_leaves_no_trace_in_the_database_files(event_db, smtp):
+def test_forget_leaves_no_trace_in_the_database_files(event_db, smtp, mailbox):
+    mailbox.append(registration_mail(
+        "Sekretariat", "office@koeln.example",
+        "im Auftrag von Herrn Jürgen Weiß melde ich ihn an, bitte an j.weiss@koeln.example"))
+    cli(event_db, "run", "--once")  # a note to the office names him; the reason too
     out = cli(event_db, "forget", "j.weiss@koeln.example")
-    assert out.startswith("erased j.weiss@koeln.example: 1 registration, 1 replies")
+    assert out.startswith("erased j.weiss@koeln.example: 1 registration, 3 replies")
     folder = Path(event_db).parent
     for path in folder.glob("mailbot.sqlite*"):
         data = path.read_bytes()
