@@ -89,6 +89,7 @@ class SmtpTransport:
         self.cfg = cfg
         self.envelope_from = envelope_from
         self.description = f"SMTP {cfg.host}:{cfg.port}"
+        self._context: ssl.SSLContext | None = None
 
     def probe(self) -> str:
         """Connect and log in, send nothing; raises TransportError."""
@@ -109,7 +110,9 @@ class SmtpTransport:
 
     def _client(self) -> aiosmtplib.SMTP:
         cfg = self.cfg
-        context = ssl.create_default_context(cafile=cfg.ca_file)
+        if self._context is None and cfg.security != "none":  # loading CAs costs 20 ms
+            self._context = ssl.create_default_context(cafile=cfg.ca_file)
+        context = self._context
         return aiosmtplib.SMTP(
             hostname=cfg.host, port=cfg.port, timeout=cfg.timeout, tls_context=context,
             use_tls=cfg.security == "tls",
