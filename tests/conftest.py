@@ -70,6 +70,20 @@ retain_days_after_event = 36500
 
 
 @pytest.fixture(scope="session")
+def example_config():
+    """config/example.toml, loaded with made-up passwords (no server is contacted)."""
+    from mailbot import config as cfg
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MAILBOT_IMAP_PASSWORD", "x")
+    mp.setenv("MAILBOT_SMTP_PASSWORD", "x")
+    try:
+        return cfg.load(ROOT / "config" / "example.toml")
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
 def dovecot():
     if not (shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists()):
         pytest.fail("Dovecot is not installed: run the README test command (scripts/test)")

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 from conftest import registration_mail
 
-from mailbot import config as cfg
 from mailbot.cli import main
 from mailbot.compose import Composer, restamp
 from mailbot.models import Participant, Registration, ReplyKind, Status
@@ -22,12 +21,8 @@ NOW = dt.datetime(2021, 5, 21, 8, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def composer():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAILBOT_IMAP_PASSWORD", "x")
-    mp.setenv("MAILBOT_SMTP_PASSWORD", "x")
-    config = cfg.load(ROOT / "config" / "example.toml")
-    mp.undo()
+def composer(example_config):
+    config = example_config
     return Composer(config)
 
 

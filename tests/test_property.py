@@ -10,7 +10,6 @@ from conftest import MAILS, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot import config as cfg
 from mailbot.daemon import FOREIGN, Processor, Summary
 from mailbot.models import InboundMail
 from mailbot.parse import parse_mail
@@ -25,12 +24,8 @@ OUTCOMES = {"register", "cancel", "ignore", "review", "noop", FOREIGN, "already"
 
 
 @pytest.fixture(scope="module")
-def processor():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAILBOT_IMAP_PASSWORD", "x")
-    mp.setenv("MAILBOT_SMTP_PASSWORD", "x")
-    config = cfg.load(ROOT / "config" / "example.toml")
-    mp.undo()
+def processor(example_config):
+    config = example_config
     store = Store(":memory:")
     yield Processor(config, store, transport=None)
     store.close()

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from mailbot import config as cfg
 from mailbot import guard
 from mailbot.classify import classify
 from mailbot.parse import parse_mail
@@ -33,12 +32,8 @@ def mk(body: str, subject: str = "Auftakttreffen", sender: str = f"Petra Klein <
 
 
 @pytest.fixture(scope="module")
-def event():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MAILBOT_IMAP_PASSWORD", "x")
-    mp.setenv("MAILBOT_SMTP_PASSWORD", "x")
-    config = cfg.load(ROOT / "config" / "example.toml")
-    mp.undo()
+def event(example_config):
+    config = example_config
     return config.event
 
 
