@@ -249,7 +249,7 @@ class Processor:
                                                    before=current[reg.email], after=reg)
         return queued
 
-    def purge_due(self, now: dt.datetime) -> dt.datetime:
+    def purge_due(self) -> dt.datetime:
         """When the retention period ends: the event's end + retain_days_after_event."""
         return self.config.event.end + dt.timedelta(days=self.config.privacy.retain_days)
 
@@ -259,7 +259,7 @@ class Processor:
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
-        if now < self.purge_due(now) or not self.store.registration_rows():
+        if now < self.purge_due() or not self.store.registration_rows():
             return None
         counts = self.store.erase_all()
         log.info("retention period over: personal data of %d registrations erased",

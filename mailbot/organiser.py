@@ -130,7 +130,7 @@ class Desk:
                        f"{counts['replies']} replies, sender hidden in {counts['mails']} mails")
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
-        due = self.processor.purge_due(now)
+        due = self.processor.purge_due()
         if now < due and not force:
             return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
                            f"([privacy] retain_days_after_event = "

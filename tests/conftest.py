@@ -8,6 +8,7 @@ import email.utils
 import itertools
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,16 @@ def make_config(tmp_path, dovecot, smtp_server, mailbox):
         return path
 
     return make
+
+
+def wait_for(condition, timeout: float = 30.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass (for running daemons)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def registration_mail(name: str, address: str, text: str = "hiermit melde ich mich an.",

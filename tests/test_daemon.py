@@ -8,24 +8,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, wait_for
 
 from mailbot.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(condition, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_daemon_polls_answers_and_stops_cleanly_on_sigterm(mailbox, smtp, make_config):

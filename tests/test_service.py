@@ -14,20 +14,11 @@ import time
 from collections import Counter
 
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, wait_for
 from servers import CuttableProxy
 
 from mailbot.cli import main
 from mailbot.lock import exclusive
-
-
-def wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def start_daemon(config, password, *args, env=None):
