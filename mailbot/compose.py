@@ -1,4 +1,4 @@
-"""Replies as ``EmailMessage`` objects, from jinja2 templates (pure given the templates).
+"""Replies as ready-to-send bytes, from jinja2 templates (pure given the templates).
 
 Each reply kind is one text template, ``templates/KIND.LANG.txt``; its first line is
 ``Subject: …``. The HTML alternative is the same text poured into ``layout.html``
@@ -7,7 +7,8 @@ Each reply kind is one text template, ``templates/KIND.LANG.txt``; its first lin
 Nothing from an incoming mail reaches a header unchecked: names pass through
 ``parse.clean_text`` (no control characters, so no CR/LF: CVE-2024-6923), addresses were
 validated by ``parse``, and In-Reply-To only takes a validated Message-ID. As a last line
-of defence the finished message is parsed back and must have exactly the headers we set.
+of defence the finished header block is read back line by line and must hold exactly the
+headers we set.
 """
 
 from __future__ import annotations

@@ -211,6 +211,9 @@ class Processor:
     def remind(self) -> int:
         """Queue the reminders that are due (each person, each reminder once)."""
         now = now_utc()
+        start = self.config.event.start
+        if now >= start or not any(start - b <= now for b in self.config.reminders):
+            return 0  # nothing due: no need to read every registration on each poll
         plan = due_reminders(self.store.with_status("confirmed"), self.config.reminders,
                              self.config.event.start, now, self.store.notices("reminder:"),
                              self.config.event.cancelled)

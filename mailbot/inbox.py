@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import socket
 import ssl
 import threading
 import time
@@ -25,6 +24,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
+from .text import connection_problem
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ImapInbox:
             raise InboxError(f"{where}: login refused for user {cfg.username!r} "
                              f"(check [imap] username and the password)") from None
         except (OSError, ssl.SSLError, IMAPClientError) as exc:
-            raise InboxError(f"{where}: {_describe(exc)}") from None
+            raise InboxError(f"{where}: {connection_problem(exc)}") from None
         self.can_move = self.client.has_capability("MOVE")
         self.can_idle = idle and self.client.has_capability("IDLE")
 
@@ -99,7 +99,7 @@ class ImapInbox:
             finally:
                 self.client.idle_done()
         except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def _connect(self) -> IMAPClient:
         cfg = self.cfg
@@ -124,7 +124,7 @@ class ImapInbox:
                 mails += self._fetch(big, b"BODY[HEADER]", "BODY.PEEK[HEADER]", sizes, True)
                 yield sorted(mails, key=lambda m: int(m.ref))
         except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def _fetch(self, uids: Sequence[int], key: bytes, item: str, sizes: dict,
                oversize: bool) -> list[InboundMail]:
@@ -154,7 +154,8 @@ class ImapInbox:
                 # inbox, not only ours: ours stay marked deleted until the mail program
                 # expunges them
         except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: moving mail failed: {_describe(exc)}") from None
+            raise InboxError(f"{self.description}: moving mail failed: "
+                             f"{connection_problem(exc)}") from None
 
     def flag(self, refs: Sequence[str]) -> None:
         if not refs:
@@ -164,7 +165,7 @@ class ImapInbox:
             self.client.add_flags(uids, [b"\\Flagged"])
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: flagging mail failed: "
-                             f"{_describe(exc)}") from None
+                             f"{connection_problem(exc)}") from None
 
     def find(self, message_id: str) -> InboundMail | None:
         """The mail with this Message-ID (or content hash key) still in the folder."""
@@ -182,14 +183,14 @@ class ImapInbox:
             return InboundMail(str(uids[0]), data[b"BODY[]"],
                                _aware(data[b"INTERNALDATE"]))
         except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def release(self, ref: str) -> None:
         """A mail a human has settled: unflagged, marked seen, moved to the processed folder."""
         try:
             self.client.remove_flags([int(ref)], [b"\\Flagged"])
         except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {_describe(exc)}") from None
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         self.done([ref])
 
     def close(self) -> None:
@@ -201,19 +202,6 @@ class ImapInbox:
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "no answer (timeout)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the host and port right?)"
-    if isinstance(exc, socket.gaierror):
-        return "host name not found"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted: {exc.verify_message}"
-    text = str(exc) or type(exc).__name__
-    return text.replace("\r", " ").replace("\n", " ")[:300]
 
 
 class MaildirInbox:

@@ -20,6 +20,7 @@ from typing import Protocol
 import aiosmtplib
 
 from .config import SmtpConfig
+from .text import connection_problem
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +177,7 @@ def _describe(exc: BaseException) -> str:
         return f"{first.code} {first.message}"
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return f"{exc.code} {exc.message}"
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or "[Errno 111]" in str(cause):
-            return "connection refused (is the host and port right?)"
-        if isinstance(cause, TimeoutError):
-            return "no answer (timeout)"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc) or type(exc).__name__
-    return text.replace("\r", " ").replace("\n", " ")[:300]
+    return connection_problem(exc)
 
 
 def open_transport(cfg: SmtpConfig, envelope_from: str) -> DryRunTransport | SmtpTransport:

@@ -122,7 +122,7 @@ def test_injected_subject_and_display_name_create_no_header(mailbox, smtp, make_
     assert envelope.rcpt_tos == ["eve@x.example"]
     msg = email.message_from_bytes(envelope.content, policy=email.policy.compat32)
     assert msg.get_all("Bcc") is None
-    assert "evil@example.com" not in msg["To"] or "\n" not in msg["To"]
+    assert msg["To"] == "Eve <eve@x.example>", "the injected name is dropped (Eve: signature)"
     assert set(k.lower() for k in msg.keys()) <= {
         "from", "to", "subject", "date", "message-id", "in-reply-to", "references",
         "auto-submitted", "x-auto-response-suppress", "mime-version", "content-type"}
