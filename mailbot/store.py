@@ -248,10 +248,6 @@ class Store:
             "FROM messages WHERE (action = 'review' OR needs_attention = 1) "
             "AND resolved_at IS NULL ORDER BY received_at, message_id"))
 
-    def message(self, key: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM messages WHERE message_id = ?", [key]))
-        return rows[0] if rows else None
-
     def resolve(self, key: str, action: str, reason: str, now: dt.datetime,
                 registrations: Iterable[Registration] = (),
                 replies: Iterable[Reply] = ()) -> None:
