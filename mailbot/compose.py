@@ -74,12 +74,14 @@ class Composer:
     def __init__(self, config: Config):
         self.config = config
         folder = config.templates or default_templates()
+        # auto_reload off: templates are read once (a changed template needs a restart,
+        # like any other configuration change), not checked on disk for every reply
         self.text_env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder), autoescape=False,
+            loader=jinja2.FileSystemLoader(folder), autoescape=False, auto_reload=False,
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
         )
         self.html_env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder), autoescape=True,
+            loader=jinja2.FileSystemLoader(folder), autoescape=True, auto_reload=False,
             undefined=jinja2.StrictUndefined,
         )
         self.html_env.filters["linkify"] = _linkify
@@ -87,6 +89,7 @@ class Composer:
         self.from_header = _address(clean_text(config.contact.name), config.contact.address)
         self._subjects: dict[str, str] = {}
         self.events = {"de": _event_de(config), "en": _event_en(config)}
+        self.calendars = ics.Calendars(config)
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
@@ -103,7 +106,7 @@ class Composer:
             method = CALENDAR_METHOD.get(kind)
             calendar = None
             if reg and method and status in ("confirmed", "cancelled"):
-                calendar = (ics.calendar(self.config, reg, now, method), method)
+                calendar = (self.calendars.calendar(reg, now, method), method)
             message_id = email.utils.make_msgid("mailbot", domain=self.config.contact.domain)
             paragraphs = [p.split("\n") for p in text.strip().split("\n\n")]
             html = self.layout.render(lang=lang, subject=subject, paragraphs=paragraphs)

@@ -104,6 +104,7 @@ class SmtpConfig:
     dry_run_dir: Path | None = None
     ca_file: str | None = None
     timeout: float = 60.0
+    connections: int = 2  # SMTP connections used side by side for a batch of replies
 
 
 @dataclass(frozen=True)
@@ -440,7 +441,14 @@ def _smtp(s: _Section) -> SmtpConfig:
         raise s.error("password_env", "missing (username is set, so a password is needed)")
     return SmtpConfig(host=host, port=port, security=security, username=username,
                       password=password if username else None, ca_file=s.opt_str("ca_file"),
-                      timeout=s.number("timeout", 60.0))
+                      timeout=s.number("timeout", 60.0), connections=_connections(s))
+
+
+def _connections(s: _Section) -> int:
+    value = s.integer("connections", 2)
+    if value > 10:
+        raise s.error("connections", "at most 10 (mail servers refuse more from one client)")
+    return value
 
 
 def _daemon(s: _Section) -> DaemonConfig:

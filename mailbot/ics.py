@@ -16,6 +16,8 @@ from .config import Config
 from .models import Registration
 
 PRODID = "-//mailbot//Anmeldung per E-Mail//DE"
+BEGIN = b"BEGIN:VEVENT\r\n"
+END = b"END:VEVENT\r\n"
 
 
 @functools.lru_cache(maxsize=8)
@@ -36,31 +38,63 @@ def description(config: Config) -> str:
 def calendar(config: Config, reg: Registration, now: dt.datetime,
              method: str = "REQUEST") -> bytes:
     """A VCALENDAR with one VEVENT for this registration; ``method`` REQUEST or CANCEL."""
-    event, contact = config.event, config.contact
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", method)
-    year = dt.timedelta(days=366)
-    cal.add_component(_vtimezone(event.timezone, (event.start - year).date(),
-                                 (event.end + year).date()))
-    vevent = icalendar.Event()
-    vevent.add("uid", reg.ics_uid)
-    vevent.add("sequence", reg.ics_sequence)
-    vevent.add("dtstamp", now.astimezone(dt.UTC))
-    vevent.add("dtstart", event.start)
-    vevent.add("dtend", event.end)
-    vevent.add("summary", event.title)
-    vevent.add("location", config.zoom.url)
-    vevent.add("url", config.zoom.url)
-    vevent.add("description", description(config))
-    vevent.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    vevent.add("transp", "OPAQUE")
-    vevent.add("organizer", f"mailto:{contact.address}", parameters={"CN": contact.name})
-    attendee = {"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "ACCEPTED", "RSVP": "FALSE"}
-    if reg.name:
-        attendee["CN"] = reg.name
-    vevent.add("attendee", f"mailto:{reg.email}", parameters=attendee)
-    cal.add_component(vevent)
-    return cal.to_ical()
+    return Calendars(config).calendar(reg, now, method)
+
+
+class Calendars:
+    """Calendars for one configuration. The event's own part is the same for everyone:
+    it is serialised once per method, and each person's lines (UID, SEQUENCE, DTSTAMP,
+    ATTENDEE, also serialised by icalendar) go in right after BEGIN:VEVENT — property order
+    carries no meaning in RFC 5545. Building the whole calendar per reply took a fifth of
+    the time mailbot spends on a mail."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._frames: dict[str, tuple[bytes, bytes]] = {}
+
+    def calendar(self, reg: Registration, now: dt.datetime, method: str = "REQUEST") -> bytes:
+        head, tail = self._frame(method)
+        person = icalendar.Event()
+        person.add("uid", reg.ics_uid)
+        person.add("sequence", reg.ics_sequence)
+        person.add("dtstamp", now.astimezone(dt.UTC))
+        attendee = {"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "ACCEPTED", "RSVP": "FALSE"}
+        if reg.name:
+            attendee["CN"] = reg.name
+        person.add("attendee", f"mailto:{reg.email}", parameters=attendee)
+        lines = person.to_ical()
+        if not (lines.startswith(BEGIN) and lines.endswith(END)):
+            raise ValueError("unexpected calendar serialisation")
+        return head + lines[len(BEGIN):-len(END)] + tail
+
+    def _frame(self, method: str) -> tuple[bytes, bytes]:
+        """The calendar without the person, cut after BEGIN:VEVENT."""
+        if method not in self._frames:
+            whole = self._event(method).to_ical()
+            cut = whole.index(BEGIN) + len(BEGIN)
+            self._frames[method] = (whole[:cut], whole[cut:])
+        return self._frames[method]
+
+    def _event(self, method: str) -> icalendar.Calendar:
+        config = self.config
+        event, contact = config.event, config.contact
+        cal = icalendar.Calendar()
+        cal.add("prodid", PRODID)
+        cal.add("version", "2.0")
+        cal.add("calscale", "GREGORIAN")
+        cal.add("method", method)
+        year = dt.timedelta(days=366)
+        cal.add_component(_vtimezone(event.timezone, (event.start - year).date(),
+                                     (event.end + year).date()))
+        vevent = icalendar.Event()
+        vevent.add("dtstart", event.start)
+        vevent.add("dtend", event.end)
+        vevent.add("summary", event.title)
+        vevent.add("location", config.zoom.url)
+        vevent.add("url", config.zoom.url)
+        vevent.add("description", description(config))
+        vevent.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+        vevent.add("transp", "OPAQUE")
+        vevent.add("organizer", f"mailto:{contact.address}", parameters={"CN": contact.name})
+        cal.add_component(vevent)
+        return cal

@@ -24,6 +24,8 @@ from .text import connection_problem
 
 log = logging.getLogger(__name__)
 
+PER_CONNECTION = 20  # replies due before another connection is worth opening
+
 
 @dataclass(frozen=True)
 class Outgoing:
@@ -135,16 +137,36 @@ class SmtpTransport:
         return client
 
     async def _send(self, items: Sequence[Outgoing], sink: Sink) -> None:
-        client = await self._connected()
-        try:
-            for item in items:
-                if not await self._send_one(client, item, sink):
-                    break
-        finally:
+        """Send over up to ``connections`` connections side by side, each taking the next
+        reply when it is free: while the server reads one reply, the next is on its way.
+        Only the first connection must succeed; fewer connections just take longer."""
+        clients = [await self._connected()]
+        wanted = min(self.cfg.connections, 1 + (len(items) - 1) // PER_CONNECTION)
+        if wanted > 1:
+            extra = await asyncio.gather(*(self._connected() for _ in range(wanted - 1)),
+                                         return_exceptions=True)
+            clients += [c for c in extra if isinstance(c, aiosmtplib.SMTP)]
+        queue = iter(items)  # shared: each connection takes the next reply
+        refused: list[TransportError] = []
+
+        async def work(client: aiosmtplib.SMTP) -> None:
             try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                client.close()
+                for item in queue:
+                    if not await self._send_one(client, item, sink):
+                        break  # this connection is gone; the others go on
+                    if refused:
+                        break
+            except TransportError as exc:
+                refused.append(exc)
+            finally:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+
+        await asyncio.gather(*(work(client) for client in clients))
+        if refused:
+            raise refused[0]
 
     async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing, sink: Sink) -> bool:
         """Send one reply; False when the connection is gone and the rest must wait."""
