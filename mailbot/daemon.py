@@ -403,9 +403,13 @@ class _Courier:
     def __enter__(self) -> _Courier:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         try:
             self.wait()
+        except Exception:  # noqa: BLE001 - the main thread's error is the one to report
+            if kind is None:
+                raise
+            log.exception("sending replies failed as well")
         finally:
             if self.pool is not None:
                 if self.store is not None:

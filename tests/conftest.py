@@ -107,6 +107,8 @@ def smtp(smtp_server) -> RecordingHandler:
     handler.envelopes.clear()
     handler.fail_codes.clear()
     handler.mail_code = None
+    handler.on_mail = None
+    handler.peers.clear()
     return handler
 
 

@@ -124,8 +124,13 @@ class RecordingHandler:
         self.fail_codes: list[str] = []
         self.on_message = None  # a callback for each accepted message (benchmarks)
         self.mail_code: str | None = None  # an answer to MAIL FROM, e.g. "530 …"
+        self.on_mail = None  # a callback for each MAIL FROM (fault injection)
+        self.peers: set = set()  # (host, port) of each client connection that sent mail
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        self.peers.add(session.peer)
+        if self.on_mail is not None:
+            self.on_mail()
         if self.mail_code:
             return self.mail_code
         envelope.mail_from = address

@@ -7,7 +7,7 @@ import sqlite3
 
 from click.testing import CliRunner
 from conftest import registration_mail
-from servers import free_port
+from servers import CuttableProxy, free_port
 
 from mailbot import daemon, inbox
 from mailbot.cli import main
@@ -57,11 +57,11 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
     real_flush = daemon.Processor.flush
     calls = []
 
-    def dying_flush(self, summary):
+    def dying_flush(self, summary, store=None):
         calls.append(1)
         if len(calls) == 2:  # the first call sends leftovers; the second would send ours
             raise SystemExit("killed")
-        return real_flush(self, summary)
+        return real_flush(self, summary, store)
 
     with monkeypatch.context() as m:
         m.setattr(daemon.Processor, "flush", dying_flush)
@@ -208,3 +208,71 @@ def test_raising_the_capacity_confirms_the_waitlist_first(mailbox, smtp, make_co
     assert db_rows(config, "SELECT email, status FROM registrations ORDER BY id") == [
         ("p0@x.example", "confirmed"), ("p1@x.example", "confirmed"),
         ("p2@x.example", "waitlisted"), ("late@x.example", "waitlisted")]
+
+
+def smtp_options(config, options, port=None):
+    """Add lines to [smtp] (and point it at another port)."""
+    text = config.read_text().replace("[smtp]\n", f"[smtp]\n{options}\n")
+    if port is not None:
+        live = text.split("[smtp]")[1].split("port = ")[1].split("\n")[0]
+        text = text.replace(f"port = {live}\nsecurity", f"port = {port}\nsecurity")
+    config.write_text(text)
+
+
+def test_many_replies_go_over_several_connections_each_once(mailbox, smtp, make_config):
+    config = make_config()
+    smtp_options(config, "connections = 3")
+    fill(mailbox, 45)
+
+    result = invoke(config)
+
+    assert result.exit_code == 0, result.output
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == sorted(
+        f"p{i}@x.example" for i in range(45)), "each reply exactly once"
+    assert len(smtp.peers) == 3, "45 replies are worth three connections"
+    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+
+
+def test_a_single_reply_takes_one_connection(mailbox, smtp, make_config):
+    config = make_config()
+    smtp_options(config, "connections = 3")
+    fill(mailbox, 1)
+    invoke(config)
+    assert len(smtp.envelopes) == 1 and len(smtp.peers) == 1
+
+
+def test_connections_cut_during_parallel_sending_lose_nothing(mailbox, smtp, smtp_server,
+                                                             make_config):
+    """Both connections die mid-batch (a NAT timeout, a server restart): what was not
+    confirmed stays queued and goes out on the next run. Only a reply whose 250 was lost
+    on the way may arrive twice (the SMTP window, one per connection at most)."""
+    proxy = CuttableProxy(smtp_server[0].port)
+    config = make_config()
+    smtp_options(config, "connections = 2", port=proxy.port)
+    fill(mailbox, 30)
+    mails = []
+
+    def cut_at_the_tenth():
+        mails.append(1)
+        if len(mails) == 10:
+            proxy.cut()
+
+    smtp.on_mail = cut_at_the_tenth
+    try:
+        result = invoke(config)
+        assert result.exit_code == 0, result.output
+        assert "could not be sent yet" in result.output
+        assert len(mailbox.folder("Processed")) == 30, "recorded, so moved"
+        smtp.on_mail = None
+        time_passes(config)
+        result = invoke(config)
+    finally:
+        smtp.on_mail = None
+        proxy.close()
+
+    assert result.exit_code == 0, result.output
+    recipients = [e.rcpt_tos[0] for e in smtp.envelopes]
+    assert set(recipients) == {f"p{i}@x.example" for i in range(30)}, "nobody lost"
+    assert len(recipients) - 30 <= 2
+    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+
