@@ -18,7 +18,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from . import guard
@@ -300,26 +299,25 @@ class Processor:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
         self.fill_places()
-        with _Courier(self, summary) as courier:
-            courier.send()  # replies left queued by an earlier run go first
-            for batch in inbox.batches():
-                heartbeat()
-                to_move, to_flag = [], []
-                for mail in batch:
-                    if stop is not None and stop.is_set():
-                        break
-                    outcome = self._handle_safely(mail, summary)
-                    summary.mails[outcome] += 1
-                    if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
-                        to_flag.append(mail.ref)  # may have come between recording and flag
-                    elif outcome != FOREIGN:
-                        to_move.append(mail.ref)
-                courier.send()  # this batch's replies go while the next batch is read
-                inbox.done(to_move)  # safe before they are sent: the outbox holds them
-                inbox.flag(to_flag)
-                progress(summary)
+        self.flush(summary)  # replies left queued by an earlier run go first
+        for batch in inbox.batches():
+            heartbeat()
+            to_move, to_flag = [], []
+            for mail in batch:
                 if stop is not None and stop.is_set():
                     break
+                outcome = self._handle_safely(mail, summary)
+                summary.mails[outcome] += 1
+                if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
+                    to_flag.append(mail.ref)  # may have come between recording and flagging
+                elif outcome != FOREIGN:
+                    to_move.append(mail.ref)
+            self.flush(summary)
+            inbox.done(to_move)
+            inbox.flag(to_flag)
+            progress(summary)
+            if stop is not None and stop.is_set():
+                break
         reminders = self.remind()
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
@@ -337,23 +335,21 @@ class Processor:
             log.exception("error while handling mail %s", mail.ref)
             return self._unreadable(mail, exc)
 
-    def flush(self, summary: Summary, store: Store | None = None) -> None:
+    def flush(self, summary: Summary) -> None:
         """Send every reply that is due; a temporary failure is retried later (backoff in
-        ``next_attempt_at``), a permanent one (5xx) becomes ``failed``. ``store`` is the
-        connection to use when called from the sender thread."""
-        store = store or self.store
-        rows = store.pending_replies(now_utc())
+        ``next_attempt_at``), a permanent one (5xx) becomes ``failed``."""
+        rows = self.store.pending_replies(now_utc())
         if not rows:
             return
         now, tz = now_utc(), self.config.event.tz
         items = [Outgoing(r["id"], r["recipient"], r["kind"], restamp(r["body"], now, tz))
                  for r in rows]
-        sink = _Recorder(store, summary)
+        sink = _Recorder(self.store, summary)
         try:
             self.transport.send(items, sink)
         except TransportError as exc:
             summary.send_errors += 1
-            store.set_state("last_error", str(exc), now_utc())
+            self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
                 log.error("%s; %d replies stay queued and are sent when it is back", exc,
                           len(items) - sink.done)
@@ -362,59 +358,6 @@ class Processor:
         if self.smtp_failing:
             log.info("%s reachable again", self.transport.description)
         self.smtp_failing = False
-
-
-class _Courier:
-    """Sends the outbox in a second thread while the main thread reads and records the next
-    batch: sending waits mostly on the SMTP server, reading on IMAP and the CPU, so the two
-    overlap. At most one send runs at a time; :meth:`send` first waits for the previous one.
-    Crash safety is unchanged: a reply is in the outbox (committed) before it is handed
-    over, and each one is marked ``sending`` and ``sent`` around its SMTP transaction by the
-    sender's own connection. With an in-memory database (previews) it sends in line."""
-
-    def __init__(self, processor: Processor, summary: Summary):
-        self.processor = processor
-        self.summary = summary
-        self.store: Store | None = None  # the sender thread's connection
-        self.pool: ThreadPoolExecutor | None = None
-        self.running: Future | None = None
-        if not processor.store.in_memory:
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="mailbot-send")
-
-    def send(self) -> None:
-        """Start sending what is due now (after the previous send has finished)."""
-        self.wait()
-        if self.pool is None:
-            self.processor.flush(self.summary)
-        else:
-            self.running = self.pool.submit(self._flush)
-
-    def _flush(self) -> None:
-        if self.store is None:
-            self.store = self.processor.store.sibling()
-        self.processor.flush(self.summary, self.store)
-
-    def wait(self) -> None:
-        """Wait for the send in progress; its errors (the database's) are raised here."""
-        running, self.running = self.running, None
-        if running is not None:
-            running.result()
-
-    def __enter__(self) -> _Courier:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        try:
-            self.wait()
-        except Exception:  # noqa: BLE001 - the main thread's error is the one to report
-            if kind is None:
-                raise
-            log.exception("sending replies failed as well")
-        finally:
-            if self.pool is not None:
-                if self.store is not None:
-                    self.pool.submit(self.store.close).result()
-                self.pool.shutdown()
 
 
 class _Recorder:

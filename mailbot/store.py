@@ -12,10 +12,8 @@ import binascii
 import datetime as dt
 import hashlib
 import os
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -117,17 +115,11 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 class Store:
-    """The database at ``path``; created 0600 with its folder 0700 when missing.
+    """The database at ``path``; created 0600 with its folder 0700 when missing."""
 
-    One connection, for one thread. A second thread (the sender) opens its own with
-    :meth:`sibling`; the two share a lock around write transactions, so they take turns
-    instead of waiting in SQLite's busy handler (other processes still meet that one)."""
-
-    def __init__(self, path: str | os.PathLike[str],
-                 write_lock: threading.RLock | None = None):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.write_lock = write_lock or threading.RLock()
-        if not self.in_memory:
+        if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
             os.close(fd)
@@ -145,26 +137,10 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    @property
-    def in_memory(self) -> bool:
-        return str(self.path) == ":memory:"
-
-    def sibling(self) -> Store:
-        """Another connection to the same file, for another thread of this process."""
-        if self.in_memory:
-            raise ValueError("an in-memory database has no second connection")
-        return Store(self.path, self.write_lock)
-
-    @contextmanager
-    def _tx(self) -> Iterator[None]:
-        """One write transaction (nested ones join it)."""
-        with self.write_lock, self.db.atomic():
-            yield
-
     def migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._tx():
+            with self.db.atomic():
                 step(self.db)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
@@ -204,7 +180,7 @@ class Store:
         the row is still as it was read (another process may have changed it meanwhile).
         False when nothing was recorded."""
         try:
-            with self._tx():
+            with self.db.atomic():
                 cursor = self.db.execute(
                     "INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
                     "VALUES (?, ?, ?, ?)", [email, key, iso(now), int(reply is not None)])
@@ -277,7 +253,7 @@ class Store:
                 replies: Iterable[Reply] = ()) -> None:
         """An organiser settled a mail: its new action and reason, with any rows and
         replies that follow, in one transaction."""
-        with self._tx():
+        with self.db.atomic():
             self.db.execute("UPDATE messages SET action = ?, reason = ?, resolved_at = ?, "
                             "needs_attention = 0 WHERE message_id = ?",
                             [action, reason[:300], iso(now), key])
@@ -295,7 +271,7 @@ class Store:
         if name and not name.isascii():  # as it stands in a quoted-printable reply body
             needles.append(binascii.b2a_qp(name.encode()).decode("ascii"))
         counts = {}
-        with self._tx():
+        with self.db.atomic():
             counts["registrations"] = self.db.execute(
                 "DELETE FROM registrations WHERE email = ?", [email]).rowcount
             self.db.execute("UPDATE registrations SET registered_by = ? WHERE registered_by = ?",
@@ -323,7 +299,7 @@ class Store:
         """Retention: every person's data of the event goes; the mails keep their action
         and reason (no sender, no subject) and the counts survive in the state table."""
         counts = self.counts("registrations", "status")
-        with self._tx():
+        with self.db.atomic():
             self.db.execute("INSERT INTO state (key, value, updated_at) VALUES "
                             "('purged_counts', ?, ?) ON CONFLICT(key) DO UPDATE SET "
                             "value = excluded.value, updated_at = excluded.updated_at",
@@ -354,7 +330,7 @@ class Store:
         return (row[0], row[1]) if row else None
 
     def set_state(self, key: str, value: str, now: dt.datetime) -> None:
-        with self._tx():
+        with self.db.atomic():
             self.db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                             "updated_at = excluded.updated_at", [key, value[:500], iso(now)])
@@ -375,7 +351,7 @@ class Store:
     def record(self, message: dict[str, Any], registrations: Iterable[Registration],
                replies: Iterable[Reply], now: dt.datetime) -> None:
         """A mail's rows, its participants' new state and its replies, in one transaction."""
-        with self._tx():
+        with self.db.atomic():
             self._insert("messages", {**message, "processed_at": iso(now)})
             for reg in registrations:
                 self._save_registration(reg, now)
@@ -423,11 +399,11 @@ class Store:
 
     def mark_sending(self, reply_id: int) -> None:
         """Committed just before the SMTP transaction: a crash leaves it ``sending``."""
-        with self._tx():
+        with self.db.atomic():
             self.db.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", [reply_id])
 
     def mark_sent(self, reply_id: int, now: dt.datetime) -> None:
-        with self._tx():
+        with self.db.atomic():
             self.db.execute("UPDATE outbox SET status = 'sent', sent_at = ?, "
                             "attempts = attempts + 1, last_error = NULL, next_attempt_at = NULL "
                             "WHERE id = ?", [iso(now), reply_id])
@@ -436,7 +412,7 @@ class Store:
                             now: dt.datetime) -> None:
         """A failed send: queued again with a later ``next_attempt_at`` (4xx, a lost
         connection), or ``failed`` when refused for good (5xx) or tried too often."""
-        with self._tx():
+        with self.db.atomic():
             (attempts,) = self.db.execute("SELECT attempts + 1 FROM outbox WHERE id = ?",
                                           [reply_id]).fetchone()
             if attempts >= MAX_ATTEMPTS and not permanent:
