@@ -172,7 +172,8 @@ class Composer:
         if cached is None:
             cached = email.header.Header(subject, "utf-8", header_name="Subject").encode(
                 linesep="\r\n") if not subject.isascii() else subject
-            self._subjects[subject] = cached
+            if len(self._subjects) < 100:  # one per kind and language; a template that
+                self._subjects[subject] = cached  # puts names in subjects must not grow it
         return cached
 
 
