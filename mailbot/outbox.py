@@ -20,7 +20,7 @@ from typing import Protocol
 import aiosmtplib
 
 from .config import SmtpConfig
-from .text import connection_problem
+from .text import ADDR_RE, connection_problem
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class SmtpTransport:
         """Send one reply; False when the connection is gone and the rest must wait."""
         sink.starting(item.id)
         try:
-            await client.sendmail(self.envelope_from, [item.recipient], item.body)
+            await self._transaction(client, item)
         except aiosmtplib.SMTPSenderRefused as exc:
             # our own sender or login is refused: no reply can go; all stay queued
             sink.finished(item.id, _describe(exc), False)
@@ -191,6 +191,38 @@ class SmtpTransport:
         else:
             sink.finished(item.id, None, False)
         return True
+
+
+    async def _transaction(self, client: aiosmtplib.SMTP, item: Outgoing) -> None:
+        """MAIL, RCPT and DATA for one reply: what ``sendmail`` does, without its two
+        address parses per command and its extra pass over the body (a third of the
+        client's time per reply). Our addresses were validated when they were stored
+        (plain ASCII ``local@domain``, checked again here), our bodies have CRLF line ends.
+        After a refusal the envelope is reset, as ``sendmail`` does."""
+        if not (ADDR_RE.fullmatch(item.recipient) and ADDR_RE.fullmatch(self.envelope_from)):
+            raise aiosmtplib.SMTPRecipientRefused(553, "not a plain e-mail address",
+                                                  item.recipient)
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        size = [f"SIZE={len(item.body)}".encode()] if client.supports_extension("size") else []
+        try:
+            response = await client.execute_command(
+                b"MAIL", b"FROM:<" + self.envelope_from.encode() + b">", *size)
+            if response.code != 250:
+                raise aiosmtplib.SMTPSenderRefused(response.code, response.message,
+                                                   self.envelope_from)
+            response = await client.execute_command(
+                b"RCPT", b"TO:<" + item.recipient.encode() + b">")
+            if response.code not in (250, 251):
+                raise aiosmtplib.SMTPRecipientRefused(response.code, response.message,
+                                                      item.recipient)
+            await client.data(item.body)
+        except aiosmtplib.SMTPResponseException:
+            try:
+                await client.rset()
+            except (aiosmtplib.SMTPException, OSError):
+                pass  # the connection is gone: the next reply will find out
+            raise
 
 
 def _describe(exc: BaseException) -> str:

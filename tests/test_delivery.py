@@ -276,3 +276,23 @@ def test_connections_cut_during_parallel_sending_lose_nothing(mailbox, smtp, smt
     assert len(recipients) - 30 <= 2
     assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
 
+
+
+def test_an_outbox_row_with_a_smuggled_recipient_is_refused_not_sent(mailbox, smtp,
+                                                                      make_config):
+    """Defence in depth: the transport writes SMTP commands itself, so an address that
+    would add a command (edited into the database by hand) is refused before sending."""
+    config = make_config()
+    fill(mailbox, 1)
+    invoke(config)  # creates the database
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
+        conn.execute("INSERT INTO outbox (recipient, kind, status, attempts, created_at, body) "
+                     "VALUES (?, 'confirmation', 'queued', 0, '2021-05-21T08:00:00+00:00', ?)",
+                     ["a@b.example>\r\nRCPT TO:<evil@x.example", b"Subject: x\r\n\r\nx\r\n"])
+    smtp.envelopes.clear()
+
+    invoke(config)
+
+    assert smtp.envelopes == []
+    assert db_rows(config, "SELECT status, last_error FROM outbox WHERE recipient LIKE 'a@%'"
+                   ) == [("failed", "553 not a plain e-mail address")]
