@@ -35,12 +35,6 @@ def description(config: Config) -> str:
             f"{config.contact.address}")
 
 
-def calendar(config: Config, reg: Registration, now: dt.datetime,
-             method: str = "REQUEST") -> bytes:
-    """A VCALENDAR with one VEVENT for this registration; ``method`` REQUEST or CANCEL."""
-    return Calendars(config).calendar(reg, now, method)
-
-
 class Calendars:
     """Calendars for one configuration. The event's own part is the same for everyone:
     it is serialised once per method, and each person's lines (UID, SEQUENCE, DTSTAMP,

@@ -146,6 +146,9 @@ class SmtpTransport:
             extra = await asyncio.gather(*(self._connected() for _ in range(wanted - 1)),
                                          return_exceptions=True)
             clients += [c for c in extra if isinstance(c, aiosmtplib.SMTP)]
+            if len(clients) < wanted:
+                log.debug("%s: %d of %d connections opened", self.description, len(clients),
+                          wanted)
         queue = iter(items)  # shared: each connection takes the next reply
         refused: list[TransportError] = []
 
@@ -192,14 +195,13 @@ class SmtpTransport:
             sink.finished(item.id, None, False)
         return True
 
-
     async def _transaction(self, client: aiosmtplib.SMTP, item: Outgoing) -> None:
         """MAIL, RCPT and DATA for one reply: what ``sendmail`` does, without its two
         address parses per command and its extra pass over the body (a third of the
         client's time per reply). Our addresses were validated when they were stored
         (plain ASCII ``local@domain``, checked again here), our bodies have CRLF line ends.
         After a refusal the envelope is reset, as ``sendmail`` does."""
-        if not (ADDR_RE.fullmatch(item.recipient) and ADDR_RE.fullmatch(self.envelope_from)):
+        if not ADDR_RE.fullmatch(item.recipient):  # it would become part of a command
             raise aiosmtplib.SMTPRecipientRefused(553, "not a plain e-mail address",
                                                   item.recipient)
         if client.is_ehlo_or_helo_needed:

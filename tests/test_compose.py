@@ -71,6 +71,26 @@ def test_confirmation_has_text_html_and_a_calendar_request(composer):
     assert all(len(line) <= 75 for line in ics.split(b"\r\n")), "folded at 75 octets"
 
 
+def test_each_calendar_carries_its_own_person_on_the_shared_event(composer):
+    """The event's part is serialised once; each person's lines are put into it."""
+    people = [registration(), registration("Bernd Böhm", "bernd@b.example")]
+    events = []
+    for reg in people:
+        _, msg = render(composer, ReplyKind.CONFIRMATION,
+                        Registration(reg.email, reg.name, None, reg.status,
+                                     f"uid-{reg.email}", 0, NOW, "<m@a.example>"))
+        [event] = calendar_of(msg)[1].walk("VEVENT")
+        events.append(event)
+    assert [str(e["UID"]) for e in events] == ["uid-anna@a.example", "uid-bernd@b.example"]
+    assert [e["ATTENDEE"].params["CN"] for e in events] == ["Anna Arndt", "Bernd Böhm"]
+    assert [str(e["ATTENDEE"]) for e in events] == ["mailto:anna@a.example",
+                                                    "mailto:bernd@b.example"]
+    for event in events:
+        assert sorted(event) == sorted(["UID", "SEQUENCE", "DTSTAMP", "ATTENDEE", "DTSTART",
+                                        "DTEND", "SUMMARY", "LOCATION", "URL", "DESCRIPTION",
+                                        "STATUS", "TRANSP", "ORGANIZER"]), "once each"
+
+
 def test_cancellation_removes_the_calendar_entry(composer):
     _, msg = render(composer, ReplyKind.CANCELLATION,
                     registration(status=Status.CANCELLED, sequence=1))
