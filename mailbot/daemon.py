@@ -105,18 +105,19 @@ class Processor:
             return self._unreadable(mail, exc)
         if self.own not in parsed.recipients:
             return FOREIGN
-        done = self.store.handled(parsed.key)
-        if done is not None:
-            action, attention = done
-            return WAITING if action == Action.REVIEW or attention else ALREADY
-        try:
-            decision, registrations, replies = self.plan(parsed, mail.received_at)
-        except ComposeError as exc:
-            log.error("cannot compose reply to %s: %s", parsed.key, exc)
-            decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
-            registrations, replies = [], []
-        self.store.record(self._message_row(parsed, mail, decision), registrations, replies,
-                          now_utc())
+        with self.store.immediate():  # nobody else writes between our reads and our rows
+            done = self.store.handled(parsed.key)
+            if done is not None:
+                action, attention = done
+                return WAITING if action == Action.REVIEW or attention else ALREADY
+            try:
+                decision, registrations, replies = self.plan(parsed, mail.received_at)
+            except ComposeError as exc:
+                log.error("cannot compose reply to %s: %s", parsed.key, exc)
+                decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
+                registrations, replies = [], []
+            self.store.record(self._message_row(parsed, mail, decision), registrations,
+                              replies, now_utc())
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
@@ -192,21 +193,21 @@ class Processor:
         come first served; each person moved up gets the full confirmation."""
         capacity = self.config.event.capacity
         moved = 0
-        while (capacity is not None and not self.config.event.cancelled
-               and self.store.confirmed_count() < capacity):
-            head = self.store.first_waitlisted()
-            if head is None:
-                break
-            now = now_utc()
-            new = replace(head, status=Status.CONFIRMED, event_version=self.version)
-            reply = self._compose(ReplyKind.CONFIRMATION, new, now)
-            if reply is None:
-                break
-            row = {"message_id": f"promotion:{uuid.uuid4()}", "sender": None, "subject": None,
-                   "received_at": iso(now), "action": Action.NOOP.value,
-                   "reason": f"Platz frei: {head.email} von der Warteliste bestätigt",
-                   "needs_attention": 0, "excerpt": None}
-            self.store.record(row, [new], [reply], now)
+        while capacity is not None and not self.config.event.cancelled:
+            with self.store.immediate():
+                head = self.store.first_waitlisted()
+                if self.store.confirmed_count() >= capacity or head is None:
+                    break
+                now = now_utc()
+                new = replace(head, status=Status.CONFIRMED, event_version=self.version)
+                reply = self._compose(ReplyKind.CONFIRMATION, new, now)
+                if reply is None:
+                    break
+                row = {"message_id": f"promotion:{uuid.uuid4()}", "sender": None,
+                       "subject": None, "received_at": iso(now), "action": Action.NOOP.value,
+                       "reason": f"Platz frei: {head.email} von der Warteliste bestätigt",
+                       "needs_attention": 0, "excerpt": None}
+                self.store.record(row, [new], [reply], now)
             moved += 1
         return moved
 

@@ -94,12 +94,14 @@ class Desk:
                                 organisation=organisation or people[0].organisation)
         now = now_utc()
         synthetic = self._synthetic(tuple(people), parsed)
-        situation, existing = self.processor.situation(synthetic.participants, now, now,
-                                                       deadline_applies=False, age_applies=False)
-        decision = decide(synthetic, Reading(Intent.REGISTER), situation, self.config.event)
-        regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
-        self.store.resolve(row["message_id"], Action.REGISTER.value,
-                           f"von Hand freigegeben: {row['reason'] or ''}", now, regs, replies)
+        with self.store.immediate():
+            situation, existing = self.processor.situation(
+                synthetic.participants, now, now, deadline_applies=False, age_applies=False)
+            decision = decide(synthetic, Reading(Intent.REGISTER), situation, self.config.event)
+            regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
+            self.store.resolve(row["message_id"], Action.REGISTER.value,
+                               f"von Hand freigegeben: {row['reason'] or ''}", now, regs,
+                               replies)
         if mail and inbox:
             inbox.release(mail.ref)
         where = "moved to the processed folder" if mail else "not found in the inbox any more"
@@ -146,13 +148,14 @@ class Desk:
                mail: bool) -> tuple[Decision, int]:
         now = now_utc()
         synthetic = self._synthetic((person,), None)
-        situation, existing = self.processor.situation((person,), now, now,
-                                                       deadline_applies=False, age_applies=False)
-        decision = decide(synthetic, Reading(intent), situation, self.config.event)
-        regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
-        replies = replies if mail else []
-        self._record(reason + (f"; {decision.reason}" if decision.reason else ""), regs,
-                     replies, now, decision.action)
+        with self.store.immediate():  # the service cannot write between our read and rows
+            situation, existing = self.processor.situation(
+                (person,), now, now, deadline_applies=False, age_applies=False)
+            decision = decide(synthetic, Reading(intent), situation, self.config.event)
+            regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
+            replies = replies if mail else []
+            self._record(reason + (f"; {decision.reason}" if decision.reason else ""), regs,
+                         replies, now, decision.action)
         return decision, len(replies)
 
     def _record(self, reason: str, regs: list, replies: list, now: dt.datetime,

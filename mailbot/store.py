@@ -13,7 +13,8 @@ import datetime as dt
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,24 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def immediate(self) -> Iterator[None]:
+        """Read, decide and write as one: the write lock is taken before the first read
+        (BEGIN IMMEDIATE; another process waits up to busy_timeout), so `mailbot add` and
+        the service cannot both find a person unregistered and both confirm them. Writes
+        inside join this transaction; nested calls are part of the outer one."""
+        if self.db.conn.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -180,3 +183,46 @@ def test_check_passes_against_real_servers_and_names_every_problem(event_db, tmp
                                 env={"WRONG_PASSWORD": "not-it"})
     assert result.exit_code == 2
     assert "✗ IMAP" in result.output and "login refused" in result.output
+
+
+def test_add_while_the_service_handles_the_same_persons_mail_confirms_once(
+        mailbox, smtp, make_config, dovecot, monkeypatch):
+    """`mailbot add` in another process, at the very moment the service has read that Anna
+    is not registered yet: the add waits for the service's transaction and then finds her
+    registered — one registration, one calendar entry, one confirmation."""
+    from mailbot import daemon
+
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    real_situation = daemon.Processor.situation
+    adds = []
+
+    def situation_then_add(self, people, *args, **kwargs):
+        result = real_situation(self, people, *args, **kwargs)
+        if not adds:  # the service has read; now the organiser adds the same person
+            adds.append(subprocess.Popen(
+                [sys.executable, "-m", "mailbot", "--config", str(config), "add",
+                 "anna@a.example", "--name", "Anna Arndt"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, "MAILBOT_IMAP_PASSWORD": dovecot.password}))
+            try:
+                adds[0].wait(timeout=3)  # without the write lock it would be done by now
+            except subprocess.TimeoutExpired:
+                pass
+        return result
+
+    monkeypatch.setattr(daemon.Processor, "situation", situation_then_add)
+    cli(config, "run", "--once")
+    output, _ = adds[0].communicate(timeout=30)
+
+    assert adds[0].returncode == 0, output
+    assert "anna@a.example: bereits angemeldet" in output, output
+    [(uid,)] = rows(config, "SELECT ics_uid FROM registrations WHERE email = 'anna@a.example'")
+    kinds = rows(config, "SELECT kind FROM outbox WHERE recipient = 'anna@a.example' "
+                         "ORDER BY id")
+    assert kinds == [("confirmation",), ("duplicate",)], "confirmed once, then 'already'"
+    cli(config, "run", "--once")  # sends what the add queued, if the first run had not
+    calendars = [part.get_content() for m in smtp.messages() for part in m.walk()
+                 if part.get_content_type() == "text/calendar"]
+    assert len(calendars) == 2 and all(f"UID:{uid}" in c.replace("\r\n ", "")
+                                       for c in calendars), "one calendar entry"
