@@ -1,7 +1,8 @@
 """The loop: wires the inbox, the pure core, the store and the transport together.
 
 One mail's path: parse → is it ours? → already handled? → loop guard → classify → decide →
-compose → record (one transaction) ; then per batch: send the outbox → move or flag.
+compose → record (each mail's rows together; one commit per batch) ; then per batch: send
+the outbox → move or flag.
 A mail that was recorded but not yet moved (a crash, a lost connection) is recognised by
 its key on the next run and only moved: never answered twice.
 """
@@ -304,15 +305,19 @@ class Processor:
         for batch in inbox.batches():
             heartbeat()
             to_move, to_flag = [], []
-            for mail in batch:
-                if stop is not None and stop.is_set():
-                    break
-                outcome = self._handle_safely(mail, summary)
-                summary.mails[outcome] += 1
-                if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
-                    to_flag.append(mail.ref)  # may have come between recording and flagging
-                elif outcome != FOREIGN:
-                    to_move.append(mail.ref)
+            # One commit per batch: each mail's rows stay together (a savepoint each), and
+            # a crash before the commit loses nothing — nothing of the batch was sent or
+            # moved yet, so the next run reads the same mails again.
+            with self.store.immediate():
+                for mail in batch:
+                    if stop is not None and stop.is_set():
+                        break
+                    outcome = self._handle_safely(mail, summary)
+                    summary.mails[outcome] += 1
+                    if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
+                        to_flag.append(mail.ref)  # may come between recording and flagging
+                    elif outcome != FOREIGN:
+                        to_move.append(mail.ref)
             self.flush(summary)
             inbox.done(to_move)
             inbox.flag(to_flag)

@@ -3,7 +3,8 @@
 Tables (a documented interface for organisers; see README): ``messages`` (one row per mail
 handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply).
 Schema changes are numbered migrations tracked in ``PRAGMA user_version``. Every mail's
-rows are written in one transaction, before anything is sent.
+rows are written together (one transaction, or a savepoint in the batch's), before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -369,7 +370,8 @@ class Store:
 
     def record(self, message: dict[str, Any], registrations: Iterable[Registration],
                replies: Iterable[Reply], now: dt.datetime) -> None:
-        """A mail's rows, its participants' new state and its replies, in one transaction."""
+        """A mail's rows, its participants' new state and its replies, in one transaction
+        (a savepoint when the caller holds one already)."""
         with self.db.atomic():
             self._insert("messages", {**message, "processed_at": iso(now)})
             for reg in registrations:
