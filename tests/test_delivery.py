@@ -296,3 +296,32 @@ def test_an_outbox_row_with_a_smuggled_recipient_is_refused_not_sent(mailbox, sm
     assert smtp.envelopes == []
     assert db_rows(config, "SELECT status, last_error FROM outbox WHERE recipient LIKE 'a@%'"
                    ) == [("failed", "553 not a plain e-mail address")]
+
+
+def test_a_crash_inside_a_batch_loses_nothing_and_repeats_nothing(mailbox, smtp, make_config,
+                                                                  monkeypatch):
+    """The batch is committed at once: killed after the first mail was recorded but before
+    the commit, nothing of it is stored, sent or moved — the next run reads it again."""
+    config = make_config()
+    fill(mailbox, 3)
+    real_handle = daemon.Processor.handle
+    handled = []
+
+    def dying_handle(self, mail, summary):
+        handled.append(mail.ref)
+        if len(handled) == 2:
+            raise SystemExit("killed")
+        return real_handle(self, mail, summary)
+
+    with monkeypatch.context() as m:
+        m.setattr(daemon.Processor, "handle", dying_handle)
+        invoke(config)
+    assert db_rows(config, "SELECT count(*) FROM messages") == [(0,)], "rolled back"
+    assert smtp.envelopes == [] and len(mailbox.folder("INBOX")) == 3
+
+    result = invoke(config)
+
+    assert result.exit_code == 0, result.output
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == [f"p{i}@x.example"
+                                                             for i in range(3)]
+    assert db_rows(config, "SELECT count(*) FROM registrations") == [(3,)]
