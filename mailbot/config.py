@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .text import ADDR_RE
+
 DEFAULT_PATH = Path("config/mailbot.toml")
 SECURITY_MODES = ("tls", "starttls", "none")
 DEFAULT_PORTS = {
@@ -382,7 +384,7 @@ def _zoom(s: _Section) -> ZoomConfig:
 
 def _contact(s: _Section) -> ContactConfig:
     address = s.text("address").strip().lower()
-    if address.count("@") != 1 or " " in address:
+    if not ADDR_RE.fullmatch(address):  # it becomes the SMTP envelope sender as it is
         raise s.error("address", f"not an e-mail address: {address!r}")
     return ContactConfig(name=s.text("name"), address=address, organisation=s.text("organisation"))
 

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -59,6 +59,7 @@ FOREIGN = "foreign"  # not addressed to the contact address: left exactly as it 
 ALREADY = "already"  # recorded by an earlier run but still in the folder: only moved
 WAITING = "waiting"  # recorded for review by an earlier run: still waiting for a human
 ATTENTION = "attention"  # answered, and left flagged: it also asks something
+HOLD = 2.0  # seconds a batch may keep the database locked before it commits in between
 
 
 def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
@@ -305,19 +306,7 @@ class Processor:
         for batch in inbox.batches():
             heartbeat()
             to_move, to_flag = [], []
-            # One commit per batch: each mail's rows stay together (a savepoint each), and
-            # a crash before the commit loses nothing — nothing of the batch was sent or
-            # moved yet, so the next run reads the same mails again.
-            with self.store.immediate():
-                for mail in batch:
-                    if stop is not None and stop.is_set():
-                        break
-                    outcome = self._handle_safely(mail, summary)
-                    summary.mails[outcome] += 1
-                    if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
-                        to_flag.append(mail.ref)  # may come between recording and flagging
-                    elif outcome != FOREIGN:
-                        to_move.append(mail.ref)
+            self._record_batch(batch, summary, stop, to_move, to_flag)
             self.flush(summary)
             inbox.done(to_move)
             inbox.flag(to_flag)
@@ -331,6 +320,30 @@ class Processor:
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
         return summary
+
+    def _record_batch(self, batch: list[InboundMail], summary: Summary,
+                      stop: threading.Event | None, to_move: list, to_flag: list) -> None:
+        """Handle a batch with one commit: each mail's rows stay together (a savepoint
+        each), and a crash before the commit loses nothing — nothing of the batch was sent
+        or moved yet, so the next run reads the same mails again. A batch that holds the
+        database longer than HOLD seconds (big mails) commits in between, so organisers'
+        commands are not kept waiting."""
+        waiting = deque(batch)
+        while waiting:
+            with self.store.immediate():
+                began = time.monotonic()
+                while waiting:  # at least one mail per transaction
+                    if stop is not None and stop.is_set():
+                        return
+                    mail = waiting.popleft()
+                    outcome = self._handle_safely(mail, summary)
+                    summary.mails[outcome] += 1
+                    if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
+                        to_flag.append(mail.ref)  # may come between recording and flagging
+                    elif outcome != FOREIGN:
+                        to_move.append(mail.ref)
+                    if time.monotonic() - began > HOLD:
+                        break  # commit; the rest of the batch in the next transaction
 
     def _handle_safely(self, mail: InboundMail, summary: Summary) -> str:
         try:

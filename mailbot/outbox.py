@@ -123,53 +123,67 @@ class SmtpTransport:
         )
 
     async def _connected(self) -> aiosmtplib.SMTP:
+        """A connection, greeted (EHLO, else HELO) and logged in; raises TransportError."""
         client = self._client()
         try:
             await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
             if self.cfg.username:
                 await client.login(self.cfg.username, self.cfg.password or "")
         except aiosmtplib.SMTPAuthenticationError:
+            client.close()
             raise TransportError(f"{self.description}: login refused for user "
                                  f"{self.cfg.username!r} (check [smtp] username and the "
                                  f"password)") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
             raise TransportError(f"{self.description}: {_describe(exc)}") from None
         return client
 
     async def _send(self, items: Sequence[Outgoing], sink: Sink) -> None:
         """Send over up to ``connections`` connections side by side, each taking the next
         reply when it is free: while the server reads one reply, the next is on its way.
-        Only the first connection must succeed; fewer connections just take longer."""
-        clients = [await self._connected()]
+        The first connection must succeed and starts at once; the others join when they
+        are up (or not: fewer connections just take longer). Replies to one person go one
+        after the other, in order. Every connection finishes the reply it is sending
+        before an error ends the batch."""
+        first = await self._connected()
         wanted = min(self.cfg.connections, 1 + (len(items) - 1) // PER_CONNECTION)
-        if wanted > 1:
-            extra = await asyncio.gather(*(self._connected() for _ in range(wanted - 1)),
-                                         return_exceptions=True)
-            clients += [c for c in extra if isinstance(c, aiosmtplib.SMTP)]
-            if len(clients) < wanted:
-                log.debug("%s: %d of %d connections opened", self.description, len(clients),
-                          wanted)
-        queue = iter(items)  # shared: each connection takes the next reply
-        refused: list[TransportError] = []
+        line = _Line(items)
+        errors: list[BaseException] = []
 
         async def work(client: aiosmtplib.SMTP) -> None:
             try:
-                for item in queue:
-                    if not await self._send_one(client, item, sink):
+                while not errors and (item := line.take()) is not None:
+                    try:
+                        alive = await self._send_one(client, item, sink)
+                    finally:
+                        line.done(item)
+                    if not alive:
                         break  # this connection is gone; the others go on
-                    if refused:
-                        break
-            except TransportError as exc:
-                refused.append(exc)
+            except Exception as exc:  # noqa: BLE001 - raised below, after the others stop
+                errors.append(exc)
             finally:
                 try:
                     await client.quit()
                 except (aiosmtplib.SMTPException, OSError):
                     client.close()
 
-        await asyncio.gather(*(work(client) for client in clients))
-        if refused:
-            raise refused[0]
+        async def join() -> None:
+            try:
+                client = await self._connected()
+            except TransportError as exc:
+                log.debug("%s; sending over fewer connections", exc)
+                return
+            await work(client)
+
+        await asyncio.gather(work(first), *(join() for _ in range(wanted - 1)))
+        if errors:
+            raise errors[0]
 
     async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing, sink: Sink) -> bool:
         """Send one reply; False when the connection is gone and the rest must wait."""
@@ -204,12 +218,12 @@ class SmtpTransport:
         if not ADDR_RE.fullmatch(item.recipient):  # it would become part of a command
             raise aiosmtplib.SMTPRecipientRefused(553, "not a plain e-mail address",
                                                   item.recipient)
-        if client.is_ehlo_or_helo_needed:
-            await client.ehlo()
         size = [f"SIZE={len(item.body)}".encode()] if client.supports_extension("size") else []
         try:
             response = await client.execute_command(
                 b"MAIL", b"FROM:<" + self.envelope_from.encode() + b">", *size)
+            if response.code == 552 and size:  # this reply is too big, not our sender
+                raise aiosmtplib.SMTPResponseException(response.code, response.message)
             if response.code != 250:
                 raise aiosmtplib.SMTPSenderRefused(response.code, response.message,
                                                    self.envelope_from)
@@ -225,6 +239,27 @@ class SmtpTransport:
             except (aiosmtplib.SMTPException, OSError):
                 pass  # the connection is gone: the next reply will find out
             raise
+
+
+class _Line:
+    """The replies of one send, in order, for several connections: each takes the next
+    reply whose recipient has none on the way (so one person's replies keep their order).
+    When only such replies are left, the connection stops; the one sending to that person
+    takes them when it is done."""
+
+    def __init__(self, items: Sequence[Outgoing]):
+        self.waiting = list(items)
+        self.busy: set[str] = set()
+
+    def take(self) -> Outgoing | None:
+        for i, item in enumerate(self.waiting):
+            if item.recipient not in self.busy:
+                self.busy.add(item.recipient)
+                return self.waiting.pop(i)
+        return None
+
+    def done(self, item: Outgoing) -> None:
+        self.busy.discard(item.recipient)
 
 
 def _describe(exc: BaseException) -> str:

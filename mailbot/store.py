@@ -132,6 +132,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
         else:
             self.db = sqlite_utils.Database(memory=True)
+        self._immediate = False  # inside immediate()
         self.db.execute("PRAGMA busy_timeout = 10000")
         self.db.execute("PRAGMA secure_delete = ON")  # deleted personal data is overwritten
         self.migrate()
@@ -144,18 +145,24 @@ class Store:
         """Read, decide and write as one: the write lock is taken before the first read
         (BEGIN IMMEDIATE; another process waits up to busy_timeout), so `mailbot add` and
         the service cannot both find a person unregistered and both confirm them. Writes
-        inside join this transaction; nested calls are part of the outer one."""
-        if self.db.conn.in_transaction:
+        inside join this transaction; nested calls are part of the outer one. A failed
+        COMMIT rolls back, so no transaction is ever left open."""
+        if self._immediate:
             yield
             return
+        if self.db.conn.in_transaction:  # a deferred one would not hold the write lock
+            raise RuntimeError("immediate() inside a transaction it did not open")
         self.db.execute("BEGIN IMMEDIATE")
+        self._immediate = True
         try:
             yield
+            self.db.execute("COMMIT")
         except BaseException:
             if self.db.conn.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        finally:
+            self._immediate = False
 
     def migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -126,6 +127,7 @@ class RecordingHandler:
         self.mail_code: str | None = None  # an answer to MAIL FROM, e.g. "530 …"
         self.on_mail = None  # a callback for each MAIL FROM (fault injection)
         self.peers: set = set()  # (host, port) of each client connection that sent mail
+        self.slow: dict[str, float] = {}  # recipient → delay of their next DATA answer
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         self.peers.add(session.peer)
@@ -143,6 +145,9 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        delay = self.slow.pop(envelope.rcpt_tos[0], None) if envelope.rcpt_tos else None
+        if delay:  # this recipient's server takes its time (other connections go on)
+            await asyncio.sleep(delay)
         self.envelopes.append(envelope)
         if self.on_message is not None:
             self.on_message(envelope)

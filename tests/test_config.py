@@ -73,6 +73,8 @@ def test_missing_key_is_named(section, key, expected):
     (("imap", "processed_folder", "INBOX"), "[imap] processed_folder: must differ"),
     (("zoom", "url", "zoom.us/j/1"), "[zoom] url: must start with https://"),
     (("contact", "address", "nathalie"), "[contact] address: not an e-mail address"),
+    (("contact", "address", "n@isi.example>\r\nRCPT TO:<x@y.example"),
+     "[contact] address: not an e-mail address"),
     (("smtp", "connections", 0), "[smtp] connections: must be at least 1"),
     (("smtp", "connections", 11), "[smtp] connections: at most 10"),
 ])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from click.testing import CliRunner
 from conftest import registration_mail
 from servers import CuttableProxy, free_port
@@ -325,3 +326,84 @@ def test_a_crash_inside_a_batch_loses_nothing_and_repeats_nothing(mailbox, smtp,
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == [f"p{i}@x.example"
                                                              for i in range(3)]
     assert db_rows(config, "SELECT count(*) FROM registrations") == [(3,)]
+
+
+def test_one_persons_replies_keep_their_order_over_several_connections(mailbox, smtp,
+                                                                       make_config):
+    """A confirmation and a cancellation one after the other in the outbox would go out
+    side by side on two connections; they must arrive in their order."""
+    config = make_config()
+    fill(mailbox, 23)
+    mailbox.append(registration_mail("Late Person", "late@x.example"))
+    mailbox.append(registration_mail("Late Person", "late@x.example",
+                                     "ich muss leider wieder absagen."))
+    smtp.slow["late@x.example"] = 0.5  # the first of the two would arrive last
+
+    invoke(config)
+
+    to_late = [m["Subject"].split(":")[0] for m in smtp.messages()
+               if m["To"].addresses[0].addr_spec == "late@x.example"]
+    assert to_late == ["Anmeldebestätigung", "Abmeldung bestätigt"]
+    assert len(smtp.peers) == 2, "25 replies went over two connections"
+
+
+def test_a_reply_too_big_for_the_server_fails_alone(mailbox, smtp, make_config):
+    """552 to MAIL FROM with a SIZE: this reply is too big — not a problem with our sender
+    that would hold back every other reply."""
+    config = make_config()
+    fill(mailbox, 1)
+    smtp.mail_code = "552 5.3.4 Message size exceeds fixed limit"
+
+    result = invoke(config)
+
+    assert result.exit_code == 0, result.output
+    assert db_rows(config, "SELECT status, last_error FROM outbox") == [
+        ("failed", "552 5.3.4 Message size exceeds fixed limit")]
+
+
+def test_a_slow_batch_commits_in_between(mailbox, smtp, make_config, monkeypatch):
+    """Organisers' commands wait for the batch's transaction; one that takes long (big
+    mails) commits every HOLD seconds, and each part is still recorded whole."""
+    from contextlib import contextmanager
+
+    from mailbot.store import Store
+
+    config = make_config()
+    fill(mailbox, 3)
+    real_immediate = Store.immediate
+    opened = []
+
+    @contextmanager
+    def counting(self):
+        opened.append(not self._immediate)
+        with real_immediate(self):
+            yield
+
+    monkeypatch.setattr(Store, "immediate", counting)
+    monkeypatch.setattr(daemon, "HOLD", 0.0)  # every mail takes "too long"
+    result = invoke(config)
+
+    assert result.exit_code == 0, result.output
+    assert opened.count(True) == 3, "one transaction per mail instead of one per batch"
+    assert len(smtp.envelopes) == 3 and len(mailbox.folder("Processed")) == 3
+    assert db_rows(config, "SELECT count(*) FROM registrations") == [(3,)]
+
+
+def test_a_failed_commit_leaves_no_transaction_open(tmp_path):
+    """If COMMIT itself fails (a full disk, an I/O error), everything rolls back: the next
+    transaction must not silently become part of a dead one."""
+    from mailbot.store import Store
+
+    store = Store(tmp_path / "x.sqlite")
+    store.db.execute("PRAGMA foreign_keys = ON")
+    store.db.execute("CREATE TEMP TABLE p (id INTEGER PRIMARY KEY)")
+    store.db.execute("CREATE TEMP TABLE c (pid INTEGER REFERENCES p(id) "
+                     "DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.immediate():
+            store.db.execute("INSERT INTO c VALUES (1)")  # fails only at COMMIT
+    assert not store.db.conn.in_transaction
+    with store.immediate():
+        store.set_state("after", "committed", daemon.now_utc())
+    assert Store(tmp_path / "x.sqlite").get_state("after")[0] == "committed"
+    store.close()
