@@ -1,5 +1,6 @@
-"""Where replies go: an SMTP server (aiosmtplib, one connection per batch), or a folder of
-``.eml`` files (``[smtp] dry_run_dir``) for the demo and for trying a configuration.
+"""Where replies go: an SMTP server (aiosmtplib; per batch up to ``[smtp] connections``
+side by side), or a folder of ``.eml`` files (``[smtp] dry_run_dir``) for the demo and
+for trying a configuration.
 
 A transport sends outbox rows and reports each outcome through a callback right after the
 server's answer, so the window between "250 OK" and the database knowing it stays small.
@@ -86,7 +87,8 @@ class DryRunTransport:
 
 
 class SmtpTransport:
-    """Sends over one SMTP connection per call; 4xx answers stay queued, 5xx fail."""
+    """Sends each call's replies over up to ``connections`` SMTP connections; 4xx answers
+    stay queued, 5xx fail."""
 
     def __init__(self, cfg: SmtpConfig, envelope_from: str):
         self.cfg = cfg
@@ -196,11 +198,7 @@ class SmtpTransport:
             raise TransportError(f"{self.description}: sender {self.envelope_from} refused: "
                                  f"{_describe(exc)} (check [smtp] username and password)"
                                  ) from None
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0] if exc.recipients else None
-            code = refused.code if refused else 550
-            sink.finished(item.id, _describe(exc), code >= 500)
-        except aiosmtplib.SMTPResponseException as exc:
+        except aiosmtplib.SMTPResponseException as exc:  # this reply refused: 4xx or 5xx
             sink.finished(item.id, _describe(exc), exc.code >= 500)
         except (aiosmtplib.SMTPException, OSError) as exc:
             sink.finished(item.id, _describe(exc), False)
@@ -263,9 +261,6 @@ class _Line:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        first = exc.recipients[0]
-        return f"{first.code} {first.message}"
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return f"{exc.code} {exc.message}"
     return connection_problem(exc)
