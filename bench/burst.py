@@ -236,7 +236,6 @@ def main() -> int:
             replies = [envelope.content for envelope in smtp.envelopes]
             smtp.envelopes.clear()
             real_s = fetch_s + send_all(controller.port, replies)  # the same bytes, again
-            smtp.envelopes.clear()
             results.append((n, floor_s, real_s, wall, rss, len(replies),
                             sum(map(len, replies)) // max(len(replies), 1)))
         waits = latency(dovecot, smtp, controller.port, tmp, args.latency, args.rate)

@@ -109,6 +109,7 @@ def smtp(smtp_server) -> RecordingHandler:
     handler.mail_code = None
     handler.on_mail = None
     handler.peers.clear()
+    handler.connected.clear()
     handler.slow.clear()
     return handler
 

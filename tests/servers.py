@@ -105,10 +105,6 @@ class Dovecot:
         subprocess.run([binary, "-c", str(self.conf), "stop"], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def log(self) -> str:
-        path = self.root / "dovecot.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
 
 def start_dovecot() -> Dovecot:
     root = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
@@ -118,7 +114,7 @@ def start_dovecot() -> Dovecot:
 
 
 class RecordingHandler:
-    """aiosmtpd handler that keeps every envelope; ``fail_next`` answers with a code."""
+    """aiosmtpd handler that keeps every envelope; ``fail_codes`` answer RCPT with a code."""
 
     def __init__(self) -> None:
         self.envelopes: list = []
@@ -127,7 +123,13 @@ class RecordingHandler:
         self.mail_code: str | None = None  # an answer to MAIL FROM, e.g. "530 …"
         self.on_mail = None  # a callback for each MAIL FROM (fault injection)
         self.peers: set = set()  # (host, port) of each client connection that sent mail
+        self.connected: set = set()  # (host, port) of each client connection that said EHLO
         self.slow: dict[str, float] = {}  # recipient → delay of their next DATA answer
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        self.connected.add(session.peer)
+        session.host_name = hostname
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         self.peers.add(session.peer)

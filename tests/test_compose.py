@@ -162,8 +162,6 @@ def test_smuggled_address_gets_no_reply(mailbox, smtp, make_config):
 
 
 def test_sample_replies_cover_every_kind_in_both_languages(tmp_path):
-    from mailbot.models import ReplyKind
-
     result = CliRunner().invoke(main, ["--config", str(ROOT / "examples" / "demo.toml"),
                                        "sample-replies", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output

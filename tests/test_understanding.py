@@ -8,7 +8,6 @@ someone who did not ask to be registered, mixing up a cancellation and a registr
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ from mailbot.classify import classify
 from mailbot.parse import parse_mail
 from mailbot.policy import Situation, decide
 
-ROOT = Path(__file__).resolve().parent.parent
 OWN = "n.collinet@isi-innovation.de"
 PETRA = "p.klein@awo-dortmund.de"
 WHEN = dt.datetime(2021, 5, 20, tzinfo=dt.UTC)
