@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import itertools
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -167,6 +168,15 @@ def make_config(tmp_path, dovecot, smtp_server, mailbox):
         return path
 
     return make
+
+
+def rows(config, sql: str, *params) -> list[tuple]:
+    """Rows of a query on the database beside ``config`` (the test's mailbot.sqlite)."""
+    conn = sqlite3.connect(config.parent / "mailbot.sqlite")
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 def wait_for(condition, timeout: float = 30.0) -> bool:

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, rows
 from servers import CuttableProxy, free_port
 
 from mailbot import daemon, inbox
@@ -16,11 +16,6 @@ from mailbot.cli import main
 
 def invoke(config):
     return CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
-
-
-def db_rows(config, sql):
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        return conn.execute(sql).fetchall()
 
 
 def fill(mailbox, n=3):
@@ -68,14 +63,14 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
         m.setattr(daemon.Processor, "flush", dying_flush)
         invoke(config)
     assert smtp.envelopes == []
-    assert db_rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(3,)]
+    assert rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(3,)]
 
     result = invoke(config)
 
     assert result.exit_code == 0, result.output
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["p0@x.example", "p1@x.example",
                                                              "p2@x.example"]
-    assert db_rows(config, "SELECT status, count(*) FROM outbox GROUP BY status") == [
+    assert rows(config, "SELECT status, count(*) FROM outbox GROUP BY status") == [
         ("sent", 3)]
     assert mailbox.folder("INBOX") == {}
 
@@ -95,7 +90,7 @@ def test_smtp_down_keeps_replies_queued_and_sends_them_later(mailbox, smtp, make
     status = CliRunner().invoke(main, ["--config", str(config), "status"]).output
     assert "Outbox: 2 queued, 0 sent, 0 failed" in status
     assert "Last error: " in status and "connection refused" in status
-    assert db_rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(2,)]
+    assert rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(2,)]
     assert len(mailbox.folder("Processed")) == 2, "recorded mail is moved; the outbox has it"
 
     config.write_text(text)
@@ -103,7 +98,7 @@ def test_smtp_down_keeps_replies_queued_and_sends_them_later(mailbox, smtp, make
 
     assert result.exit_code == 0, result.output
     assert len(smtp.envelopes) == 2
-    assert db_rows(config, "SELECT count(*) FROM outbox WHERE status = 'sent'") == [(2,)]
+    assert rows(config, "SELECT count(*) FROM outbox WHERE status = 'sent'") == [(2,)]
 
 
 def time_passes(config):
@@ -119,22 +114,22 @@ def test_temporary_refusals_are_retried_with_backoff_and_sent_once(mailbox, smtp
     smtp.fail_codes += ["451 4.3.0 try again later", "451 4.3.0 still busy"]
 
     invoke(config)
-    [(status, attempts, error, due)] = db_rows(
+    [(status, attempts, error, due)] = rows(
         config, "SELECT status, attempts, last_error, next_attempt_at FROM outbox")
     assert (status, attempts) == ("queued", 1) and error.startswith("451")
-    assert due > db_rows(config, "SELECT created_at FROM outbox")[0][0], "retry later"
+    assert due > rows(config, "SELECT created_at FROM outbox")[0][0], "retry later"
 
     invoke(config)  # not yet due: nothing happens
-    assert db_rows(config, "SELECT attempts FROM outbox") == [(1,)]
+    assert rows(config, "SELECT attempts FROM outbox") == [(1,)]
 
     time_passes(config)
     invoke(config)
-    assert db_rows(config, "SELECT status, attempts FROM outbox") == [("queued", 2)]
+    assert rows(config, "SELECT status, attempts FROM outbox") == [("queued", 2)]
     time_passes(config)
     invoke(config)
 
     assert len(smtp.envelopes) == 1
-    assert db_rows(config, "SELECT status, attempts, last_error FROM outbox") == [
+    assert rows(config, "SELECT status, attempts, last_error FROM outbox") == [
         ("sent", 3, None)]
 
 
@@ -148,7 +143,7 @@ def test_permanent_refusal_fails_with_the_servers_answer(mailbox, smtp, make_con
     invoke(config)
 
     assert smtp.envelopes == []
-    assert db_rows(config, "SELECT status, attempts, last_error FROM outbox") == [
+    assert rows(config, "SELECT status, attempts, last_error FROM outbox") == [
         ("failed", 1, "550 5.1.1 mailbox unknown")]
     status = CliRunner().invoke(main, ["--config", str(config), "status"])
     assert status.exit_code == 0
@@ -169,12 +164,12 @@ def test_crash_between_smtp_ok_and_commit_resends_rather_than_loses(mailbox, smt
         m.setattr(Store, "mark_sent", lambda *a: (_ for _ in ()).throw(SystemExit("killed")))
         invoke(config)
     assert len(smtp.envelopes) == 1
-    assert db_rows(config, "SELECT status FROM outbox") == [("sending",)]
+    assert rows(config, "SELECT status FROM outbox") == [("sending",)]
 
     invoke(config)
 
     assert len(smtp.envelopes) == 2
-    assert db_rows(config, "SELECT status FROM outbox") == [("sent",)]
+    assert rows(config, "SELECT status FROM outbox") == [("sent",)]
 
 
 def test_a_refused_sender_keeps_every_reply_queued(mailbox, smtp, make_config):
@@ -186,27 +181,27 @@ def test_a_refused_sender_keeps_every_reply_queued(mailbox, smtp, make_config):
 
     invoke(config)
 
-    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("queued",)]
+    assert rows(config, "SELECT DISTINCT status FROM outbox") == [("queued",)]
     assert "530 5.7.0" in CliRunner().invoke(main, ["--config", str(config), "status"]).output
     smtp.mail_code = None
     time_passes(config)
     invoke(config)
     assert len(smtp.envelopes) == 3
-    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+    assert rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
 
 
 def test_raising_the_capacity_confirms_the_waitlist_first(mailbox, smtp, make_config):
     config = make_config(capacity=1)
     fill(mailbox, 3)
     invoke(config)
-    assert db_rows(config, "SELECT status, count(*) FROM registrations GROUP BY status") == [
+    assert rows(config, "SELECT status, count(*) FROM registrations GROUP BY status") == [
         ("confirmed", 1), ("waitlisted", 2)]
     config.write_text(config.read_text().replace("capacity = 1", "capacity = 2"))
     mailbox.append(registration_mail("Late Comer", "late@x.example"))
 
     invoke(config)
 
-    assert db_rows(config, "SELECT email, status FROM registrations ORDER BY id") == [
+    assert rows(config, "SELECT email, status FROM registrations ORDER BY id") == [
         ("p0@x.example", "confirmed"), ("p1@x.example", "confirmed"),
         ("p2@x.example", "waitlisted"), ("late@x.example", "waitlisted")]
 
@@ -231,7 +226,7 @@ def test_many_replies_go_over_several_connections_each_once(mailbox, smtp, make_
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == sorted(
         f"p{i}@x.example" for i in range(45)), "each reply exactly once"
     assert len(smtp.peers) == len(smtp.connected) == 3, "45 replies: three connections"
-    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+    assert rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
 
 
 def test_a_single_reply_takes_one_connection(mailbox, smtp, make_config):
@@ -275,7 +270,7 @@ def test_connections_cut_during_parallel_sending_lose_nothing(mailbox, smtp, smt
     recipients = [e.rcpt_tos[0] for e in smtp.envelopes]
     assert set(recipients) == {f"p{i}@x.example" for i in range(30)}, "nobody lost"
     assert len(recipients) - 30 <= 2
-    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+    assert rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
 
 
 
@@ -295,7 +290,7 @@ def test_an_outbox_row_with_a_smuggled_recipient_is_refused_not_sent(mailbox, sm
     invoke(config)
 
     assert smtp.envelopes == []
-    assert db_rows(config, "SELECT status, last_error FROM outbox WHERE recipient LIKE 'a@%'"
+    assert rows(config, "SELECT status, last_error FROM outbox WHERE recipient LIKE 'a@%'"
                    ) == [("failed", "553 not a plain e-mail address")]
 
 
@@ -317,7 +312,7 @@ def test_a_crash_inside_a_batch_loses_nothing_and_repeats_nothing(mailbox, smtp,
     with monkeypatch.context() as m:
         m.setattr(daemon.Processor, "handle", dying_handle)
         invoke(config)
-    assert db_rows(config, "SELECT count(*) FROM messages") == [(0,)], "rolled back"
+    assert rows(config, "SELECT count(*) FROM messages") == [(0,)], "rolled back"
     assert smtp.envelopes == [] and len(mailbox.folder("INBOX")) == 3
 
     result = invoke(config)
@@ -325,7 +320,7 @@ def test_a_crash_inside_a_batch_loses_nothing_and_repeats_nothing(mailbox, smtp,
     assert result.exit_code == 0, result.output
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == [f"p{i}@x.example"
                                                              for i in range(3)]
-    assert db_rows(config, "SELECT count(*) FROM registrations") == [(3,)]
+    assert rows(config, "SELECT count(*) FROM registrations") == [(3,)]
 
 
 def test_one_persons_replies_keep_their_order_over_several_connections(mailbox, smtp,
@@ -362,7 +357,7 @@ def test_a_reply_too_big_for_the_server_fails_alone(mailbox, smtp, make_config):
     result = invoke(config)
 
     assert result.exit_code == 0, result.output
-    assert db_rows(config, "SELECT recipient, status, last_error FROM outbox ORDER BY id") == [
+    assert rows(config, "SELECT recipient, status, last_error FROM outbox ORDER BY id") == [
         ("p0@x.example", "sent", None),
         ("p1@x.example", "failed", "552 5.3.4 Message size exceeds fixed limit"),
         ("p2@x.example", "sent", None)]
@@ -393,7 +388,7 @@ def test_a_slow_batch_commits_in_between(mailbox, smtp, make_config, monkeypatch
     assert result.exit_code == 0, result.output
     assert opened.count(True) == 3, "one transaction per mail instead of one per batch"
     assert len(smtp.envelopes) == 3 and len(mailbox.folder("Processed")) == 3
-    assert db_rows(config, "SELECT count(*) FROM registrations") == [(3,)]
+    assert rows(config, "SELECT count(*) FROM registrations") == [(3,)]
 
 
 def test_a_failed_commit_leaves_no_transaction_open(tmp_path):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from zoneinfo import ZoneInfo
 
 import icalendar
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, rows
 
 from mailbot.cli import main
 
@@ -20,12 +19,6 @@ def run_once(config) -> str:
     result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def rows(config, sql: str) -> list[tuple]:
-    db = config.parent / "mailbot.sqlite"
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def calendar_part(msg) -> icalendar.Calendar:

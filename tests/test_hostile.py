@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import email
 import email.policy
-import sqlite3
 
 import icalendar
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, rows
 
 from mailbot.cli import main
 
@@ -17,11 +16,6 @@ def run(config):
     result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def rows(config, sql):
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        return conn.execute(sql).fetchall()
 
 
 def parts(envelope, ctype):

@@ -8,14 +8,13 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
-import sqlite3
 from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
 import vobject
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, rows
 
 from mailbot.cli import main
 
@@ -26,11 +25,6 @@ def run(config, *args):
     result = CliRunner().invoke(main, ["--config", str(config), *(args or ("run", "--once"))])
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def rows(config, sql, *params):
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 def replies(smtp, to=None):

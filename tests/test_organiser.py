@@ -6,14 +6,13 @@ import email
 import email.policy
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, rows
 
 from mailbot.cli import main
 
@@ -25,11 +24,6 @@ def cli(config, *args, code=0):
     result = CliRunner().invoke(main, ["--config", str(config), *args])
     assert result.exit_code == code, result.output
     return result.output
-
-
-def rows(config, sql, *params):
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture

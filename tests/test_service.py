@@ -6,7 +6,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -14,7 +13,7 @@ import time
 from collections import Counter
 
 from click.testing import CliRunner
-from conftest import registration_mail, wait_for
+from conftest import registration_mail, rows, wait_for
 from servers import CuttableProxy
 
 from mailbot.cli import main
@@ -37,11 +36,6 @@ def stop(proc) -> str:
         proc.kill()
         _, err = proc.communicate()
     return err
-
-
-def db_rows(config, sql):
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        return conn.execute(sql).fetchall()
 
 
 def test_idle_answers_a_new_mail_without_waiting_for_the_poll(mailbox, smtp, make_config):
@@ -104,17 +98,17 @@ def test_killed_at_random_moments_every_participant_has_one_row_and_a_reply(
     try:
         done = wait_for(lambda: len({e.rcpt_tos[0] for e in smtp.envelopes}) == 300, 120)
         assert done and wait_for(lambda: mailbox.folder("INBOX") == {}, 30), (
-            db_rows(config, "SELECT status, count(*) FROM outbox GROUP BY status"),
-            db_rows(config, "SELECT count(*) FROM messages"), len(mailbox.folder("INBOX")),
+            rows(config, "SELECT status, count(*) FROM outbox GROUP BY status"),
+            rows(config, "SELECT count(*) FROM messages"), len(mailbox.folder("INBOX")),
             len({e.rcpt_tos[0] for e in smtp.envelopes}), stop(proc)[-3000:])
     finally:
         stop(proc)
-    rows = db_rows(config, "SELECT email, count(*) FROM registrations GROUP BY email")
-    assert len(rows) == 300 and all(n == 1 for _, n in rows)
+    registered = rows(config, "SELECT email, count(*) FROM registrations GROUP BY email")
+    assert len(registered) == 300 and all(n == 1 for _, n in registered)
     replies = Counter(e.rcpt_tos[0] for e in smtp.envelopes)
     assert set(replies) == {a for _, a in people}
     assert sum(replies.values()) <= 300 + kills, replies.most_common(3)
-    assert db_rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+    assert rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
 
 
 def test_a_second_run_exits_at_once_saying_so(mailbox, smtp, make_config):
