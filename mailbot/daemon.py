@@ -10,7 +10,6 @@ its key on the next run and only moved: never answered twice.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import random
 import sqlite3
@@ -39,7 +38,7 @@ from .models import (
 )
 from .notify import notify, wait
 from .outbox import Outgoing, Transport, TransportError, open_transport
-from .parse import parse_mail
+from .parse import content_key, parse_mail
 from .policy import (
     DAY,
     Decision,
@@ -285,7 +284,7 @@ class Processor:
                 "excerpt": excerpt(parsed.text) if for_human else None}
 
     def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
-        key = "sha256:" + hashlib.sha256(mail.raw).hexdigest()
+        key = content_key(mail.raw)
         if self.store.handled(key) is None:
             row = {"message_id": key, "sender": None, "subject": None,
                    "received_at": iso(mail.received_at), "action": Action.REVIEW.value,

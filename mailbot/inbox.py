@@ -9,7 +9,6 @@ seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import ssl
@@ -24,6 +23,8 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
+from .notify import wait
+from .parse import content_key, parse_mail
 from .text import connection_problem
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class ImapInbox:
         """Until new mail arrives (IMAP IDLE, where the server offers it), ``timeout``
         seconds pass or ``stop`` is set; ``heartbeat`` is called about once a second."""
         if not self.can_idle:
-            _sleep(timeout, stop, heartbeat)
+            wait(timeout, stop, heartbeat)
             return
         deadline = time.monotonic() + min(timeout, IDLE_MAX)
         try:
@@ -173,7 +174,7 @@ class ImapInbox:
             if message_id.startswith("sha256:"):
                 for batch in self.batches():
                     for mail in batch:
-                        if "sha256:" + hashlib.sha256(mail.raw).hexdigest() == message_id:
+                        if content_key(mail.raw) == message_id:
                             return mail
                 return None
             uids = self.client.search(["HEADER", "Message-ID", message_id])
@@ -247,7 +248,7 @@ class MaildirInbox:
              heartbeat: Callable[[], None]) -> None:
         """Until a file appears in ``new/``, ``timeout`` seconds pass or ``stop`` is set."""
         before = set(os.listdir(self.root / "new"))
-        _sleep(timeout, stop, heartbeat, lambda: set(os.listdir(self.root / "new")) - before)
+        wait(timeout, stop, heartbeat, lambda: set(os.listdir(self.root / "new")) - before)
 
     def done(self, refs: Sequence[str]) -> None:
         for ref in refs:
@@ -278,20 +279,7 @@ class MaildirInbox:
 
 
 def _key_of(raw: bytes) -> str:
-    from .parse import parse_mail
-
     return parse_mail(raw).key  # the same key the daemon recorded
-
-
-def _sleep(timeout: float, stop: threading.Event, heartbeat: Callable[[], None],
-           woken: Callable[[], object] = lambda: False) -> None:
-    deadline = time.monotonic() + timeout
-    while not stop.is_set() and not woken():
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        stop.wait(min(left, 1.0))
-        heartbeat()
 
 
 def _flags(name: str) -> str:

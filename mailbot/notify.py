@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 
 def notify(*fields: str) -> bool:
@@ -25,13 +26,19 @@ def notify(*fields: str) -> bool:
         return False
 
 
-def wait(seconds: float, stop: threading.Event) -> None:
-    """Sleep up to ``seconds`` (or until ``stop``), telling the watchdog every second that
-    the process is alive: a long backoff must not look like a hang."""
+def _alive() -> None:
+    notify("WATCHDOG=1")
+
+
+def wait(seconds: float, stop: threading.Event, heartbeat: Callable[[], None] = _alive,
+         woken: Callable[[], object] = lambda: False) -> None:
+    """Sleep up to ``seconds`` (or until ``stop`` is set or ``woken()`` is true), calling
+    ``heartbeat`` every second — by default telling the watchdog the process is alive: a
+    long backoff must not look like a hang."""
     deadline = time.monotonic() + seconds
-    while not stop.is_set():
+    while not stop.is_set() and not woken():
         left = deadline - time.monotonic()
         if left <= 0:
             return
         stop.wait(min(left, 1.0))
-        notify("WATCHDOG=1")
+        heartbeat()

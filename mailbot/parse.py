@@ -94,7 +94,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         msg = _PARSER.parsebytes(raw)
     headers = _headers(msg)
     message_id = valid_message_id(headers.get("message-id", ""))
-    key = message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+    key = message_id or content_key(raw)
     sender, sender_name = parse_from(_raw_header(msg, "from"))
     text = "" if limit else strip_quotes(body_text(msg))
     found = find(text, sender, sender_name, own) if not limit else None
@@ -138,8 +138,13 @@ def mime_problem(raw: bytes) -> str | None:
     return None
 
 
+def content_key(raw: bytes) -> str:
+    """The key of a mail without a usable Message-ID: a hash of its bytes."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
 def _unparsed(raw: bytes, head_end: int, reason: str) -> ParsedMail:
-    return ParsedMail(key="sha256:" + hashlib.sha256(raw).hexdigest(), message_id=None,
+    return ParsedMail(key=content_key(raw), message_id=None,
                       sender=None, sender_name="", subject="", headers={}, text="",
                       recipients=recipients(raw[: min(head_end, MAX_SCAN)]), limit=reason)
 
