@@ -122,11 +122,8 @@ def review(ctx: click.Context) -> None:
     that also ask something. They stay flagged in the inbox; answer them from your mail
     program and move them out of the inbox."""
     config = _load(ctx)
-    store = _open_store(config)
-    try:
+    with _store(config) as store:
         rows = store.for_review()
-    finally:
-        store.close()
     click.echo(format_review(rows, config.event.tz))
 
 
@@ -201,14 +198,11 @@ def status(ctx: click.Context) -> None:
     """Overview: registrations and free places, mail waiting for a human, replies not yet
     sent or refused, and when mailbot last looked at the inbox."""
     config = _load(ctx)
-    store = _open_store(config)
-    try:
+    with _store(config) as store:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
             store.get_state("last_poll"), store.get_state("last_error"))
-    finally:
-        store.close()
     click.echo(text)
 
 

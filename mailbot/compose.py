@@ -152,12 +152,12 @@ class Composer:
         headers += [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All"),
                     ("MIME-Version", "1.0")]
         parts = [_text_part("plain", text), _text_part("html", html)]
-        if calendar is not None:
+        if calendar is None:
+            body = _multipart("alternative", parts)
+        else:
             data, method = calendar
             parts.append(_text_part("calendar", data.decode("utf-8"), f"; method={method}"))
-        body = _multipart("alternative", parts)
-        if calendar is not None:
-            data, method = calendar
+            body = _multipart("alternative", parts)
             filename = "einladung.ics" if method == "REQUEST" else "absage.ics"
             attachment = (f'Content-Type: application/ics; name="{filename}"\r\n'
                           f"Content-Transfer-Encoding: base64\r\n"

@@ -266,7 +266,7 @@ class Processor:
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
-        if now < self.purge_due() or not self.store.registration_rows():
+        if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
         counts = self.store.erase_all()
         log.info("retention period over: personal data of %d registrations erased",

@@ -327,11 +327,8 @@ class Store:
         and reason (no sender, no subject) and the counts survive in the state table."""
         counts = self.counts("registrations", "status")
         with self.db.atomic():
-            self.db.execute("INSERT INTO state (key, value, updated_at) VALUES "
-                            "('purged_counts', ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                            "value = excluded.value, updated_at = excluded.updated_at",
-                            [", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
-                             iso(now_utc())])
+            self.set_state("purged_counts",
+                           ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), now_utc())
             self.db.execute("DELETE FROM registrations")
             self.db.execute("DELETE FROM outbox")
             self.db.execute("DELETE FROM notices")
