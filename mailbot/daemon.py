@@ -61,6 +61,13 @@ ATTENTION = "attention"  # answered, and left flagged: it also asks something
 HOLD = 2.0  # seconds a batch may keep the database locked before it commits in between
 
 
+def note_row(key: str, action: Action, reason: str, at: dt.datetime) -> dict:
+    """The ``messages`` row for something that is not a mail of the inbox as read (a
+    promotion, an organiser's change, an unreadable mail): no sender, subject or excerpt."""
+    return {"message_id": key, "sender": None, "subject": None, "received_at": iso(at),
+            "action": action.value, "reason": reason, "needs_attention": 0, "excerpt": None}
+
+
 def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
     """The first lines of what a person wrote, for the review list."""
     kept = [line for line in text.split("\n") if line.strip()][:lines]
@@ -204,10 +211,8 @@ class Processor:
                 reply = self._compose(ReplyKind.CONFIRMATION, new, now)
                 if reply is None:
                     break
-                row = {"message_id": f"promotion:{uuid.uuid4()}", "sender": None,
-                       "subject": None, "received_at": iso(now), "action": Action.NOOP.value,
-                       "reason": f"Platz frei: {head.email} von der Warteliste bestätigt",
-                       "needs_attention": 0, "excerpt": None}
+                row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP,
+                               f"Platz frei: {head.email} von der Warteliste bestätigt", now)
                 self.store.record(row, [new], [reply], now)
             moved += 1
         return moved
@@ -286,10 +291,8 @@ class Processor:
     def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
         key = content_key(mail.raw)
         if self.store.handled(key) is None:
-            row = {"message_id": key, "sender": None, "subject": None,
-                   "received_at": iso(mail.received_at), "action": Action.REVIEW.value,
-                   "reason": f"Mail nicht lesbar ({type(exc).__name__})",
-                   "needs_attention": 0, "excerpt": None}
+            row = note_row(key, Action.REVIEW, f"Mail nicht lesbar ({type(exc).__name__})",
+                           mail.received_at)
             self.store.record(row, [], [], now_utc())
         return Action.REVIEW.value
 

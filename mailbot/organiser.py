@@ -12,12 +12,12 @@ import uuid
 from dataclasses import dataclass, replace
 
 from .classify import Reading
-from .daemon import Processor
+from .daemon import Processor, note_row
 from .inbox import Inbox
 from .models import Action, Intent, ParsedMail, Participant, ReplyKind, Status
 from .parse import parse_mail
 from .policy import Decision, decide
-from .store import iso, now_utc
+from .store import now_utc
 from .text import valid_address
 
 
@@ -160,10 +160,8 @@ class Desk:
 
     def _record(self, reason: str, regs: list, replies: list, now: dt.datetime,
                 action: Action = Action.NOOP) -> None:
-        row = {"message_id": f"manual:{uuid.uuid4()}", "sender": None, "subject": None,
-               "received_at": iso(now), "action": action.value, "reason": reason,
-               "needs_attention": 0, "excerpt": None}
-        self.store.record(row, regs, replies, now)
+        self.store.record(note_row(f"manual:{uuid.uuid4()}", action, reason, now), regs,
+                          replies, now)
 
     def _synthetic(self, people: tuple[Participant, ...], parsed: ParsedMail | None
                    ) -> ParsedMail:
