@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import itertools
+import os
 import shutil
+import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -177,6 +180,26 @@ def rows(config, sql: str, *params) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def start_daemon(config, password, *args, env=None):
+    """`mailbot run` (the service) in its own process, as systemd would start it."""
+    env = {**os.environ, "MAILBOT_IMAP_PASSWORD": password, **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(config), *args,
+                             "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def stop(proc) -> str:
+    """SIGTERM, as systemd stops it; its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
 
 
 def wait_for(condition, timeout: float = 30.0) -> bool:

@@ -6,12 +6,10 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import registration_mail, wait_for
+from conftest import registration_mail, start_daemon, wait_for
 
 from mailbot.cli import main
 
@@ -22,10 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_daemon_polls_answers_and_stops_cleanly_on_sigterm(mailbox, smtp, make_config):
     config = make_config()
-    env = {**os.environ, "MAILBOT_IMAP_PASSWORD": mailbox.server.password}
-    proc = subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(config),
-                             "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = start_daemon(config, mailbox.server.password)
     try:
         assert wait_for(lambda: (config.parent / "mailbot.sqlite").exists())
         mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))

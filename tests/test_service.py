@@ -13,29 +13,11 @@ import time
 from collections import Counter
 
 from click.testing import CliRunner
-from conftest import registration_mail, rows, wait_for
+from conftest import registration_mail, rows, start_daemon, stop, wait_for
 from servers import CuttableProxy
 
 from mailbot.cli import main
 from mailbot.lock import exclusive
-
-
-def start_daemon(config, password, *args, env=None):
-    env = {**os.environ, "MAILBOT_IMAP_PASSWORD": password, **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "mailbot", "--config", str(config), *args,
-                             "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def stop(proc) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err
 
 
 def test_idle_answers_a_new_mail_without_waiting_for_the_poll(mailbox, smtp, make_config):
