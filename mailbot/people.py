@@ -53,7 +53,9 @@ _TITLES = re.compile(
     re.IGNORECASE,
 )
 _CAP = r"[A-ZÄÖÜŁŚŻ][\w'’.-]*"
-_PARTICLES = r"(?:von|van|de|der|den|zu|da|di|du|le|la|ten|ter|vom|zum)"
+PARTICLES = frozenset({"von", "van", "de", "der", "den", "zu", "da", "di", "du", "le", "la",
+                       "ten", "ter", "vom", "zum"})  # lower-case parts of family names
+_PARTICLES = "(?:" + "|".join(sorted(PARTICLES, key=len, reverse=True)) + ")"
 _NAME = (rf"(?:(?:Dr|Prof)\.\s*)*{_CAP}(?:[ \t]+(?:{_PARTICLES}[ \t]+){{0,3}}{_CAP}){{0,4}}")
 _PAIR = re.compile(
     rf"(?P<name>{_NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
@@ -103,8 +105,6 @@ class Found:
 
 
 _ASIDE = re.compile(r"\s*\([^)]*\)|\s+[-–|/]\s+.*$|\s*,\s*(?:Dr|Prof)\.?\s*$")
-_PARTICLE_WORDS = {"von", "van", "de", "der", "den", "zu", "da", "di", "du", "le", "la", "ten",
-                   "ter", "vom", "zum"}
 
 
 def split_name(value: str) -> str:
@@ -114,7 +114,7 @@ def split_name(value: str) -> str:
     value = _TITLES.sub("", value)
     if value.count(",") == 1:
         last, first = (_TITLES.sub("", v.strip()) for v in value.split(","))
-        if last and first and all(w.lower() in _PARTICLE_WORDS for w in last.split()[:-1]):
+        if last and first and all(w.lower() in PARTICLES for w in last.split()[:-1]):
             value = f"{first} {last}"
     return _TITLES.sub("", value).strip()
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .classify import classify
 from .config import Config
 from .parse import parse_mail
+from .people import PARTICLES
 from .store import now_utc
 
 if TYPE_CHECKING:
@@ -101,8 +102,6 @@ def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], header: tuple[s
     return ("\ufeff" if bom else "") + out.getvalue()
 
 
-_PARTICLE = {"von", "van", "de", "der", "den", "zu", "da", "di", "du", "le", "la", "ten",
-             "ter", "vom", "zum"}
 
 
 def split_first_last(name: str) -> tuple[str, str]:
@@ -111,7 +110,7 @@ def split_first_last(name: str) -> tuple[str, str]:
     if len(words) < 2:
         return name, ""
     i = len(words) - 1
-    while i > 1 and words[i - 1].lower() in _PARTICLE:
+    while i > 1 and words[i - 1].lower() in PARTICLES:
         i -= 1
     return " ".join(words[:i]), " ".join(words[i:])
 
