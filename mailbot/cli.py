@@ -372,7 +372,29 @@ def check(ctx: click.Context) -> None:
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
-    sys.exit(0 if all(ok for ok, _ in results) else 2)
+    warnings = _check_warnings(config)
+    for text in warnings:
+        click.echo(f"! {text}")
+    if not all(ok for ok, _ in results):
+        sys.exit(2)
+    if warnings:
+        click.echo("Valid, but please look at the lines marked ! before going live.")
+    sys.exit(1 if warnings else 0)
+
+
+def _check_warnings(config: config_mod.Config) -> list[str]:
+    """Valid but unlikely meant: an event in the past, the example's placeholders …"""
+    from .doctor import warnings
+
+    confirmed = None
+    if config.database.exists():
+        with contextlib.suppress(OSError, sqlite3.Error):
+            store = Store(config.database)
+            try:
+                confirmed = store.counts("registrations", "status").get("confirmed", 0)
+            finally:
+                store.close()
+    return warnings(config, now_utc(), confirmed)
 
 
 def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:

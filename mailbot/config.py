@@ -11,14 +11,16 @@ the current working directory, as a shell user would expect; cron and systemd ex
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
 import ipaddress
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .text import ADDR_RE
@@ -177,12 +179,23 @@ def load(path: str | os.PathLike[str]) -> Config:
 
 
 def parse(data: dict[str, Any], source: Path | None = None) -> Config:
-    """Validate an already-decoded TOML document."""
-    known = {"event", "zoom", "contact", "imap", "maildir", "smtp", "database", "daemon",
-             "templates", "limits", "privacy", "reminders"}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"[{key}]: unknown section (known: {', '.join(sorted(known))})")
+    """Validate an already-decoded TOML document. A key or section that mailbot does not
+    know is an error (a typo would otherwise silently leave a default in place)."""
+    _Section.seen = {}
+    try:
+        config = _parse(data, source)
+    except ConfigError:
+        unknown = unknown_keys(data)  # a typo explains a "missing" better than "missing"
+        if unknown:
+            raise ConfigError(unknown[0]) from None
+        raise
+    unknown = unknown_keys(data)
+    if unknown:
+        raise ConfigError(unknown[0])
+    return config
+
+
+def _parse(data: dict[str, Any], source: Path | None) -> Config:
     event = _event(_Section(data, "event"))
     imap = _imap(_Section(data, "imap")) if "imap" in data else None
     maildir = _maildir(_Section(data, "maildir")) if "maildir" in data else None
@@ -221,7 +234,8 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError):
         return [first]
-    found = []
+    _Section.seen = {}
+    found = [f"{path}: {problem}" for problem in unknown_keys(data)]
     parts: list[tuple[str, Any]] = [
         ("event", _event), ("zoom", _zoom), ("contact", _contact), ("smtp", _smtp),
         ("daemon", _daemon), ("limits", _limits), ("privacy", _privacy),
@@ -238,14 +252,77 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
         _Section(data, "database").text("path")
     except ConfigError as exc:
         found.append(f"{path}: {exc}")
+    found += [f"{path}: {p}" for p in unknown_keys(data) if f"{path}: {p}" not in found]
     return found or [first]
+
+
+# TOML keys whose name is not the name of the dataclass field they fill. A key named
+# like its field needs no entry: the known keys of a section are its dataclass's fields,
+# these, and every key the section's parser reads (so a new key is known by being read).
+KEY_ALIASES: dict[str, tuple[str, ...]] = {
+    "password": ("password_env", "password_file"),
+    "max_message_bytes": ("max_message_mb",),
+    "max_participants": ("max_participants_per_mail",),
+    "retain_days": ("retain_days_after_event",),
+}
+# Sections whose value is not a dataclass: their keys.
+PLAIN_SECTIONS: dict[str, tuple[str, ...]] = {
+    "database": ("path",), "templates": ("path",), "reminders": ("before",)}
+NOT_SECTIONS = {"source"}  # Config fields that are not read from the file
+
+
+def unknown_keys(data: dict[str, Any]) -> list[str]:
+    """One line per section or key of ``data`` that mailbot does not know, with the
+    nearest known name ("did you mean …") where one is close."""
+    sections = {f.name: f.name for f in dataclasses.fields(Config)
+                if f.name not in NOT_SECTIONS}
+    hints = get_type_hints(Config)
+    found = []
+    for name, value in data.items():
+        if name not in sections:
+            found.append(f"[{name}]: unknown section{_suggest(name, sections)}")
+        elif isinstance(value, dict):
+            found += _unknown_in(value, name, _dataclass_of(hints[name]))
+    return found
+
+
+def _unknown_in(table: dict[str, Any], name: str, cls: type | None) -> list[str]:
+    known = set(PLAIN_SECTIONS.get(name, ())) | _Section.seen.get(name, set())
+    hints = get_type_hints(cls) if cls else {}
+    for f in dataclasses.fields(cls) if cls else ():
+        known.update(KEY_ALIASES.get(f.name, (f.name,)))  # an aliased name is not read
+    found = []
+    for key, value in table.items():
+        if key not in known:
+            found.append(f"[{name}] {key}: unknown key{_suggest(key, known)}")
+        elif isinstance(value, dict) and _dataclass_of(hints.get(key)):
+            found += _unknown_in(value, f"{name}.{key}", _dataclass_of(hints[key]))
+    return found
+
+
+def _dataclass_of(hint: Any) -> type | None:
+    """The dataclass in a type hint like ``ImapConfig | None``, else None."""
+    for candidate in (hint, *get_args(hint)):
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def _suggest(word: str, known: Any) -> str:
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f" — did you mean {close[0]}?"
+    return f" (known: {', '.join(sorted(known))})"
 
 
 class _Section:
     """Typed access to one TOML table; every error names ``[section] key``."""
 
+    seen: dict[str, set[str]] = {}  # section → keys read (see unknown_keys)
+
     def __init__(self, data: dict[str, Any], name: str, optional: bool = False):
         self.name = name
+        self.keys = _Section.seen.setdefault(name, set())
         value = data.get(name)
         if value is None:
             if not optional:
@@ -259,6 +336,7 @@ class _Section:
         return ConfigError(f"[{self.name}] {key}: {msg}")
 
     def get(self, key: str, kind: type | tuple[type, ...], what: str, default: Any = ...) -> Any:
+        self.keys.add(key)
         if key not in self.data:
             if default is ...:
                 raise self.error(key, "missing")
