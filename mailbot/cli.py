@@ -146,9 +146,16 @@ def announce(ctx: click.Context, yes: bool) -> None:
     and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
     is told that the event is cancelled. Nobody gets the same announcement twice."""
     config = _load(ctx)
-    what = "the cancellation of the event" if config.event.cancelled else "the changed details"
-    if not yes and sys.stdin.isatty() and not click.confirm(
-            f"Send {what} to every registered person who has not had them yet?"):
+    with _store(config) as store:
+        plan = Processor(config, store, None).announcement_plan()
+    if not plan:
+        click.echo("Everybody already has the current details: nothing to send.")
+        return
+    what = "that the event is cancelled" if config.event.cancelled else "the changed details"
+    click.echo(f"This tells {_plural(len(plan), 'person', 'people')} {what}:")
+    for line in _event_lines(config):
+        click.echo(f"  {line}")
+    if not _confirm(f"Send it to {_plural(len(plan), 'person', 'people')}?", yes):
         click.echo("Nothing sent.")
         return
     queued, summary = _run_task(config, "announce")
@@ -156,6 +163,17 @@ def announce(ctx: click.Context, yes: bool) -> None:
         click.echo("Everybody already has the current details: nothing to send.")
         return
     click.echo(_queued(queued, "announcement", summary))
+
+
+def _event_lines(config: config_mod.Config) -> list[str]:
+    """The details an announcement carries, as the organiser set them now."""
+    event, zoom = config.event, config.zoom
+    if event.cancelled:
+        return [f"{event.title}, {event.start.astimezone(event.tz):%d.%m.%Y %H:%M}: cancelled"]
+    return [f"{event.title}",
+            f"{event.start.astimezone(event.tz):%d.%m.%Y %H:%M} – "
+            f"{event.end.astimezone(event.tz):%H:%M} ({event.timezone})",
+            f"Zoom: {zoom.url}, meeting ID {zoom.meeting_id}, passcode {zoom.passcode}"]
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
@@ -303,10 +321,27 @@ def add(ctx: click.Context, email: str, name: str, organisation: str | None,
 @main.command("cancel")
 @click.argument("email")
 @click.option("--no-mail", is_flag=True, help="Record only; send no cancellation mail.")
+@click.option("--yes", is_flag=True, help="Do not ask (needed without a terminal).")
 @click.pass_context
-def cancel_(ctx: click.Context, email: str, no_mail: bool) -> None:
+def cancel_(ctx: click.Context, email: str, no_mail: bool, yes: bool) -> None:
     """Cancel someone's registration by hand; their calendar entry is removed and the first
-    person on the waitlist moves up."""
+    person on the waitlist moves up. Shows what will happen and asks."""
+    config = _load(ctx)
+    email = email.strip().lower()
+    with _store(config) as store:
+        about = store.about(email)
+        waiting = store.with_status("waitlisted")
+    if about["status"] in ("confirmed", "waitlisted"):
+        click.echo(f"This cancels the registration of {about['name'] or email} <{email}> "
+                   f"({about['status']}).")
+        click.echo("  They get no mail (--no-mail)." if no_mail else
+                   "  They get a cancellation mail; their calendar entry is removed.")
+        if about["status"] == "confirmed" and waiting:
+            click.echo(f"  {waiting[0].name or waiting[0].email} <{waiting[0].email}> moves "
+                       f"up from the waitlist and gets a confirmation.")
+        if not _confirm("Cancel this registration?", yes):
+            click.echo("Nothing changed.")
+            return
     _desk_call(ctx, lambda desk, _: desk.cancel(email, not no_mail))
 
 
@@ -321,21 +356,125 @@ def resend(ctx: click.Context, email: str) -> None:
 
 @main.command()
 @click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask (needed without a terminal).")
 @click.pass_context
-def forget(ctx: click.Context, email: str) -> None:
+def forget(ctx: click.Context, email: str, yes: bool) -> None:
     """Erase a person's data (DSGVO Art. 17): registration, replies, their name and address
-    in the log; the database file is cleaned so nothing remains on disk."""
+    in the log; the database file is cleaned so nothing remains on disk. Their mails are
+    deleted from the inbox and the processed folder ([privacy] mailbox = "delete"). A
+    backup of the database is written first. Shows what goes and asks."""
+    config = _load(ctx)
+    email = email.strip().lower()
+    with _store(config) as store:
+        about = store.about(email)
+        keys = store.message_keys(email)
+    if not (about["status"] or about["replies"] or about["mails"]):
+        _fail(f"nothing stored about {email}", 1)
+    who = f"{about['name']} <{email}>" if about["name"] else email
+    click.echo(f"This erases everything about {who}:")
+    if about["status"]:
+        click.echo(f"  their registration ({about['status']})")
+    click.echo(f"  {_plural(about['replies'], 'reply', 'replies')} to them, "
+               f"{_plural(about['mails'], 'mail')} from them in the log")
+    click.echo(f"  {_mailbox_line(config, 'their mails')}")
+    if not _confirm("Erase it now?", yes):
+        click.echo("Nothing erased.")
+        return
+    _before_erasing(config, keys, email)
     _desk_call(ctx, lambda desk, _: desk.forget(email), send=False)
 
 
 @main.command()
 @click.option("--now", "force", is_flag=True,
               help="Erase now, even before retain_days_after_event have passed.")
+@click.option("--yes", is_flag=True, help="Do not ask before erasing with --now (needed "
+                                          "without a terminal).")
 @click.pass_context
-def purge(ctx: click.Context, force: bool) -> None:
+def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     """Erase all personal data of the event once [privacy] retain_days_after_event (30)
-    have passed since it ended. The service does this by itself once a day."""
-    _desk_call(ctx, lambda desk, _: desk.purge(now_utc(), force), send=False)
+    have passed since it ended. The service does this by itself once a day. With --now it
+    shows what goes and asks. A backup of the database is written first, and the mails
+    are deleted from the inbox and the processed folder ([privacy] mailbox = "delete")."""
+    config = _load(ctx)
+    now = now_utc()
+    with _store(config) as store:
+        due = Processor(config, store, None).purge_due()
+        counts = store.counts("registrations", "status")
+        keys = store.message_keys()
+    if now < due and not force:
+        click.echo(f"nothing to erase before {due.astimezone(config.event.tz):%d.%m.%Y} "
+                   f"([privacy] retain_days_after_event = {config.privacy.retain_days})")
+        return
+    if force and now < due:
+        listed = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+        click.echo(f"This erases the personal data of {sum(counts.values())} registrations "
+                   f"({listed}) and every reply, before the retention period ends "
+                   f"({due.astimezone(config.event.tz):%d.%m.%Y}).")
+        click.echo(_mailbox_line(config, f"the {len(keys)} mails mailbot handled"))
+        if not _confirm("Erase it all now?", yes):
+            click.echo("Nothing erased.")
+            return
+    _before_erasing(config, keys, None)
+    _desk_call(ctx, lambda desk, _: desk.purge(now, True), send=False)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    """Ask on a terminal; without one (cron, a script) only --yes goes ahead."""
+    if yes:
+        return True
+    if not _interactive():
+        _fail("not asked, nothing done: there is no terminal to ask on; add --yes to go "
+              "ahead", 1)
+    return click.confirm(question, default=False)
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
+def _mailbox_line(config: config_mod.Config, what: str) -> str:
+    folders = _folders(config)
+    if config.privacy.mailbox == "keep":
+        return (f"{what} stay in {folders} ([privacy] mailbox = \"keep\"): delete them in "
+                f"your mail program")
+    return f"{what} are deleted from {folders}"
+
+
+def _folders(config: config_mod.Config) -> str:
+    box = config.imap or config.maildir
+    assert box is not None
+    folder = config.imap.folder if config.imap else "the Maildir"
+    return f"{folder} and {box.processed_folder}"
+
+
+def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | None) -> None:
+    """The backup, then the mails in the mailbox; a failure stops before the database."""
+    folder = _backup_folder(config)
+    with _store(config) as store:
+        path = store.backup(folder, config.privacy.backup_days, now_utc())
+    click.echo(f"Backup written: {path} (removed after {config.privacy.backup_days} days)")
+    if config.privacy.mailbox == "keep":
+        return
+    try:
+        inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
+                           False)
+        try:
+            removed = inbox.erase(keys, sender)
+        finally:
+            inbox.close()
+    except InboxError as exc:
+        _fail(f"{exc}; nothing was erased. Try again, or set [privacy] mailbox = \"keep\" "
+              f"and delete the mails yourself", 2)
+        return
+    click.echo(f"{_plural(removed, 'mail')} deleted from {_folders(config)}")
+
+
+def _backup_folder(config: config_mod.Config) -> Path:
+    return config.database.parent / "backups"
 
 
 @main.command()

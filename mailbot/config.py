@@ -132,6 +132,8 @@ class PrivacyConfig:
     note: str | None = None  # replaces the default privacy note of German replies
     note_en: str | None = None  # … of English replies
     retain_days: int = 30  # personal data is erased this many days after the event
+    mailbox: str = "delete"  # forget/purge also delete the mails ("keep": leave them)
+    backup_days: int = 7  # forget/purge first write a backup, kept this many days
 
 
 @dataclass(frozen=True)
@@ -549,7 +551,9 @@ def _limits(s: _Section) -> LimitsConfig:
 
 def _privacy(s: _Section) -> PrivacyConfig:
     return PrivacyConfig(note=s.opt_str("note"), note_en=s.opt_str("note_en"),
-                         retain_days=s.integer("retain_days_after_event", 30, minimum=0))
+                         retain_days=s.integer("retain_days_after_event", 30, minimum=0),
+                         mailbox=s.choice("mailbox", ("delete", "keep"), "delete"),
+                         backup_days=s.integer("backup_days", 7, minimum=0))
 
 
 def _reminders(s: _Section) -> tuple[dt.timedelta, ...]:

@@ -249,10 +249,8 @@ class Processor:
         """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
         calendar entry shows older details; running it again sends nothing new."""
         now = now_utc()
-        event = self.config.event
         current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
-        plan = announcements(list(current.values()), self.version, event.cancelled,
-                             self.store.notices(""))
+        plan = self.announcement_plan(list(current.values()))
         queued = 0
         for reg, kind, key in plan:
             reply = self._compose(kind, reg, now)
@@ -260,6 +258,13 @@ class Processor:
                 queued += self.store.record_notice(reg.email, key, reply, now,
                                                    before=current[reg.email], after=reg)
         return queued
+
+    def announcement_plan(self, current: list | None = None) -> list:
+        """Who would get an announcement now: (registration, kind, notice key)."""
+        if current is None:
+            current = self.store.with_status("confirmed", "waitlisted")
+        return announcements(current, self.version, self.config.event.cancelled,
+                             self.store.notices(""))
 
     def purge_due(self) -> dt.datetime:
         """When the retention period ends: the event's end + retain_days_after_event."""

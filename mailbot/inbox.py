@@ -9,6 +9,7 @@ seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read 
 from __future__ import annotations
 
 import datetime as dt
+import email.parser
 import logging
 import os
 import ssl
@@ -24,7 +25,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
 from .notify import wait
-from .parse import content_key, parse_mail
+from .parse import content_key, header_end, parse_from, parse_mail, valid_message_id
 from .text import connection_problem
 
 log = logging.getLogger(__name__)
@@ -194,11 +195,64 @@ class ImapInbox:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         self.done([ref])
 
+    def erase(self, keys: set[str], sender: str | None = None) -> int:
+        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``) the mails in the folder and the
+        processed folder whose key is in ``keys`` or whose From is ``sender``; how many.
+        Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
+        EXPUNGE would take every deleted mail of a shared inbox)."""
+        removed = 0
+        try:
+            for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
+                if not self.client.folder_exists(folder):
+                    continue
+                self.client.select_folder(folder)
+                uids = self._matching(keys, sender)
+                if uids:
+                    self.client.add_flags(uids, [b"\\Deleted"])
+                    if self.client.has_capability("UIDPLUS"):
+                        self.client.uid_expunge(uids)
+                    removed += len(uids)
+            self.client.select_folder(self.cfg.folder)
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: deleting mail failed: "
+                             f"{connection_problem(exc)}") from None
+        return removed
+
+    def _matching(self, keys: set[str], sender: str | None) -> list[int]:
+        found, unsure = [], []
+        for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+            for uid, data in self.client.fetch(chunk, [_HEAD_ITEM]).items():
+                head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
+                verdict = _matches(head or b"", keys, sender)
+                if verdict:
+                    found.append(uid)
+                elif verdict is None:
+                    unsure.append(uid)
+        for chunk in _chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
+            for uid, data in self.client.fetch(chunk, ["BODY.PEEK[]"]).items():
+                if content_key(data.get(b"BODY[]", b"")) in keys:
+                    found.append(uid)
+        return sorted(found)
+
     def close(self) -> None:
         try:
             self.client.logout()
         except (OSError, IMAPClientError):
             pass
+
+
+_HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
+
+
+def _matches(head: bytes, keys: set[str], sender: str | None) -> bool | None:
+    """Whether a mail with these headers is one to erase; None: only its hash can tell."""
+    msg = email.parser.BytesHeaderParser().parsebytes(head)
+    if sender and parse_from(str(msg.get("from", "")))[0] == sender.lower():
+        return True
+    message_id = valid_message_id(str(msg.get("message-id", "")))
+    if message_id:
+        return message_id in keys
+    return None if any(k.startswith("sha256:") for k in keys) else False
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -273,6 +327,20 @@ class MaildirInbox:
         base = ref.split("/", 1)[1].split(":", 1)[0]
         flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
         os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
+    def erase(self, keys: set[str], sender: str | None = None) -> int:
+        """Delete the files of the mails (inbox and processed folder) whose key is in
+        ``keys`` or whose From is ``sender``; how many."""
+        removed = 0
+        for folder in (self.root, self.processed):
+            for sub in ("new", "cur"):
+                for path in (folder / sub).iterdir():
+                    raw = path.read_bytes()
+                    verdict = _matches(raw[: header_end(raw)], keys, sender)
+                    if verdict or verdict is None and content_key(raw) in keys:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     def close(self) -> None:
         pass

@@ -13,6 +13,7 @@ import binascii
 import datetime as dt
 import hashlib
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -347,6 +348,44 @@ class Store:
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def backup(self, folder: Path, keep_days: int, now: dt.datetime) -> Path:
+        """A copy of the whole database (SQLite's online backup: consistent while the
+        service writes) as ``folder/mailbot-YYYYmmdd-HHMMSS.sqlite``, mode 0600, before an
+        erasure; copies older than ``keep_days`` are removed here too."""
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / f"mailbot-{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}.sqlite"
+        fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+        dest = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(dest)
+        finally:
+            dest.close()
+        prune_backups(folder, keep_days, now)
+        return target
+
+    def about(self, email: str) -> dict[str, Any]:
+        """What is stored about one address (for the question before `forget`)."""
+        email = email.lower()
+        reg = self.db.execute("SELECT name, status FROM registrations WHERE email = ?",
+                              [email]).fetchone()
+        (replies,) = self.db.execute("SELECT count(*) FROM outbox WHERE recipient = ?",
+                                     [email]).fetchone()
+        (mails,) = self.db.execute("SELECT count(*) FROM messages WHERE sender = ?",
+                                   [email]).fetchone()
+        return {"name": reg[0] if reg else None, "status": reg[1] if reg else None,
+                "replies": replies, "mails": mails}
+
+    def message_keys(self, sender: str | None = None) -> set[str]:
+        """The keys (Message-ID or content hash) of the mails handled, or of one sender's."""
+        if sender is None:
+            rows = self.db.execute("SELECT message_id FROM messages")
+        else:
+            rows = self.db.execute("SELECT message_id FROM messages WHERE sender = ?",
+                                   [sender.lower()])
+        return {key for (key,) in rows.fetchall() if not key.startswith("manual:")}
+
     def get_state(self, key: str) -> tuple[str, str] | None:
         """(value, updated_at) of a service fact, or None."""
         row = self.db.execute("SELECT value, updated_at FROM state WHERE key = ?",
@@ -447,6 +486,17 @@ class Store:
                 "next_attempt_at = ? WHERE id = ?",
                 ["failed" if permanent else "queued", attempts, error[:500],
                  None if permanent else iso(now + retry_delay(attempts)), reply_id])
+
+
+def prune_backups(folder: Path, keep_days: int, now: dt.datetime) -> list[Path]:
+    """Remove the backups in ``folder`` made more than ``keep_days`` ago."""
+    removed = []
+    limit = now.timestamp() - keep_days * 86400
+    for path in folder.glob("mailbot-*.sqlite"):
+        if path.stat().st_mtime < limit:
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _registration(row: dict[str, Any]) -> Registration:

@@ -1,0 +1,110 @@
+"""Destructive organiser commands ask first, keep a backup, and keep the reply's promise
+that the person's mails are deleted (read back from Dovecot)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+import pytest
+from click.testing import CliRunner
+from conftest import registration_mail, rows
+from test_organiser import cli, event_db  # noqa: F401  (the fixture)
+
+from mailbot import cli as cli_mod
+from mailbot.cli import main
+
+
+def senders(mailbox, folder: str) -> list[str]:
+    return sorted(m["raw"].split(b"From: ", 1)[1].split(b"\r\n", 1)[0].decode()
+                  for m in mailbox.folder(folder).values())
+
+
+@pytest.mark.parametrize("args", [
+    ("forget", "anna@a.example"), ("purge", "--now"), ("cancel", "anna@a.example")])
+def test_without_a_terminal_nothing_happens_without_yes(event_db, args):  # noqa: F811
+    out = cli(event_db, *args, code=1)
+    assert out.strip().splitlines()[-1] == ("mailbot: not asked, nothing done: there is no "
+                                            "terminal to ask on; add --yes to go ahead")
+    assert rows(event_db, "SELECT status FROM registrations WHERE email = 'anna@a.example'") \
+        == [("confirmed",)]
+    assert not (event_db.parent / "backups").exists()
+
+
+def test_no_at_the_question_changes_nothing(event_db, monkeypatch, smtp):  # noqa: F811
+    monkeypatch.setattr(cli_mod, "_interactive", lambda: True)
+    result = CliRunner().invoke(main, ["--config", str(event_db), "purge", "--now"],
+                                input="n\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith(
+        "This erases the personal data of 3 registrations (3 confirmed) and every reply, "
+        "before the retention period ends")
+    assert "Erase it all now? [y/N]: n\nNothing erased." in result.output
+    result = CliRunner().invoke(main, ["--config", str(event_db), "cancel", "jan@berg.example"],
+                                input="n\n")
+    assert result.output.splitlines()[:2] == [
+        "This cancels the registration of Jan van der Berg <jan@berg.example> (confirmed).",
+        "  They get a cancellation mail; their calendar entry is removed."]
+    assert rows(event_db, "SELECT count(*) FROM registrations WHERE status = 'confirmed'") \
+        == [(3,)]
+    assert smtp.envelopes == []
+
+
+def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox):  # noqa: F811
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example", "noch eine Frage: "
+                                     "gibt es Folien?"))  # a second mail of hers, for review
+    cli(event_db, "run", "--once")
+    assert "Anna Arndt <anna@a.example>" in senders(mailbox, "Processed")
+    old = event_db.parent / "backups" / "mailbot-20200101-000000.sqlite"
+    old.parent.mkdir(mode=0o700)
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 8 * 86400,) * 2)  # older than backup_days = 7
+
+    result = CliRunner().invoke(main, ["--config", str(event_db), "forget",
+                                                 "anna@a.example", "--yes"])
+    out = result.output
+    assert result.exit_code == 0, out
+    assert out.splitlines()[:4] == [
+        "This erases everything about Anna Arndt <anna@a.example>:",
+        "  their registration (confirmed)",
+        "  1 reply to them, 2 mails from them in the log",
+        "  their mails are deleted from INBOX and Processed"]
+    assert "2 mails deleted from INBOX and Processed" in out
+    assert all("anna@a.example" not in s for s in senders(mailbox, "Processed")
+               + senders(mailbox, "INBOX"))
+    assert "Jan van der Berg <jan@berg.example>" in senders(mailbox, "Processed")
+    [backup] = (event_db.parent / "backups").glob("mailbot-*.sqlite")
+    assert backup != old and backup.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(backup) as conn:  # the backup still holds her: it is the undo
+        assert conn.execute("SELECT name FROM registrations WHERE email = 'anna@a.example'"
+                            ).fetchall() == [("Anna Arndt",)]
+    assert rows(event_db, "SELECT count(*) FROM registrations WHERE email = 'anna@a.example'"
+                ) == [(0,)]
+
+
+def test_purge_now_deletes_every_handled_mail_and_keep_leaves_them(event_db, mailbox):  # noqa: F811
+    assert len(mailbox.folder("Processed")) == 3 and len(mailbox.folder("INBOX")) == 1
+    kept = event_db.parent / "keep.toml"
+    kept.write_text(event_db.read_text().replace("[privacy]", '[privacy]\nmailbox = "keep"'))
+    out = cli(kept, "forget", "jan@berg.example", "--yes")
+    assert "  their mails stay in INBOX and Processed ([privacy] mailbox = \"keep\"): delete " \
+           "them in your mail program" in out
+    assert len(mailbox.folder("Processed")) == 3
+    out = cli(event_db, "purge", "--now", "--yes")
+    assert "4 mails deleted from INBOX and Processed" in out
+    assert mailbox.folder("Processed") == {} and mailbox.folder("INBOX") == {}
+    assert rows(event_db, "SELECT count(*) FROM registrations") == [(0,)]
+
+
+def test_announce_says_to_how_many_and_what_before_asking(event_db, smtp):  # noqa: F811
+    event_db.write_text(event_db.read_text().replace("start = 2021-05-31T10:00:00",
+                                                     "start = 2021-05-31T09:30:00"))
+    out = cli(event_db, "announce", code=1).splitlines()
+    assert out[:3] == ["This tells 3 people the changed details:",
+                       "  Digitales Auftakttreffen: Aufbau des Landesnetzwerks für "
+                       "bürgerschaftliches Engagement",
+                       "  31.05.2021 09:30 – 15:00 (Europe/Berlin)"]
+    assert smtp.envelopes == [] and "add --yes" in out[-1]
+    assert cli(event_db, "announce", "--yes").splitlines()[-1].startswith(
+        "3 announcements queued, 3 delivered")
