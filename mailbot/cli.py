@@ -152,10 +152,9 @@ def announce(ctx: click.Context, yes: bool) -> None:
         click.echo("Everybody already has the current details: nothing to send.")
         return
     what = "that the event is cancelled" if config.event.cancelled else "the changed details"
-    click.echo(f"This tells {_plural(len(plan), 'person', 'people')} {what}:")
-    for line in _event_lines(config):
-        click.echo(f"  {line}")
-    if not _confirm(f"Send it to {_plural(len(plan), 'person', 'people')}?", yes):
+    lines = [f"This tells {_plural(len(plan), 'person', 'people')} {what}:"]
+    lines += [f"  {line}" for line in _event_lines(config)]
+    if not _confirm(lines, f"Send it to {_plural(len(plan), 'person', 'people')}?", yes):
         click.echo("Nothing sent.")
         return
     queued, summary = _run_task(config, "announce")
@@ -332,14 +331,14 @@ def cancel_(ctx: click.Context, email: str, no_mail: bool, yes: bool) -> None:
         about = store.about(email)
         waiting = store.with_status("waitlisted")
     if about["status"] in ("confirmed", "waitlisted"):
-        click.echo(f"This cancels the registration of {about['name'] or email} <{email}> "
-                   f"({about['status']}).")
-        click.echo("  They get no mail (--no-mail)." if no_mail else
-                   "  They get a cancellation mail; their calendar entry is removed.")
+        lines = [f"This cancels the registration of {about['name'] or email} <{email}> "
+                 f"({about['status']}).",
+                 "  They get no mail (--no-mail)." if no_mail else
+                 "  They get a cancellation mail; their calendar entry is removed."]
         if about["status"] == "confirmed" and waiting:
-            click.echo(f"  {waiting[0].name or waiting[0].email} <{waiting[0].email}> moves "
-                       f"up from the waitlist and gets a confirmation.")
-        if not _confirm("Cancel this registration?", yes):
+            lines.append(f"  {waiting[0].name or waiting[0].email} <{waiting[0].email}> "
+                         f"moves up from the waitlist and gets a confirmation.")
+        if not _confirm(lines, "Cancel this registration?", yes):
             click.echo("Nothing changed.")
             return
     _desk_call(ctx, lambda desk, _: desk.cancel(email, not no_mail))
@@ -371,13 +370,13 @@ def forget(ctx: click.Context, email: str, yes: bool) -> None:
     if not (about["status"] or about["replies"] or about["mails"]):
         _fail(f"nothing stored about {email}", 1)
     who = f"{about['name']} <{email}>" if about["name"] else email
-    click.echo(f"This erases everything about {who}:")
+    lines = [f"This erases everything about {who}:"]
     if about["status"]:
-        click.echo(f"  their registration ({about['status']})")
-    click.echo(f"  {_plural(about['replies'], 'reply', 'replies')} to them, "
-               f"{_plural(about['mails'], 'mail')} from them in the log")
-    click.echo(f"  {_mailbox_line(config, 'their mails')}")
-    if not _confirm("Erase it now?", yes):
+        lines.append(f"  their registration ({about['status']})")
+    lines += [f"  {_plural(about['replies'], 'reply', 'replies')} to them, "
+              f"{_plural(about['mails'], 'mail')} from them in the log",
+              f"  {_mailbox_line(config, 'their mails')}"]
+    if not _confirm(lines, "Erase it now?", yes):
         click.echo("Nothing erased.")
         return
     _before_erasing(config, keys, email)
@@ -407,11 +406,11 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
         return
     if force and now < due:
         listed = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-        click.echo(f"This erases the personal data of {sum(counts.values())} registrations "
-                   f"({listed}) and every reply, before the retention period ends "
-                   f"({due.astimezone(config.event.tz):%d.%m.%Y}).")
-        click.echo(_mailbox_line(config, f"the {len(keys)} mails mailbot handled"))
-        if not _confirm("Erase it all now?", yes):
+        lines = [f"This erases the personal data of {sum(counts.values())} registrations "
+                 f"({listed}) and every reply, before the retention period ends "
+                 f"({due.astimezone(config.event.tz):%d.%m.%Y}).",
+                 _mailbox_line(config, f"the {len(keys)} mails mailbot handled")]
+        if not _confirm(lines, "Erase it all now?", yes):
             click.echo("Nothing erased.")
             return
     _before_erasing(config, keys, None)
@@ -422,10 +421,13 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm(question: str, yes: bool) -> bool:
-    """Ask on a terminal; without one (cron, a script) only --yes goes ahead."""
+def _confirm(lines: list[str], question: str, yes: bool) -> bool:
+    """Show what will happen and ask, on a terminal; without one (cron, a script) only
+    --yes goes ahead (and then nothing is shown but the outcome)."""
     if yes:
         return True
+    for line in lines:
+        click.echo(line)
     if not _interactive():
         _fail("not asked, nothing done: there is no terminal to ask on; add --yes to go "
               "ahead", 1)
@@ -458,6 +460,7 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
         path = store.backup(folder, config.privacy.backup_days, now_utc())
     click.echo(f"Backup written: {path} (removed after {config.privacy.backup_days} days)")
     if config.privacy.mailbox == "keep":
+        click.echo(_mailbox_line(config, "The mails"))
         return
     try:
         inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,

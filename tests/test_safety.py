@@ -51,7 +51,8 @@ def test_no_at_the_question_changes_nothing(event_db, monkeypatch, smtp):  # noq
     assert smtp.envelopes == []
 
 
-def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox):  # noqa: F811
+def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox,  # noqa: F811
+                                                              monkeypatch):
     mailbox.append(registration_mail("Anna Arndt", "anna@a.example", "noch eine Frage: "
                                      "gibt es Folien?"))  # a second mail of hers, for review
     cli(event_db, "run", "--once")
@@ -61,8 +62,9 @@ def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox
     old.write_bytes(b"")
     os.utime(old, (time.time() - 8 * 86400,) * 2)  # older than backup_days = 7
 
-    result = CliRunner().invoke(main, ["--config", str(event_db), "forget",
-                                                 "anna@a.example", "--yes"])
+    monkeypatch.setattr(cli_mod, "_interactive", lambda: True)
+    result = CliRunner().invoke(main, ["--config", str(event_db), "forget", "anna@a.example"],
+                                input="y\n")
     out = result.output
     assert result.exit_code == 0, out
     assert out.splitlines()[:4] == [
@@ -88,7 +90,7 @@ def test_purge_now_deletes_every_handled_mail_and_keep_leaves_them(event_db, mai
     kept = event_db.parent / "keep.toml"
     kept.write_text(event_db.read_text().replace("[privacy]", '[privacy]\nmailbox = "keep"'))
     out = cli(kept, "forget", "jan@berg.example", "--yes")
-    assert "  their mails stay in INBOX and Processed ([privacy] mailbox = \"keep\"): delete " \
+    assert "The mails stay in INBOX and Processed ([privacy] mailbox = \"keep\"): delete " \
            "them in your mail program" in out
     assert len(mailbox.folder("Processed")) == 3
     out = cli(event_db, "purge", "--now", "--yes")
