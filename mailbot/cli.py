@@ -110,7 +110,7 @@ def run(ctx: click.Context, once: bool) -> None:
     except InboxError as exc:
         _fail(str(exc))
         return
-    if summary.read or sys.stdout.isatty():
+    if summary.news or sys.stdout.isatty():  # cron mails whatever is printed
         click.echo(describe(summary))
         click.echo(_where(config))
 

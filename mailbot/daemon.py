@@ -87,6 +87,14 @@ class Summary:
     def read(self) -> int:
         return sum(self.mails.values())
 
+    @property
+    def news(self) -> bool:
+        """Whether the run did anything worth a line: new mail handled, a reply sent or a
+        send failed. Mail still waiting for review and foreign mail, seen again on every
+        poll, are not news (cron would mail the organiser every few minutes)."""
+        new = sum(n for kind, n in self.mails.items() if kind not in (FOREIGN, WAITING))
+        return bool(new or self.sent or self.send_errors)
+
 
 class Processor:
     """Handles mail for one configuration; build once, call :meth:`run_once` per poll."""
@@ -551,7 +559,7 @@ def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Ev
 
     while not stop.is_set():
         summary = processor.run_once(inbox, stop, heartbeat)
-        if summary.read or summary.sent or summary.send_errors:
+        if summary.news:
             log.info("%s", describe(summary))
         notify("WATCHDOG=1", f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, "
                              f"{summary.read} mails read")

@@ -110,3 +110,14 @@ def test_announce_says_to_how_many_and_what_before_asking(event_db, smtp):  # no
     assert smtp.envelopes == [] and "add --yes" in out[-1]
     assert cli(event_db, "announce", "--yes").splitlines()[-1].startswith(
         "3 announcements queued, 3 delivered")
+
+
+def test_run_once_is_quiet_when_nothing_new(event_db, mailbox):  # noqa: F811
+    """Cron mails every output: a mail waiting for review and a foreign mail seen again on
+    each run are not news; a new registration is."""
+    mailbox.append(registration_mail("Fremd", "x@y.example", to="someone@else.example"))
+    assert cli(event_db, "run", "--once") == ""  # Heike's question waits; foreign: left
+    assert cli(event_db, "run", "--once") == ""
+    mailbox.append(registration_mail("Neu Person", "neu@x.example"))
+    out = cli(event_db, "run", "--once")
+    assert out.startswith("3 mails read: 1 registration") and "1 reply delivered" in out
