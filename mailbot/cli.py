@@ -66,9 +66,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = config_mod.resolve_path(config_path)
 
 
-def _load(ctx: click.Context) -> config_mod.Config:
+def _load(ctx: click.Context, secrets: bool = True) -> config_mod.Config:
+    """The configuration; ``secrets=False`` for commands that only read the database (no
+    mail password needed, so they run beside the service without its credentials)."""
     try:
-        return config_mod.load(ctx.obj)
+        return config_mod.load(ctx.obj, secrets)
     except config_mod.ConfigError as exc:
         _fail(str(exc))
         raise  # unreachable
@@ -110,6 +112,9 @@ def run(ctx: click.Context, once: bool) -> None:
     except InboxError as exc:
         _fail(str(exc))
         return
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_database_problem(config, exc))
+        return
     if summary.news or sys.stdout.isatty():  # cron mails whatever is printed
         click.echo(describe(summary))
         click.echo(_where(config))
@@ -121,7 +126,7 @@ def review(ctx: click.Context) -> None:
     """List the mail that waits for a human: questions, unclear mails, and registrations
     that also ask something. They stay flagged in the inbox; answer them from your mail
     program and move them out of the inbox."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         rows = store.for_review()
     click.echo(format_review(rows, config.event.tz))
@@ -201,7 +206,7 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
     """Write one example of every reply kind, in German and English, as .eml files, made
     from your configuration and templates for a fictional participant. Open them in a mail
     program to see exactly what people will receive. Sends nothing, stores nothing."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     for name, body in example_replies(config):
@@ -214,7 +219,7 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
 def status(ctx: click.Context) -> None:
     """Overview: registrations and free places, mail waiting for a human, replies not yet
     sent or refused, and when mailbot last looked at the inbox."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
@@ -228,7 +233,17 @@ def _open_store(config: config_mod.Config) -> Store:
     if not config.database.exists():
         _fail(f"no database at {config.database} yet: mailbot has not run with this "
               f"configuration ([database] path)", 1)
-    return Store(config.database)
+    try:
+        return Store(config.database)
+    except (OSError, sqlite3.Error) as exc:  # e.g. read-only: one line, not a traceback
+        _fail(_database_problem(config, exc))
+        raise  # unreachable
+
+
+def _database_problem(config: config_mod.Config, exc: Exception) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
+            f"see README, \"Organiser commands beside the service\")")
 
 
 @main.command("list")
@@ -239,7 +254,7 @@ def _open_store(config: config_mod.Config) -> Store:
 @click.pass_context
 def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
     """The registered people, in order of arrival."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         rows = store.registration_rows(status)
     if fmt == "json":
@@ -261,7 +276,7 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
 @click.pass_context
 def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> None:
     """Export the participants as CSV: for Zoom, for name lists, for Excel."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         if fmt == "zoom-csv":
             rows = zoom_rows(store.registration_rows("confirmed"))
@@ -487,7 +502,7 @@ def preview(ctx: click.Context, file: str) -> None:
     """Show what mailbot would do with a mail saved as FILE.eml — how it reads it, who it
     would register and the full text of each reply — without touching the network or the
     database (the person counts as new)."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     raw = Path(file).read_bytes()
     store = Store(":memory:")
     try:

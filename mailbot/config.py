@@ -162,8 +162,10 @@ def resolve_path(cli_path: str | os.PathLike[str] | None) -> Path:
     return DEFAULT_PATH
 
 
-def load(path: str | os.PathLike[str]) -> Config:
-    """Read and validate the file at ``path``; raise :class:`ConfigError` on any problem."""
+def load(path: str | os.PathLike[str], secrets: bool = True) -> Config:
+    """Read and validate the file at ``path``; raise :class:`ConfigError` on any problem.
+    With ``secrets=False`` the passwords are not read (they are empty): for the commands
+    that only read the database, so they run without the service's credentials."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -175,15 +177,16 @@ def load(path: str | os.PathLike[str]) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse(data, source=path)
+        return parse(data, source=path, secrets=secrets)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def parse(data: dict[str, Any], source: Path | None = None) -> Config:
+def parse(data: dict[str, Any], source: Path | None = None, secrets: bool = True) -> Config:
     """Validate an already-decoded TOML document. A key or section that mailbot does not
     know is an error (a typo would otherwise silently leave a default in place)."""
     _Section.seen = {}
+    _Section.read_secrets = secrets
     try:
         config = _parse(data, source)
     except ConfigError:
@@ -321,6 +324,7 @@ class _Section:
     """Typed access to one TOML table; every error names ``[section] key``."""
 
     seen: dict[str, set[str]] = {}  # section → keys read (see unknown_keys)
+    read_secrets = True  # False: password_env/password_file are checked, not read
 
     def __init__(self, data: dict[str, Any], name: str, optional: bool = False):
         self.name = name
@@ -404,6 +408,8 @@ class _Section:
         file_name = self.opt_str("password_file")
         if env_name and file_name:
             raise self.error("password_env", "give password_env or password_file, not both")
+        if (env_name or file_name) and not _Section.read_secrets:
+            return ""
         if env_name:
             value = os.environ.get(env_name)
             if not value:

@@ -121,3 +121,28 @@ def test_run_once_is_quiet_when_nothing_new(event_db, mailbox):  # noqa: F811
     mailbox.append(registration_mail("Neu Person", "neu@x.example"))
     out = cli(event_db, "run", "--once")
     assert out.startswith("3 mails read: 1 registration") and "1 reply delivered" in out
+
+
+def test_read_only_commands_need_no_mail_password(event_db, monkeypatch, tmp_path):  # noqa: F811
+    monkeypatch.delenv("MAILBOT_IMAP_PASSWORD")
+    assert "3 people" in cli(event_db, "list")
+    assert "Heike Wagner" in cli(event_db, "review")
+    assert "3 confirmed" in cli(event_db, "status")
+    assert "anna@a.example" in cli(event_db, "export")
+    mail = tmp_path / "m.eml"
+    mail.write_bytes(registration_mail("Ida Neu", "ida@x.example"))
+    assert "Ida Neu <ida@x.example>" in cli(event_db, "preview", str(mail))
+    out = cli(event_db, "add", "ida@x.example", "--name", "Ida", code=2)
+    assert "[imap] password_env: environment variable MAILBOT_IMAP_PASSWORD is not set" in out
+
+
+def test_an_unusable_database_is_one_line_not_a_traceback(event_db, tmp_path):  # noqa: F811
+    broken = tmp_path / "broken.toml"
+    (tmp_path / "adir").mkdir()
+    broken.write_text(event_db.read_text().replace(str(tmp_path / "mailbot.sqlite"),
+                                                   str(tmp_path / "adir")))
+    for args in (("status",), ("list",), ("run", "--once")):
+        result = CliRunner().invoke(main, ["--config", str(broken), *args])
+        assert result.exit_code == 2, (args, result.output)
+        [line] = result.output.strip().splitlines()
+        assert line.startswith(f"mailbot: database {tmp_path / 'adir'}: "), line
