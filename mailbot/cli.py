@@ -614,15 +614,13 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
     try:
         with exclusive(config.database):
             _desk_run(config, action, need_inbox, send)
-    except AlreadyRunning:
-        if need_inbox:
-            _fail("the mailbot service is running: stop it for a moment "
-                  "(systemctl stop mailbot), or move the mail in your mail program", 1)
-        _desk_run(config, action, False, False)
+    except AlreadyRunning:  # the service sends the replies (and moves a settled mail)
+        _desk_run(config, action, need_inbox, False, beside_service=True)
         click.echo("(the running mailbot service sends the mail at its next round)")
 
 
-def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -> None:
+def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
+              beside_service: bool = False) -> None:
     store = Store(config.database)
     inbox = None
     try:
@@ -635,7 +633,8 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
                 click.echo(f"mailbot: inbox not reachable ({exc}); the database is changed, "
                            f"move the mail yourself", err=True)
         try:
-            outcome = action(Desk(processor), inbox)
+            outcome = action(Desk(processor), _LeaveInPlace(inbox) if beside_service and inbox
+                             else inbox)
         except (OrganiserError, ComposeError) as exc:
             _fail(str(exc), 1)
             return
@@ -655,6 +654,23 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
         if inbox is not None:
             inbox.close()
         store.close()
+
+
+class _LeaveInPlace:
+    """The inbox while the service runs: a mail is read (for its names) but not moved —
+    the service finds it settled in the database and moves it at its next round, so two
+    processes never move mail in the same folder."""
+
+    moves_later = True
+
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    def find(self, message_id: str):
+        return self.inbox.find(message_id)
+
+    def release(self, ref: str) -> None:
+        pass
 
 
 @contextlib.contextmanager

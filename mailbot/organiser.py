@@ -104,7 +104,7 @@ class Desk:
                                replies)
         if mail and inbox:
             inbox.release(mail.ref)
-        where = "moved to the processed folder" if mail else "not found in the inbox any more"
+        where = _where(mail, inbox)
         return Outcome(f"{_describe(decision, ', '.join(p.email for p in people))}; "
                        f"the mail was {where}", len(replies))
 
@@ -116,7 +116,7 @@ class Desk:
         mail = inbox.find(row["message_id"]) if inbox else None
         if mail and inbox:
             inbox.release(mail.ref)
-        where = "moved to the processed folder" if mail else "not found in the inbox any more"
+        where = _where(mail, inbox)
         return Outcome(f"marked as handled without a reply; the mail was {where}")
 
     def forget(self, email: str) -> Outcome:
@@ -172,15 +172,23 @@ class Desk:
             participants=people, language=parsed.language if parsed else None)
 
     def _waiting(self, key: str) -> dict:
-        """A mail of the review list, by its number there or by its Message-ID."""
+        """A mail of the review list, by its number there (the message row's id: it stays
+        the same after other mails are approved or dismissed) or by its Message-ID."""
         rows = self.store.for_review()
-        if key.isdigit() and 1 <= int(key) <= len(rows):
-            return rows[int(key) - 1]
         for row in rows:
-            if row["message_id"] in (key, f"<{key.strip('<>')}>"):
+            if key.strip("[]") == str(row["id"]) or row["message_id"] in (
+                    key, f"<{key.strip('<>')}>"):
                 return row
         raise OrganiserError(f"no mail waiting for review with number or Message-ID {key!r} "
                              f"(see: mailbot review)")
+
+
+def _where(mail: object, inbox: object) -> str:
+    if mail is None:
+        return "not found in the inbox any more"
+    if getattr(inbox, "moves_later", False):
+        return "left for the running service, which moves it at its next round"
+    return "moved to the processed folder"
 
 
 def _describe(decision: Decision, who: str) -> str:

@@ -57,7 +57,8 @@ def format_review(rows: list[dict[str, Any]], tz: dt.tzinfo) -> str:
         return "Nothing waits for review."
     lines = [f"{len(rows)} {'mail waits' if len(rows) == 1 else 'mails wait'} for a human "
              f"(flagged in the inbox):"]
-    for number, row in enumerate(rows, 1):
+    for row in rows:
+        number = row.get("id", "?")
         when = dt.datetime.fromisoformat(row["received_at"]).astimezone(tz)
         answered = " (registered and answered)" if row["action"] != "review" else ""
         lines += ["", f"[{number}] {when:%d.%m.%Y %H:%M}  "

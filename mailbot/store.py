@@ -270,9 +270,12 @@ class Store:
         return per_address, per_domain
 
     def for_review(self) -> list[dict[str, Any]]:
-        """Mail waiting for a human: review, or answered but flagged; oldest first."""
+        """Mail waiting for a human: review, or answered but flagged; oldest first. ``id``
+        is the row's rowid: it never changes (messages rows are never deleted, so VACUUM
+        keeps the rowids), and it is the number `review`, `approve` and `dismiss` use."""
         return list(self.db.query(
-            "SELECT message_id, sender, subject, received_at, action, reason, excerpt "
+            "SELECT rowid AS id, message_id, sender, subject, received_at, action, reason, "
+            "excerpt "
             "FROM messages WHERE (action = 'review' OR needs_attention = 1) "
             "AND resolved_at IS NULL ORDER BY received_at, message_id"))
 

@@ -69,8 +69,10 @@ def test_export_for_zoom_and_excel(event_db, tmp_path):
 
 
 def test_approve_registers_answers_and_moves_the_mail(event_db, smtp, mailbox):
-    assert "Frage – bitte persönlich beantworten" in cli(event_db, "review")
-    out = cli(event_db, "approve", "1", "--organisation", "AWO Dortmund")
+    listing = cli(event_db, "review")
+    assert "Frage – bitte persönlich beantworten" in listing
+    assert "\n[4] " in listing, "the fourth mail mailbot recorded"
+    out = cli(event_db, "approve", "4", "--organisation", "AWO Dortmund")
     assert out.splitlines()[0] == ("heike@awo.example: waitlisted; the mail was moved to the "
                                    "processed folder"), "capacity 3 was reached"
     [reply] = smtp.envelopes

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import registration_mail, rows
+from conftest import registration_mail, rows, start_daemon, stop, wait_for
 from test_organiser import cli, event_db  # noqa: F401  (the fixture)
 
 from mailbot import cli as cli_mod
@@ -163,3 +163,34 @@ def test_the_organiser_wrapper_runs_as_the_services_user():
         if line.startswith(("LoadCredential=", "Environment=MAILBOT_CONFIG")):
             assert line.split("=", 1)[1] in wrapper, line
     assert "-p User=mailbot" in wrapper  # a DynamicUser service's user is its unit's name
+
+
+def test_review_ids_stay_and_approve_works_while_the_service_runs(
+        event_db, mailbox, smtp, dovecot):  # noqa: F811
+    mailbox.append(registration_mail("Otto Ott", "otto@o.example", "Gibt es eine Aufzeichnung?"))
+    mailbox.append(registration_mail("Lea Lang", "lea@l.example", "Kann ich später kommen?"))
+    cli(event_db, "run", "--once")
+    listing = cli(event_db, "review")
+    ids = {line.split()[-1]: line.split("]")[0].strip("[") for line in listing.splitlines()
+           if line.startswith("[")}
+    assert len(ids) == 3
+    first, lea = ids["heike@awo.example"], ids["lea@l.example"]
+    service = start_daemon(event_db, dovecot.password)
+    try:
+        assert wait_for(lambda: rows(event_db, "SELECT 1 FROM state WHERE key = "
+                                               "'running_version'"))
+        out = cli(event_db, "dismiss", first)
+        assert out.splitlines() == [
+            "marked as handled without a reply; the mail was left for the running service, "
+            "which moves it at its next round",
+            "(the running mailbot service sends the mail at its next round)"]
+        later = cli(event_db, "review")
+        assert f"[{first}]" not in later and f"[{lea}] " in later, "the others keep theirs"
+        out = cli(event_db, "approve", lea)
+        assert out.startswith("lea@l.example: waitlisted")
+        assert wait_for(lambda: [e.rcpt_tos for e in smtp.envelopes] == [["lea@l.example"]])
+        assert wait_for(lambda: len(mailbox.folder("INBOX")) == 1)  # Otto's waits
+    finally:
+        stop(service)
+    assert rows(event_db, "SELECT name, status FROM registrations WHERE email = "
+                          "'lea@l.example'") == [("Lea Lang", "waitlisted")]
