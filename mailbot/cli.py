@@ -249,11 +249,15 @@ def _database_problem(config: config_mod.Config, exc: Exception) -> str:
 @main.command("list")
 @click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
               help="Only people with this status.")
+@click.option("--waitlist", is_flag=True, help="Only the waitlist, in the order people move "
+                                               "up (the same as --status waitlisted).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.pass_context
-def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
+def list_(ctx: click.Context, status: str | None, fmt: str, waitlist: bool) -> None:
     """The registered people, in order of arrival."""
+    if waitlist:
+        status = "waitlisted"
     config = _load(ctx, secrets=False)
     with _store(config) as store:
         rows = store.registration_rows(status)
@@ -357,6 +361,29 @@ def cancel_(ctx: click.Context, email: str, no_mail: bool, yes: bool) -> None:
             click.echo("Nothing changed.")
             return
     _desk_call(ctx, lambda desk, _: desk.cancel(email, not no_mail))
+
+
+@main.command()
+@click.argument("email")
+@click.option("--name", help="The corrected name.")
+@click.option("--organisation", help="The corrected organisation ('' to remove it).")
+@click.option("--email", "new_email", metavar="NEW",
+              help="A new address: it gets the confirmation again (same calendar entry), "
+                   "the old address a short note.")
+@click.pass_context
+def edit(ctx: click.Context, email: str, name: str | None, organisation: str | None,
+         new_email: str | None) -> None:
+    """Correct a registration: a misspelt name, the organisation, an address typo."""
+    _desk_call(ctx, lambda desk, _: desk.edit(email, name, organisation, new_email))
+
+
+@main.command("move-up")
+@click.argument("email")
+@click.pass_context
+def move_up(ctx: click.Context, email: str) -> None:
+    """Give a person on the waitlist a place by hand (also when the event is full); they
+    get the confirmation with the Zoom details and the calendar entry."""
+    _desk_call(ctx, lambda desk, _: desk.move_up(email))
 
 
 @main.command()

@@ -249,6 +249,7 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
         ReplyKind.NOT_REGISTERED: None, ReplyKind.CLOSED: None, ReplyKind.ON_BEHALF: None,
         ReplyKind.REMINDER: base, ReplyKind.UPDATE: replace(base, ics_sequence=1),
         ReplyKind.EVENT_CANCELLED: replace(base, ics_sequence=2),
+        ReplyKind.ADDRESS_CHANGED: base,
     }
     out = []
     for number, (kind, reg) in enumerate(registrations.items(), 1):
@@ -256,7 +257,10 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
             answer = kind not in (ReplyKind.REMINDER, ReplyKind.UPDATE,
                                   ReplyKind.EVENT_CANCELLED)
             reply = composer.reply(kind, person, reg, "<example@example.org>" if answer else None,
-                                   now, lang=lang, others=["Karin Schulz"])
+                                   now, lang=lang, others=(
+                                       ["maria@beispiel.example"]
+                                       if kind is ReplyKind.ADDRESS_CHANGED else
+                                       ["Karin Schulz"]))
             out.append((f"{number:02d}-{kind.value}.{lang}.eml", reply.body))
     return out
 

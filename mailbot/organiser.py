@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from .classify import Reading
 from .daemon import Processor, note_row
 from .inbox import Inbox
-from .models import Action, Intent, ParsedMail, Participant, ReplyKind, Status
+from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
 from .parse import parse_mail
 from .policy import Decision, decide
 from .store import now_utc
@@ -57,6 +57,78 @@ class Desk:
         decision, queued = self._apply(person, Intent.CANCEL,
                                        "von Hand abgemeldet (mailbot cancel)", mail)
         return Outcome(_describe(decision, email), queued)
+
+    def edit(self, email: str, name: str | None, organisation: str | None,
+             new_email: str | None) -> Outcome:
+        """Correct a registration: name, organisation, address. A new address gets the
+        confirmation (or waitlist notice) again with the same calendar entry; the old one a
+        short note where the registration went."""
+        email = email.strip().lower()
+        reg = self.store.registrations([email]).get(email)
+        if reg is None:
+            raise OrganiserError(f"{email} is not registered")
+        if name is None and organisation is None and new_email is None:
+            raise OrganiserError("nothing to change: give --name, --organisation or --email")
+        new = replace(reg, name=name.strip() if name else reg.name,
+                      organisation=(organisation.strip() or None) if organisation is not None
+                      else reg.organisation)
+        changes = [f"{what}: {old!r} → {value!r}" for what, old, value in (
+            ("name", reg.name, new.name), ("organisation", reg.organisation, new.organisation))
+            if old != value]
+        now = now_utc()
+        replies = []
+        if new_email:
+            address = valid_address(new_email)
+            if address is None:
+                raise OrganiserError(f"not an e-mail address: {new_email!r}")
+            if address != email and self.store.registrations([address]):
+                raise OrganiserError(f"{address} is registered already")
+            if address != email:
+                new = replace(new, email=address)
+                changes.append(f"address: {email} → {address}")
+                replies = self._address_replies(reg, new, now)
+        if not changes:
+            return Outcome(f"{email}: nothing changed")
+        with self.store.immediate():
+            if new.email != email:
+                self.store.change_address(email, new.email)
+            self._record(f"von Hand geändert (mailbot edit): {'; '.join(changes)}", [new],
+                         replies, now)
+        return Outcome(f"{email}: " + ", ".join(changes), len(replies))
+
+    def _address_replies(self, old: Registration, new: Registration,
+                         now: dt.datetime) -> list:
+        kind = {Status.CONFIRMED: ReplyKind.CONFIRMATION,
+                Status.WAITLISTED: ReplyKind.WAITLISTED}.get(new.status)
+        if kind is None:
+            return []
+        compose = self.processor.composer.reply
+        person = Participant(new.email, new.name, new.organisation)
+        return [compose(kind, person, new, None, now, lang=new.language),
+                compose(ReplyKind.ADDRESS_CHANGED, Participant(old.email, old.name, None), old,
+                        None, now, lang=old.language, others=[new.email])]
+
+    def move_up(self, email: str) -> Outcome:
+        """Give a waitlisted person a place by hand (even when the event is full): the
+        confirmation with the calendar entry, as when a place becomes free."""
+        email = email.strip().lower()
+        now = now_utc()
+        with self.store.immediate():
+            reg = self.store.registrations([email]).get(email)
+            if reg is None or reg.status is not Status.WAITLISTED:
+                state = reg.status.value if reg else "not registered"
+                raise OrganiserError(f"{email} is not on the waitlist ({state})")
+            new = replace(reg, status=Status.CONFIRMED, event_version=self.processor.version)
+            person = Participant(new.email, new.name, new.organisation)
+            reply = self.processor.composer.reply(ReplyKind.CONFIRMATION, person, new, None,
+                                                  now, lang=new.language)
+            self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
+                         [new], [reply], now)
+        capacity = self.config.event.capacity
+        confirmed = self.store.confirmed_count()
+        over = (f" ({confirmed} confirmed, {confirmed - capacity} more than [event] capacity)"
+                if capacity is not None and confirmed > capacity else "")
+        return Outcome(f"{email}: confirmed{over}", 1)
 
     def resend(self, email: str) -> Outcome:
         email = email.lower()

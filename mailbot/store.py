@@ -368,6 +368,12 @@ class Store:
         prune_backups(folder, keep_days, now)
         return target
 
+    def change_address(self, old: str, new: str) -> None:
+        """A registration (and the reminders it was given) moves to another address, with
+        its calendar UID; inside the caller's transaction."""
+        self.db.execute("UPDATE registrations SET email = ? WHERE email = ?", [new, old])
+        self.db.execute("UPDATE notices SET email = ? WHERE email = ?", [new, old])
+
     def about(self, email: str) -> dict[str, Any]:
         """What is stored about one address (for the question before `forget`)."""
         email = email.lower()
