@@ -36,6 +36,7 @@ from .report import (
     format_table,
     preview_text,
     to_csv,
+    to_excel_csv,
     zoom_rows,
 )
 from .store import Store, now_utc
@@ -276,7 +277,9 @@ def list_(ctx: click.Context, status: str | None, fmt: str, waitlist: bool) -> N
               show_default=True, help="zoom-csv: confirmed people for Zoom's registrant "
                                       "import; csv: everybody, every column.")
 @click.option("--output", type=click.Path(dir_okay=False), help="File (default: the screen).")
-@click.option("--excel", is_flag=True, help="UTF-8 with BOM, so Excel shows umlauts right.")
+@click.option("--excel", is_flag=True, help="For German Excel: ';' between fields, a BOM "
+                                            "(umlauts), local times like 31.05.2027 10:00 "
+                                            "(with zoom-csv: only the BOM).")
 @click.pass_context
 def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> None:
     """Export the participants as CSV: for Zoom, for name lists, for Excel."""
@@ -286,9 +289,12 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
             rows = zoom_rows(store.registration_rows("confirmed"))
             text = to_csv(rows, ("email", "first", "last", "org"),
                           ("Email", "First Name", "Last Name", "Organization"), excel)
+        elif excel:
+            rows = store.registration_rows()
+            text = to_excel_csv(rows, CSV_COLUMNS, CSV_COLUMNS, config.event.tz)
         else:
             rows = store.registration_rows()
-            text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS, excel)
+            text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS)
     if output:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # also when the file was there before, with another mode

@@ -103,6 +103,24 @@ def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], header: tuple[s
     return ("\ufeff" if bom else "") + out.getvalue()
 
 
+def to_excel_csv(rows: list[dict[str, Any]], columns: tuple[str, ...],
+                 header: tuple[str, ...], tz: dt.tzinfo) -> str:
+    """CSV as German Excel opens it by double-click: ``;`` between fields, a BOM (so
+    umlauts show), times local like ``31.05.2027 10:00``. A value that Excel would take
+    for a formula (``=``, ``+``, ``-``, ``@`` first: names come from strangers' mails)
+    gets a leading apostrophe, so it stays text."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_text_only(_cell(row.get(c), c, tz)) for c in columns])
+    return "\ufeff" + out.getvalue()
+
+
+def _text_only(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 
 
 def split_first_last(name: str) -> tuple[str, str]:

@@ -64,7 +64,12 @@ def test_export_for_zoom_and_excel(event_db, tmp_path):
     target = tmp_path / "liste.csv"
     cli(event_db, "export", "--format", "csv", "--excel", "--output", str(target))
     data = target.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbfemail,") and "Jürgen".encode() in data
+    assert data.startswith(b"\xef\xbb\xbfemail;name;organisation;status;registered_at;")
+    first = data.decode("utf-8-sig").splitlines()[1].split(";")
+    assert first[:4] == ["j.weiss@koeln.example", "Jürgen Weiß", "Bürgerstiftung Köln",
+                         "confirmed"]
+    local = cli(event_db, "list").splitlines()[2].split()[-2:]
+    assert first[4] == " ".join(local), "local time, as `list` shows it"
     assert target.stat().st_mode & 0o777 == 0o600
 
 
