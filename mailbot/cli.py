@@ -26,7 +26,7 @@ from .compose import ComposeError, example_replies
 from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
-from .organiser import Desk, OrganiserError
+from .organiser import Desk, OrganiserError, Outcome
 from .outbox import TransportError, open_transport
 from .report import (
     CSV_COLUMNS,
@@ -47,7 +47,8 @@ log = logging.getLogger("mailbot")
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S %z")  # local time, with its offset
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -140,7 +141,27 @@ def remind(ctx: click.Context) -> None:
     service and `run --once` do this by themselves; each person gets each reminder once."""
     config = _load(ctx)
     queued, summary = _run_task(config, "remind")
+    if not queued:
+        click.echo(f"No reminder due: {_why_no_reminder(config)}.")
+        return
     click.echo(_queued(queued, "reminder", summary))
+
+
+def _why_no_reminder(config: config_mod.Config) -> str:
+    event, now = config.event, now_utc()
+    if not config.reminders:
+        return "none are configured ([reminders] before = [])"
+    if event.cancelled:
+        return "the event is cancelled"
+    if now >= event.start:
+        return "the event has begun"
+    later = [(event.start - b, b) for b in config.reminders if event.start - b > now]
+    if later:
+        due, before = min(later)
+        hours = before.total_seconds() / 3600
+        return (f"the next one ({hours:g} h before the start) is due on "
+                f"{due.astimezone(event.tz):%d.%m.%Y %H:%M}")
+    return "every confirmed person has had the reminders that are due"
 
 
 @main.command()
@@ -178,7 +199,8 @@ def _event_lines(config: config_mod.Config) -> list[str]:
     return [f"{event.title}",
             f"{event.start.astimezone(event.tz):%d.%m.%Y %H:%M} – "
             f"{event.end.astimezone(event.tz):%H:%M} ({event.timezone})",
-            f"Zoom: {zoom.url}, meeting ID {zoom.meeting_id}, passcode {zoom.passcode}"]
+            f"Zoom: {zoom.url}, meeting ID {zoom.meeting_id}"
+            + (f", passcode {zoom.passcode}" if zoom.passcode else ", no passcode")]
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
@@ -200,7 +222,7 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
 
 
 @main.command("sample-replies")
-@click.option("--output", "folder", default="examples/replies", show_default=True,
+@click.option("--output", "folder", default="var/sample-replies", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the .eml files.")
 @click.pass_context
 def sample_replies(ctx: click.Context, folder: str) -> None:
@@ -225,7 +247,8 @@ def status(ctx: click.Context) -> None:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"))
+            store.get_state("last_poll"), store.get_state("last_error"),
+            store.get_state("last_clean_poll"))
     click.echo(text)
 
 
@@ -648,12 +671,13 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
         with exclusive(config.database):
             _desk_run(config, action, need_inbox, send)
     except AlreadyRunning:  # the service sends the replies (and moves a settled mail)
-        _desk_run(config, action, need_inbox, False, beside_service=True)
-        click.echo("(the running mailbot service sends the mail at its next round)")
+        outcome = _desk_run(config, action, need_inbox, False, beside_service=True)
+        if outcome is not None and outcome.queued:
+            click.echo("(mailbot is running right now and sends the mail at its next round)")
 
 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
-              beside_service: bool = False) -> None:
+              beside_service: bool = False) -> Outcome | None:
     store = Store(config.database)
     inbox = None
     try:
@@ -683,6 +707,7 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
             processor.flush(summary)
             click.echo(f"{summary.sent} sent" + (f", {summary.send_errors} not yet (queued)"
                                                  if summary.send_errors else ""))
+        return outcome
     finally:
         if inbox is not None:
             inbox.close()

@@ -93,16 +93,16 @@ class Composer:
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
-              others: list[str] | None = None) -> Reply:
+              others: list[str] | None = None, moved_up: bool = False) -> Reply:
         """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any;
         ``others`` names everyone the mail registered (for the note to a sender who
-        registered somebody else)."""
+        registered somebody else); ``moved_up``: the confirmation of someone who waited."""
         lang = lang or self.config.event.language
         name = clean_text(reg.name if reg else person.name, 120)
         status = reg.status.value if reg else ""
         try:
             subject, text = self._render(kind, person.email, name, status, lang,
-                                         [clean_text(o, 120) for o in others or []])
+                                         [clean_text(o, 120) for o in others or []], moved_up)
             method = CALENDAR_METHOD.get(kind)
             calendar = None
             if reg and method and status in ("confirmed", "cancelled"):
@@ -119,11 +119,12 @@ class Composer:
                      message_id=message_id, in_reply_to=in_reply_to, body=body)
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
-                lang: str, others: list[str]) -> tuple[str, str]:
+                lang: str, others: list[str], moved_up: bool = False) -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(
-            person={"name": name, "email": address}, registration={"status": status},
+            person={"name": name, "email": address},
+            registration={"status": status, "moved_up": moved_up},
             event=self.events.get(lang, self.events["de"]), zoom=self.config.zoom,
             contact=self.config.contact, others=others, privacy=self.config.privacy,
         )
@@ -237,7 +238,8 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
     """(file name, message) for every reply kind in German and English, for a fictional
     participant — what ``mailbot sample-replies`` writes."""
     composer = Composer(config)
-    now = dt.datetime(2021, 5, 21, 8, 30, tzinfo=dt.UTC)
+    # ten days before the configured event, as if written then (not a fixed, long-past date)
+    now = (config.event.start - dt.timedelta(days=10)).replace(hour=10, minute=30, second=0)
     person = Participant("maria.beispiel@example.org", "Maria Beispiel",
                          "Freiwilligenagentur Musterstadt e.V.")
     base = Registration(person.email, person.name, person.organisation, Status.CONFIRMED,

@@ -64,7 +64,7 @@ class EventConfig:
 class ZoomConfig:
     url: str
     meeting_id: str
-    passcode: str
+    passcode: str | None = None  # a meeting without passcode: leave the key out
 
 
 @dataclass(frozen=True)
@@ -465,7 +465,7 @@ def _zoom(s: _Section) -> ZoomConfig:
     url = s.text("url")
     if not url.startswith(("https://", "http://")):
         raise s.error("url", f"must start with https://, not {url!r}")
-    return ZoomConfig(url=url, meeting_id=s.text("meeting_id"), passcode=s.text("passcode"))
+    return ZoomConfig(url=url, meeting_id=s.text("meeting_id"), passcode=s.opt_str("passcode"))
 
 
 def _contact(s: _Section) -> ContactConfig:

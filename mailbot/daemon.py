@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from . import guard
@@ -81,7 +81,12 @@ class Summary:
     mails: Counter[str] = field(default_factory=Counter)  # action, foreign, already
     replies: Counter[str] = field(default_factory=Counter)  # reply kind
     sent: int = 0
-    send_errors: int = 0
+    send_errors: int = 0  # replies not sent in this run (each counted once: len(unsent))
+    unsent: set[int] = field(default_factory=set)  # their outbox ids
+
+    def not_sent(self, reply_ids: Iterable[int]) -> None:
+        self.unsent.update(reply_ids)
+        self.send_errors = len(self.unsent)
 
     @property
     def read(self) -> int:
@@ -199,9 +204,11 @@ class Processor:
             reg = new or old
             if step.reply is not None:
                 lang = (parsed.language if mine else None) or (reg.language if reg else None)
+                moved_up = (not mine and old is not None and old.status is Status.WAITLISTED
+                            and step.reply is ReplyKind.CONFIRMATION)
                 replies.append(self.composer.reply(
                     step.reply, step.participant, reg, parsed.message_id if mine else None,
-                    now, lang=lang, others=names))
+                    now, lang=lang, others=names, moved_up=moved_up))
         return registrations, replies
 
     def fill_places(self) -> int:
@@ -216,7 +223,7 @@ class Processor:
                     break
                 now = now_utc()
                 new = replace(head, status=Status.CONFIRMED, event_version=self.version)
-                reply = self._compose(ReplyKind.CONFIRMATION, new, now)
+                reply = self._compose(ReplyKind.CONFIRMATION, new, now, moved_up=True)
                 if reply is None:
                     break
                 row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP,
@@ -242,12 +249,14 @@ class Processor:
             queued += self.store.record_notice(reg.email, key, reply, now) and send
         return queued
 
-    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime) -> Reply | None:
+    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime,
+                 moved_up: bool = False) -> Reply | None:
         """A notice for one person; None (logged, in `status` as last error) when the
         template cannot be rendered, so one broken template does not stop the service."""
         person = Participant(reg.email, reg.name, reg.organisation)
         try:
-            return self.composer.reply(kind, person, reg, None, now, lang=reg.language)
+            return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
+                                       moved_up=moved_up)
         except ComposeError as exc:
             log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
             self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
@@ -316,6 +325,7 @@ class Processor:
                  progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
+        error_before = self.store.get_state("last_error")
         self.fill_places()
         self.flush(summary)  # replies left queued by an earlier run go first
         for batch in inbox.batches():
@@ -334,6 +344,8 @@ class Processor:
             self.flush(summary)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
+        if not summary.send_errors and self.store.get_state("last_error") == error_before:
+            self.store.set_state("last_clean_poll", "", now_utc())  # `status`: error is old
         return summary
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
@@ -382,7 +394,7 @@ class Processor:
         try:
             self.transport.send(items, sink)
         except TransportError as exc:
-            summary.send_errors += 1
+            summary.not_sent(i.id for i in items if i.id not in sink.finished_ids)
             self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
                 log.error("%s; %d replies stay queued and are sent when it is back", exc,
@@ -401,12 +413,14 @@ class _Recorder:
         self.store = store
         self.summary = summary
         self.done = 0
+        self.finished_ids: set[int] = set()
 
     def starting(self, reply_id: int) -> None:
         self.store.mark_sending(reply_id)
 
     def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
         self.done += 1
+        self.finished_ids.add(reply_id)
         notify("WATCHDOG=1")  # a long batch of replies is work, not a hang
         if error is None:
             self.store.mark_sent(reply_id, now_utc())
@@ -414,7 +428,7 @@ class _Recorder:
             return
         log.warning("reply %d not sent: %s", reply_id, error)
         self.store.mark_attempt_failed(reply_id, error, permanent, now_utc())
-        self.summary.send_errors += 1
+        self.summary.not_sent([reply_id])
 
 
 def _open_inbox(config: Config) -> Inbox:
@@ -579,6 +593,9 @@ _REPLY_WORDS = {
     "confirmation": "confirmation{s}", "waitlisted": "waitlist notice{s}",
     "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
     "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
+    "on_behalf": "note{s} to whoever registered someone else", "reminder": "reminder{s}",
+    "update": "changed-details mail{s}", "event_cancelled": "event-cancelled mail{s}",
+    "address_changed": "new-address note{s}",
 }
 
 

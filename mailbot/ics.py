@@ -30,7 +30,8 @@ def _vtimezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
 
 def description(config: Config) -> str:
     zoom = config.zoom
-    return (f"Zoom: {zoom.url}\nMeeting-ID: {zoom.meeting_id}\nKenncode: {zoom.passcode}\n\n"
+    passcode = f"\nKenncode: {zoom.passcode}" if zoom.passcode else ""
+    return (f"Zoom: {zoom.url}\nMeeting-ID: {zoom.meeting_id}{passcode}\n\n"
             f"Kontakt: {config.contact.name}, {config.contact.organisation}, "
             f"{config.contact.address}")
 

@@ -121,7 +121,7 @@ class Desk:
             new = replace(reg, status=Status.CONFIRMED, event_version=self.processor.version)
             person = Participant(new.email, new.name, new.organisation)
             reply = self.processor.composer.reply(ReplyKind.CONFIRMATION, person, new, None,
-                                                  now, lang=new.language)
+                                                  now, lang=new.language, moved_up=True)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
                          [new], [reply], now)
         capacity = self.config.event.capacity
@@ -200,8 +200,9 @@ class Desk:
         if not known:
             raise OrganiserError(f"nothing stored about {email}")
         counts = self.store.erase_person(email, reg.name if reg else None)
-        return Outcome(f"erased {email}: {counts['registrations']} registration, "
-                       f"{counts['replies']} replies, sender hidden in {counts['mails']} mails")
+        return Outcome(f"erased {email}: {_n(counts['registrations'], 'registration')}, "
+                       f"{_n(counts['replies'], 'reply', 'replies')}, sender hidden in "
+                       f"{_n(counts['mails'], 'mail')}")
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
         due = self.processor.purge_due()
@@ -211,7 +212,7 @@ class Desk:
                            f"{self.config.privacy.retain_days})")
         counts = self.store.erase_all()
         total = sum(counts.values())
-        return Outcome(f"erased the personal data of {total} registrations "
+        return Outcome(f"erased the personal data of {_n(total, 'registration')} "
                        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})")
 
     # -- the common way ------------------------------------------------------------------
@@ -253,6 +254,10 @@ class Desk:
                 return row
         raise OrganiserError(f"no mail waiting for review with number or Message-ID {key!r} "
                              f"(see: mailbot review)")
+
+
+def _n(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def _where(mail: object, inbox: object) -> str:

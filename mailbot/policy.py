@@ -236,7 +236,7 @@ def due_reminders(confirmed: list[Registration], before: tuple[dt.timedelta, ...
 def event_version(event: EventConfig, zoom: ZoomConfig) -> str:
     """A short fingerprint of what a calendar entry shows: time, title, Zoom details."""
     fields = [event.title, event.start.isoformat(), event.end.isoformat(), event.timezone,
-              zoom.url, zoom.meeting_id, zoom.passcode]
+              zoom.url, zoom.meeting_id, zoom.passcode or ""]
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()[:12]
 
 

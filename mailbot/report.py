@@ -28,7 +28,8 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
-                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None) -> str:
+                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
+                  clean_poll: tuple[str, str] | None = None) -> str:
     event, tz = config.event, config.event.tz
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
@@ -47,7 +48,10 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
     for row in failed:
         lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
     lines.append(f"Last poll: {local(last_poll[1] if last_poll else None, tz)}")
-    if last_error:
+    if last_error and clean_poll and clean_poll[1] >= last_error[1]:  # set after the error
+        lines.append(f"Earlier error (resolved, polls went fine since): "
+                     f"{local(last_error[1], tz)} {last_error[0]}")
+    elif last_error:
         lines.append(f"Last error: {local(last_error[1], tz)} {last_error[0]}")
     return "\n".join(lines)
 
