@@ -552,12 +552,20 @@ def _backup_folder(config: config_mod.Config) -> Path:
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.option("--inbox", "from_inbox", is_flag=True,
+              help="Read the real inbox instead and show what `run` would do with each mail "
+                   "now: nothing is sent, moved, flagged or stored.")
 @click.pass_context
-def preview(ctx: click.Context, file: str) -> None:
+def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     """Show what mailbot would do with a mail saved as FILE.eml — how it reads it, who it
     would register and the full text of each reply — without touching the network or the
-    database (the person counts as new)."""
+    database (the person counts as new). With --inbox: the dry run before going live."""
+    if from_inbox:
+        _preview_inbox(_load(ctx))
+        return
+    if file is None:
+        _fail("give a saved mail (FILE.eml) or --inbox", 2)
     config = _load(ctx, secrets=False)
     raw = Path(file).read_bytes()
     store = Store(":memory:")
@@ -566,6 +574,38 @@ def preview(ctx: click.Context, file: str) -> None:
         click.echo(preview_text(processor, raw))
     finally:
         store.close()
+
+
+def _preview_inbox(config: config_mod.Config) -> None:
+    from .organiser import inbox_preview
+
+    try:
+        store = Store.in_memory_copy(config.database)
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_database_problem(config, exc))
+        return
+    try:
+        inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size,
+                           config.limits.max_message_bytes, False, readonly=True)
+    except InboxError as exc:
+        store.close()
+        _fail(str(exc))
+        return
+    try:
+        lines = inbox_preview(Processor(config, store, None), inbox)
+    except InboxError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        inbox.close()
+        store.close()
+    mails = sum(1 for line in lines if line.startswith("  → ") and "would send" not in line)
+    replies = sum(1 for line in lines if "would send" in line)
+    click.echo(f"{inbox.description}: {_plural(mails, 'mail')} — what `mailbot run` would do "
+               f"now (a dry run: nothing sent, moved, flagged or stored)")
+    for line in lines:
+        click.echo(line)
+    click.echo(f"\n{_plural(replies, 'reply', 'replies')} would be sent.")
 
 
 @main.command()

@@ -61,7 +61,7 @@ class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
 
     def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000,
-                 idle: bool = True):
+                 idle: bool = True, readonly: bool = False):
         self.cfg = cfg
         self.batch_size = batch_size
         self.max_bytes = max_bytes
@@ -70,10 +70,10 @@ class ImapInbox:
         try:
             self.client = self._connect()
             self.client.login(cfg.username, cfg.password)
-            if not self.client.folder_exists(cfg.processed_folder):
+            if not readonly and not self.client.folder_exists(cfg.processed_folder):
                 self.client.create_folder(cfg.processed_folder)
                 log.info("created IMAP folder %s", cfg.processed_folder)
-            self.client.select_folder(cfg.folder)
+            self.client.select_folder(cfg.folder, readonly=readonly)
         except LoginError:
             raise InboxError(f"{where}: login refused for user {cfg.username!r} "
                              f"(check [imap] username and the password)") from None
@@ -356,9 +356,11 @@ def _flags(name: str) -> str:
 
 
 def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None, batch_size: int,
-               max_bytes: int, idle: bool = True) -> ImapInbox | MaildirInbox:
-    """The inbox the configuration names: IMAP, or a local Maildir."""
+               max_bytes: int, idle: bool = True, readonly: bool = False
+               ) -> ImapInbox | MaildirInbox:
+    """The inbox the configuration names: IMAP, or a local Maildir. ``readonly``: for
+    looking only (IMAP EXAMINE, no folder created); the Maildir is only read anyway."""
     if imap is not None:
-        return ImapInbox(imap, batch_size, max_bytes, idle)
+        return ImapInbox(imap, batch_size, max_bytes, idle, readonly)
     assert maildir is not None
     return MaildirInbox(maildir, batch_size, max_bytes)

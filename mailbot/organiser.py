@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from .classify import Reading
-from .daemon import Processor, note_row
+from .daemon import ALREADY, ATTENTION, FOREIGN, WAITING, Processor, Summary, note_row
 from .inbox import Inbox
 from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
 from .parse import parse_mail
@@ -254,6 +254,38 @@ class Desk:
                 return row
         raise OrganiserError(f"no mail waiting for review with number or Message-ID {key!r} "
                              f"(see: mailbot review)")
+
+
+_OUTCOME_WORDS = {
+    "register": "register", "cancel": "cancel", "ignore": "no reply (automatic mail or "
+    "too old)", "review": "left flagged for you (review)", "noop": "no reply needed",
+    FOREIGN: "not addressed to us: left alone", ALREADY: "handled before: only moved",
+    WAITING: "handled before: still waiting for review", ATTENTION: "answered, and left "
+    "flagged for you (it also asks something)",
+}
+
+
+def inbox_preview(processor: Processor, inbox: Inbox) -> list[str]:
+    """What `run` would do with each mail in the inbox now — decided and recorded in the
+    processor's store, which must be a private copy (nothing is sent, moved or flagged)."""
+    store, lines, summary = processor.store, [], Summary()
+    last = max([r["id"] for r in store.replies_after(0)] or [0])
+    tz = processor.config.event.tz
+    for batch in inbox.batches():
+        for mail in batch:
+            outcome = processor.handle(mail, summary)
+            summary.mails[outcome] += 1
+            parsed = parse_mail(mail.raw, processor.own)
+            row = store.message(parsed.key)
+            reason = f" – {row['reason']}" if row and row["reason"] and outcome not in (
+                FOREIGN, ALREADY, WAITING) else ""
+            lines += ["", f"{mail.received_at.astimezone(tz):%d.%m.%Y %H:%M}  "
+                          f"{parsed.sender or '(unreadable sender)'}: {parsed.subject or '–'}",
+                      f"  → {_OUTCOME_WORDS.get(outcome, outcome)}{reason}"]
+            for reply in store.replies_after(last):
+                lines.append(f"  → would send: {reply['kind']} to {reply['recipient']}")
+                last = reply["id"]
+    return lines
 
 
 def _n(count: int, word: str, words: str | None = None) -> str:

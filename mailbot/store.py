@@ -374,6 +374,32 @@ class Store:
         self.db.execute("UPDATE registrations SET email = ? WHERE email = ?", [new, old])
         self.db.execute("UPDATE notices SET email = ? WHERE email = ?", [new, old])
 
+    @classmethod
+    def in_memory_copy(cls, path: Path) -> Store:
+        """A private in-memory copy of the database at ``path`` (read-only access; an empty
+        one when there is no file yet): `preview --inbox` decides against it and writes
+        into it, so the real database is never touched."""
+        copy = cls(":memory:")
+        if path.exists():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(copy.db.conn)
+            finally:
+                source.close()
+            copy.migrate()
+        return copy
+
+    def message(self, key: str) -> dict[str, Any] | None:
+        """The ``messages`` row of one mail."""
+        rows = list(self.db.query("SELECT action, reason, needs_attention FROM messages "
+                                  "WHERE message_id = ?", [key]))
+        return rows[0] if rows else None
+
+    def replies_after(self, reply_id: int) -> list[dict[str, Any]]:
+        """Outbox rows (id, recipient, kind) added after ``reply_id``."""
+        return list(self.db.query("SELECT id, recipient, kind FROM outbox WHERE id > ? "
+                                  "ORDER BY id", [reply_id]))
+
     def about(self, email: str) -> dict[str, Any]:
         """What is stored about one address (for the question before `forget`)."""
         email = email.lower()

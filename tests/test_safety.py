@@ -193,3 +193,31 @@ def test_review_ids_stay_and_approve_works_while_the_service_runs(
         stop(service)
     assert rows(event_db, "SELECT name, status FROM registrations WHERE email = "
                           "'lea@l.example'") == [("Lea Lang", "waitlisted")]
+
+
+def test_preview_inbox_is_a_dry_run_of_the_real_inbox(make_config, mailbox, smtp):
+    config = make_config(start="2099-05-31T10:00:00", end="2099-05-31T15:00:00")
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Heike Wagner", "heike@awo.example",
+                                     "Wird das Treffen aufgezeichnet?"))
+    mailbox.append(registration_mail("Fremd", "x@y.example", to="someone@else.example"))
+    before = mailbox.folder("INBOX")
+    out = cli(config, "preview", "--inbox")
+    lines = out.splitlines()
+    assert lines[0].endswith("3 mails — what `mailbot run` would do now (a dry run: nothing "
+                             "sent, moved, flagged or stored)")
+    assert "  → register" in lines and "  → would send: confirmation to anna@a.example" in lines
+    assert any(line.startswith("  → left flagged for you (review) – ") for line in lines)
+    assert "  → not addressed to us: left alone" in lines
+    assert lines[-1] == "1 reply would be sent."
+    assert mailbox.folder("INBOX") == before, "no flag, no move"
+    assert not mailbox.client.folder_exists("Processed")
+    assert not (config.parent / "mailbot.sqlite").exists() and smtp.envelopes == []
+
+    cli(config, "run", "--once")  # live: Anna is registered now
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example", "ich melde mich an!"))
+    snapshot = rows(config, "SELECT count(*) FROM messages")
+    out = cli(config, "preview", "--inbox")
+    assert "  → would send: duplicate to anna@a.example" in out.splitlines()
+    assert "  → handled before: still waiting for review" in out.splitlines()
+    assert rows(config, "SELECT count(*) FROM messages") == snapshot
