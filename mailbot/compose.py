@@ -178,6 +178,34 @@ class Composer:
         return cached
 
 
+def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, str],
+                now: dt.datetime) -> Reply:
+    """The organiser's daily overview: plain text and a CSV file (name, content)."""
+    assert config.digest.to is not None
+    subject = clean_text(subject, 250)
+    message_id = email.utils.make_msgid("mailbot-digest", domain=config.contact.domain)
+    filename, data = attachment
+    csv_part = (f'Content-Type: text/csv; charset="utf-8"; name="{filename}"\r\n'
+                f"Content-Transfer-Encoding: base64\r\n"
+                f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n'
+                ).encode() + base64.encodebytes(data.encode("utf-8")).replace(b"\n", b"\r\n")
+    headers = [
+        ("From", _address("mailbot", config.contact.address)),
+        ("To", config.digest.to),
+        ("Subject", email.header.Header(subject, "utf-8", header_name="Subject").encode(
+            linesep="\r\n") if not subject.isascii() else subject),
+        ("Date", email.utils.format_datetime(now.astimezone(config.event.tz))),
+        ("Message-ID", message_id),
+        ("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"),
+        ("MIME-Version", "1.0"),
+    ]
+    body = _multipart("mixed", [_text_part("plain", text), csv_part])
+    raw = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("ascii") + body
+    _check_headers(raw)
+    return Reply(recipient=config.digest.to, subject=subject, kind=ReplyKind.DIGEST,
+                 message_id=message_id, in_reply_to=None, body=raw)
+
+
 def _address(name: str, address: str) -> str:
     return email.utils.formataddr((name, address), charset="utf-8") if name else address
 

@@ -137,6 +137,12 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class DigestConfig:
+    to: str | None = None  # the organiser's address; None: no digest
+    at: dt.time = dt.time(8, 0)  # local time of [event] timezone
+
+
+@dataclass(frozen=True)
 class Config:
     event: EventConfig
     zoom: ZoomConfig
@@ -151,6 +157,7 @@ class Config:
     reminders: tuple[dt.timedelta, ...] = (dt.timedelta(hours=24), dt.timedelta(hours=1))
     templates: Path | None = None
     source: Path | None = None
+    digest: DigestConfig = DigestConfig()
 
 
 def resolve_path(cli_path: str | os.PathLike[str] | None) -> Path:
@@ -223,6 +230,7 @@ def _parse(data: dict[str, Any], source: Path | None) -> Config:
         reminders=_reminders(_Section(data, "reminders", optional=True)),
         templates=Path(templates) if templates else None,
         source=source,
+        digest=_digest(_Section(data, "digest", optional=True)),
     )
 
 
@@ -244,10 +252,10 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
     parts: list[tuple[str, Any]] = [
         ("event", _event), ("zoom", _zoom), ("contact", _contact), ("smtp", _smtp),
         ("daemon", _daemon), ("limits", _limits), ("privacy", _privacy),
-        ("reminders", _reminders)]
+        ("reminders", _reminders), ("digest", _digest)]
     parts.append(("imap", _imap) if "imap" in data or "maildir" not in data
                  else ("maildir", _maildir))
-    optional = {"daemon", "limits", "privacy", "reminders"}
+    optional = {"daemon", "limits", "privacy", "reminders", "digest"}
     for name, check in parts:
         try:
             check(_Section(data, name, optional=name in optional))
@@ -560,6 +568,20 @@ def _privacy(s: _Section) -> PrivacyConfig:
                          retain_days=s.integer("retain_days_after_event", 30, minimum=0),
                          mailbox=s.choice("mailbox", ("delete", "keep"), "delete"),
                          backup_days=s.integer("backup_days", 7, minimum=0))
+
+
+def _digest(s: _Section) -> DigestConfig:
+    to = s.opt_str("to")
+    if to is not None:
+        to = to.strip().lower()
+        if not ADDR_RE.fullmatch(to):
+            raise s.error("to", f"not an e-mail address: {to!r}")
+    at = s.text("at", "08:00")
+    try:
+        time = dt.time.fromisoformat(at)
+    except ValueError:
+        raise s.error("at", f'not a time like "08:00": {at!r}') from None
+    return DigestConfig(to=to, at=time)
 
 
 def _reminders(s: _Section) -> tuple[dt.timedelta, ...]:

@@ -24,6 +24,7 @@ from . import guard
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
 from .config import Config
+from .digest import queue_digest
 from .inbox import Inbox, InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .models import (
@@ -341,6 +342,8 @@ class Processor:
         reminders = self.remind()
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
+            self.flush(summary)
+        if self.config.digest.to and queue_digest(self, now_utc()):
             self.flush(summary)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())

@@ -318,6 +318,10 @@ class Store:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
                                 [needle])
             self.db.execute("DELETE FROM notices WHERE email = ?", [email])
+            # the organiser's digests list everyone (their CSV is base64: no needle finds
+            # a name there); they are a day's overview, so they all go
+            counts["replies"] += self.db.execute(
+                "DELETE FROM outbox WHERE kind = 'digest'").rowcount
             for key, reason in self.db.execute(
                     "SELECT message_id, reason FROM messages WHERE instr(reason, ?) > 0",
                     [email]).fetchall():
@@ -399,6 +403,13 @@ class Store:
         """Outbox rows (id, recipient, kind) added after ``reply_id``."""
         return list(self.db.query("SELECT id, recipient, kind FROM outbox WHERE id > ? "
                                   "ORDER BY id", [reply_id]))
+
+    def changed_since(self, since: dt.datetime | None) -> list[dict[str, Any]]:
+        """Registrations that arrived or changed after ``since`` (all when None)."""
+        return list(self.db.query(
+            "SELECT email, name, organisation, status, registered_at, updated_at FROM "
+            "registrations WHERE ? IS NULL OR updated_at > ? ORDER BY updated_at, id",
+            [iso(since), iso(since)]))
 
     def about(self, email: str) -> dict[str, Any]:
         """What is stored about one address (for the question before `forget`)."""
