@@ -18,15 +18,13 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import config as config_mod
-from .compose import ComposeError, example_replies
-from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
-from .organiser import Desk, OrganiserError, Outcome
 from .outbox import TransportError, open_transport
 from .report import (
     CSV_COLUMNS,
@@ -40,6 +38,13 @@ from .report import (
     zoom_rows,
 )
 from .store import Store, now_utc
+
+if TYPE_CHECKING:
+    from .daemon import Summary
+    from .organiser import Outcome
+
+# daemon, organiser and compose (jinja2, icalendar) are imported inside the commands that
+# use them: `status`, `list` and `review` start without them (see bench/startup.py).
 
 log = logging.getLogger("mailbot")
 
@@ -83,6 +88,8 @@ def _load(ctx: click.Context, secrets: bool = True) -> config_mod.Config:
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
     """Read the inbox, register, answer. Without --once: keep polling until stopped."""
+    from .daemon import describe, run_forever, run_once
+
     config = _load(ctx)
     stop = threading.Event()
 
@@ -173,6 +180,8 @@ def announce(ctx: click.Context, yes: bool) -> None:
     and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
     is told that the event is cancelled. Nobody gets the same announcement twice."""
     config = _load(ctx)
+    from .daemon import Processor
+
     with _store(config) as store:
         plan = Processor(config, store, None).announcement_plan()
     if not plan:
@@ -204,6 +213,8 @@ def _event_lines(config: config_mod.Config) -> list[str]:
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
+    from .daemon import TaskError, run_task
+
     try:
         return run_task(config, task)
     except TaskError as exc:
@@ -232,6 +243,8 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
     config = _load(ctx, secrets=False)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+    from .compose import example_replies
+
     for name, body in example_replies(config):
         (out / name).write_bytes(body)
     click.echo(f"{len(list(out.glob('*.eml')))} example replies in {out}/")
@@ -467,6 +480,8 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     are deleted from the inbox and the processed folder ([privacy] mailbox = "delete")."""
     config = _load(ctx)
     now = now_utc()
+    from .daemon import Processor
+
     with _store(config) as store:
         due = Processor(config, store, None).purge_due()
         counts = store.counts("registrations", "status")
@@ -567,6 +582,8 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     if file is None:
         _fail("give a saved mail (FILE.eml) or --inbox", 2)
     config = _load(ctx, secrets=False)
+    from .daemon import Processor
+
     raw = Path(file).read_bytes()
     store = Store(":memory:")
     try:
@@ -577,6 +594,7 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
 
 
 def _preview_inbox(config: config_mod.Config) -> None:
+    from .daemon import Processor
     from .organiser import inbox_preview
 
     try:
@@ -718,6 +736,10 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
               beside_service: bool = False) -> Outcome | None:
+    from .compose import ComposeError
+    from .daemon import Processor, Summary
+    from .organiser import Desk, OrganiserError
+
     store = Store(config.database)
     inbox = None
     try:

@@ -25,7 +25,6 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup, escape
 
 from . import ics
@@ -72,6 +71,8 @@ class Composer:
     """Renders replies for one configuration; build once, use for every mail."""
 
     def __init__(self, config: Config):
+        import jinja2  # here, not at the top: commands that only read never load it
+
         self.config = config
         folder = config.templates or default_templates()
         # auto_reload off: templates are read once (a changed template needs a restart,
@@ -112,7 +113,7 @@ class Composer:
             html = self.layout.render(lang=lang, subject=subject, paragraphs=paragraphs)
             body = self._mime(person.email, name, subject, text, html, calendar, message_id,
                               in_reply_to, now)
-        except (jinja2.TemplateError, ValueError, TypeError, UnicodeError) as exc:
+        except (_template_error(), ValueError, TypeError, UnicodeError) as exc:
             raise ComposeError(f"{type(exc).__name__}: {exc}") from exc
         _check_headers(body)
         return Reply(recipient=person.email, subject=subject, kind=kind,
@@ -204,6 +205,12 @@ def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, 
     _check_headers(raw)
     return Reply(recipient=config.digest.to, subject=subject, kind=ReplyKind.DIGEST,
                  message_id=message_id, in_reply_to=None, body=raw)
+
+
+def _template_error() -> type[Exception]:
+    import jinja2
+
+    return jinja2.TemplateError
 
 
 def _address(name: str, address: str) -> str:

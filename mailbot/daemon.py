@@ -347,8 +347,9 @@ class Processor:
             self.flush(summary)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
-        if not summary.send_errors and self.store.get_state("last_error") == error_before:
-            self.store.set_state("last_clean_poll", "", now_utc())  # `status`: error is old
+        if not summary.send_errors and error_before is not None and \
+                self.store.get_state("last_error") == error_before:  # `status`: it is old
+            self.store.set_state("last_clean_poll", error_before[1], now_utc())
         return summary
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,

@@ -48,7 +48,7 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
     for row in failed:
         lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
     lines.append(f"Last poll: {local(last_poll[1] if last_poll else None, tz)}")
-    if last_error and clean_poll and clean_poll[1] >= last_error[1]:  # set after the error
+    if last_error and clean_poll and clean_poll[0] == last_error[1]:  # a clean run after it
         lines.append(f"Earlier error (resolved, polls went fine since): "
                      f"{local(last_error[1], tz)} {last_error[0]}")
     elif last_error:
