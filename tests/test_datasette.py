@@ -34,7 +34,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 METADATA = json.loads((ROOT / "config" / "datasette-metadata.json").read_text("utf-8"))
 INTERNAL = {"id", "message_id", "ics_uid", "ics_sequence", "event_version", "body",
             "recipient_domain", "in_reply_to", "needs_attention", "processed_at"}
-LOCAL = r"\d\d\.\d\d\.\d{4} \d\d:\d\d"
 
 
 def mail(name: str, address: str, hour: int, minute: int, text: str,
@@ -268,7 +267,7 @@ def test_the_deciding_sentence_is_taken_from_the_reason():
 
 
 def test_served_database_refuses_every_write(logged):
-    before = asyncio.run(_counts(logged))
+    before = _counts(logged)
     metadata = json.loads(json.dumps(METADATA))
     metadata["databases"]["mailbot"]["queries"]["leeren"] = {
         "sql": "DELETE FROM registrations", "write": True}
@@ -279,10 +278,10 @@ def test_served_database_refuses_every_write(logged):
     bad = asyncio.run(ds.client.get("/mailbot.json?sql=DELETE+FROM+registrations"))
     assert bad.status_code == 400
     asyncio.run(ds.client.post("/mailbot/leeren", data={}))
-    assert asyncio.run(_counts(logged)) == before
+    assert _counts(logged) == before
 
 
-async def _counts(config: Path) -> tuple:
+def _counts(config: Path) -> tuple:
     db = sqlite3.connect(config.parent / "mailbot.sqlite")
     try:
         return tuple(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
@@ -325,7 +324,7 @@ def test_serve_listens_on_loopback_only_and_cannot_write(logged, dovecot):
         base = f"http://127.0.0.1:{port}/mailbot"
         with urllib.request.urlopen(f"{base}/warteliste.json?_shape=array") as response:
             assert [r["Name"] for r in json.load(response)][:1] == ["Emma Engel"]
-        before = asyncio.run(_counts(logged))
+        before = _counts(logged)
         for request in (
                 urllib.request.Request(f"{base}.json?sql=DELETE+FROM+registrations"),
                 urllib.request.Request(f"{base}/registrations/-/insert", method="POST",
@@ -336,7 +335,7 @@ def test_serve_listens_on_loopback_only_and_cannot_write(logged, dovecot):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request)
             assert refused.value.code in (400, 403, 404, 405)
-        assert asyncio.run(_counts(logged)) == before
+        assert _counts(logged) == before
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
@@ -361,3 +360,21 @@ def test_serve_explains_a_taken_port_and_a_missing_database(logged, tmp_path, do
     result = CliRunner().invoke(main, ["--config", str(other), "serve"])
     assert result.exit_code == 1 and "no database at" in result.output
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_database_from_before_the_views_gets_them_with_its_rows(tmp_path, monkeypatch):
+    from mailbot import store as store_mod
+
+    path = tmp_path / "old.sqlite"
+    with monkeypatch.context() as patch:
+        patch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:7])
+        old = Store(path)
+        old.db.execute("INSERT INTO registrations (email, name, status, registered_at) "
+                       "VALUES ('a@x.example', 'Anna', 'waitlisted', "
+                       "'2021-05-21T07:00:00+00:00')")
+        old.db.conn.commit()
+        old.close()
+    store = Store(path)
+    store.use_time_zone("Europe/Berlin")
+    assert store.db.execute('SELECT "Platz", "Name", "angemeldet am" FROM warteliste'
+                            ).fetchall() == [(1, "Anna", "21.05.2021 09:00")]
