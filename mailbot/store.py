@@ -1,7 +1,8 @@
 """The SQLite log: the only module that knows SQL.
 
 Tables (a documented interface for organisers; see README): ``messages`` (one row per mail
-handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply).
+handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply); and
+the organisers' views of them in German and local time (``VIEWS``).
 Schema changes are numbered migrations tracked in ``PRAGMA user_version``. Every mail's
 rows are written together (one transaction, or a savepoint in the batch's), before
 anything is sent.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import os
 from collections import Counter
@@ -122,7 +124,8 @@ _SENTENCE = ("CASE WHEN instr(m.reason, '„') > 0 AND instr(substr(m.reason, "
              "'“') - 1) END")
 
 # The organisers' views: a documented interface (README), German column names and words,
-# times in the event's time zone; each in the order an organiser reads it.
+# times in the event's time zone; each in the order an organiser reads it. Made by _v8; a
+# later change to one is a new migration that drops and re-creates it.
 VIEWS = {
     "teilnehmende": f"""
 SELECT r.name AS "Name", r.organisation AS "Organisation", r.email AS "E-Mail",
@@ -542,7 +545,8 @@ class Store:
                  None if permanent else iso(now + retry_delay(attempts)), reply_id])
 
 
-def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> list[tuple[str, int]]:
+@functools.lru_cache(maxsize=4)
+def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> tuple[tuple[str, int], ...]:
     """(UTC start "YYYY-MM-DD HH:MM:SS", offset in seconds) of each period of ``zone``
     between the years ``first`` and ``last``; the first period reaches back to year 0."""
     tz = ZoneInfo(zone)
@@ -565,7 +569,7 @@ def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> list[tuple[s
                 low, high = (middle, high) if offset(middle) == periods[-1][1] else (low, middle)
             periods.append((text(high), offset(high)))
         t += day
-    return periods
+    return tuple(periods)
 
 
 def _registration(row: dict[str, Any]) -> Registration:
