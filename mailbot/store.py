@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .clock import iso, now_utc  # noqa: F401  (re-exported: callers import them from here)
 from .models import Registration, Reply, Status
 from .text import ADDR_RE
 
@@ -106,14 +107,6 @@ MAX_ATTEMPTS = 20  # temporary refusals before a reply is given up (about a day 
 def retry_delay(attempts: int) -> dt.timedelta:
     """Backoff after the n-th temporary refusal: 1, 2, 4 … minutes, at most 2 hours."""
     return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat() if value else None
 
 
 class Store:
