@@ -133,6 +133,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
     def immediate(self) -> Iterator[None]:
         """Read, decide and write as one: the write lock is taken before the first read

@@ -61,3 +61,12 @@ def test_the_check_sees_a_forbidden_import():
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                      "    from .daemon import X\ndef f():\n    from .store import Store\n")
     assert _runtime_imports(tree) == {"typing", ".store"}
+
+
+def test_store_closes_itself(tmp_path):
+    from mailbot.store import Store
+
+    with Store(tmp_path / "m.sqlite") as store:
+        store.db.execute("select 1")
+    with pytest.raises(Exception, match="closed"):
+        store.db.execute("select 1")
