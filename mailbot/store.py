@@ -118,11 +118,11 @@ REPLY_KIND_DE = {
 }
 REPLY_STATUS_DE = {"queued": "wartet", "sending": "wird gesendet", "sent": "gesendet",
                    "failed": "fehlgeschlagen"}
-# The deciding sentence, where the reason quotes one („…“).
-_SENTENCE = ("CASE WHEN instr(m.reason, '„') > 0 AND instr(substr(m.reason, "
-             "instr(m.reason, '„') + 1), '“') > 1 THEN substr(m.reason, "
-             "instr(m.reason, '„') + 1, instr(substr(m.reason, instr(m.reason, '„') + 1), "
-             "'“') - 1) END")
+# The deciding sentence, where the reason quotes one (‚…‘, as classify and policy write it).
+_SENTENCE = ("CASE WHEN instr(m.reason, '‚') > 0 AND instr(substr(m.reason, "
+             "instr(m.reason, '‚') + 1), '‘') > 1 THEN substr(m.reason, "
+             "instr(m.reason, '‚') + 1, instr(substr(m.reason, instr(m.reason, '‚') + 1), "
+             "'‘') - 1) END")
 
 # The organisers' views: a documented interface (README), German column names and words,
 # times in the event's time zone; each in the order an organiser reads it. Made by _v8; a

@@ -257,13 +257,14 @@ def test_views_exist_in_every_database_and_follow_the_event_zone():
 
 def test_the_deciding_sentence_is_taken_from_the_reason():
     store = Store(":memory:")
-    for key, reason in [("a", "Frage: „Wird das Treffen aufgezeichnet?“ – bitte beantworten"),
-                        ("b", "Frage – bitte persönlich beantworten"), ("c", None)]:
+    for key, reason in [("a", "Frage: ‚Wird das Treffen aufgezeichnet?‘; Betreff „Hallo“"),
+                        ("b", "automatische Nachricht (Betreff „Abwesend“)"),
+                        ("c", "Frage – bitte persönlich beantworten"), ("d", None)]:
         store.db.execute("INSERT INTO messages (message_id, sender, received_at, action, "
                          "reason) VALUES (?, 'x@y.example', '2021-05-21T07:00:00+00:00', "
                          "'review', ?)", [key, reason])
     assert [r[0] for r in store.db.execute('SELECT "Satz" FROM zu_beantworten')] == [
-        "Wird das Treffen aufgezeichnet?", None, None]
+        "Wird das Treffen aufgezeichnet?", None, None, None]
 
 
 def test_served_database_refuses_every_write(logged):
