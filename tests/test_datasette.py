@@ -379,3 +379,9 @@ def test_a_database_from_before_the_views_gets_them_with_its_rows(tmp_path, monk
     store.use_time_zone("Europe/Berlin")
     assert store.db.execute('SELECT "Platz", "Name", "angemeldet am" FROM warteliste'
                             ).fetchall() == [(1, "Anna", "21.05.2021 09:00")]
+
+
+def test_serve_without_datasette_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "datasette.app", None)  # as if it were not installed
+    with pytest.raises(browse.BrowseError, match=r"pip install 'mailbot\[datasette\]'"):
+        browse.make_datasette(tmp_path / "mailbot.sqlite", METADATA)
