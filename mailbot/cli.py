@@ -804,7 +804,7 @@ def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
     """Look at the database in the browser (datasette): participants, waitlist, mail to
     answer, replies — in German, times in the event's time zone. Read-only, and only on
     127.0.0.1: from another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     try:
         with _store(config) as store:  # the views of the current schema, the event's zone
             store.use_time_zone(config.event.timezone)
