@@ -281,7 +281,7 @@ def _open_store(config: config_mod.Config) -> Store:
 def _database_problem(config: config_mod.Config, exc: Exception) -> str:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
-            f"see README, \"Organiser commands beside the service\")")
+            f"see README, \"Organiser commands beside the systemd service\")")
 
 
 @main.command("list")
@@ -496,7 +496,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
         lines = [f"This erases the personal data of {sum(counts.values())} registrations "
                  f"({listed}) and every reply, before the retention period ends "
                  f"({due.astimezone(config.event.tz):%d.%m.%Y}).",
-                 _mailbox_line(config, f"the {len(keys)} mails mailbot handled")]
+                 _mailbox_line(config, f"The {len(keys)} mails mailbot handled")]
         if not _confirm(lines, "Erase it all now?", yes):
             click.echo("Nothing erased.")
             return
