@@ -184,12 +184,17 @@ def announce(ctx: click.Context, yes: bool) -> None:
     from .daemon import Processor
 
     with _store(config) as store:
-        plan = Processor(config, store, None).announcement_plan()
+        processor = Processor(config, store, None)
+        plan = processor.announcement_plan()
+        before = {r.email: r.event_version for r in store.with_status("confirmed")}
+        changes = {tuple(processor.changes_since(before.get(reg.email))) for reg, _, _ in plan}
     if not plan:
         click.echo("Everybody already has the current details: nothing to send.")
         return
     what = "that the event is cancelled" if config.event.cancelled else "the changed details"
     lines = [f"This tells {_plural(len(plan), 'person', 'people')} {what}:"]
+    if len(changes) == 1 and not config.event.cancelled:
+        lines += [f"  {field}: {old} → {new}" for field, old, new in next(iter(changes))]
     lines += [f"  {line}" for line in _event_lines(config)]
     if not _confirm(lines, f"Send it to {_plural(len(plan), 'person', 'people')}?", yes):
         click.echo("Nothing sent.")

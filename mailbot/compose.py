@@ -94,7 +94,8 @@ class Composer:
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
-              others: list[str] | None = None, moved_up: bool = False) -> Reply:
+              others: list[str] | None = None, moved_up: bool = False,
+              changes: list[tuple[str, str, str]] | None = None) -> Reply:
         """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any;
         ``others`` names everyone the mail registered (for the note to a sender who
         registered somebody else); ``moved_up``: the confirmation of someone who waited."""
@@ -103,7 +104,8 @@ class Composer:
         status = reg.status.value if reg else ""
         try:
             subject, text = self._render(kind, person.email, name, status, lang,
-                                         [clean_text(o, 120) for o in others or []], moved_up)
+                                         [clean_text(o, 120) for o in others or []], moved_up,
+                                         changes or [])
             method = CALENDAR_METHOD.get(kind)
             calendar = None
             if reg and method and status in ("confirmed", "cancelled"):
@@ -120,12 +122,14 @@ class Composer:
                      message_id=message_id, in_reply_to=in_reply_to, body=body)
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
-                lang: str, others: list[str], moved_up: bool = False) -> tuple[str, str]:
+                lang: str, others: list[str], moved_up: bool = False,
+                changes: list[tuple[str, str, str]] = ()) -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(
             person={"name": name, "email": address},
             registration={"status": status, "moved_up": moved_up},
+            changes=[{"field": f, "old": old, "new": new} for f, old, new in changes],
             event=self.events.get(lang, self.events["de"]), zoom=self.config.zoom,
             contact=self.config.contact, others=others, privacy=self.config.privacy,
         )

@@ -10,6 +10,7 @@ its key on the next run and only moved: never answered twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import sqlite3
@@ -45,8 +46,10 @@ from .policy import (
     Decision,
     Situation,
     announcements,
+    changed_details,
     decide,
     due_reminders,
+    event_details,
     event_version,
     limit_replies,
     next_registration,
@@ -252,13 +255,13 @@ class Processor:
         return queued
 
     def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime,
-                 moved_up: bool = False) -> Reply | None:
+                 moved_up: bool = False, changes: list | None = None) -> Reply | None:
         """A notice for one person; None (logged, in `status` as last error) when the
         template cannot be rendered, so one broken template does not stop the service."""
         person = Participant(reg.email, reg.name, reg.organisation)
         try:
             return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
-                                       moved_up=moved_up)
+                                       moved_up=moved_up, changes=changes)
         except ComposeError as exc:
             log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
             self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
@@ -270,13 +273,29 @@ class Processor:
         now = now_utc()
         current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
         plan = self.announcement_plan(list(current.values()))
+        self.remember_details()
         queued = 0
         for reg, kind, key in plan:
-            reply = self._compose(kind, reg, now)
+            changes = self.changes_since(current[reg.email].event_version)
+            reply = self._compose(kind, reg, now, changes=changes)
             if reply is not None:
                 queued += self.store.record_notice(reg.email, key, reply, now,
                                                    before=current[reg.email], after=reg)
         return queued
+
+    def remember_details(self) -> None:
+        """Keep what this version of the event shows, so that a later announcement can say
+        what changed (state ``details:<version>``; written once per version)."""
+        key = f"details:{self.version}"
+        if self.store.get_state(key) is None:
+            details = event_details(self.config.event, self.config.zoom)
+            self.store.set_state(key, json.dumps(details, ensure_ascii=False), now_utc())
+
+    def changes_since(self, version: str | None) -> list[tuple[str, str, str]]:
+        """(field, old, new) between the details of ``version`` and the current ones."""
+        old = self.store.get_state(f"details:{version}") if version else None
+        return changed_details(json.loads(old[0]) if old else None,
+                               event_details(self.config.event, self.config.zoom))
 
     def announcement_plan(self, current: list | None = None) -> list:
         """Who would get an announcement now: (registration, kind, notice key)."""
@@ -327,6 +346,7 @@ class Processor:
                  progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
+        self.remember_details()
         error_before = self.store.get_state("last_error")
         self.fill_places()
         self.flush(summary)  # replies left queued by an earlier run go first

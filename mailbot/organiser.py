@@ -39,6 +39,7 @@ class Desk:
         self.processor = processor
         self.store = processor.store
         self.config = processor.config
+        processor.remember_details()  # what the calendar entries made here will show
 
     def add(self, email: str, name: str, organisation: str | None, mail: bool) -> Outcome:
         address = valid_address(email)

@@ -3,6 +3,8 @@ that the person's mails are deleted (read back from Dovecot)."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import sqlite3
 import time
@@ -104,13 +106,17 @@ def test_announce_says_to_how_many_and_what_before_asking(event_db, smtp):  # no
     event_db.write_text(event_db.read_text().replace("start = 2021-05-31T10:00:00",
                                                      "start = 2021-05-31T09:30:00"))
     out = cli(event_db, "announce", code=1).splitlines()
-    assert out[:3] == ["This tells 3 people the changed details:",
+    assert out[:4] == ["This tells 3 people the changed details:",
+                       "  start: 10:00 → 09:30",
                        "  Digitales Auftakttreffen: Aufbau des Landesnetzwerks für "
                        "bürgerschaftliches Engagement",
                        "  31.05.2021 09:30 – 15:00 (Europe/Berlin)"]
     assert smtp.envelopes == [] and "add --yes" in out[-1]
     assert cli(event_db, "announce", "--yes").splitlines()[-1].startswith(
         "3 announcements queued, 3 delivered")
+    update = email.message_from_bytes(smtp.envelopes[0].content, policy=email.policy.default)
+    text = update.get_body(("plain",)).get_content()
+    assert "geändert.\n\nBeginn: bisher 10:00, jetzt 09:30\n" in text.replace("\r\n", "\n"), text
 
 
 def test_run_once_is_quiet_when_nothing_new(event_db, mailbox):  # noqa: F811
