@@ -201,6 +201,8 @@ def parse(data: dict[str, Any], source: Path | None = None, secrets: bool = True
         if unknown:
             raise ConfigError(unknown[0]) from None
         raise
+    finally:
+        _Section.read_secrets = True
     unknown = unknown_keys(data)
     if unknown:
         raise ConfigError(unknown[0])

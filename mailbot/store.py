@@ -398,6 +398,9 @@ class Store:
                 "DELETE FROM registrations WHERE email = ?", [email]).rowcount
             self.db.execute("UPDATE registrations SET registered_by = ? WHERE registered_by = ?",
                             [erased(email), email])
+            # the organiser's digests list everyone (their CSV is base64: no needle finds
+            # a name there); they are a day's overview, so they all go
+            self.db.execute("DELETE FROM outbox WHERE kind = 'digest'")
             counts["replies"] = self.db.execute(
                 "DELETE FROM outbox WHERE recipient = ? OR "
                 + " OR ".join("instr(body, ?) > 0" for _ in needles),
@@ -409,10 +412,6 @@ class Store:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
                                 [needle])
             self.db.execute("DELETE FROM notices WHERE email = ?", [email])
-            # the organiser's digests list everyone (their CSV is base64: no needle finds
-            # a name there); they are a day's overview, so they all go
-            counts["replies"] += self.db.execute(
-                "DELETE FROM outbox WHERE kind = 'digest'").rowcount
             for key, reason in self.db.execute(
                     "SELECT message_id, reason FROM messages WHERE instr(reason, ?) > 0",
                     [email]).fetchall():

@@ -60,3 +60,18 @@ def test_no_digest_without_address_or_before_its_time(mailbox, smtp, make_config
     config = make_config(name="plain.toml")
     run(config)
     assert digests(smtp) == []
+
+
+def test_forget_takes_the_digests_too(mailbox, smtp, make_config):
+    """A digest lists everyone (its CSV is base64, where no search finds a name): after
+    `forget`, no digest with that person stays in the outbox."""
+    config = make_config(extra='\n[digest]\nto = "orga@isi-innovation.de"\nat = "00:00"\n')
+    mailbox.append(registration_mail("Jürgen Weiß", "j.weiss@koeln.example"))
+    run(config)
+    assert rows(config, "SELECT count(*) FROM outbox WHERE kind = 'digest'") == [(1,)]
+    result = CliRunner().invoke(main, ["--config", str(config), "forget",
+                                       "j.weiss@koeln.example", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].startswith("erased j.weiss@koeln.example: "
+                                                     "1 registration, 1 reply,")
+    assert rows(config, "SELECT count(*) FROM outbox WHERE kind = 'digest'") == [(0,)]
