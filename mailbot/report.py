@@ -92,13 +92,24 @@ def _cell(value: Any, column: str, tz: dt.tzinfo) -> str:
     return str(value)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell as a spreadsheet must not run it (OWASP, CSV injection): text that starts
+    like a formula (= + - @ tab CR) is prefixed with ', so Excel and LibreOffice show it
+    as text instead of running ``=HYPERLINK(…)`` or ``=cmd|…``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], header: tuple[str, ...],
            bom: bool = False) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return ("\ufeff" if bom else "") + out.getvalue()
 
 

@@ -14,7 +14,7 @@ from mailbot.classify import Reading, classify
 from mailbot.models import Action, Intent, Participant, ReplyKind, Status
 from mailbot.parse import parse_from, parse_mail
 from mailbot.people import split_name
-from mailbot.policy import Situation, decide, limit_replies, next_registration
+from mailbot.policy import Situation, decide, next_registration, within_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))
@@ -173,10 +173,12 @@ def test_intent(text, intent):
 
 # -- decide ------------------------------------------------------------------------------
 
-def parsed_registration(*people):
+def parsed_registration(*people, sender=None):
+    """A list of people sent by the first of them (or by ``sender``)."""
     body = "wir melden uns an:\n" + "\n".join(f"{i}. {n}, {a}" for i, (n, a) in
                                               enumerate(people, 1))
-    return parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de", body))
+    sender = sender or people[0][1]
+    return parse_mail(mail(f"From: {sender}\nTo: n.collinet@isi-innovation.de", body))
 
 
 def test_capacity_reached_means_waitlist(event):
@@ -185,7 +187,7 @@ def test_capacity_reached_means_waitlist(event):
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
     decision = decide(parsed, REGISTER, situation({}, 0, when), event)
     assert [(s.status, s.reply) for s in decision.steps] == [
-        (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.WAITLISTED)]
+        (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.THIRD_PARTY)]
 
 
 def test_after_the_deadline_nobody_is_confirmed(event):
@@ -291,18 +293,22 @@ def test_dmarc_failure_reported_by_our_own_server_goes_to_review(event):
     assert decision.action is Action.REVIEW
 
 
-def test_daily_reply_caps_drop_replies_and_flag_the_mail(event):
+def test_over_a_reply_cap_the_whole_mail_goes_to_review(event):
+    """Registrations and replies share one budget: no confirmed row without its reply."""
     from collections import Counter
 
-    parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"),
-                                 ("Clara C", "c@b.example"))
+    parsed = parsed_registration(("Anna A", "a@b.example"), ("Bernd B", "b@b.example"))
     decision = decide(parsed, REGISTER, situation(), event)
-    capped = limit_replies(decision, Counter({"a@a.example": 5}), Counter({"b.example": 1}),
-                           per_address_max=5, per_domain_max=2)
-    assert [s.reply for s in capped.steps] == [None, ReplyKind.CONFIRMATION, None]
-    assert [s.status for s in capped.steps] == [Status.CONFIRMED] * 3, "still registered"
-    assert capped.attention and "a@a.example, c@b.example" in capped.reason
-    assert limit_replies(decision, Counter(), Counter(), 5, 100) is decision
+    assert decision.action is Action.REGISTER
+    limits = cfg.LimitsConfig(replies_per_recipient_per_day=5, replies_per_domain_per_day=2)
+    full = guard.Usage(Counter({"a@b.example": 5}), Counter({"b.example": 1}))
+    capped = within_budget(decision, parsed, full, limits)
+    assert capped.action is Action.REVIEW and capped.steps == ()
+    assert "Antwortlimit" in capped.reason
+    domain = within_budget(decision, parsed, guard.Usage(Counter(), Counter({"b.example": 1})),
+                           limits)
+    assert domain.action is Action.REVIEW, "the second reply would pass the domain cap"
+    assert within_budget(decision, parsed, guard.Usage(), limits) is decision
 
 
 def test_a_cancelled_event_takes_no_registrations(event):
