@@ -28,7 +28,8 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
-                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None) -> str:
+                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
+                  burst: int = 0) -> str:
     event, tz = config.event, config.event.tz
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
@@ -41,6 +42,9 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
         f"{registrations.get('waitlisted', 0)} waitlisted, "
         f"{registrations.get('cancelled', 0)} cancelled",
         f"Waiting for a human: {review}" + (" (see: mailbot review)" if review else ""),
+        *([f"  of these {burst} held as a burst of new registrations from one domain "
+           f"([limits] max_new_per_domain_per_hour = "
+           f"{config.limits.max_new_per_domain_per_hour}): forged senders?"] if burst else []),
         f"Outbox: {outbox.get('queued', 0) + outbox.get('sending', 0)} queued, "
         f"{outbox.get('sent', 0)} sent, {outbox.get('failed', 0)} failed",
     ]
