@@ -252,15 +252,15 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
         ReplyKind.WAITLISTED: replace(base, status=Status.WAITLISTED),
         ReplyKind.CANCELLATION: replace(base, status=Status.CANCELLED, ics_sequence=1),
         ReplyKind.NOT_REGISTERED: None, ReplyKind.CLOSED: None, ReplyKind.ON_BEHALF: None,
-        ReplyKind.THIRD_PARTY: base,
         ReplyKind.REMINDER: base, ReplyKind.UPDATE: replace(base, ics_sequence=1),
         ReplyKind.EVENT_CANCELLED: replace(base, ics_sequence=2),
+        ReplyKind.THIRD_PARTY: base,
     }
     out = []
     for number, (kind, reg) in enumerate(registrations.items(), 1):
         for lang in ("de", "en"):
             answer = kind not in (ReplyKind.REMINDER, ReplyKind.UPDATE,
-                                  ReplyKind.EVENT_CANCELLED)
+                                  ReplyKind.EVENT_CANCELLED, ReplyKind.THIRD_PARTY)
             reply = composer.reply(kind, person, reg, "<example@example.org>" if answer else None,
                                    now, lang=lang, others=["Karin Schulz"],
                                    by="Karin Schulz (k.schulz@example.org)")
