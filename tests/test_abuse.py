@@ -234,3 +234,20 @@ def test_formula_cells_are_text_in_all_three_exports(mailbox, smtp, make_config,
         assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], args
         for formula in FORMULAS:
             assert "'" + formula in cells, (args, formula)
+
+
+def test_an_approved_table_asks_each_person_and_names_the_sender(mailbox, smtp, make_config):
+    """After a human looked, `approve` sends what the budget held back: each person gets
+    the mail naming who registered them, the sender the note."""
+    config = make_config()
+    mailbox.append((MAILS / "60_tabelle_zehn_fremde_von_eve.eml").read_bytes())
+    once(config)
+
+    run(config, "approve", "1")
+
+    mails = by_recipient(smtp)
+    assert len(mails) == 11 and len(mails["eve@evil.example"]) == 1
+    to_karin = mails["k.schulz@victim.example"][0]
+    assert "Eve Mallory (eve@evil.example) hat Sie" in text_of(to_karin)
+    assert rows(config, "SELECT DISTINCT registered_by FROM registrations") == [
+        ("eve@evil.example",)]

@@ -316,3 +316,48 @@ def test_a_cancelled_event_takes_no_registrations(event):
     decision = decide(parsed_registration(("Anna A", "a@a.example")), REGISTER, situation(), off)
     assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.CLOSED)]
     assert decision.reason == "Veranstaltung abgesagt"
+
+
+def test_freemail_bursts_are_counted_per_address_others_per_domain():
+    assert guard.burst_key("anna@gmail.com") == "anna@gmail.com"
+    assert guard.burst_key("anna@caritas-bonn.de") == "caritas-bonn.de"
+    usage = guard.Usage(new_per_key={"bigcorp.example": 19, "anna@gmail.com": 0})
+    assert guard.domain_burst(["x@bigcorp.example"], usage, 20) is None
+    assert guard.domain_burst(["x@bigcorp.example", "y@bigcorp.example"], usage, 20
+                              ).startswith(guard.BURST)
+    assert guard.domain_burst([f"p{i}@gmail.com" for i in range(30)], usage, 20) is None
+
+
+def test_budgets_for_people_registered_by_others():
+    two = ["a@x.example", "b@y.example"]
+    assert guard.unlisted_sender(two, sender_listed=False)
+    assert guard.unlisted_sender(two, sender_listed=True) is None
+    assert guard.unlisted_sender(two[:1], sender_listed=False) is None, "one colleague: asked"
+    used = guard.Usage(others_by_sender=9, others_overall=29)
+    assert guard.others_per_sender(two[:1], used, 10) is None
+    assert "max_others_per_sender_per_day" in guard.others_per_sender(two, used, 10)
+    assert "max_others_per_hour" in guard.others_per_hour(two, used, 30)
+    assert guard.others_per_hour([], used, 0) is None, "nobody else: no budget used"
+
+
+def test_people_registered_by_the_sender_are_asked_not_confirmed(event):
+    parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"),
+                                 sender="eve@evil.example")
+    decision = decide(parsed, REGISTER, situation(), event)
+    assert [(s.participant.email, s.reply, s.registered_by) for s in decision.steps] == [
+        ("a@a.example", ReplyKind.THIRD_PARTY, "eve@evil.example"),
+        ("b@b.example", ReplyKind.THIRD_PARTY, "eve@evil.example"),
+        ("eve@evil.example", ReplyKind.ON_BEHALF, None)]
+    budget = within_budget(decision, parsed, guard.Usage(), cfg.LimitsConfig())
+    assert budget.action is Action.REVIEW and "andere Personen" in budget.reason
+    asked = decide(parsed, REGISTER, situation(others_get_details=False), event)
+    assert [s.status for s in asked.steps] == [None, None, None], "no row until they answer"
+
+
+def test_without_authserv_id_only_a_fail_in_the_topmost_header_counts():
+    top_fail = parse_mail(mail("From: a@a.example\nAuthentication-Results: mx.our.example; "
+                               "dmarc=fail\nAuthentication-Results: mx.x.example; dmarc=pass"))
+    below_fail = parse_mail(mail("From: a@a.example\nAuthentication-Results: mx.our.example; "
+                                 "dmarc=pass\nAuthentication-Results: mx.x.example; dmarc=fail"))
+    assert guard.spoofed(top_fail, None).startswith("DMARC")
+    assert guard.spoofed(below_fail, None) is None
