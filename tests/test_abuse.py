@@ -165,6 +165,26 @@ def test_forged_from_without_authserv_id_is_caught_by_the_topmost_header(
     assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
 
 
+def test_forged_from_with_authserv_id_believes_only_our_servers_topmost_verdict(
+        mailbox, smtp, make_config):
+    """With authserv_id set: our server's dmarc=fail decides, and a header the forger
+    wrote further down in our server's name ("dmarc=pass") changes nothing."""
+    config = make_config()
+    config.write_text(config.read_text().replace(
+        'processed_folder = "Processed"',
+        'processed_folder = "Processed"\nauthserv_id = "mx.isi-innovation.de"'))
+    mailbox.append((MAILS / "62_gefaelschter_absender_dmarc_fail.eml").read_bytes())
+    mailbox.append(registration_mail("Carl Chef", "ceo@bigcorp.example", extra=(
+        "Authentication-Results: mx.isi-innovation.de; dmarc=fail header.from=bigcorp.example"
+        "\r\nAuthentication-Results: mx.isi-innovation.de; dmarc=pass\r\n")))
+
+    once(config)
+
+    assert smtp.envelopes == []
+    assert rows(config, "SELECT action, reason FROM messages") == [
+        ("review", "DMARC-Prüfung fehlgeschlagen – Absender womöglich gefälscht")] * 2
+
+
 def test_a_flood_of_forged_senders_takes_no_places_and_leaves_no_row_unanswered(
         mailbox, smtp, make_config):
     """500 forged senders at one domain with capacity 300: 20 (one hour's burst budget)
