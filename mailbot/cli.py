@@ -21,9 +21,8 @@ from pathlib import Path
 
 import click
 
-from . import browse
+from . import browse, guard
 from . import config as config_mod
-from . import guard
 from .compose import ComposeError, example_replies
 from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
 from .inbox import InboxError, open_inbox

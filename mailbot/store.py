@@ -113,6 +113,7 @@ REPLY_KIND_DE = {
     "confirmation": "Bestätigung", "waitlisted": "Warteliste", "duplicate": "schon angemeldet",
     "cancellation": "Abmeldung", "not_registered": "Abmeldung, war nicht angemeldet",
     "closed": "Anmeldeschluss vorbei", "on_behalf": "Anmeldung anderer Personen",
+    "third_party": "von anderen angemeldet: Nachfrage",
     "reminder": "Erinnerung", "update": "geänderte Angaben",
     "event_cancelled": "Absage der Veranstaltung",
 }
