@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import browse
+from . import browse, guard
 from . import config as config_mod
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
@@ -267,7 +267,7 @@ def status(ctx: click.Context) -> None:
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
             store.get_state("last_poll"), store.get_state("last_error"),
-            store.get_state("last_clean_poll"))
+            store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST))
     click.echo(text)
 
 
@@ -649,6 +649,10 @@ def check(ctx: click.Context) -> None:
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
+    if config.imap and not config.imap.authserv_id:
+        click.echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
+                   "topmost Authentication-Results header says dmarc=fail; set it to your mail "
+                   "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
     warnings = _check_warnings(config)
     for text in warnings:
         click.echo(f"! {text}")

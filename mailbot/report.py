@@ -29,7 +29,7 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
                   last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
-                  clean_poll: tuple[str, str] | None = None) -> str:
+                  clean_poll: tuple[str, str] | None = None, burst: int = 0) -> str:
     event, tz = config.event, config.event.tz
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
@@ -42,6 +42,9 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
         f"{registrations.get('waitlisted', 0)} waitlisted, "
         f"{registrations.get('cancelled', 0)} cancelled",
         f"Waiting for a human: {review}" + (" (see: mailbot review)" if review else ""),
+        *([f"  of these {burst} held as a burst of new registrations from one domain "
+           f"([limits] max_new_per_domain_per_hour = "
+           f"{config.limits.max_new_per_domain_per_hour}): forged senders?"] if burst else []),
         f"Outbox: {outbox.get('queued', 0) + outbox.get('sending', 0)} queued, "
         f"{outbox.get('sent', 0)} sent, {outbox.get('failed', 0)} failed",
     ]
@@ -97,32 +100,39 @@ def _cell(value: Any, column: str, tz: dt.tzinfo) -> str:
     return str(value)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell as a spreadsheet must not run it (OWASP, CSV injection): text that starts
+    like a formula (= + - @ tab CR) is prefixed with ', so Excel and LibreOffice show it
+    as text instead of running ``=HYPERLINK(…)`` or ``=cmd|…``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], header: tuple[str, ...],
            bom: bool = False) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return ("\ufeff" if bom else "") + out.getvalue()
 
 
 def to_excel_csv(rows: list[dict[str, Any]], columns: tuple[str, ...],
                  header: tuple[str, ...], tz: dt.tzinfo) -> str:
     """CSV as German Excel opens it by double-click: ``;`` between fields, a BOM (so
-    umlauts show), times local like ``31.05.2027 10:00``. A value that Excel would take
-    for a formula (``=``, ``+``, ``-``, ``@`` first: names come from strangers' mails)
-    gets a leading apostrophe, so it stays text."""
+    umlauts show), times local like ``31.05.2027 10:00``; cells through csv_cell, so no
+    name from a stranger's mail runs as a formula."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_text_only(_cell(row.get(c), c, tz)) for c in columns])
+        writer.writerow([csv_cell(_cell(row.get(c), c, tz)) for c in columns])
     return "\ufeff" + out.getvalue()
 
-
-def _text_only(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 

@@ -169,15 +169,18 @@ def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
 def test_check_passes_against_real_servers_and_names_every_problem(event_db, tmp_path):
     out = cli(event_db, "check", code=1).splitlines()  # the 2021 test event is over
     assert [line[0] for line in out[:4]] == ["✓"] * 4, out
-    assert out[4:] == ["! [event] start: 31.05.2021 10:00 has passed — is this the right "
-                       "event?", "Valid, but please look at the lines marked ! before going "
-                                 "live."]
+    assert any(line.startswith("⚠ [imap] authserv_id is not set") for line in out), \
+        "a warning, not a failure: without it only the topmost header is believed"
+    assert [line for line in out if line[0] not in "✓⚠"] == [
+        "! [event] start: 31.05.2021 10:00 has passed — is this the right event?",
+        "Valid, but please look at the lines marked ! before going live."]
     future = tmp_path / "future.toml"
     future.write_text(Path(event_db).read_text().replace("2021-05-31", "2099-05-31")
                       .replace("capacity = 3", "capacity = 2"))
     out = cli(future, "check", code=1).splitlines()
-    assert out[4:-1] == ["! [event] capacity: 2, but 3 people are already confirmed (nobody "
-                         "is moved to the waitlist)"]
+    assert [line for line in out if line.startswith("!")] == [
+        "! [event] capacity: 2, but 3 people are already confirmed (nobody is moved to the "
+        "waitlist)"]
     bad = tmp_path / "bad.toml"
     bad.write_text(Path(event_db).read_text()
                    .replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Base"')

@@ -34,7 +34,7 @@ def test_summary_counts_each_unsent_reply_once_and_names_kinds_in_words():
     summary.mails["register"] += 1
     text = describe(summary)
     assert "1 could not be sent yet" in text
-    assert "on_behalf" not in text and "1 note to whoever registered someone else" in text
+    assert "on_behalf" not in text and "1 note to who registered them" in text
 
 
 def test_a_stale_error_is_shown_as_resolved(event_db, smtp):  # noqa: F811
