@@ -356,8 +356,8 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
 def approve(ctx: click.Context, message: str, email: str | None, name: str | None,
             organisation: str | None) -> None:
     """Register the person of a mail from the review list and send the confirmation.
-    MESSAGE is its number in `mailbot review` or its Message-ID. The mail is moved to the
-    processed folder and unflagged."""
+    MESSAGE is its number in `mailbot review` (it does not change) or its Message-ID. The
+    mail is moved to the processed folder and unflagged (by the service, when it runs)."""
     _desk_call(ctx, lambda desk, inbox: desk.approve(message, inbox, email, name,
                                                      organisation), need_inbox=True)
 
@@ -367,7 +367,8 @@ def approve(ctx: click.Context, message: str, email: str | None, name: str | Non
 @click.pass_context
 def dismiss(ctx: click.Context, message: str) -> None:
     """Mark a mail from the review list as handled, without a reply (you answered it
-    yourself, or it needs none). MESSAGE: its number in `mailbot review` or Message-ID."""
+    yourself, or it needs none). MESSAGE: its number in `mailbot review` or Message-ID.
+    While the service runs, it moves the mail at its next round."""
     _desk_call(ctx, lambda desk, inbox: desk.dismiss(message, inbox), need_inbox=True)
 
 
