@@ -801,7 +801,7 @@ class _LeaveInPlace:
         return self.inbox.find(message_id)
 
     def release(self, ref: str) -> None:
-        pass
+        self.inbox.unflag([ref])  # settled: not flagged for a human any more
 
 
 @main.command()

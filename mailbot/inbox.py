@@ -8,6 +8,7 @@ seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email.parser
 import logging
@@ -45,6 +46,7 @@ class Inbox(Protocol):
     def flag(self, refs: Sequence[str]) -> None: ...
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
+    def unflag(self, refs: Sequence[str]) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -187,6 +189,13 @@ class ImapInbox:
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
+    def unflag(self, refs: Sequence[str]) -> None:
+        """Take the flag off (a human settled the mail; the service moves it later)."""
+        try:
+            self.client.remove_flags([int(r) for r in refs], [b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+
     def release(self, ref: str) -> None:
         """A mail a human has settled: unflagged, marked seen, moved to the processed folder."""
         try:
@@ -322,6 +331,13 @@ class MaildirInbox:
                 if _key_of(mail.raw) == message_id:
                     return mail
         return None
+
+    def unflag(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            base = ref.split("/", 1)[1].split(":", 1)[0]
+            flags = "".join(sorted(set(_flags(ref)) - {"F"}))
+            with contextlib.suppress(FileNotFoundError):  # the service took it meanwhile
+                os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
 
     def release(self, ref: str) -> None:
         base = ref.split("/", 1)[1].split(":", 1)[0]

@@ -195,6 +195,10 @@ def test_review_ids_stay_and_approve_works_while_the_service_runs(
         assert out.startswith("lea@l.example: waitlisted")
         assert wait_for(lambda: [e.rcpt_tos for e in smtp.envelopes] == [["lea@l.example"]])
         assert wait_for(lambda: len(mailbox.folder("INBOX")) == 1)  # Otto's waits
+        moved = [m for m in mailbox.folder("Processed").values()
+                 if b"lea@l.example" in m["raw"] or b"heike@awo.example" in m["raw"]]
+        assert len(moved) == 2 and not [m for m in moved if b"\\Flagged" in m["flags"]], \
+            "settled: moved by the service, no longer flagged"
     finally:
         stop(service)
     assert rows(event_db, "SELECT name, status FROM registrations WHERE email = "
