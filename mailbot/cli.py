@@ -38,7 +38,7 @@ from .report import (
     to_excel_csv,
     zoom_rows,
 )
-from .store import Store, now_utc
+from .store import Store, now_utc, prune_backups
 
 if TYPE_CHECKING:
     from .daemon import Summary
@@ -506,7 +506,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
         if not _confirm(lines, "Erase it all now?", yes):
             click.echo("Nothing erased.")
             return
-    _before_erasing(config, keys, None)
+    _before_erasing(config, keys, None, backup=now < due)  # after it: nothing may stay
     _desk_call(ctx, lambda desk, _: desk.purge(now, True), send=False)
 
 
@@ -546,12 +546,21 @@ def _folders(config: config_mod.Config) -> str:
     return f"{folder} and {box.processed_folder}"
 
 
-def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | None) -> None:
-    """The backup, then the mails in the mailbox; a failure stops before the database."""
-    folder = _backup_folder(config)
+def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | None,
+                    backup: bool = True) -> None:
+    """The backup, then the mails in the mailbox; a failure stops before the database.
+    No backup once the retention period is over: then every copy goes (the service removes
+    the older backups then, too)."""
     with _store(config) as store:
-        path = store.backup(folder, config.privacy.backup_days, now_utc())
-    click.echo(f"Backup written: {path} (removed after {config.privacy.backup_days} days)")
+        if backup:
+            path = store.backup(store.backup_folder, config.privacy.backup_days, now_utc())
+            click.echo(f"Backup written: {path} (removed after "
+                       f"{config.privacy.backup_days} days)")
+        else:
+            removed = prune_backups(store.backup_folder, 0, now_utc(), everything=True)
+            click.echo("No backup: the retention period is over"
+                       + (f"; {_plural(len(removed), 'older backup')} removed" if removed
+                          else ""))
     if config.privacy.mailbox == "keep":
         click.echo(_mailbox_line(config, "The mails"))
         return
@@ -567,10 +576,6 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
               f"and delete the mails yourself", 2)
         return
     click.echo(f"{_plural(removed, 'mail')} deleted from {_folders(config)}")
-
-
-def _backup_folder(config: config_mod.Config) -> Path:
-    return config.database.parent / "backups"
 
 
 @main.command()

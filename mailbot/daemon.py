@@ -59,7 +59,7 @@ from .policy import (
     next_registration,
     within_budget,
 )
-from .store import Store, iso, now_utc
+from .store import Store, iso, now_utc, prune_backups
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +330,8 @@ class Processor:
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
+        prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
+                      everything=now >= self.purge_due())
         if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
         counts = self.store.erase_all()

@@ -469,6 +469,11 @@ class Store:
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    @property
+    def backup_folder(self) -> Path:
+        """Where `forget` and `purge` put their backups: ``backups/`` beside the database."""
+        return self.path.parent / "backups"
+
     def backup(self, folder: Path, keep_days: int, now: dt.datetime) -> Path:
         """A copy of the whole database (SQLite's online backup: consistent while the
         service writes) as ``folder/mailbot-YYYYmmdd-HHMMSS.sqlite``, mode 0600, before an
@@ -665,10 +670,14 @@ class Store:
                  None if permanent else iso(now + retry_delay(attempts)), reply_id])
 
 
-def prune_backups(folder: Path, keep_days: int, now: dt.datetime) -> list[Path]:
-    """Remove the backups in ``folder`` made more than ``keep_days`` ago."""
+def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
+                  everything: bool = False) -> list[Path]:
+    """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
+    all of them — the retention period is over, and a backup must not outlive it)."""
     removed = []
-    limit = now.timestamp() - keep_days * 86400
+    if not folder.is_dir():
+        return removed
+    limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400
     for path in folder.glob("mailbot-*.sqlite"):
         if path.stat().st_mtime < limit:
             path.unlink()

@@ -231,3 +231,35 @@ def test_preview_inbox_is_a_dry_run_of_the_real_inbox(make_config, mailbox, smtp
     assert "  → would send: duplicate to anna@a.example" in out.splitlines()
     assert "  → handled before: still waiting for review" in out.splitlines()
     assert rows(config, "SELECT count(*) FROM messages") == snapshot
+
+
+def test_backups_do_not_outlive_their_days_or_the_retention_period(event_db):  # noqa: F811
+    cli(event_db, "forget", "anna@a.example", "--yes")
+    backups = event_db.parent / "backups"
+    [recent] = backups.glob("mailbot-*.sqlite")
+    old = backups / "mailbot-20200101-000000.sqlite"
+    old.write_bytes(b"")
+    os.utime(old, (time.time() - 8 * 86400,) * 2)
+    (event_db.parent / "mailbot.sqlite").unlink()  # a fresh database: its first daily check
+    for suffix in ("-wal", "-shm"):
+        (event_db.parent / f"mailbot.sqlite{suffix}").unlink(missing_ok=True)
+    cli(event_db, "run", "--once")
+    assert sorted(backups.glob("mailbot-*.sqlite")) == [recent], "the service prunes daily"
+
+    event_db.write_text(event_db.read_text().replace("retain_days_after_event = 36500",
+                                                     "retain_days_after_event = 30"))
+    with sqlite3.connect(event_db.parent / "mailbot.sqlite") as conn:  # as on the next day
+        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
+    cli(event_db, "run", "--once")  # the retention period is over: erased, backups too
+    assert list(backups.glob("mailbot-*.sqlite")) == []
+
+
+def test_purge_after_the_retention_period_keeps_no_backup(event_db, mailbox):  # noqa: F811
+    cli(event_db, "forget", "jan@berg.example", "--yes")  # a backup from before
+    event_db.write_text(event_db.read_text().replace("retain_days_after_event = 36500",
+                                                     "retain_days_after_event = 30"))
+    out = cli(event_db, "purge").splitlines()
+    assert out[0] == "No backup: the retention period is over; 1 older backup removed"
+    assert out[-1].startswith("erased the personal data of 2 registrations")
+    assert list((event_db.parent / "backups").glob("*.sqlite")) == []
+    assert mailbox.folder("Processed") == {}
