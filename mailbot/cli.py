@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from . import config as config_mod
+from .auth import mechanism
 from .compose import ComposeError, example_replies
 from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
 from .inbox import InboxError, open_inbox
@@ -386,8 +387,10 @@ def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:
         processed = (config.imap.processed_folder if config.imap
                      else config.maildir.processed_folder)
         mails = "1 mail" if count == 1 else f"{count} mails"
-        return True, (f"{inbox.description}: reachable, {mails} in the folder, processed "
-                      f"folder {processed!r} ready")
+        login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
+                 if config.imap else "")
+        return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "
+                      f"processed folder {processed!r} ready")
     except InboxError as exc:
         return False, str(exc)
     finally:

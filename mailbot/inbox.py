@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Protocol
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError
 
+from . import auth
 from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
 from .notify import wait
@@ -33,6 +34,11 @@ log = logging.getLogger(__name__)
 class InboxError(Exception):
     """Raised when the inbox cannot be reached or refuses us (connection, TLS, login,
     missing folder). The message is one line, without the password."""
+
+
+class InboxLoginError(InboxError):
+    """Raised when the IMAP server or the token endpoint refuses the login: no retry
+    helps until someone fixes the password, the secret or the permission."""
 
 
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
@@ -68,14 +74,13 @@ class ImapInbox:
         self.description = f"{where}/{cfg.folder}"
         try:
             self.client = self._connect()
-            self.client.login(cfg.username, cfg.password)
+            auth.imap_login(self.client, cfg)
             if not self.client.folder_exists(cfg.processed_folder):
                 self.client.create_folder(cfg.processed_folder)
                 log.info("created IMAP folder %s", cfg.processed_folder)
             self.client.select_folder(cfg.folder)
-        except LoginError:
-            raise InboxError(f"{where}: login refused for user {cfg.username!r} "
-                             f"(check [imap] username and the password)") from None
+        except auth.AuthError as exc:
+            raise InboxLoginError(str(exc)) from None
         except (OSError, ssl.SSLError, IMAPClientError) as exc:
             raise InboxError(f"{where}: {connection_problem(exc)}") from None
         self.can_move = self.client.has_capability("MOVE")

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import aiosmtplib
 
+from . import auth
 from .config import SmtpConfig
 from .text import ADDR_RE, connection_problem
 
@@ -47,6 +48,10 @@ class Sink(Protocol):
 class TransportError(Exception):
     """Raised when the SMTP server cannot be reached or refuses our login; the replies
     stay queued in the outbox and are sent on the next run."""
+
+
+class TransportLoginError(TransportError):
+    """Raised when the SMTP server or the token endpoint refuses the login."""
 
 
 class Transport(Protocol):
@@ -99,7 +104,8 @@ class SmtpTransport:
     def probe(self) -> str:
         """Connect and log in, send nothing; raises TransportError."""
         asyncio.run(self._probe())
-        login = f"logged in as {self.cfg.username}" if self.cfg.username else "no login needed"
+        login = (f"logged in as {self.cfg.username} with {auth.mechanism(self.cfg)}"
+                 if self.cfg.username else "no login needed")
         return f"{self.description}: connected, {login}"
 
     async def _probe(self) -> None:
@@ -135,12 +141,10 @@ class SmtpTransport:
                 except aiosmtplib.SMTPHeloError:
                     await client.helo()
             if self.cfg.username:
-                await client.login(self.cfg.username, self.cfg.password or "")
-        except aiosmtplib.SMTPAuthenticationError:
+                await auth.smtp_login(client, self.cfg)
+        except auth.AuthError as exc:
             client.close()
-            raise TransportError(f"{self.description}: login refused for user "
-                                 f"{self.cfg.username!r} (check [smtp] username and the "
-                                 f"password)") from None
+            raise TransportLoginError(str(exc)) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise TransportError(f"{self.description}: {_describe(exc)}") from None
