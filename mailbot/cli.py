@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from . import config as config_mod
+from . import health
 from .auth import mechanism
 from .compose import ComposeError, example_replies
 from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
@@ -196,15 +197,19 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Overview: registrations and free places, mail waiting for a human, replies not yet
-    sent or refused, and when mailbot last looked at the inbox."""
+    """Overview: whether mailbot works, registrations and free places, mail waiting for a
+    human, replies not yet sent or refused, and when mailbot last looked at the inbox.
+    Exit code 1 when it does not work (a server refuses its login), for monitoring."""
     config = _load(ctx)
     with _store(config) as store:
+        refused = health.problems(store)
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"))
+            store.get_state("last_poll"), store.get_state("last_error"), refused)
     click.echo(text)
+    if refused:
+        sys.exit(1)
 
 
 def _open_store(config: config_mod.Config) -> Store:

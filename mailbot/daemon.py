@@ -20,11 +20,11 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from . import guard
+from . import guard, health
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
 from .config import Config
-from .inbox import Inbox, InboxError, open_inbox
+from .inbox import Inbox, InboxError, InboxLoginError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .models import (
     Action,
@@ -37,7 +37,7 @@ from .models import (
     Status,
 )
 from .notify import notify, wait
-from .outbox import Outgoing, Transport, TransportError, open_transport
+from .outbox import Outgoing, Transport, TransportError, TransportLoginError, open_transport
 from .parse import content_key, parse_mail
 from .policy import (
     DAY,
@@ -99,6 +99,7 @@ class Processor:
         self.own = config.contact.address
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
+        self.alerts: list[Reply] = []  # for the organiser, to be put into the inbox
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -321,7 +322,22 @@ class Processor:
             self.flush(summary)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
+        self.deliver_alerts(inbox)
         return summary
+
+    def login_refused(self, part: str, error: str) -> None:
+        """A server refused the login: kept for `status`, the organiser is told once (by
+        SMTP when IMAP refuses; into the inbox when SMTP refuses: deliver_alerts)."""
+        reply = health.note_refusal(self.store, self.config, part, error, now_utc())
+        if reply is not None and part == "smtp":
+            self.alerts.append(reply)
+        elif reply is not None:
+            self.flush(Summary())
+
+    def deliver_alerts(self, inbox: Inbox) -> None:
+        while self.alerts:
+            inbox.append_alert(self.alerts[0].body)
+            self.alerts.pop(0)
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
                       stop: threading.Event | None, to_move: list, to_flag: list) -> None:
@@ -369,6 +385,8 @@ class Processor:
         try:
             self.transport.send(items, sink)
         except TransportError as exc:
+            if isinstance(exc, TransportLoginError):
+                self.login_refused("smtp", str(exc))
             summary.send_errors += 1
             self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
@@ -379,6 +397,7 @@ class Processor:
         if self.smtp_failing:
             log.info("%s reachable again", self.transport.description)
         self.smtp_failing = False
+        health.working(self.store, "smtp", now_utc())
 
 
 class _Recorder:
@@ -409,6 +428,19 @@ def _open_inbox(config: Config) -> Inbox:
                       config.limits.max_message_bytes, config.daemon.idle)
 
 
+def _open_inbox_noting(config: Config, processor: Processor) -> Inbox:
+    """The inbox; a refused login is noted for `status` and the organiser."""
+    try:
+        inbox = _open_inbox(config)
+    except InboxError as exc:
+        processor.store.set_state("last_error", str(exc), now_utc())
+        if isinstance(exc, InboxLoginError):
+            processor.login_refused("imap", str(exc))
+        raise
+    health.working(processor.store, "imap", now_utc())
+    return inbox
+
+
 def run_once(config: Config, stop: threading.Event | None = None,
              progress: Callable[[Summary], None] = lambda _: None) -> Summary:
     """Handle all waiting mail once, then close everything (``run --once``, cron).
@@ -418,11 +450,7 @@ def run_once(config: Config, stop: threading.Event | None = None,
         try:
             processor = Processor(config, store,
                                   open_transport(config.smtp, config.contact.address))
-            try:
-                inbox = _open_inbox(config)
-            except InboxError as exc:
-                store.set_state("last_error", str(exc), now_utc())
-                raise
+            inbox = _open_inbox_noting(config, processor)
             try:
                 return processor.run_once(inbox, stop, progress=progress)
             finally:
@@ -516,7 +544,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
     while not stop.is_set():
         inbox = None
         try:
-            inbox = _open_inbox(config)
+            inbox = _open_inbox_noting(config, processor)
             if lost_since is not None:
                 log.info("%s: connected again after %.0f s", inbox.description,
                          time.monotonic() - lost_since)

@@ -50,6 +50,7 @@ class Inbox(Protocol):
     def flag(self, refs: Sequence[str]) -> None: ...
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
+    def append_alert(self, raw: bytes) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -199,6 +200,13 @@ class ImapInbox:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         self.done([ref])
 
+    def append_alert(self, raw: bytes) -> None:
+        """Put a mail for the organiser into the folder, flagged (health.py)."""
+        try:
+            self.client.append(self.cfg.folder, raw, flags=[b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+
     def close(self) -> None:
         try:
             self.client.logout()
@@ -278,6 +286,13 @@ class MaildirInbox:
         base = ref.split("/", 1)[1].split(":", 1)[0]
         flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
         os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
+    def append_alert(self, raw: bytes) -> None:
+        name = f"{time.time_ns()}.{os.getpid()}.mailbot-alert:2,F"
+        fd = os.open(self.root / "tmp" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.rename(self.root / "tmp" / name, self.root / "cur" / name)
 
     def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ import email
 import email.policy
 import email.utils
 import io
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .classify import classify
@@ -28,12 +29,18 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
-                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None) -> str:
+                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
+                  refused: Sequence[tuple[str, str, str]] = ()) -> str:
+    """The overview; ``refused``: (part, error, since) of each refused login, shown first
+    as NOT WORKING."""
     event, tz = config.event, config.event.tz
+    head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
+        f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
+        for part, error, since in refused]
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
               if event.capacity else " (no capacity limit)")
-    lines = [
+    lines = head + [
         event.title,
         f"  {event.start:%d.%m.%Y %H:%M}–{event.end:%H:%M} ({event.timezone}), "
         f"registration until {event.deadline:%d.%m.%Y %H:%M}",

@@ -289,3 +289,76 @@ def test_oauth2_without_its_section_is_named(tmp_path, generic_config):
     generic_config.write_text(text)
     with pytest.raises(cfg.ConfigError, match=r'\[imap\] auth: "oauth2" needs an \[oauth2\]'):
         cfg.load(generic_config)
+
+
+# -- health you cannot miss ---------------------------------------------------------------
+
+
+def alerts_in(messages) -> list:
+    return [m for m in messages if str(m["Subject"]).startswith("mailbot arbeitet nicht")]
+
+
+def test_a_refused_imap_login_is_shown_by_status_and_mailed_once(
+        tmp_path, account, oauth_dovecot, smtp_server, smtp, provider):
+    controller, _ = smtp_server  # a relay without login: SMTP still works
+    path = write_config(tmp_path, account, oauth_dovecot, controller.port,
+                        generic(provider, account, tmp_path))
+    path.write_text(path.read_text().replace(f'auth = "oauth2"\nusername = "{account.user}"\n',
+                                             ""))
+    account.append(registration_mail("Anna Arndt", "anna@a.example"))
+    assert invoke(path, "run", "--once").exit_code == 0  # creates the database
+    provider.revoke(account.client_id)
+    provider.expire_all()
+
+    first = invoke(path, "run", "--once")
+    second = invoke(path, "run", "--once")
+    status = invoke(path, "status")
+
+    assert first.exit_code == second.exit_code == 2
+    assert status.exit_code == 1
+    assert status.output.startswith("State: NOT WORKING\n  IMAP refuses the login since")
+    assert "invalid_client" in status.output
+    alerts = alerts_in(smtp.messages())
+    assert len(alerts) == 1, "the organiser is told once"
+    assert alerts[0]["To"] == "Nathalie Collinet <n.collinet@isi-innovation.de>"
+    assert alerts[0]["Auto-Submitted"] == "auto-generated"
+    assert "client-secret" in alerts[0].get_content()
+
+    provider.revoked.discard(account.client_id)  # the IT person put in a new secret
+    account.append(smtp.envelopes[-1].content)  # the alert arrives in the inbox
+    again = invoke(path, "run", "--once")
+    status = invoke(path, "status")
+    review = invoke(path, "review")
+
+    assert again.exit_code == 0, again.output
+    assert status.exit_code == 0 and status.output.startswith("State: working\n")
+    assert len(alerts_in(smtp.messages())) == 1, "the alert itself is never answered"
+    inbox = account.folder("INBOX")
+    assert [b"\\Flagged" in m["flags"] for m in inbox.values()] == [True]
+    assert "mailbot-Warnung" in review.output
+
+
+def test_a_refused_smtp_login_puts_the_alert_into_the_inbox_once(
+        tmp_path, account, oauth_dovecot, oauth_smtp_server, provider, oauth_smtp,
+        monkeypatch):
+    _, port = oauth_smtp_server  # takes XOAUTH2 only: a password is refused (5.7.139)
+    path = write_config(tmp_path, account, oauth_dovecot, port,
+                        generic(provider, account, tmp_path))
+    path.write_text(path.read_text().replace(
+        'auth = "oauth2"\nusername', 'password_env = "SMTP_PASSWORD"\nusername'))
+    monkeypatch.setenv("SMTP_PASSWORD", "an-old-password")
+    account.append(registration_mail("Anna Arndt", "anna@a.example"))
+
+    invoke(path, "run", "--once")
+    invoke(path, "run", "--once")
+    status = invoke(path, "status")
+
+    assert status.exit_code == 1
+    assert "SMTP refuses the login" in status.output and "5.7.139" in status.output
+    assert rows(path, "SELECT kind, status FROM outbox") == [("confirmation", "queued")]
+    inbox = account.folder("INBOX")
+    assert len(inbox) == 1, "one alert, in the inbox; the registration was handled"
+    alert = next(iter(inbox.values()))
+    assert b"\\Flagged" in alert["flags"]
+    assert b"mailbot arbeitet nicht" in alert["raw"]
+    assert oauth_smtp.envelopes == []
