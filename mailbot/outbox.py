@@ -22,7 +22,8 @@ import aiosmtplib
 
 from . import auth
 from .config import SmtpConfig
-from .text import ADDR_RE, connection_problem
+from .net import connection_problem
+from .text import ADDR_RE
 
 log = logging.getLogger(__name__)
 
