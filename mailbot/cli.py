@@ -10,6 +10,7 @@ traceback).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .organiser import Desk, OrganiserError
 from .outbox import TransportError, open_transport
+from .rate import remaining_today
 from .report import (
     CSV_COLUMNS,
     LIST_COLUMNS,
@@ -175,6 +177,9 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
     text += f", {summary.sent} delivered"
     if summary.send_errors:
         text += f", {summary.send_errors} not yet (they stay queued and are retried)"
+    if summary.held:
+        text += (f", {summary.held} held back by the sending limits ([smtp] max_per_…): "
+                 f"they go out over the next hours or days, after the answers to new mail")
     return text + "."
 
 
@@ -206,10 +211,21 @@ def status(ctx: click.Context) -> None:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"), refused)
+            store.get_state("last_poll"), store.get_state("last_error"), refused,
+            _budget(config, store))
     click.echo(text)
     if refused:
         sys.exit(1)
+
+
+def _budget(config: config_mod.Config, store: Store) -> tuple[int, int] | None:
+    """(left, max_per_day) of the 24-hour sending budget, if there is one."""
+    most = config.smtp.max_per_day
+    if most is None:
+        return None
+    now = now_utc()
+    sent = store.sent_since(now - dt.timedelta(days=1, seconds=2))
+    return remaining_today(sent, now, most) or 0, most
 
 
 def _open_store(config: config_mod.Config) -> Store:
@@ -375,10 +391,33 @@ def check(ctx: click.Context) -> None:
         sys.exit(2)
     config = config_mod.load(path)
     click.echo(f"✓ configuration {path}")
+    for line in _setup_lines(config):
+        click.echo(f"  {line}")
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
     sys.exit(0 if all(ok for ok, _ in results) else 2)
+
+
+def _setup_lines(config: config_mod.Config) -> list[str]:
+    """What mailbot will use: servers, logins, limits, copies in Sent (presets filled in)."""
+    lines = []
+    imap, smtp = config.imap, config.smtp
+    if imap is not None:
+        preset = f" (preset {imap.provider})" if imap.provider else ""
+        lines.append(f"IMAP {imap.host}:{imap.port} {imap.security}{preset}, login "
+                     f"{imap.username} with {mechanism(imap)}, copy of each reply in Sent: "
+                     f"{'yes' if imap.save_sent else 'no'}")
+    if smtp.host:
+        limits = [f"{n}/{w}" for n, w in ((smtp.max_per_minute, "minute"),
+                                          (smtp.max_per_hour, "hour"),
+                                          (smtp.max_per_day, "day")) if n]
+        login = f"login {smtp.username} with {mechanism(smtp)}" if smtp.username else \
+            "no login"
+        lines.append(f"SMTP {smtp.host}:{smtp.port} {smtp.security}, {login}, at most "
+                     f"{', '.join(limits) or 'no limit'}, {smtp.connections} connection"
+                     f"{'s' if smtp.connections != 1 else ''}")
+    return lines
 
 
 def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import providers
 from .text import ADDR_RE
 
 DEFAULT_PATH = Path("config/mailbot.toml")
@@ -113,6 +114,8 @@ class ImapConfig:
     authserv_id: str | None = None  # our server's Authentication-Results id (DMARC check)
     auth: str = "password"  # or "oauth2"
     oauth2: OAuth2Config | None = None
+    provider: str | None = None  # the preset it was filled from
+    save_sent: bool = False  # append each sent reply to the \\Sent folder (inbox.py)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,9 @@ class SmtpConfig:
     connections: int = 2  # SMTP connections used side by side for a batch of replies
     auth: str = "password"  # or "oauth2"
     oauth2: OAuth2Config | None = None
+    max_per_minute: int | None = None  # replies sent in any 60 s, hour, 24 h at most
+    max_per_hour: int | None = None
+    max_per_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,7 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
     for key in data:
         if key not in known:
             raise ConfigError(f"[{key}]: unknown section (known: {', '.join(sorted(known))})")
+    data = _with_preset(data)
     event = _event(_Section(data, "event"))
     oauth2 = _oauth2(_Section(data, "oauth2")) if "oauth2" in data else None
     imap = _imap(_Section(data, "imap"), oauth2) if "imap" in data else None
@@ -249,6 +256,10 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError):
         return [first]
+    try:
+        data = _with_preset(data)
+    except ConfigError as exc:
+        return [f"{path}: {exc}"]
     found = []
     oauth2 = None
     if "oauth2" in data:
@@ -370,6 +381,18 @@ class _Section:
         return None
 
 
+def _with_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """``[imap] provider``: the preset's values where the file gives none."""
+    imap = data.get("imap")
+    if not isinstance(imap, dict) or "provider" not in imap:
+        return data
+    name = imap["provider"]
+    if not isinstance(name, str) or providers.preset(name) is None:
+        raise ConfigError(f"[imap] provider: unknown provider {name!r} (known: "
+                          f"{providers.names()}; or leave it out and give host and port)")
+    return providers.apply(data, name)
+
+
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
@@ -474,11 +497,24 @@ def _imap(s: _Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
     processed = s.text("processed_folder", "Processed")
     if processed == folder:
         raise s.error("processed_folder", "must differ from folder")
+    name = s.opt_str("provider")
+    provider = providers.canonical(name) if name else None
     return ImapConfig(host=host, port=port, security=security, username=s.text("username"),
                       password=password or "", folder=folder, processed_folder=processed,
                       ca_file=s.opt_str("ca_file"), timeout=s.number("timeout", 60.0),
                       authserv_id=s.opt_str("authserv_id"), auth=auth,
-                      oauth2=oauth2 if auth == "oauth2" else None)
+                      oauth2=oauth2 if auth == "oauth2" else None, provider=provider,
+                      save_sent=_save_sent(s, host, provider))
+
+
+def _save_sent(s: _Section, host: str, provider: str | None) -> bool:
+    """``auto``: off where the provider files SMTP-submitted mail in Sent itself."""
+    value = s.get("save_sent", (bool, str), 'true, false or "auto"', "auto")
+    if isinstance(value, bool):
+        return value
+    if value != "auto":
+        raise s.error("save_sent", f'must be true, false or "auto", not {value!r}')
+    return not providers.files_sent_itself(host, provider)
 
 
 def _maildir(s: _Section) -> MaildirConfig:
@@ -503,7 +539,10 @@ def _smtp(s: _Section, oauth2: OAuth2Config | None = None) -> SmtpConfig:
     return SmtpConfig(host=host, port=port, security=security, username=username,
                       password=password if username else None, ca_file=s.opt_str("ca_file"),
                       timeout=s.number("timeout", 60.0), connections=_connections(s),
-                      auth=auth, oauth2=oauth2 if auth == "oauth2" else None)
+                      auth=auth, oauth2=oauth2 if auth == "oauth2" else None,
+                      max_per_minute=s.integer("max_per_minute", None),
+                      max_per_hour=s.integer("max_per_hour", None),
+                      max_per_day=s.integer("max_per_day", None))
 
 
 def _oauth2(s: _Section) -> OAuth2Config:

@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from . import guard, health
+from . import guard, health, rate
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
 from .config import Config
@@ -82,6 +82,7 @@ class Summary:
     replies: Counter[str] = field(default_factory=Counter)  # reply kind
     sent: int = 0
     send_errors: int = 0
+    held: int = 0  # replies kept back by the sending limits ([smtp] max_per_…)
 
     @property
     def read(self) -> int:
@@ -379,8 +380,12 @@ class Processor:
         if not rows:
             return
         now, tz = now_utc(), self.config.event.tz
+        chosen = [] if self._paused(now) else rate.choose(rows, self.sending_budget(now))
+        summary.held += len(rows) - len(chosen)
+        if not chosen:
+            return
         items = [Outgoing(r["id"], r["recipient"], r["kind"], restamp(r["body"], now, tz))
-                 for r in rows]
+                 for r in chosen]
         sink = _Recorder(self.store, summary)
         try:
             self.transport.send(items, sink)
@@ -394,10 +399,42 @@ class Processor:
                           len(items) - sink.done)
             self.smtp_failing = True
             return
+        finally:
+            self._note_throttle(sink.throttled, now)
         if self.smtp_failing:
             log.info("%s reachable again", self.transport.description)
         self.smtp_failing = False
         health.working(self.store, "smtp", now_utc())
+
+
+    def sending_budget(self, now: dt.datetime) -> int | None:
+        """How many replies the sending limits let go now; None without limits."""
+        smtp = self.config.smtp
+        limits = {"minute": smtp.max_per_minute, "hour": smtp.max_per_hour,
+                  "day": smtp.max_per_day}
+        if all(v is None for v in limits.values()):
+            return None
+        sent = self.store.sent_since(now - dt.timedelta(seconds=rate.WINDOWS["day"] + 2))
+        return rate.allowed(sent, now, limits)
+
+    def _paused(self, now: dt.datetime) -> bool:
+        until = self.store.get_state("send_paused_until")
+        return bool(until and until[0] and dt.datetime.fromisoformat(until[0]) > now)
+
+    def _note_throttle(self, throttled: int, now: dt.datetime) -> None:
+        """After "slow down" answers, all sending pauses (doubling, with jitter)."""
+        before = self.store.get_state("send_throttled")
+        times = int(before[0]) if before and before[0] else 0
+        if not throttled:
+            if times:
+                self.store.set_state("send_throttled", "0", now)
+            return
+        times += 1
+        until = now + rate.pause(times)
+        self.store.set_state("send_throttled", str(times), now)
+        self.store.set_state("send_paused_until", iso(until) or "", now)
+        log.warning("the SMTP server asks to slow down: sending pauses until %s",
+                    until.astimezone(self.config.event.tz).strftime("%H:%M:%S"))
 
 
 class _Recorder:
@@ -407,6 +444,7 @@ class _Recorder:
         self.store = store
         self.summary = summary
         self.done = 0
+        self.throttled = 0  # "slow down" answers (421, 450, 4.7.x)
 
     def starting(self, reply_id: int) -> None:
         self.store.mark_sending(reply_id)
@@ -419,7 +457,10 @@ class _Recorder:
             self.summary.sent += 1
             return
         log.warning("reply %d not sent: %s", reply_id, error)
-        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc())
+        throttle = not permanent and rate.is_throttle(error)
+        self.throttled += throttle
+        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc(),
+                                       rate.pause(self.throttled) if throttle else None)
         self.summary.send_errors += 1
 
 
@@ -603,7 +644,7 @@ def _plural(n: int, word: str) -> str:
 
 def describe(summary: Summary) -> str:
     """One line: what a run did, leaving out what did not happen."""
-    if not summary.read and not summary.sent and not summary.send_errors:
+    if not summary.read and not summary.sent and not summary.send_errors and not summary.held:
         return "No new mail."
     m = summary.mails
     parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
@@ -615,6 +656,9 @@ def describe(summary: Summary) -> str:
     text += f" {summary.sent} {'reply' if summary.sent == 1 else 'replies'} delivered."
     if summary.send_errors:
         text += f" {summary.send_errors} could not be sent yet (they stay queued)."
+    if summary.held:
+        text += (f" {summary.held} held back by the sending limits ([smtp] max_per_…); "
+                 f"they go out as the limits allow.")
     return text
 
 

@@ -30,7 +30,8 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
                   last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
-                  refused: Sequence[tuple[str, str, str]] = ()) -> str:
+                  refused: Sequence[tuple[str, str, str]] = (),
+                  budget: tuple[int, int] | None = None) -> str:
     """The overview; ``refused``: (part, error, since) of each refused login, shown first
     as NOT WORKING."""
     event, tz = config.event, config.event.tz
@@ -53,6 +54,9 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
     ]
     for row in failed:
         lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
+    if budget is not None:
+        lines.append(f"Sending budget: {budget[0]} of {budget[1]} replies left for the next "
+                     f"24 hours ([smtp] max_per_day)")
     lines.append(f"Last poll: {local(last_poll[1] if last_poll else None, tz)}")
     if last_error:
         lines.append(f"Last error: {local(last_error[1], tz)} {last_error[0]}")

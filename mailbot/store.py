@@ -433,19 +433,27 @@ class Store:
                             "WHERE id = ?", [iso(now), reply_id])
 
     def mark_attempt_failed(self, reply_id: int, error: str, permanent: bool,
-                            now: dt.datetime) -> None:
+                            now: dt.datetime, retry_after: dt.timedelta | None = None) -> None:
         """A failed send: queued again with a later ``next_attempt_at`` (4xx, a lost
-        connection), or ``failed`` when refused for good (5xx) or tried too often."""
+        connection), or ``failed`` when refused for good (5xx) or tried too often. With
+        ``retry_after`` (the server said "slow down") it stays queued, however often."""
         with self.db.atomic():
             (attempts,) = self.db.execute("SELECT attempts + 1 FROM outbox WHERE id = ?",
                                           [reply_id]).fetchone()
-            if attempts >= MAX_ATTEMPTS and not permanent:
+            if attempts >= MAX_ATTEMPTS and not permanent and retry_after is None:
                 permanent, error = True, f"{error} (given up after {attempts} attempts)"
+            delay = retry_after if retry_after is not None else retry_delay(attempts)
             self.db.execute(
                 "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, "
                 "next_attempt_at = ? WHERE id = ?",
                 ["failed" if permanent else "queued", attempts, error[:500],
-                 None if permanent else iso(now + retry_delay(attempts)), reply_id])
+                 None if permanent else iso(now + delay), reply_id])
+
+    def sent_since(self, since: dt.datetime) -> list[dt.datetime]:
+        """When each reply sent after ``since`` went (for the sending limits)."""
+        rows = self.db.execute("SELECT sent_at FROM outbox WHERE status = 'sent' AND "
+                               "sent_at > ?", [iso(since)]).fetchall()
+        return [dt.datetime.fromisoformat(row[0]) for row in rows]
 
 
 def _registration(row: dict[str, Any]) -> Registration:
