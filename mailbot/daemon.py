@@ -324,7 +324,27 @@ class Processor:
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.deliver_alerts(inbox)
+        self.save_copies(inbox)
         return summary
+
+    def save_copies(self, inbox: Inbox) -> None:
+        """Each sent reply once into the Sent folder ([imap] save_sent). Done after the
+        sending, so a failed APPEND never holds up or repeats a reply; tried again next
+        round; a reply marked ``saving`` by a crash is looked for there first."""
+        if self.config.imap is None or not self.config.imap.save_sent:
+            return
+        now = now_utc()
+        for row in self.store.copies_to_save(now - dt.timedelta(days=7)):
+            sent_at = dt.datetime.fromisoformat(row["sent_at"])
+            raw = restamp(row["body"], sent_at, self.config.event.tz)
+            check = row["sent_copy"] == "saving"
+            self.store.mark_copy(row["id"], "saving")
+            try:
+                inbox.save_sent(raw, row["message_id"], check)
+            except InboxError as exc:
+                log.warning("%s; tried again later", exc)
+                return
+            self.store.mark_copy(row["id"], "saved")
 
     def login_refused(self, part: str, error: str) -> None:
         """A server refused the login: kept for `status`, the organiser is told once (by

@@ -12,15 +12,25 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import enum
 from email.message import EmailMessage
 
 from .config import Config
-from .models import Action, Reply, ReplyKind
+from .models import Action, Reply
 from .parse import valid_message_id
 from .store import Store, iso
 
 PARTS = {"imap": "IMAP (reading mail)", "smtp": "SMTP (sending replies)"}
-ALERT = ReplyKind.ALERT.value  # the outbox kind and notice key prefix of these mails
+
+
+class OrganiserKind(enum.StrEnum):
+    """The outbox kind of mails to the organiser (not a reply to a participant: no
+    template, never in `sample-replies`)."""
+
+    ALERT = "alert"  # a server refuses mailbot's login
+
+
+ALERT = OrganiserKind.ALERT.value  # the outbox kind and notice key prefix of these mails
 
 
 def _key(part: str) -> str:
@@ -84,7 +94,8 @@ def alert(config: Config, part: str, error: str, since: str,
     body = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
     key = valid_message_id(message_id) or message_id
     reply = Reply(recipient=contact.address, subject=str(msg["Subject"]),
-                  kind=ReplyKind.ALERT, message_id=message_id, in_reply_to=None, body=body)
+                  kind=OrganiserKind.ALERT,  # type: ignore[arg-type]
+                  message_id=message_id, in_reply_to=None, body=body)
     row = {"message_id": key, "sender": contact.address, "subject": str(msg["Subject"]),
            "received_at": iso(now), "action": Action.REVIEW.value,
            "reason": f"mailbot-Warnung: {PARTS[part]} lehnt die Anmeldung ab",

@@ -41,6 +41,7 @@ class InboxLoginError(InboxError):
     helps until someone fixes the password, the secret or the permission."""
 
 
+SENT_NAMES = ("Sent", "Gesendet", "Gesendete Elemente", "INBOX.Sent", "Sent Items")
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 
 
@@ -51,6 +52,7 @@ class Inbox(Protocol):
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
     def append_alert(self, raw: bytes) -> None: ...
+    def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -200,6 +202,36 @@ class ImapInbox:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         self.done([ref])
 
+    def sent_folder(self) -> str:
+        """The folder for copies of sent replies: the one marked ``\\Sent`` (RFC 6154), else
+        the first of SENT_NAMES that exists, else a new "Sent"."""
+        if getattr(self, "_sent", None) is None:
+            folders = self.client.list_folders()
+            marked = [name for flags, _, name in folders if b"\\Sent" in flags]
+            names = {name for _, _, name in folders}
+            self._sent = (marked or [n for n in SENT_NAMES if n in names] or [None])[0]
+            if self._sent is None:
+                self.client.create_folder("Sent")
+                self._sent = "Sent"
+        return self._sent
+
+    def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
+        """A copy of a sent reply in the Sent folder, marked seen; with ``check``, only if
+        no mail with its Message-ID is there yet (a crash may have come after the APPEND)."""
+        try:
+            folder = self.sent_folder()
+            if check and message_id:
+                self.client.select_folder(folder, readonly=True)
+                try:
+                    if self.client.search(["HEADER", "Message-ID", message_id]):
+                        return
+                finally:
+                    self.client.select_folder(self.cfg.folder)
+            self.client.append(folder, raw, flags=[b"\\Seen"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: copy to Sent failed: "
+                             f"{connection_problem(exc)}") from None
+
     def append_alert(self, raw: bytes) -> None:
         """Put a mail for the organiser into the folder, flagged (health.py)."""
         try:
@@ -286,6 +318,9 @@ class MaildirInbox:
         base = ref.split("/", 1)[1].split(":", 1)[0]
         flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
         os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
+    def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
+        """A local Maildir keeps no copies: the replies are in the database."""
 
     def append_alert(self, raw: bytes) -> None:
         name = f"{time.time_ns()}.{os.getpid()}.mailbot-alert:2,F"

@@ -49,7 +49,6 @@ class ReplyKind(enum.StrEnum):
     REMINDER = "reminder"  # before the event, with the Zoom details
     UPDATE = "update"  # the organiser changed time or Zoom details: new calendar entry
     EVENT_CANCELLED = "event_cancelled"  # the whole event is off
-    ALERT = "alert"  # to the organiser: a server refuses mailbot's login (health.py)
 
 
 @dataclass(frozen=True)

@@ -90,8 +90,16 @@ def _v7(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["recipient_domain", "created_at"])
 
 
+def _v8(db: sqlite_utils.Database) -> None:
+    """A copy of each sent reply in the IMAP Sent folder (``sent_copy``: saving, saved),
+    and bounces: a reply a DSN reports undeliverable (outbox status ``bounced``), its
+    registration marked ``undeliverable`` (the DSN's status code and when)."""
+    db["outbox"].add_column("sent_copy", str)
+    db["registrations"].add_column("undeliverable", str)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                             _v7]
+                                                             _v7, _v8]
 
 
 class _Unchanged(Exception):
@@ -448,6 +456,19 @@ class Store:
                 "next_attempt_at = ? WHERE id = ?",
                 ["failed" if permanent else "queued", attempts, error[:500],
                  None if permanent else iso(now + delay), reply_id])
+
+    def copies_to_save(self, since: dt.datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Sent replies (since ``since``) without their copy in the Sent folder yet; those
+        ``saving`` may be there already (a crash after the APPEND)."""
+        return list(self.db.query(
+            "SELECT id, message_id, body, sent_at, sent_copy FROM outbox WHERE status = 'sent' "
+            "AND (sent_copy IS NULL OR sent_copy = 'saving') AND kind != 'alert' "
+            "AND sent_at > ? ORDER BY id LIMIT ?", [iso(since), limit]))
+
+    def mark_copy(self, reply_id: int, state: str) -> None:
+        """``saving`` just before the APPEND, ``saved`` after it."""
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET sent_copy = ? WHERE id = ?", [state, reply_id])
 
     def sent_since(self, since: dt.datetime) -> list[dt.datetime]:
         """When each reply sent after ``since`` went (for the sending limits)."""

@@ -30,6 +30,12 @@ default_internal_user = {user}
 default_internal_group = {group}
 default_login_user = {login_user}
 mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  mailbox "Gesendete Objekte" {{
+    special_use = \\Sent
+  }}
+}}
 mail_uid = {user}
 mail_gid = {group}
 first_valid_uid = 0
