@@ -212,7 +212,7 @@ def status(ctx: click.Context) -> None:
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
             store.get_state("last_poll"), store.get_state("last_error"), refused,
-            _budget(config, store))
+            _budget(config, store), store.undeliverable_count())
     click.echo(text)
     if refused:
         sys.exit(1)

@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from . import guard, health, rate
+from . import bounce, guard, health, rate
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
 from .config import Config
@@ -121,7 +121,10 @@ class Processor:
                 action, attention = done
                 return WAITING if action == Action.REVIEW or attention else ALREADY
             try:
-                decision, registrations, replies = self.plan(parsed, mail.received_at)
+                decision = self.bounced(parsed, mail)
+                registrations, replies = [], []
+                if decision is None:
+                    decision, registrations, replies = self.plan(parsed, mail.received_at)
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
                 decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
@@ -135,6 +138,29 @@ class Processor:
         if decision.attention:
             return ATTENTION
         return decision.action.value
+
+    def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
+        """A bounce of one of our replies: the reply is marked ``bounced``, the address
+        undeliverable, and the bounce left for a human (never answered). None for any
+        other mail (also for bounces of mail that is not ours: the robot rule ignores it)."""
+        if guard.check(parsed, self.own) is None:
+            return None
+        found = bounce.read(mail.raw)
+        if found is None:
+            return None
+        reply = self.store.bounced_reply(found.original_ids, found.failed)
+        if reply is None or reply["recipient"] not in found.failed:
+            return None
+        address = reply["recipient"]
+        self.store.mark_bounced(reply["id"], address, found.status, now_utc())
+        reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
+                  f"{f' ({found.status})' if found.status else ''}; keine Erinnerungen mehr")
+        reg = self.store.registrations([address]).get(address)
+        if reg is not None and reg.status is Status.CONFIRMED and \
+                self.store.first_waitlisted() is not None:
+            reason += "; bestätigt, und andere warten auf einen Platz"
+        log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
+        return Decision(Action.REVIEW, reason[:200])
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
@@ -225,7 +251,8 @@ class Processor:
         start = self.config.event.start
         if now >= start or not any(start - b <= now for b in self.config.reminders):
             return 0  # nothing due: no need to read every registration on each poll
-        plan = due_reminders(self.store.with_status("confirmed"), self.config.reminders,
+        plan = due_reminders(self.store.with_status("confirmed", reachable=True),
+                              self.config.reminders,
                              self.config.event.start, now, self.store.notices("reminder:"),
                              self.config.event.cancelled)
         queued = 0
@@ -252,7 +279,8 @@ class Processor:
         calendar entry shows older details; running it again sends nothing new."""
         now = now_utc()
         event = self.config.event
-        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
+        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted",
+                                                               reachable=True)}
         plan = announcements(list(current.values()), self.version, event.cancelled,
                              self.store.notices(""))
         queued = 0

@@ -31,7 +31,7 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
                   last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
                   refused: Sequence[tuple[str, str, str]] = (),
-                  budget: tuple[int, int] | None = None) -> str:
+                  budget: tuple[int, int] | None = None, undeliverable: int = 0) -> str:
     """The overview; ``refused``: (part, error, since) of each refused login, shown first
     as NOT WORKING."""
     event, tz = config.event, config.event.tz
@@ -54,6 +54,9 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
     ]
     for row in failed:
         lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
+    if undeliverable:
+        lines.append(f"Undeliverable addresses: {undeliverable} (their replies bounced; no "
+                     f"reminders go there; see: mailbot review)")
     if budget is not None:
         lines.append(f"Sending budget: {budget[0]} of {budget[1]} replies left for the next "
                      f"24 hours ([smtp] max_per_day)")

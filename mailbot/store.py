@@ -194,11 +194,47 @@ class Store:
         rows = self.db.query(f"SELECT * FROM registrations WHERE email IN ({marks})", emails)
         return {row["email"]: _registration(row) for row in rows}
 
-    def with_status(self, *statuses: str) -> list[Registration]:
+    def with_status(self, *statuses: str, reachable: bool = False) -> list[Registration]:
+        """Registrations in these states; ``reachable``: only those whose address did not
+        bounce (for reminders and announcements)."""
         marks = ", ".join("?" for _ in statuses)
-        rows = self.db.query(f"SELECT * FROM registrations WHERE status IN ({marks}) "
+        bounced = " AND undeliverable IS NULL" if reachable else ""
+        rows = self.db.query(f"SELECT * FROM registrations WHERE status IN ({marks}){bounced} "
                              f"ORDER BY registered_at, id", list(statuses))
         return [_registration(row) for row in rows]
+
+    def undeliverable_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM registrations WHERE undeliverable IS NOT "
+                               "NULL").fetchone()[0]
+
+    def bounced_reply(self, message_ids: Iterable[str],
+                      recipients: Iterable[str]) -> dict[str, Any] | None:
+        """The sent reply a bounce returns: by the Message-ID it quotes; without any, the
+        latest reply to a failed address."""
+        ids = list(message_ids)
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            sql = f"message_id IN ({marks})"
+        else:
+            ids = list(recipients)
+            marks = ", ".join("?" for _ in ids)
+            sql = f"recipient IN ({marks})"
+        if not ids:
+            return None
+        row = self.db.execute(
+            f"SELECT id, recipient, kind FROM outbox WHERE status IN ('sent', 'bounced') AND "
+            f"{sql} ORDER BY id DESC LIMIT 1", ids).fetchone()
+        return {"id": row[0], "recipient": row[1], "kind": row[2]} if row else None
+
+    def mark_bounced(self, reply_id: int, email: str, status: str, now: dt.datetime) -> None:
+        """The reply came back: ``bounced`` with its status code; the person's address is
+        ``undeliverable`` (no reminders, no announcements)."""
+        code = status or "bounced"
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET status = 'bounced', last_error = ? WHERE id = ?",
+                            [f"bounced: {code}", reply_id])
+            self.db.execute("UPDATE registrations SET undeliverable = ?, updated_at = ? "
+                            "WHERE email = ?", [f"{code} {iso(now)}", iso(now), email])
 
     def notices(self, prefix: str) -> set[tuple[str, str]]:
         """(email, key) of every notice whose key starts with ``prefix``."""
