@@ -173,3 +173,44 @@ def test_budget_is_counted_over_sliding_windows():
     assert rate.allowed(sent, now, {"minute": 5, "hour": 4}) == 1
     assert rate.allowed(sent, now, {"day": 10}) == 6
     assert rate.allowed(sent, now, {}) is None
+
+
+def test_an_announcement_beyond_the_days_budget_says_so_and_waits(make_config, mailbox, smtp):
+    config = make_config()
+    config.write_text(_with_limit(config.read_text(), "max_per_day = 3"))
+    for i in range(2):
+        mailbox.append(registration_mail(f"Person {i}", f"p{i}@x{i}.example"))
+    assert CliRunner().invoke(main, ["--config", str(config), "run", "--once"]).exit_code == 0
+    config.write_text(config.read_text().replace('passcode = "Auftakt21"',
+                                                 'passcode = "Neu2021"'))
+
+    result = CliRunner().invoke(main, ["--config", str(config), "announce", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 announcements queued, 1 delivered" in result.output
+    assert "1 held back by the sending limits" in result.output
+    assert len(smtp.envelopes) == 3
+    status = CliRunner().invoke(main, ["--config", str(config), "status"]).output
+    assert "Sending budget: 0 of 3 replies left for the next 24 hours" in status
+
+
+def _with_limit(text: str, line: str) -> str:
+    return text.replace('security = "none"\n\n[database]', f'security = "none"\n{line}\n\n'
+                                                           f'[database]')
+
+
+def test_check_prints_what_a_preset_will_use(example_config, tmp_path, monkeypatch):
+    from mailbot.cli import _setup_lines
+
+    text = _strip_servers(example_config.source.read_text())
+    path = tmp_path / "mailbot.toml"
+    path.write_text(text.replace("[imap]\n", '[imap]\nprovider = "microsoft365"\n', 1))
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
+    monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
+
+    imap, smtp = _setup_lines(cfg.load(path))
+
+    assert imap.startswith("IMAP outlook.office365.com:993 tls (preset microsoft365), login ")
+    assert imap.endswith("copy of each reply in Sent: no")
+    assert smtp.startswith("SMTP smtp.office365.com:587 starttls, login ")
+    assert smtp.endswith("at most 30/minute, 10000/day, 3 connections")
