@@ -101,6 +101,7 @@ class Processor:
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
         self.alerts: list[Reply] = []  # for the organiser, to be put into the inbox
+        store.use_time_zone(config.event.timezone)  # the organisers' views show local time
 
     # -- one mail ---------------------------------------------------------------------
 
