@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from conftest import CONFIG, Mailbox, registration_mail, rows
+from conftest import CONFIG, Mailbox, registration_mail, rows, start_daemon, stop, wait_for
 from servers import free_port, start_dovecot
 from tokenserver import Provider, XOAuth2Handler, google_key, self_signed
 
@@ -362,3 +363,27 @@ def test_a_refused_smtp_login_puts_the_alert_into_the_inbox_once(
     assert b"\\Flagged" in alert["flags"]
     assert b"mailbot arbeitet nicht" in alert["raw"]
     assert oauth_smtp.envelopes == []
+
+
+def test_the_service_renews_short_lived_tokens_before_they_expire(generic_config, account,
+                                                                  oauth_smtp, provider):
+    """`mailbot run` with tokens good for 2 s: every login of a new SMTP connection uses a
+    token that is still good (renewed ahead of its end), none is refused."""
+    provider.lifetime = 2.0
+    try:
+        proc = start_daemon(generic_config, "unused")
+        try:
+            for i in range(3):
+                account.append(registration_mail(f"Person {i}", f"p{i}@x{i}.example"))
+                assert wait_for(lambda n=i: len(oauth_smtp.envelopes) == n + 1), \
+                    f"reply {i} sent"
+                time.sleep(2.2)  # the token of the last login is (nearly) used up
+        finally:
+            err = stop(proc)
+    finally:
+        provider.lifetime = 3600.0
+    assert [ok for _, ok in oauth_smtp.logins] == [True] * len(oauth_smtp.logins), err
+    assert len(issued(provider, account)) >= 3
+    assert sorted(e.rcpt_tos[0] for e in oauth_smtp.envelopes) == [
+        f"p{i}@x{i}.example" for i in range(3)]
+    assert "Traceback" not in err
