@@ -35,6 +35,11 @@ class AuthError(Exception):
     secret, missing permission). The message is one line, names the fix, holds no secret."""
 
 
+class AuthUnreachable(AuthError):
+    """Raised when the token endpoint cannot be reached: a connection problem (retried
+    with backoff like a lost server), not a refusal."""
+
+
 # -- tokens -----------------------------------------------------------------------------
 
 
@@ -120,7 +125,7 @@ def _generic(source: Tokens, fresh: bool) -> tuple[str, float]:
             data = {"error": f"HTTP {exc.code}"}
         raise _refused(cfg, _oauth_error(data)) from None
     except (OSError, ValueError) as exc:
-        raise AuthError(f"OAuth2 token endpoint {cfg.token_url} not reachable: "
+        raise AuthUnreachable(f"OAuth2 token endpoint {cfg.token_url} not reachable: "
                         f"{getattr(exc, 'reason', exc)}") from None
     if not isinstance(data, dict) or not data.get("access_token"):
         raise _refused(cfg, _oauth_error(data if isinstance(data, dict) else {}))
@@ -170,7 +175,8 @@ def _microsoft(source: Tokens, fresh: bool) -> tuple[str, float]:
     except ValueError as exc:  # e.g. an unknown tenant, found while discovering it
         raise _refused(cfg, _short(exc)) from None
     except OSError as exc:
-        raise AuthError(f"Microsoft sign-in ({cfg.authority}) not reachable: {exc}") from None
+        raise AuthUnreachable(f"Microsoft sign-in ({cfg.authority}) not reachable: "
+                              f"{exc}") from None
     if "access_token" not in result:
         raise _refused(cfg, _oauth_error(result))
     return result["access_token"], float(result.get("expires_in") or 3600)
@@ -198,7 +204,7 @@ def _google(source: Tokens, fresh: bool) -> tuple[str, float]:
     except google_exceptions.RefreshError as exc:
         raise _refused(cfg, _google_error(exc)) from None
     except google_exceptions.TransportError as exc:
-        raise AuthError(f"Google token endpoint not reachable: {exc}") from None
+        raise AuthUnreachable(f"Google token endpoint not reachable: {exc}") from None
     lifetime = 3600.0
     if credentials.expiry is not None:  # google-auth keeps it as a naive UTC time
         expiry = credentials.expiry.replace(tzinfo=credentials.expiry.tzinfo or dt.UTC)
@@ -278,7 +284,7 @@ def _token(source: Tokens, where: str, renew: bool = False) -> str:
     try:
         return source.renew() if renew else source.token()
     except AuthError as exc:
-        raise AuthError(f"{where}: {exc}") from None
+        raise type(exc)(f"{where}: {exc}") from None
 
 
 def _short(exc: BaseException) -> str:

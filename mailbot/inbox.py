@@ -82,6 +82,8 @@ class ImapInbox:
                 self.client.create_folder(cfg.processed_folder)
                 log.info("created IMAP folder %s", cfg.processed_folder)
             self.client.select_folder(cfg.folder)
+        except auth.AuthUnreachable as exc:
+            raise InboxError(str(exc)) from None
         except auth.AuthError as exc:
             raise InboxLoginError(str(exc)) from None
         except (OSError, ssl.SSLError, IMAPClientError) as exc:

@@ -145,7 +145,9 @@ class SmtpTransport:
                 await auth.smtp_login(client, self.cfg)
         except auth.AuthError as exc:
             client.close()
-            raise TransportLoginError(str(exc)) from None
+            kind = TransportError if isinstance(exc, auth.AuthUnreachable) else \
+                TransportLoginError
+            raise kind(str(exc)) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise TransportError(f"{self.description}: {_describe(exc)}") from None

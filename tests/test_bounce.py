@@ -122,3 +122,22 @@ def test_bounces_are_read_standard_and_not():
     assert bounce.read(registration_mail("Anna Arndt", "anna@a.example")) is None
     absence = (Path(SAMPLES) / "08_abwesenheit.eml").read_bytes()
     assert bounce.read(absence) is None
+
+
+def test_a_bounce_of_a_confirmed_person_others_wait_for_is_called_out(make_config, mailbox,
+                                                                      smtp):
+    config = make_config(capacity=1)
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+    assert cli(config, "run", "--once").exit_code == 0
+    assert rows(config, "SELECT email, status FROM registrations ORDER BY id") == [
+        ("anna@a.example", "confirmed"), ("bernd@b.example", "waitlisted")]
+    mailbox.append(dsn("anna@a.example", reply_id(config, "anna@a.example")))
+
+    assert cli(config, "run", "--once").exit_code == 0
+
+    review = cli(config, "review").output
+    assert "anna@a.example kam zurück (5.1.1)" in review
+    assert "bestätigt, und andere warten auf einen Platz" in review
+    assert rows(config, "SELECT status FROM registrations WHERE email = 'anna@a.example'") == [
+        ("confirmed",)], "a human decides whether Anna's place goes on"

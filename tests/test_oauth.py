@@ -387,3 +387,19 @@ def test_the_service_renews_short_lived_tokens_before_they_expire(generic_config
     assert sorted(e.rcpt_tos[0] for e in oauth_smtp.envelopes) == [
         f"p{i}@x{i}.example" for i in range(3)]
     assert "Traceback" not in err
+
+
+def test_an_unreachable_token_endpoint_is_a_connection_problem_not_a_refusal(
+        tmp_path, account, oauth_dovecot, oauth_smtp_server, provider, oauth_smtp):
+    _, port = oauth_smtp_server
+    path = write_config(tmp_path, account, oauth_dovecot, port,
+                        generic(provider, account, tmp_path).replace(
+                            provider.token_url, f"http://127.0.0.1:{free_port()}/token"))
+    account.append(registration_mail("Anna Arndt", "anna@a.example"))
+
+    result = invoke(path, "run", "--once")
+    status = invoke(path, "status")
+
+    assert result.exit_code == 2
+    assert "OAuth2 token endpoint" in result.output and "not reachable" in result.output
+    assert status.exit_code == 0 and status.output.startswith("State: working")
