@@ -52,7 +52,7 @@ class Tokens:
         self._token: str | None = None
         self._renew_at = 0.0
         self._lock = threading.Lock()
-        self._app: Any = None
+        self.client: Any = None  # msal's or google-auth's object, made once
         self.fetched = 0  # tokens fetched so far (for `check` and the tests)
 
     def token(self) -> str:
@@ -157,17 +157,17 @@ def _session(ca_file: str | None) -> Any:
 def _microsoft(source: Tokens, fresh: bool) -> tuple[str, float]:
     """App-only token for Exchange Online (``IMAP.AccessAsApp``/``SMTP.SendAsApp``)."""
     cfg = source.cfg
-    if source._app is None:
+    if source.client is None:
         import msal
 
         credential: Any = cfg.client_secret
         if cfg.certificate:
             credential = {"private_key": cfg.certificate, "thumbprint": cfg.thumbprint}
-        source._app = msal.ConfidentialClientApplication(
+        source.client = msal.ConfidentialClientApplication(
             cfg.client_id, client_credential=credential,
             authority=f"{cfg.authority}/{cfg.tenant}", http_client=_session(cfg.ca_file),
             instance_discovery=cfg.authority == "https://login.microsoftonline.com")
-    app = source._app
+    app = source.client
     if fresh:
         app.remove_tokens_for_client()
     try:
@@ -189,16 +189,16 @@ def _google(source: Tokens, fresh: bool) -> tuple[str, float]:
     from google.oauth2 import service_account
 
     cfg = source.cfg
-    if source._app is None:
+    if source.client is None:
         try:
             info = json.loads(cfg.service_account or "")
-            source._app = service_account.Credentials.from_service_account_info(
+            source.client = service_account.Credentials.from_service_account_info(
                 info, scopes=[cfg.scope], subject=cfg.delegated_user)
         except (ValueError, KeyError) as exc:
             raise AuthError(f"{cfg.secret_file}: not a service-account key file "
                             f"({str(exc)[:100]}); download a JSON key in the Google Cloud "
                             f"console ([oauth2] service_account_file)") from None
-    credentials = source._app
+    credentials = source.client
     try:
         credentials.refresh(Request(_session(cfg.ca_file)))
     except google_exceptions.RefreshError as exc:

@@ -101,6 +101,7 @@ class Processor:
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
         self.alerts: list[Reply] = []  # for the organiser, to be put into the inbox
+        self.copy_failing = False  # copies to the Sent folder fail (logged once)
         store.use_time_zone(config.event.timezone)  # the organisers' views show local time
 
     # -- one mail ---------------------------------------------------------------------
@@ -371,9 +372,12 @@ class Processor:
             try:
                 inbox.save_sent(raw, row["message_id"], check)
             except InboxError as exc:
-                log.warning("%s; tried again later", exc)
+                if not self.copy_failing:  # one line per change of state
+                    log.warning("%s; tried again each round", exc)
+                self.copy_failing = True
                 return
             self.store.mark_copy(row["id"], "saved")
+            self.copy_failing = False
 
     def login_refused(self, part: str, error: str) -> None:
         """A server refused the login: kept for `status`, the organiser is told once (by

@@ -179,6 +179,7 @@ def _v9(db: sqlite_utils.Database) -> None:
     and bounces: a reply a DSN reports undeliverable (outbox status ``bounced``), its
     registration marked ``undeliverable`` (the DSN's status code and when)."""
     db["outbox"].add_column("sent_copy", str)
+    db.execute("UPDATE outbox SET sent_copy = 'before' WHERE status = 'sent'")  # not copied
     db["registrations"].add_column("undeliverable", str)
     db.execute("DROP VIEW IF EXISTS antworten")  # it names the new kind and status
     db.create_view("antworten", VIEWS["antworten"])
