@@ -202,6 +202,9 @@ class SmtpTransport:
         except aiosmtplib.SMTPSenderRefused as exc:
             # our own sender or login is refused: no reply can go; all stay queued
             sink.finished(item.id, _describe(exc), False)
+            if exc.code < 500:  # "not now" (421, 451 4.7.x: too fast): all wait, none is lost
+                raise TransportError(f"{self.description}: {_describe(exc)} (the server asks "
+                                     f"to wait; the replies stay queued)") from None
             raise TransportError(f"{self.description}: sender {self.envelope_from} refused: "
                                  f"{_describe(exc)} (check [smtp] username and password)"
                                  ) from None

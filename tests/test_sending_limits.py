@@ -214,3 +214,55 @@ def test_check_prints_what_a_preset_will_use(example_config, tmp_path, monkeypat
     assert imap.endswith("copy of each reply in Sent: no")
     assert smtp.startswith("SMTP smtp.office365.com:587 starttls, login ")
     assert smtp.endswith("at most 30/minute, 10000/day, 3 connections")
+
+
+class PerWindowHandler(RecordingHandler):
+    """Takes at most ``most`` messages per WINDOW seconds; beyond, "421 4.7.0" at MAIL FROM
+    (and aiosmtplib closes the connection, as it should after a 421)."""
+
+    def __init__(self, most: int):
+        super().__init__()
+        self.most = most
+        self.accepted_at: list[float] = []
+        self.refused = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        now = time.monotonic()
+        if sum(1 for t in self.accepted_at if now - WINDOW < t) >= self.most:
+            self.refused += 1
+            return "421 4.7.0 Too many messages, try again later"
+        return await super().handle_MAIL(server, session, envelope, address, mail_options)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.accepted_at.append(time.monotonic())
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_server_stricter_than_the_configured_limit_loses_and_repeats_nothing(
+        make_config, mailbox, monkeypatch):
+    handler = PerWindowHandler(most=2)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    monkeypatch.setitem(rate.WINDOWS, "minute", WINDOW)
+    monkeypatch.setattr(rate, "THROTTLE_FIRST", 0.5)
+    try:
+        config = make_config()
+        config.write_text(_with_smtp_port(_with_limit(config.read_text(), "max_per_minute = 5"),
+                                          controller.port))
+        people = [f"p{i}@x{i}.example" for i in range(6)]
+        for i, address in enumerate(people):
+            mailbox.append(registration_mail(f"Person {i}", address))
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+            assert result.exit_code == 0, result.output
+            if rows(config, "SELECT count(*) FROM outbox WHERE status != 'sent'") == [(0,)]:
+                break
+            time.sleep(0.2)
+    finally:
+        controller.stop()
+
+    assert handler.refused > 0, "the server did say 421"
+    assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == sorted(people), "each once"
+    assert rows(config, "SELECT count(*) FROM outbox WHERE status = 'failed'") == [(0,)]
