@@ -100,7 +100,6 @@ class Processor:
         self.own = config.contact.address
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
-        self.alerts: list[Reply] = []  # for the organiser, to be put into the inbox
         self.copy_failing = False  # copies to the Sent folder fail (logged once)
         store.use_time_zone(config.event.timezone)  # the organisers' views show local time
 
@@ -382,16 +381,17 @@ class Processor:
     def login_refused(self, part: str, error: str) -> None:
         """A server refused the login: kept for `status`, the organiser is told once (by
         SMTP when IMAP refuses; into the inbox when SMTP refuses: deliver_alerts)."""
-        reply = health.note_refusal(self.store, self.config, part, error, now_utc())
-        if reply is not None and part == "smtp":
-            self.alerts.append(reply)
-        elif reply is not None:
+        if health.note_refusal(self.store, self.config, part, error, now_utc()) and \
+                part == "imap":
             self.flush(Summary())
 
     def deliver_alerts(self, inbox: Inbox) -> None:
-        while self.alerts:
-            inbox.append_alert(self.alerts[0].body)
-            self.alerts.pop(0)
+        """When SMTP refuses mailbot: the organiser's alert into the inbox, once."""
+        found = health.inbox_alert(self.store, self.config, now_utc())
+        if found is not None:  # appended first: a crash in between repeats it, never loses it
+            since, reply, row = found
+            inbox.append_alert(reply.body)
+            health.given(self.store, self.config, "smtp", since, reply, row, now_utc())
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
                       stop: threading.Event | None, to_move: list, to_flag: list) -> None:

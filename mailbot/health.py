@@ -109,20 +109,39 @@ def notice_key(part: str, since: str) -> str:
 
 
 def note_refusal(store: Store, config: Config, part: str, error: str,
-                 now: dt.datetime) -> Reply | None:
-    """Record that ``part`` refuses the login. For a new refusal, the organiser's alert is
-    recorded once (its review row and notice) and returned: queued in the outbox when IMAP
-    refuses (SMTP takes it now, or when it works again), for the inbox when SMTP refuses."""
+                 now: dt.datetime) -> bool:
+    """Record that ``part`` refuses the login; True for a new refusal. When IMAP refuses,
+    the organiser's alert is queued in the outbox at once (SMTP takes it now, or when it
+    works again); when SMTP refuses, :func:`inbox_alert` has it for the inbox."""
     with store.immediate():
         if not refused(store, part, error, now):
-            return None
-        state = store.get_state(_key(part))
-        since = state[1] if state else iso(now)
-        reply, row = alert(config, part, error, since, now)
-        if store.handled(row["message_id"]) is None:
+            return False
+        if part == "imap":
+            state = store.get_state(_key(part))
+            since = state[1] if state else iso(now) or ""
+            given(store, config, "imap", since, *alert(config, part, error, since, now), now,
+                  queue=True)
+    return True
+
+
+def inbox_alert(store: Store, config: Config,
+                now: dt.datetime) -> tuple[str, Reply, dict] | None:
+    """(since, mail, review row) of the alert about a refused SMTP login that is not in
+    the inbox yet; after the APPEND, :func:`given` records it."""
+    state = store.get_state(_key("smtp"))
+    if not state or not state[0]:
+        return None
+    if (config.contact.address, notice_key("smtp", state[1])) in store.notices(ALERT):
+        return None
+    return (state[1], *alert(config, "smtp", state[0], state[1], now))
+
+
+def given(store: Store, config: Config, part: str, since: str, reply: Reply, row: dict,
+          now: dt.datetime, queue: bool = False) -> None:
+    """Record an alert as given (its notice, and its review row so that it waits, flagged,
+    when it arrives in the inbox); ``queue``: into the outbox, to be sent."""
+    with store.immediate():
+        if store.record_notice(config.contact.address, notice_key(part, since),
+                               reply if queue else None, now) and \
+                store.handled(row["message_id"]) is None:
             store.record(row, [], [], now)
-        queue = reply if part == "imap" else None
-        if not store.record_notice(config.contact.address, notice_key(part, since), queue,
-                                   now):
-            return None
-    return reply
