@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from . import browse, health
+from . import browse, guard, health
 from . import config as config_mod
 from .auth import mechanism
 from .compose import ComposeError, example_replies
@@ -211,8 +211,9 @@ def status(ctx: click.Context) -> None:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"), refused,
-            _budget(config, store), store.undeliverable_count())
+            store.get_state("last_poll"), store.get_state("last_error"),
+            burst=store.held_for_review(guard.BURST), refused=refused,
+            budget=_budget(config, store), undeliverable=store.undeliverable_count())
     click.echo(text)
     if refused:
         sys.exit(1)
@@ -396,6 +397,10 @@ def check(ctx: click.Context) -> None:
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
+    if config.imap and not config.imap.authserv_id:
+        click.echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
+                   "topmost Authentication-Results header says dmarc=fail; set it to your mail "
+                   "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
     sys.exit(0 if all(ok for ok, _ in results) else 2)
 
 
