@@ -53,7 +53,6 @@ class Tokens:
         self._renew_at = 0.0
         self._lock = threading.Lock()
         self.client: Any = None  # msal's or google-auth's object, made once
-        self.fetched = 0  # tokens fetched so far (for `check` and the tests)
 
     def token(self) -> str:
         """A token that is valid for a while yet; fetched when none is."""
@@ -74,7 +73,6 @@ class Tokens:
     def _fetch(self, fresh: bool = False) -> None:
         fetch = {"microsoft": _microsoft, "google": _google}.get(self.cfg.provider, _generic)
         token, lifetime = fetch(self, fresh)
-        self.fetched += 1
         now = self.clock()
         self._token = token
         self._renew_at = now + lifetime - min(MARGIN, lifetime / 5)
@@ -238,8 +236,8 @@ def imap_login(client: Any, cfg: ImapConfig) -> None:
         try:
             client.login(cfg.username, cfg.password)
         except LoginError:
-            raise AuthError(f"{where}: login refused for user {cfg.username!r} (check [imap] "
-                            f"username and the password)") from None
+            raise AuthError(f"{where}: login refused for user {cfg.username!r} "
+                            f"({_imap_password_hint(cfg)})") from None
         return
     source = tokens_for(cfg.oauth2)
     try:
@@ -292,6 +290,17 @@ def _short(exc: BaseException) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return (str(text).strip().splitlines() or [""])[0][:200]
+
+
+def _imap_password_hint(cfg: ImapConfig) -> str:
+    host = cfg.host.lower()
+    if cfg.provider == "microsoft365" or host.endswith("office365.com"):
+        return ('Microsoft 365 takes no passwords for IMAP: set [imap] auth = "oauth2" with '
+                "an [oauth2] section, see README, Microsoft 365")
+    if cfg.provider == "google" or host.endswith(("gmail.com", "googlemail.com")):
+        return ("Google takes an app password (2-step verification on) or OAuth2: see "
+                "README, Google Workspace")
+    return "check [imap] username and the password"
 
 
 def _password_hint(exc: Any) -> str:

@@ -403,3 +403,16 @@ def test_an_unreachable_token_endpoint_is_a_connection_problem_not_a_refusal(
     assert result.exit_code == 2
     assert "OAuth2 token endpoint" in result.output and "not reachable" in result.output
     assert status.exit_code == 0 and status.output.startswith("State: working")
+
+
+def test_a_refused_password_at_microsoft_names_oauth2(tmp_path, make_config, monkeypatch):
+    path = make_config()
+    path.write_text(path.read_text().replace('[imap]\n', '[imap]\nprovider = "microsoft365"\n',
+                                             1))
+    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "an-old-password")
+
+    result = invoke(path, "check")
+
+    imap = next(line for line in result.output.splitlines() if line.startswith("✗ IMAP"))
+    assert "login refused" in imap and 'set [imap] auth = "oauth2"' in imap
+    assert "an-old-password" not in result.output
