@@ -535,9 +535,9 @@ class _Recorder:
             self.summary.sent += 1
             return
         log.warning("reply %d not sent: %s", reply_id, error)
-        throttle = not permanent and rate.is_throttle(error)
+        throttle = rate.is_throttle(error)
         self.throttled += throttle
-        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc(),
+        self.store.mark_attempt_failed(reply_id, error, permanent and not throttle, now_utc(),
                                        rate.pause(self.throttled) if throttle else None)
         self.summary.send_errors += 1
 

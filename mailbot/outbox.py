@@ -23,6 +23,7 @@ import aiosmtplib
 from . import auth
 from .config import SmtpConfig
 from .net import connection_problem
+from .rate import is_throttle
 from .text import ADDR_RE
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class SmtpTransport:
         except aiosmtplib.SMTPSenderRefused as exc:
             # our own sender or login is refused: no reply can go; all stay queued
             sink.finished(item.id, _describe(exc), False)
-            if exc.code < 500:  # "not now" (421, 451 4.7.x: too fast): all wait, none is lost
+            if exc.code < 500 or is_throttle(_describe(exc)):  # "not now": all wait
                 raise TransportError(f"{self.description}: {_describe(exc)} (the server asks "
                                      f"to wait; the replies stay queued)") from None
             raise TransportError(f"{self.description}: sender {self.envelope_from} refused: "

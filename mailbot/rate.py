@@ -19,8 +19,11 @@ THROTTLE_FIRST = 60.0  # seconds of pause after the first "slow down"; doubles, 
 THROTTLE_MOST = 3600.0
 BULK = frozenset({"reminder", "update", "event_cancelled"})  # wait behind answers to mail
 
-_THROTTLE = re.compile(r"^(?:421|450)\b|^4\d\d[ -]+4\.7\.\d+|^45[12]\b.*\b(?:limit|rate|too many)",
-                       re.IGNORECASE)
+_THROTTLE = re.compile(r"^(?:421|450)\b|^4\d\d[ -]+4\.7\.\d+|^45[12]\b.*\b(?:limit|rate|too many)"
+                       # the day's quota is used up (Exchange Online, Gmail): a 5xx that
+                       # means "tomorrow", not "never"
+                       r"|^5\d\d\b.*(?:SubmissionQuotaExceeded|sending quota exceeded|"
+                       r"sending limit exceeded)", re.IGNORECASE)
 
 
 def allowed(sent: Sequence[dt.datetime], now: dt.datetime,
@@ -65,7 +68,8 @@ def choose(rows: Sequence[dict[str, Any]], budget: int | None) -> list[dict[str,
 
 
 def is_throttle(error: str) -> bool:
-    """A server's "you send too fast" (421, 450 "Mail send limit exceeded", 4.7.x)."""
+    """A server's "you send too fast" (421, 450 "Mail send limit exceeded", 4.7.x; also
+    the 5xx of a used-up daily quota): the reply waits, it is not given up."""
     return bool(_THROTTLE.search(error.strip()))
 
 

@@ -104,6 +104,9 @@ def test_slow_down_answers_are_recognised():
     assert rate.is_throttle("421 4.7.0 Try again later, closing connection")
     assert rate.is_throttle("451 4.7.500 Server busy. Please try again later")
     assert rate.is_throttle("452 Too many messages, rate limit reached")
+    assert rate.is_throttle("554 5.2.0 STOREDRV.Submission.Exception:"
+                            "SubmissionQuotaExceededException; Failed to process message")
+    assert rate.is_throttle("550 5.4.5 Daily user sending quota exceeded.")
     assert not rate.is_throttle("451 4.3.0 Temporary local problem")
     assert not rate.is_throttle("550 5.1.1 User unknown")
     pauses = [rate.pause(n).total_seconds() for n in (1, 2, 3, 10)]
