@@ -10,6 +10,7 @@ traceback).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -22,11 +23,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from . import browse, guard
+from . import browse, guard, health
 from . import config as config_mod
+from .auth import mechanism
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .outbox import TransportError, open_transport
+from .rate import remaining_today
 from .report import (
     CSV_COLUMNS,
     LIST_COLUMNS,
@@ -235,6 +238,9 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
     text += f", {summary.sent} delivered"
     if summary.send_errors:
         text += f", {summary.send_errors} not yet (they stay queued and are retried)"
+    if summary.held:
+        text += (f", {summary.held} held back by the sending limits ([smtp] max_per_…): "
+                 f"they go out over the next hours or days, after the answers to new mail")
     return text + "."
 
 
@@ -259,16 +265,32 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
 @main.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Overview: registrations and free places, mail waiting for a human, replies not yet
-    sent or refused, and when mailbot last looked at the inbox."""
+    """Overview: whether mailbot works, registrations and free places, mail waiting for a
+    human, replies not yet sent or refused, and when mailbot last looked at the inbox.
+    Exit code 1 when it does not work (a server refuses its login), for monitoring."""
     config = _load(ctx, secrets=False)
     with _store(config) as store:
+        refused = health.problems(store)
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
             store.get_state("last_poll"), store.get_state("last_error"),
-            store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST))
+            store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST),
+            refused=refused, budget=_budget(config, store),
+            undeliverable=store.undeliverable_count())
     click.echo(text)
+    if refused:
+        sys.exit(1)
+
+
+def _budget(config: config_mod.Config, store: Store) -> tuple[int, int] | None:
+    """(left, max_per_day) of the 24-hour sending budget, if there is one."""
+    most = config.smtp.max_per_day
+    if most is None:
+        return None
+    now = now_utc()
+    sent = store.sent_since(now - dt.timedelta(days=1, seconds=2))
+    return remaining_today(sent, now, most) or 0, most
 
 
 def _open_store(config: config_mod.Config) -> Store:
@@ -652,6 +674,8 @@ def check(ctx: click.Context) -> None:
         sys.exit(2)
     config = config_mod.load(path)
     click.echo(f"✓ configuration {path}")
+    for line in _setup_lines(config):
+        click.echo(f"  {line}")
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
@@ -684,6 +708,27 @@ def _check_warnings(config: config_mod.Config) -> list[str]:
     return warnings(config, now_utc(), confirmed)
 
 
+def _setup_lines(config: config_mod.Config) -> list[str]:
+    """What mailbot will use: servers, logins, limits, copies in Sent (presets filled in)."""
+    lines = []
+    imap, smtp = config.imap, config.smtp
+    if imap is not None:
+        preset = f" (preset {imap.provider})" if imap.provider else ""
+        lines.append(f"IMAP {imap.host}:{imap.port} {imap.security}{preset}, login "
+                     f"{imap.username} with {mechanism(imap)}, copy of each reply in Sent: "
+                     f"{'yes' if imap.save_sent else 'no'}")
+    if smtp.host:
+        limits = [f"{n}/{w}" for n, w in ((smtp.max_per_minute, "minute"),
+                                          (smtp.max_per_hour, "hour"),
+                                          (smtp.max_per_day, "day")) if n]
+        login = f"login {smtp.username} with {mechanism(smtp)}" if smtp.username else \
+            "no login"
+        lines.append(f"SMTP {smtp.host}:{smtp.port} {smtp.security}, {login}, at most "
+                     f"{', '.join(limits) or 'no limit'}, {smtp.connections} connection"
+                     f"{'s' if smtp.connections != 1 else ''}")
+    return lines
+
+
 def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:
     try:
         inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
@@ -695,8 +740,10 @@ def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:
         processed = (config.imap.processed_folder if config.imap
                      else config.maildir.processed_folder)
         mails = "1 mail" if count == 1 else f"{count} mails"
-        return True, (f"{inbox.description}: reachable, {mails} in the folder, processed "
-                      f"folder {processed!r} ready")
+        login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
+                 if config.imap else "")
+        return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "
+                      f"processed folder {processed!r} ready")
     except InboxError as exc:
         return False, str(exc)
     finally:

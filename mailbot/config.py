@@ -23,10 +23,15 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import providers
 from .text import ADDR_RE
 
 DEFAULT_PATH = Path("config/mailbot.toml")
 SECURITY_MODES = ("tls", "starttls", "none")
+AUTH_MODES = ("password", "oauth2")
+OAUTH2_PROVIDERS = ("microsoft", "google", "generic")
+OAUTH2_SCOPES = {"microsoft": "https://outlook.office365.com/.default",
+                 "google": "https://mail.google.com/"}
 DEFAULT_PORTS = {
     "imap": {"tls": 993, "starttls": 143, "none": 143},
     "smtp": {"tls": 465, "starttls": 587, "none": 25},
@@ -79,6 +84,25 @@ class ContactConfig:
 
 
 @dataclass(frozen=True)
+class OAuth2Config:
+    """How mailbot gets its OAuth2 access tokens (``[oauth2]``); secrets come from files."""
+
+    provider: str  # microsoft | google | generic
+    client_id: str | None = None
+    tenant: str | None = None  # microsoft: directory (tenant) id or domain
+    client_secret: str | None = field(default=None, repr=False)
+    secret_file: str | None = None  # where the secret or key came from (for messages)
+    certificate: str | None = field(default=None, repr=False)  # microsoft: PEM key + cert
+    thumbprint: str | None = None
+    service_account: str | None = field(default=None, repr=False)  # google: key JSON
+    delegated_user: str | None = None  # google: the mailbox the service account acts as
+    token_url: str | None = None  # generic
+    scope: str = ""
+    authority: str = "https://login.microsoftonline.com"  # microsoft: other clouds
+    ca_file: str | None = None  # a CA bundle for the token endpoint
+
+
+@dataclass(frozen=True)
 class ImapConfig:
     host: str
     port: int
@@ -90,6 +114,10 @@ class ImapConfig:
     ca_file: str | None = None
     timeout: float = 60.0
     authserv_id: str | None = None  # our server's Authentication-Results id (DMARC check)
+    auth: str = "password"  # or "oauth2"
+    oauth2: OAuth2Config | None = None
+    provider: str | None = None  # the preset it was filled from
+    save_sent: bool = False  # append each sent reply to the \\Sent folder (inbox.py)
 
 
 @dataclass(frozen=True)
@@ -109,6 +137,11 @@ class SmtpConfig:
     ca_file: str | None = None
     timeout: float = 60.0
     connections: int = 2  # SMTP connections used side by side for a batch of replies
+    auth: str = "password"  # or "oauth2"
+    oauth2: OAuth2Config | None = None
+    max_per_minute: int | None = None  # replies sent in any 60 s, hour, 24 h at most
+    max_per_hour: int | None = None
+    max_per_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -201,7 +234,7 @@ def parse(data: dict[str, Any], source: Path | None = None, secrets: bool = True
     _Section.seen = {}
     _Section.read_secrets = secrets
     try:
-        config = _parse(data, source)
+        config = _parse(_with_preset(data), source)
     except ConfigError:
         unknown = unknown_keys(data)  # a typo explains a "missing" better than "missing"
         if unknown:
@@ -217,7 +250,8 @@ def parse(data: dict[str, Any], source: Path | None = None, secrets: bool = True
 
 def _parse(data: dict[str, Any], source: Path | None) -> Config:
     event = _event(_Section(data, "event"))
-    imap = _imap(_Section(data, "imap")) if "imap" in data else None
+    oauth2 = _oauth2(_Section(data, "oauth2")) if "oauth2" in data else None
+    imap = _imap(_Section(data, "imap"), oauth2) if "imap" in data else None
     maildir = _maildir(_Section(data, "maildir")) if "maildir" in data else None
     if imap and maildir:
         raise ConfigError("[imap] and [maildir]: give one inbox, not both")
@@ -228,7 +262,7 @@ def _parse(data: dict[str, Any], source: Path | None) -> Config:
         event=event,
         zoom=_zoom(_Section(data, "zoom")),
         contact=_contact(_Section(data, "contact")),
-        smtp=_smtp(_Section(data, "smtp")),
+        smtp=_smtp(_Section(data, "smtp"), oauth2),
         database=Path(_Section(data, "database").text("path")),
         imap=imap,
         maildir=maildir,
@@ -257,11 +291,23 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
         return [first]
     _Section.seen = {}
     found = [f"{path}: {problem}" for problem in unknown_keys(data)]
+    try:
+        data = _with_preset(data)
+    except ConfigError as exc:
+        return [f"{path}: {exc}"]
+    oauth2 = None
+    if "oauth2" in data:
+        try:
+            oauth2 = _oauth2(_Section(data, "oauth2"))
+        except ConfigError as exc:
+            found.append(f"{path}: {exc}")
+            oauth2 = _BROKEN
     parts: list[tuple[str, Any]] = [
-        ("event", _event), ("zoom", _zoom), ("contact", _contact), ("smtp", _smtp),
+        ("event", _event), ("zoom", _zoom), ("contact", _contact),
+        ("smtp", lambda s: _smtp(s, oauth2)),
         ("daemon", _daemon), ("limits", _limits), ("privacy", _privacy),
         ("reminders", _reminders), ("digest", _digest)]
-    parts.append(("imap", _imap) if "imap" in data or "maildir" not in data
+    parts.append(("imap", lambda s: _imap(s, oauth2)) if "imap" in data or "maildir" not in data
                  else ("maildir", _maildir))
     optional = {"daemon", "limits", "privacy", "reminders", "digest"}
     for name, check in parts:
@@ -280,6 +326,7 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
 # TOML keys whose name is not the name of the dataclass field they fill. A key named
 # like its field needs no entry: the known keys of a section are its dataclass's fields,
 # these, and every key the section's parser reads (so a new key is known by being read).
+OAUTH2_SECRET_KEYS = ("client_secret", "password", "private_key")  # never in the file
 KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "password": ("password_env", "password_file"),
     "max_message_bytes": ("max_message_mb",),
@@ -288,22 +335,28 @@ KEY_ALIASES: dict[str, tuple[str, ...]] = {
 }
 # Sections whose value is not a dataclass: their keys.
 PLAIN_SECTIONS: dict[str, tuple[str, ...]] = {
-    "database": ("path",), "templates": ("path",), "reminders": ("before",)}
+    "database": ("path",), "templates": ("path",), "reminders": ("before",),
+    "oauth2": ("provider", "scope", "ca_file", "client_id", "tenant", "authority",
+               "client_secret_file", "certificate_file", "certificate_thumbprint",
+               "service_account_file", "delegated_user", "token_url",
+               *OAUTH2_SECRET_KEYS)}  # the secret keys: refused by _oauth2, with the reason
 NOT_SECTIONS = {"source"}  # Config fields that are not read from the file
+EXTRA_SECTIONS = ("oauth2",)  # sections read into other ones ([imap], [smtp])
 
 
 def unknown_keys(data: dict[str, Any]) -> list[str]:
     """One line per section or key of ``data`` that mailbot does not know, with the
     nearest known name ("did you mean …") where one is close."""
     sections = {f.name: f.name for f in dataclasses.fields(Config)
-                if f.name not in NOT_SECTIONS}
+                if f.name not in NOT_SECTIONS} | {name: name for name in EXTRA_SECTIONS}
     hints = get_type_hints(Config)
     found = []
     for name, value in data.items():
         if name not in sections:
             found.append(f"[{name}]: unknown section{_suggest(name, sections)}")
         elif isinstance(value, dict):
-            found += _unknown_in(value, name, _dataclass_of(hints[name]))
+            cls = None if name in EXTRA_SECTIONS else _dataclass_of(hints[name])
+            found += _unknown_in(value, name, cls)
     return found
 
 
@@ -436,21 +489,40 @@ class _Section:
         return None
 
 
+def _with_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """``[imap] provider``: the preset's values where the file gives none."""
+    imap = data.get("imap")
+    if not isinstance(imap, dict) or "provider" not in imap:
+        return data
+    name = imap["provider"]
+    if not isinstance(name, str) or providers.preset(name) is None:
+        raise ConfigError(f"[imap] provider: unknown provider {name!r} (known: "
+                          f"{providers.names()}; or leave it out and give host and port)")
+    return providers.apply(data, name)
+
+
 def _tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def _read_secret(section: _Section, name: str) -> str:
+def secret_path(name: str) -> Path:
+    """A secret file's path: relative names are looked up in ``$CREDENTIALS_DIRECTORY``
+    (systemd's ``LoadCredential=``) when it is set."""
     path = Path(name)
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if not path.is_absolute() and creds:
         path = Path(creds) / path
+    return path
+
+
+def _read_secret(section: _Section, name: str, key: str = "password_file") -> str:
+    path = secret_path(name)
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise section.error("password_file", f"cannot read {path}: {exc.strerror}") from None
+        raise section.error(key, f"cannot read {path}: {exc.strerror}") from None
     if not value:
-        raise section.error("password_file", f"{path} is empty")
+        raise section.error(key, f"{path} is empty")
     return value
 
 
@@ -512,19 +584,45 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _imap(s: _Section) -> ImapConfig:
+_BROKEN = OAuth2Config(provider="generic")  # [oauth2] has an error of its own (check)
+
+
+def _auth(s: _Section, oauth2: OAuth2Config | None) -> str:
+    auth = s.choice("auth", AUTH_MODES, "password")
+    if auth == "oauth2" and oauth2 is None:
+        raise s.error("auth", '"oauth2" needs an [oauth2] section (provider, client id, '
+                              "secret file)")
+    return auth
+
+
+def _imap(s: _Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
     security, host, port = _security(s, "imap")
+    auth = _auth(s, oauth2)
     password = s.password()
-    if password is None:
-        raise s.error("password_env", "missing (or password_file)")
+    if password is None and auth == "password":
+        raise s.error("password_env", "missing (or password_file, or auth = \"oauth2\")")
     folder = s.text("folder", "INBOX")
     processed = s.text("processed_folder", "Processed")
     if processed == folder:
         raise s.error("processed_folder", "must differ from folder")
+    name = s.opt_str("provider")
+    provider = providers.canonical(name) if name else None
     return ImapConfig(host=host, port=port, security=security, username=s.text("username"),
-                      password=password, folder=folder, processed_folder=processed,
+                      password=password or "", folder=folder, processed_folder=processed,
                       ca_file=s.opt_str("ca_file"), timeout=s.number("timeout", 60.0),
-                      authserv_id=s.opt_str("authserv_id"))
+                      authserv_id=s.opt_str("authserv_id"), auth=auth,
+                      oauth2=oauth2 if auth == "oauth2" else None, provider=provider,
+                      save_sent=_save_sent(s, host, provider))
+
+
+def _save_sent(s: _Section, host: str, provider: str | None) -> bool:
+    """``auto``: off where the provider files SMTP-submitted mail in Sent itself."""
+    value = s.get("save_sent", (bool, str), 'true, false or "auto"', "auto")
+    if isinstance(value, bool):
+        return value
+    if value != "auto":
+        raise s.error("save_sent", f'must be true, false or "auto", not {value!r}')
+    return not providers.files_sent_itself(host, provider)
 
 
 def _maildir(s: _Section) -> MaildirConfig:
@@ -532,20 +630,66 @@ def _maildir(s: _Section) -> MaildirConfig:
                          processed_folder=s.text("processed_folder", "Processed"))
 
 
-def _smtp(s: _Section) -> SmtpConfig:
+def _smtp(s: _Section, oauth2: OAuth2Config | None = None) -> SmtpConfig:
     dry_run = s.opt_str("dry_run_dir")
     if dry_run:
         return SmtpConfig(dry_run_dir=Path(dry_run))
     security, host, port = _security(s, "smtp")
     if host is None:
         raise s.error("host", "missing (or dry_run_dir to write replies as files)")
+    auth = _auth(s, oauth2)
     username = s.opt_str("username")
     password = s.password()
-    if username and password is None:
+    if auth == "oauth2" and not username:
+        raise s.error("username", "missing (OAuth2 logs in as this mailbox)")
+    if auth == "password" and username and password is None:
         raise s.error("password_env", "missing (username is set, so a password is needed)")
     return SmtpConfig(host=host, port=port, security=security, username=username,
                       password=password if username else None, ca_file=s.opt_str("ca_file"),
-                      timeout=s.number("timeout", 60.0), connections=_connections(s))
+                      timeout=s.number("timeout", 60.0), connections=_connections(s),
+                      auth=auth, oauth2=oauth2 if auth == "oauth2" else None,
+                      max_per_minute=s.integer("max_per_minute", None),
+                      max_per_hour=s.integer("max_per_hour", None),
+                      max_per_day=s.integer("max_per_day", None))
+
+
+def _oauth2(s: _Section) -> OAuth2Config:
+    """``[oauth2]``: the provider and where its secret lives (a file, never this one)."""
+    for key in OAUTH2_SECRET_KEYS:
+        if key in s.data:
+            raise s.error(key, "secrets never go into this file: put it into a file "
+                               "readable only by mailbot and give client_secret_file")
+    provider = s.choice("provider", OAUTH2_PROVIDERS)
+    scope = s.text("scope", OAUTH2_SCOPES.get(provider, ...))
+    ca_file = s.opt_str("ca_file")
+    if provider == "google":
+        name = s.text("service_account_file")
+        return OAuth2Config(
+            provider=provider, service_account=_read_secret(s, name, "service_account_file"),
+            secret_file=str(secret_path(name)), delegated_user=s.text("delegated_user"),
+            scope=scope, ca_file=ca_file)
+    client_id = s.text("client_id")
+    secret_name = s.opt_str("client_secret_file")
+    cert_name = s.opt_str("certificate_file") if provider == "microsoft" else None
+    if bool(secret_name) == bool(cert_name):
+        raise s.error("client_secret_file", "missing (or certificate_file with "
+                                            "certificate_thumbprint)" if not secret_name
+                      else "give client_secret_file or certificate_file, not both")
+    name = secret_name or cert_name
+    secret = _read_secret(s, name, "client_secret_file" if secret_name else "certificate_file")
+    common = dict(provider=provider, client_id=client_id, secret_file=str(secret_path(name)),
+                  scope=scope, ca_file=ca_file)
+    if provider == "generic":
+        url = s.text("token_url")
+        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise s.error("token_url", f"must start with https://, not {url!r}")
+        return OAuth2Config(client_secret=secret, token_url=url, **common)
+    authority = s.text("authority", "https://login.microsoftonline.com").rstrip("/")
+    return OAuth2Config(
+        tenant=s.text("tenant"), authority=authority,
+        client_secret=secret if secret_name else None,
+        certificate=secret if cert_name else None,
+        thumbprint=s.text("certificate_thumbprint") if cert_name else None, **common)
 
 
 def _connections(s: _Section) -> int:

@@ -22,12 +22,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from . import guard
+from . import bounce, guard, health, rate
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
 from .config import Config
 from .digest import queue_digest
-from .inbox import Inbox, InboxError, open_inbox
+from .inbox import Inbox, InboxError, InboxLoginError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .models import (
     Action,
@@ -40,7 +40,7 @@ from .models import (
     Status,
 )
 from .notify import notify, wait
-from .outbox import Outgoing, Transport, TransportError, open_transport
+from .outbox import Outgoing, Transport, TransportError, TransportLoginError, open_transport
 from .parse import content_key, parse_mail
 from .policy import (
     ASKED,
@@ -96,6 +96,7 @@ class Summary:
     def not_sent(self, reply_ids: Iterable[int]) -> None:
         self.unsent.update(reply_ids)
         self.send_errors = len(self.unsent)
+    held: int = 0  # replies kept back by the sending limits ([smtp] max_per_…)
 
     @property
     def read(self) -> int:
@@ -121,6 +122,7 @@ class Processor:
         self.own = config.contact.address
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
+        self.copy_failing = False  # copies to the Sent folder fail (logged once)
         store.use_time_zone(config.event.timezone)  # the organisers' views show local time
 
     # -- one mail ---------------------------------------------------------------------
@@ -142,7 +144,10 @@ class Processor:
                 action, attention = done
                 return WAITING if action == Action.REVIEW or attention else ALREADY
             try:
-                decision, registrations, replies = self.plan(parsed, mail.received_at)
+                decision = self.bounced(parsed, mail)
+                registrations, replies = [], []
+                if decision is None:
+                    decision, registrations, replies = self.plan(parsed, mail.received_at)
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
                 decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
@@ -156,6 +161,29 @@ class Processor:
         if decision.attention:
             return ATTENTION
         return decision.action.value
+
+    def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
+        """A bounce of one of our replies: the reply is marked ``bounced``, the address
+        undeliverable, and the bounce left for a human (never answered). None for any
+        other mail (also for bounces of mail that is not ours: the robot rule ignores it)."""
+        if guard.check(parsed, self.own) is None:
+            return None
+        found = bounce.read(mail.raw)
+        if found is None:
+            return None
+        reply = self.store.bounced_reply(found.original_ids, found.failed)
+        if reply is None or reply["recipient"] not in found.failed:
+            return None
+        address = reply["recipient"]
+        self.store.mark_bounced(reply["id"], address, found.status, now_utc())
+        reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
+                  f"{f' ({found.status})' if found.status else ''}; keine Erinnerungen mehr")
+        reg = self.store.registrations([address]).get(address)
+        if reg is not None and reg.status is Status.CONFIRMED and \
+                self.store.first_waitlisted() is not None:
+            reason += "; bestätigt, und andere warten auf einen Platz"
+        log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
+        return Decision(Action.REVIEW, reason[:200])
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
@@ -259,7 +287,8 @@ class Processor:
         start = self.config.event.start
         if now >= start or not any(start - b <= now for b in self.config.reminders):
             return 0  # nothing due: no need to read every registration on each poll
-        plan = due_reminders(self.store.with_status("confirmed"), self.config.reminders,
+        plan = due_reminders(self.store.with_status("confirmed", reachable=True),
+                              self.config.reminders,
                              self.config.event.start, now, self.store.notices("reminder:"),
                              self.config.event.cancelled)
         queued = 0
@@ -287,7 +316,8 @@ class Processor:
         """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
         calendar entry shows older details; running it again sends nothing new."""
         now = now_utc()
-        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
+        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted",
+                                                               reachable=True)}
         plan = self.announcement_plan(list(current.values()))
         self.remember_details()
         queued = 0
@@ -316,7 +346,7 @@ class Processor:
     def announcement_plan(self, current: list | None = None) -> list:
         """Who would get an announcement now: (registration, kind, notice key)."""
         if current is None:
-            current = self.store.with_status("confirmed", "waitlisted")
+            current = self.store.with_status("confirmed", "waitlisted", reachable=True)
         return announcements(current, self.version, self.config.event.cancelled,
                              self.store.notices(""))
 
@@ -386,10 +416,49 @@ class Processor:
             self.flush(summary)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
+        self.deliver_alerts(inbox)
+        self.save_copies(inbox)
         if not summary.send_errors and error_before is not None and \
                 self.store.get_state("last_error") == error_before:  # `status`: it is old
             self.store.set_state("last_clean_poll", error_before[1], now_utc())
         return summary
+
+    def save_copies(self, inbox: Inbox) -> None:
+        """Each sent reply once into the Sent folder ([imap] save_sent). Done after the
+        sending, so a failed APPEND never holds up or repeats a reply; tried again next
+        round; a reply marked ``saving`` by a crash is looked for there first."""
+        if self.config.imap is None or not self.config.imap.save_sent:
+            return
+        now = now_utc()
+        for row in self.store.copies_to_save(now - dt.timedelta(days=7)):
+            sent_at = dt.datetime.fromisoformat(row["sent_at"])
+            raw = restamp(row["body"], sent_at, self.config.event.tz)
+            check = row["sent_copy"] == "saving"
+            self.store.mark_copy(row["id"], "saving")
+            try:
+                inbox.save_sent(raw, row["message_id"], check)
+            except InboxError as exc:
+                if not self.copy_failing:  # one line per change of state
+                    log.warning("%s; tried again each round", exc)
+                self.copy_failing = True
+                return
+            self.store.mark_copy(row["id"], "saved")
+            self.copy_failing = False
+
+    def login_refused(self, part: str, error: str) -> None:
+        """A server refused the login: kept for `status`, the organiser is told once (by
+        SMTP when IMAP refuses; into the inbox when SMTP refuses: deliver_alerts)."""
+        if health.note_refusal(self.store, self.config, part, error, now_utc()) and \
+                part == "imap":
+            self.flush(Summary())
+
+    def deliver_alerts(self, inbox: Inbox) -> None:
+        """When SMTP refuses mailbot: the organiser's alert into the inbox, once."""
+        found = health.inbox_alert(self.store, self.config, now_utc())
+        if found is not None:  # appended first: a crash in between repeats it, never loses it
+            since, reply, row = found
+            inbox.append_alert(reply.body)
+            health.given(self.store, self.config, "smtp", since, reply, row, now_utc())
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
                       stop: threading.Event | None, to_move: list, to_flag: list) -> None:
@@ -431,22 +500,61 @@ class Processor:
         if not rows:
             return
         now, tz = now_utc(), self.config.event.tz
+        chosen = [] if self._paused(now) else rate.choose(rows, self.sending_budget(now))
+        summary.held += len(rows) - len(chosen)
+        if not chosen:
+            return
         items = [Outgoing(r["id"], r["recipient"], r["kind"], restamp(r["body"], now, tz))
-                 for r in rows]
+                 for r in chosen]
         sink = _Recorder(self.store, summary)
         try:
             self.transport.send(items, sink)
         except TransportError as exc:
             summary.not_sent(i.id for i in items if i.id not in sink.finished_ids)
+            if isinstance(exc, TransportLoginError):
+                self.login_refused("smtp", str(exc))
             self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
                 log.error("%s; %d replies stay queued and are sent when it is back", exc,
                           len(items) - sink.done)
             self.smtp_failing = True
             return
+        finally:
+            self._note_throttle(sink.throttled, now)
         if self.smtp_failing:
             log.info("%s reachable again", self.transport.description)
         self.smtp_failing = False
+        health.working(self.store, "smtp", now_utc())
+
+
+    def sending_budget(self, now: dt.datetime) -> int | None:
+        """How many replies the sending limits let go now; None without limits."""
+        smtp = self.config.smtp
+        limits = {"minute": smtp.max_per_minute, "hour": smtp.max_per_hour,
+                  "day": smtp.max_per_day}
+        if all(v is None for v in limits.values()):
+            return None
+        sent = self.store.sent_since(now - dt.timedelta(seconds=rate.WINDOWS["day"] + 2))
+        return rate.allowed(sent, now, limits)
+
+    def _paused(self, now: dt.datetime) -> bool:
+        until = self.store.get_state("send_paused_until")
+        return bool(until and until[0] and dt.datetime.fromisoformat(until[0]) > now)
+
+    def _note_throttle(self, throttled: int, now: dt.datetime) -> None:
+        """After "slow down" answers, all sending pauses (doubling, with jitter)."""
+        before = self.store.get_state("send_throttled")
+        times = int(before[0]) if before and before[0] else 0
+        if not throttled:
+            if times:
+                self.store.set_state("send_throttled", "0", now)
+            return
+        times += 1
+        until = now + rate.pause(times)
+        self.store.set_state("send_throttled", str(times), now)
+        self.store.set_state("send_paused_until", iso(until) or "", now)
+        log.warning("the SMTP server asks to slow down: sending pauses until %s",
+                    until.astimezone(self.config.event.tz).strftime("%H:%M:%S"))
 
 
 def _who(parsed: ParsedMail) -> str:
@@ -466,6 +574,7 @@ class _Recorder:
         self.summary = summary
         self.done = 0
         self.finished_ids: set[int] = set()
+        self.throttled = 0  # "slow down" answers (421, 450, 4.7.x)
 
     def starting(self, reply_id: int) -> None:
         self.store.mark_sending(reply_id)
@@ -479,13 +588,29 @@ class _Recorder:
             self.summary.sent += 1
             return
         log.warning("reply %d not sent: %s", reply_id, error)
-        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc())
+        throttle = rate.is_throttle(error)
+        self.throttled += throttle
+        self.store.mark_attempt_failed(reply_id, error, permanent and not throttle, now_utc(),
+                                       rate.pause(self.throttled) if throttle else None)
         self.summary.not_sent([reply_id])
 
 
 def _open_inbox(config: Config) -> Inbox:
     return open_inbox(config.imap, config.maildir, config.daemon.batch_size,
                       config.limits.max_message_bytes, config.daemon.idle)
+
+
+def _open_inbox_noting(config: Config, processor: Processor) -> Inbox:
+    """The inbox; a refused login is noted for `status` and the organiser."""
+    try:
+        inbox = _open_inbox(config)
+    except InboxError as exc:
+        processor.store.set_state("last_error", str(exc), now_utc())
+        if isinstance(exc, InboxLoginError):
+            processor.login_refused("imap", str(exc))
+        raise
+    health.working(processor.store, "imap", now_utc())
+    return inbox
 
 
 def run_once(config: Config, stop: threading.Event | None = None,
@@ -497,11 +622,7 @@ def run_once(config: Config, stop: threading.Event | None = None,
         try:
             processor = Processor(config, store,
                                   open_transport(config.smtp, config.contact.address))
-            try:
-                inbox = _open_inbox(config)
-            except InboxError as exc:
-                store.set_state("last_error", str(exc), now_utc())
-                raise
+            inbox = _open_inbox_noting(config, processor)
             try:
                 return processor.run_once(inbox, stop, progress=progress)
             finally:
@@ -595,7 +716,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
     while not stop.is_set():
         inbox = None
         try:
-            inbox = _open_inbox(config)
+            inbox = _open_inbox_noting(config, processor)
             if lost_since is not None:
                 log.info("%s: connected again after %.0f s", inbox.description,
                          time.monotonic() - lost_since)
@@ -658,7 +779,7 @@ def _plural(n: int, word: str) -> str:
 
 def describe(summary: Summary) -> str:
     """One line: what a run did, leaving out what did not happen."""
-    if not summary.read and not summary.sent and not summary.send_errors:
+    if not summary.read and not summary.sent and not summary.send_errors and not summary.held:
         return "No new mail."
     m = summary.mails
     parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
@@ -670,6 +791,9 @@ def describe(summary: Summary) -> str:
     text += f" {summary.sent} {'reply' if summary.sent == 1 else 'replies'} delivered."
     if summary.send_errors:
         text += f" {summary.send_errors} could not be sent yet (they stay queued)."
+    if summary.held:
+        text += (f" {summary.held} held back by the sending limits ([smtp] max_per_…); "
+                 f"they go out as the limits allow.")
     return text
 
 

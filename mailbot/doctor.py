@@ -41,8 +41,9 @@ def warnings(config: Config, now: dt.datetime, confirmed: int | None = None) -> 
 
 def placeholders(config: Config) -> list[tuple[str, str]]:
     """(``[section] key``, value) for every text that is still the example's filler."""
-    return [(key, value) for key, value in _texts(config)
-            if value == EXAMPLE_ZOOM_URL or _PLACEHOLDER.search(value)]
+    found = [(key, value) for key, value in _texts(config)
+             if value == EXAMPLE_ZOOM_URL or _PLACEHOLDER.search(value)]
+    return list(dict.fromkeys(found))  # [oauth2] is read into [imap] and [smtp]: name it once
 
 
 def _texts(obj: Any, section: str = "") -> Iterator[tuple[str, str]]:

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Protocol
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientError
 
+from . import auth
 from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
 from .net import connection_problem
@@ -37,6 +38,12 @@ class InboxError(Exception):
     missing folder). The message is one line, without the password."""
 
 
+class InboxLoginError(InboxError):
+    """Raised when the IMAP server or the token endpoint refuses the login: no retry
+    helps until someone fixes the password, the secret or the permission."""
+
+
+SENT_NAMES = ("Sent", "Gesendet", "Gesendete Elemente", "INBOX.Sent", "Sent Items")
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 
 
@@ -47,6 +54,8 @@ class Inbox(Protocol):
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
     def unflag(self, refs: Sequence[str]) -> None: ...
+    def append_alert(self, raw: bytes) -> None: ...
+    def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -71,14 +80,15 @@ class ImapInbox:
         self.description = f"{where}/{cfg.folder}"
         try:
             self.client = self._connect()
-            self.client.login(cfg.username, cfg.password)
+            auth.imap_login(self.client, cfg)
             if not readonly and not self.client.folder_exists(cfg.processed_folder):
                 self.client.create_folder(cfg.processed_folder)
                 log.info("created IMAP folder %s", cfg.processed_folder)
             self.client.select_folder(cfg.folder, readonly=readonly)
-        except LoginError:
-            raise InboxError(f"{where}: login refused for user {cfg.username!r} "
-                             f"(check [imap] username and the password)") from None
+        except auth.AuthUnreachable as exc:
+            raise InboxError(str(exc)) from None
+        except auth.AuthError as exc:
+            raise InboxLoginError(str(exc)) from None
         except (OSError, ssl.SSLError, IMAPClientError) as exc:
             raise InboxError(f"{where}: {connection_problem(exc)}") from None
         self.can_move = self.client.has_capability("MOVE")
@@ -243,6 +253,43 @@ class ImapInbox:
                     found.append(uid)
         return sorted(found)
 
+    def sent_folder(self) -> str:
+        """The folder for copies of sent replies: the one marked ``\\Sent`` (RFC 6154), else
+        the first of SENT_NAMES that exists, else a new "Sent"."""
+        if getattr(self, "_sent", None) is None:
+            folders = self.client.list_folders()
+            marked = [name for flags, _, name in folders if b"\\Sent" in flags]
+            names = {name for _, _, name in folders}
+            self._sent = (marked or [n for n in SENT_NAMES if n in names] or [None])[0]
+            if self._sent is None:
+                self.client.create_folder("Sent")
+                self._sent = "Sent"
+        return self._sent
+
+    def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
+        """A copy of a sent reply in the Sent folder, marked seen; with ``check``, only if
+        no mail with its Message-ID is there yet (a crash may have come after the APPEND)."""
+        try:
+            folder = self.sent_folder()
+            if check and message_id:
+                self.client.select_folder(folder, readonly=True)
+                try:
+                    if self.client.search(["HEADER", "Message-ID", message_id]):
+                        return
+                finally:
+                    self.client.select_folder(self.cfg.folder)
+            self.client.append(folder, raw, flags=[b"\\Seen"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: copy to Sent failed: "
+                             f"{connection_problem(exc)}") from None
+
+    def append_alert(self, raw: bytes) -> None:
+        """Put a mail for the organiser into the folder, flagged (health.py)."""
+        try:
+            self.client.append(self.cfg.folder, raw, flags=[b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+
     def close(self) -> None:
         try:
             self.client.logout()
@@ -357,6 +404,16 @@ class MaildirInbox:
                         path.unlink()
                         removed += 1
         return removed
+
+    def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
+        """A local Maildir keeps no copies: the replies are in the database."""
+
+    def append_alert(self, raw: bytes) -> None:
+        name = f"{time.time_ns()}.{os.getpid()}.mailbot-alert:2,F"
+        fd = os.open(self.root / "tmp" / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        os.rename(self.root / "tmp" / name, self.root / "cur" / name)
 
     def close(self) -> None:
         pass

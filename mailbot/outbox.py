@@ -20,8 +20,10 @@ from typing import Protocol
 
 import aiosmtplib
 
+from . import auth
 from .config import SmtpConfig
 from .net import connection_problem
+from .rate import is_throttle
 from .text import ADDR_RE
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,10 @@ class Sink(Protocol):
 class TransportError(Exception):
     """Raised when the SMTP server cannot be reached or refuses our login; the replies
     stay queued in the outbox and are sent on the next run."""
+
+
+class TransportLoginError(TransportError):
+    """Raised when the SMTP server or the token endpoint refuses the login."""
 
 
 class Transport(Protocol):
@@ -100,7 +106,8 @@ class SmtpTransport:
     def probe(self) -> str:
         """Connect and log in, send nothing; raises TransportError."""
         asyncio.run(self._probe())
-        login = f"logged in as {self.cfg.username}" if self.cfg.username else "no login needed"
+        login = (f"logged in as {self.cfg.username} with {auth.mechanism(self.cfg)}"
+                 if self.cfg.username else "no login needed")
         return f"{self.description}: connected, {login}"
 
     async def _probe(self) -> None:
@@ -136,12 +143,12 @@ class SmtpTransport:
                 except aiosmtplib.SMTPHeloError:
                     await client.helo()
             if self.cfg.username:
-                await client.login(self.cfg.username, self.cfg.password or "")
-        except aiosmtplib.SMTPAuthenticationError:
+                await auth.smtp_login(client, self.cfg)
+        except auth.AuthError as exc:
             client.close()
-            raise TransportError(f"{self.description}: login refused for user "
-                                 f"{self.cfg.username!r} (check [smtp] username and the "
-                                 f"password)") from None
+            kind = TransportError if isinstance(exc, auth.AuthUnreachable) else \
+                TransportLoginError
+            raise kind(str(exc)) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             raise TransportError(f"{self.description}: {_describe(exc)}") from None
@@ -196,6 +203,9 @@ class SmtpTransport:
         except aiosmtplib.SMTPSenderRefused as exc:
             # our own sender or login is refused: no reply can go; all stay queued
             sink.finished(item.id, _describe(exc), False)
+            if exc.code < 500 or is_throttle(_describe(exc)):  # "not now": all wait
+                raise TransportError(f"{self.description}: {_describe(exc)} (the server asks "
+                                     f"to wait; the replies stay queued)") from None
             raise TransportError(f"{self.description}: sender {self.envelope_from} refused: "
                                  f"{_describe(exc)} (check [smtp] username and password)"
                                  ) from None

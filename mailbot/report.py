@@ -8,6 +8,7 @@ import email
 import email.policy
 import email.utils
 import io
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .classify import classify
@@ -29,12 +30,19 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
                   last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
-                  clean_poll: tuple[str, str] | None = None, burst: int = 0) -> str:
+                  clean_poll: tuple[str, str] | None = None, burst: int = 0,
+                  refused: Sequence[tuple[str, str, str]] = (),
+                  budget: tuple[int, int] | None = None, undeliverable: int = 0) -> str:
+    """The overview; ``refused``: (part, error, since) of each refused login, shown first
+    as NOT WORKING."""
     event, tz = config.event, config.event.tz
+    head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
+        f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
+        for part, error, since in refused]
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
               if event.capacity else " (no capacity limit)")
-    lines = [
+    lines = head + [
         event.title,
         f"  {event.start:%d.%m.%Y %H:%M}–{event.end:%H:%M} ({event.timezone}), "
         f"registration until {event.deadline:%d.%m.%Y %H:%M}",
@@ -50,6 +58,12 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
     ]
     for row in failed:
         lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
+    if undeliverable:
+        lines.append(f"Undeliverable addresses: {undeliverable} (their replies bounced; no "
+                     f"reminders go there; see: mailbot review)")
+    if budget is not None:
+        lines.append(f"Sending budget: {budget[0]} of {budget[1]} replies left for the next "
+                     f"24 hours ([smtp] max_per_day)")
     lines.append(f"Last poll: {local(last_poll[1] if last_poll else None, tz)}")
     if last_error and clean_poll and clean_poll[0] == last_error[1]:  # a clean run after it
         lines.append(f"Earlier error (resolved, polls went fine since): "

@@ -118,9 +118,10 @@ REPLY_KIND_DE = {
     "reminder": "Erinnerung", "update": "geänderte Angaben",
     "event_cancelled": "Absage der Veranstaltung",
     "address_changed": "neue Adresse (Hinweis an die alte)", "digest": "Tagesübersicht",
+    "alert": "Warnung an den Veranstalter",
 }
 REPLY_STATUS_DE = {"queued": "wartet", "sending": "wird gesendet", "sent": "gesendet",
-                   "failed": "fehlgeschlagen"}
+                   "failed": "fehlgeschlagen", "bounced": "kam unzustellbar zurück"}
 # The deciding sentence, where the reason quotes one (‚…‘, as classify and policy write it).
 _SENTENCE = ("CASE WHEN instr(m.reason, '‚') > 0 AND instr(substr(m.reason, "
              "instr(m.reason, '‚') + 1), '‘') > 1 THEN substr(m.reason, "
@@ -184,8 +185,19 @@ def _v9(db: sqlite_utils.Database) -> None:
         db.create_view(name, VIEWS[name])
 
 
+def _v10(db: sqlite_utils.Database) -> None:
+    """A copy of each sent reply in the IMAP Sent folder (``sent_copy``: saving, saved),
+    and bounces: a reply a DSN reports undeliverable (outbox status ``bounced``), its
+    registration marked ``undeliverable`` (the DSN's status code and when)."""
+    db["outbox"].add_column("sent_copy", str)
+    db.execute("UPDATE outbox SET sent_copy = 'before' WHERE status = 'sent'")  # not copied
+    db["registrations"].add_column("undeliverable", str)
+    db.execute("DROP VIEW IF EXISTS antworten")  # it names the new kind and status
+    db.create_view("antworten", VIEWS["antworten"])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                             _v7, _v8, _v9]
+                                                             _v7, _v8, _v9, _v10]
 
 
 class _Unchanged(Exception):
@@ -280,11 +292,47 @@ class Store:
         rows = self.db.query(f"SELECT * FROM registrations WHERE email IN ({marks})", emails)
         return {row["email"]: _registration(row) for row in rows}
 
-    def with_status(self, *statuses: str) -> list[Registration]:
+    def with_status(self, *statuses: str, reachable: bool = False) -> list[Registration]:
+        """Registrations in these states; ``reachable``: only those whose address did not
+        bounce (for reminders and announcements)."""
         marks = ", ".join("?" for _ in statuses)
-        rows = self.db.query(f"SELECT * FROM registrations WHERE status IN ({marks}) "
+        bounced = " AND undeliverable IS NULL" if reachable else ""
+        rows = self.db.query(f"SELECT * FROM registrations WHERE status IN ({marks}){bounced} "
                              f"ORDER BY registered_at, id", list(statuses))
         return [_registration(row) for row in rows]
+
+    def undeliverable_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM registrations WHERE undeliverable IS NOT "
+                               "NULL").fetchone()[0]
+
+    def bounced_reply(self, message_ids: Iterable[str],
+                      recipients: Iterable[str]) -> dict[str, Any] | None:
+        """The sent reply a bounce returns: by the Message-ID it quotes; without any, the
+        latest reply to a failed address."""
+        ids = list(message_ids)
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            sql = f"message_id IN ({marks})"
+        else:
+            ids = list(recipients)
+            marks = ", ".join("?" for _ in ids)
+            sql = f"recipient IN ({marks})"
+        if not ids:
+            return None
+        row = self.db.execute(
+            f"SELECT id, recipient, kind FROM outbox WHERE status IN ('sent', 'bounced') AND "
+            f"{sql} ORDER BY id DESC LIMIT 1", ids).fetchone()
+        return {"id": row[0], "recipient": row[1], "kind": row[2]} if row else None
+
+    def mark_bounced(self, reply_id: int, email: str, status: str, now: dt.datetime) -> None:
+        """The reply came back: ``bounced`` with its status code; the person's address is
+        ``undeliverable`` (no reminders, no announcements)."""
+        code = status or "bounced"
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET status = 'bounced', last_error = ? WHERE id = ?",
+                            [f"bounced: {code}", reply_id])
+            self.db.execute("UPDATE registrations SET undeliverable = ?, updated_at = ? "
+                            "WHERE email = ?", [f"{code} {iso(now)}", iso(now), email])
 
     def notices(self, prefix: str) -> set[tuple[str, str]]:
         """(email, key) of every notice whose key starts with ``prefix``."""
@@ -655,19 +703,40 @@ class Store:
                             "WHERE id = ?", [iso(now), reply_id])
 
     def mark_attempt_failed(self, reply_id: int, error: str, permanent: bool,
-                            now: dt.datetime) -> None:
+                            now: dt.datetime, retry_after: dt.timedelta | None = None) -> None:
         """A failed send: queued again with a later ``next_attempt_at`` (4xx, a lost
-        connection), or ``failed`` when refused for good (5xx) or tried too often."""
+        connection), or ``failed`` when refused for good (5xx) or tried too often. With
+        ``retry_after`` (the server said "slow down") it stays queued, however often."""
         with self.db.atomic():
             (attempts,) = self.db.execute("SELECT attempts + 1 FROM outbox WHERE id = ?",
                                           [reply_id]).fetchone()
-            if attempts >= MAX_ATTEMPTS and not permanent:
+            if attempts >= MAX_ATTEMPTS and not permanent and retry_after is None:
                 permanent, error = True, f"{error} (given up after {attempts} attempts)"
+            delay = retry_after if retry_after is not None else retry_delay(attempts)
             self.db.execute(
                 "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, "
                 "next_attempt_at = ? WHERE id = ?",
                 ["failed" if permanent else "queued", attempts, error[:500],
-                 None if permanent else iso(now + retry_delay(attempts)), reply_id])
+                 None if permanent else iso(now + delay), reply_id])
+
+    def copies_to_save(self, since: dt.datetime, limit: int = 50) -> list[dict[str, Any]]:
+        """Sent replies (since ``since``) without their copy in the Sent folder yet; those
+        ``saving`` may be there already (a crash after the APPEND)."""
+        return list(self.db.query(
+            "SELECT id, message_id, body, sent_at, sent_copy FROM outbox WHERE status = 'sent' "
+            "AND (sent_copy IS NULL OR sent_copy = 'saving') AND kind != 'alert' "
+            "AND sent_at > ? ORDER BY id LIMIT ?", [iso(since), limit]))
+
+    def mark_copy(self, reply_id: int, state: str) -> None:
+        """``saving`` just before the APPEND, ``saved`` after it."""
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET sent_copy = ? WHERE id = ?", [state, reply_id])
+
+    def sent_since(self, since: dt.datetime) -> list[dt.datetime]:
+        """When each reply sent after ``since`` went (for the sending limits)."""
+        rows = self.db.execute("SELECT sent_at FROM outbox WHERE status = 'sent' AND "
+                               "sent_at > ?", [iso(since)]).fetchall()
+        return [dt.datetime.fromisoformat(row[0]) for row in rows]
 
 
 def prune_backups(folder: Path, keep_days: int, now: dt.datetime,

@@ -25,19 +25,26 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechanisms}
 default_internal_user = {user}
 default_internal_group = {group}
 default_login_user = {login_user}
 mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  mailbox "Gesendete Objekte" {{
+    special_use = \\Sent
+  }}
+}}
 mail_uid = {user}
 mail_gid = {group}
 first_valid_uid = 0
 passdb {{
   driver = static
   args = password={password}
+  mechanisms = plain login
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = static
   args = uid={user} gid={group} home={root}/mail/%u
 }}
@@ -50,6 +57,23 @@ service imap-login {{
     port = 0
   }}
 }}
+"""
+
+
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf
+}}
+"""
+
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -78,6 +102,7 @@ class Dovecot:
     root: Path
     port: int
     password: str = "test-secret"
+    oauth_url: str | None = None  # a token introspection URL: XOAUTH2/OAUTHBEARER on
     conf: Path = field(init=False)
 
     def start(self) -> None:
@@ -94,9 +119,14 @@ class Dovecot:
             shutil.chown(self.root / "mail", user="dovecot", group="dovecot")
         os.chmod(self.root, 0o755)
         self.conf = self.root / "dovecot.conf"
+        oauth_passdb = ""
+        if self.oauth_url:
+            (self.root / "oauth2.conf").write_text(OAUTH2_CONF.format(url=self.oauth_url))
+            oauth_passdb = OAUTH2_PASSDB.format(root=self.root)
         self.conf.write_text(DOVECOT_CONF.format(
             root=self.root, port=self.port, password=self.password, user=user, group=group,
-            login_user=login_user))
+            login_user=login_user, oauth_passdb=oauth_passdb,
+            oauth_mechanisms=" xoauth2 oauthbearer" if self.oauth_url else ""))
         subprocess.run([binary, "-c", str(self.conf)], check=True)
         _wait_for_port(self.port)
 
@@ -106,9 +136,9 @@ class Dovecot:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_dovecot() -> Dovecot:
+def start_dovecot(oauth_url: str | None = None) -> Dovecot:
     root = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
-    server = Dovecot(root=root, port=free_port())
+    server = Dovecot(root=root, port=free_port(), oauth_url=oauth_url)
     server.start()
     return server
 

@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
-        "text", "clock"]
+        "text", "clock", "bounce", "rate", "providers"]
 IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "organiser", "cli", "lock",
               "notify", "net", "doctor", "browse"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",

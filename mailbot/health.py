@@ -1,0 +1,147 @@
+"""Health you cannot miss: a refused login (IMAP, SMTP or the OAuth2 token endpoint) is
+kept in the ``state`` table until the same server takes mailbot again; ``mailbot status``
+shows it and exits non-zero; the organiser gets one mail per refusal (nobody reads
+journald): over SMTP when only IMAP refuses, into the inbox (flagged) when only SMTP
+refuses, and when both refuse, it waits in the outbox until SMTP takes mailbot again.
+
+The alert mail is recorded as a message for review under its own Message-ID, so when it
+arrives in the inbox mailbot reads, it stays there, flagged, and is listed by `review`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import enum
+from email.message import EmailMessage
+
+from .config import Config
+from .models import Action, Reply
+from .parse import valid_message_id
+from .store import Store, iso
+
+PARTS = {"imap": "IMAP (reading mail)", "smtp": "SMTP (sending replies)"}
+
+
+class OrganiserKind(enum.StrEnum):
+    """The outbox kind of mails to the organiser (not a reply to a participant: no
+    template, never in `sample-replies`)."""
+
+    ALERT = "alert"  # a server refuses mailbot's login
+
+
+ALERT = OrganiserKind.ALERT.value  # the outbox kind and notice key prefix of these mails
+
+
+def _key(part: str) -> str:
+    return f"refused:{part}"
+
+
+def refused(store: Store, part: str, error: str, now: dt.datetime) -> bool:
+    """Record that ``part`` refuses the login; True when it did not before (a new
+    refusal: the organiser is told)."""
+    before = store.get_state(_key(part))
+    if before and before[0]:
+        if before[0] != error:
+            store.set_state(_key(part), error, dt.datetime.fromisoformat(before[1]))
+        return False
+    store.set_state(_key(part), error, now)
+    return True
+
+
+def working(store: Store, part: str, now: dt.datetime) -> None:
+    """``part`` took the login: clear a refusal."""
+    before = store.get_state(_key(part))
+    if before and before[0]:
+        store.set_state(_key(part), "", now)
+
+
+def problems(store: Store) -> list[tuple[str, str, str]]:
+    """(part, error, since) of every current refusal."""
+    found = []
+    for part in PARTS:
+        state = store.get_state(_key(part))
+        if state and state[0]:
+            found.append((part, state[0], state[1]))
+    return found
+
+
+def alert(config: Config, part: str, error: str, since: str,
+          now: dt.datetime) -> tuple[Reply, dict]:
+    """The organiser's mail about a refused login and its ``messages`` row (review)."""
+    contact = config.contact
+    msg = EmailMessage()
+    msg["From"] = email.utils.formataddr((f"mailbot ({contact.name})", contact.address))
+    msg["To"] = email.utils.formataddr((contact.name, contact.address))
+    msg["Subject"] = f"mailbot arbeitet nicht: {PARTS[part]} lehnt die Anmeldung ab"
+    msg["Date"] = email.utils.format_datetime(now)
+    message_id = email.utils.make_msgid("mailbot-alert", domain=contact.domain)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(
+        f"Guten Tag,\n\n"
+        f"mailbot kann seit {since[:16].replace('T', ' ')} UTC nicht mehr arbeiten: der "
+        f"Server für {PARTS[part]} lehnt die Anmeldung ab. Solange das so ist, "
+        + ("werden keine Anmeldungen gelesen und beantwortet.\n\n" if part == "imap" else
+           "bleiben alle Antworten in der Warteschlange und werden nicht verschickt.\n\n")
+        + f"Die Meldung des Servers und was zu tun ist:\n\n  {error}\n\n"
+        f"Danach prüfen Sie es mit `mailbot check`; `mailbot status` zeigt, ob mailbot "
+        f"wieder arbeitet. Es geht keine Anmeldung verloren: alles Liegengebliebene wird "
+        f"danach erledigt.\n\n"
+        f"Diese Nachricht kommt einmal je Störung. Sie bleibt markiert im Posteingang; "
+        f"`mailbot dismiss` nimmt sie von der Liste.\n\n-- \nmailbot\n", cte="quoted-printable")
+    body = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    key = valid_message_id(message_id) or message_id
+    reply = Reply(recipient=contact.address, subject=str(msg["Subject"]),
+                  kind=OrganiserKind.ALERT,  # type: ignore[arg-type]
+                  message_id=message_id, in_reply_to=None, body=body)
+    row = {"message_id": key, "sender": contact.address, "subject": str(msg["Subject"]),
+           "received_at": iso(now), "action": Action.REVIEW.value,
+           "reason": f"mailbot-Warnung: {PARTS[part]} lehnt die Anmeldung ab",
+           "needs_attention": 0, "excerpt": error[:600]}
+    return reply, row
+
+
+def notice_key(part: str, since: str) -> str:
+    """Once per refusal: the part and when it began."""
+    return f"{ALERT}:{part}:{since}"
+
+
+def note_refusal(store: Store, config: Config, part: str, error: str,
+                 now: dt.datetime) -> bool:
+    """Record that ``part`` refuses the login; True for a new refusal. When IMAP refuses,
+    the organiser's alert is queued in the outbox at once (SMTP takes it now, or when it
+    works again); when SMTP refuses, :func:`inbox_alert` has it for the inbox."""
+    with store.immediate():
+        if not refused(store, part, error, now):
+            return False
+        if part == "imap":
+            state = store.get_state(_key(part))
+            since = state[1] if state else iso(now) or ""
+            given(store, config, "imap", since, *alert(config, part, error, since, now), now,
+                  queue=True)
+    return True
+
+
+def inbox_alert(store: Store, config: Config,
+                now: dt.datetime) -> tuple[str, Reply, dict] | None:
+    """(since, mail, review row) of the alert about a refused SMTP login that is not in
+    the inbox yet; after the APPEND, :func:`given` records it."""
+    state = store.get_state(_key("smtp"))
+    if not state or not state[0]:
+        return None
+    if (config.contact.address, notice_key("smtp", state[1])) in store.notices(ALERT):
+        return None
+    return (state[1], *alert(config, "smtp", state[0], state[1], now))
+
+
+def given(store: Store, config: Config, part: str, since: str, reply: Reply, row: dict,
+          now: dt.datetime, queue: bool = False) -> None:
+    """Record an alert as given (its notice, and its review row so that it waits, flagged,
+    when it arrives in the inbox); ``queue``: into the outbox, to be sent."""
+    with store.immediate():
+        if store.record_notice(config.contact.address, notice_key(part, since),
+                               reply if queue else None, now) and \
+                store.handled(row["message_id"]) is None:
+            store.record(row, [], [], now)
