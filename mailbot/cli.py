@@ -23,7 +23,16 @@ import click
 
 from . import config as config_mod
 from .compose import ComposeError, example_replies
-from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
+from .daemon import (
+    Control,
+    Processor,
+    Summary,
+    TaskError,
+    describe,
+    run_forever,
+    run_once,
+    run_task,
+)
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .organiser import Desk, OrganiserError
@@ -38,7 +47,7 @@ from .report import (
     to_csv,
     zoom_rows,
 )
-from .store import Store, now_utc
+from .store import Store, StoreError, explain, now_utc
 
 log = logging.getLogger("mailbot")
 
@@ -47,6 +56,9 @@ def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # imapclient logs every IMAP line at DEBUG, whole incoming mails included: personal
+    # data has no place in the journal, so its commands are never logged
+    logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -81,20 +93,33 @@ def run(ctx: click.Context, once: bool) -> None:
     """Read the inbox, register, answer. Without --once: keep polling until stopped."""
     config = _load(ctx)
     stop = threading.Event()
+    control = Control(stop, lambda: config_mod.load(ctx.obj))
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("%s received: finishing the mail in hand", signal.Signals(signum).name)
-        stop.set()
+        control.terminate()
+
+    def on_hangup(_signum: int, _frame: object) -> None:
+        if once:
+            log.info("SIGHUP received: finishing the mail in hand")
+            control.terminate()
+        else:
+            log.info("SIGHUP received: finishing the mail in hand, then reading the "
+                     "configuration again")
+            control.hangup()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     if not once:
         if ctx.parent is not None and not ctx.parent.params.get("verbose"):
             logging.getLogger().setLevel(logging.INFO)  # a service logs one line per mail
         try:
-            run_forever(config, stop)
+            run_forever(config, stop, control)
         except AlreadyRunning as exc:
             _fail(f"{exc}; not starting a second one", 1)
+        except (StoreError, sqlite3.Error) as exc:
+            _fail(explain(exc, config.database))
         return
     def progress(summary: Summary) -> None:  # on a terminal only; cron stays quiet
         click.echo(f"\r{summary.read} mails handled, {summary.sent} replies sent …",
@@ -109,6 +134,9 @@ def run(ctx: click.Context, once: bool) -> None:
         return
     except InboxError as exc:
         _fail(str(exc))
+        return
+    except (StoreError, sqlite3.Error) as exc:
+        _fail(explain(exc, config.database))
         return
     if summary.read or sys.stdout.isatty():
         click.echo(describe(summary))
@@ -211,7 +239,11 @@ def _open_store(config: config_mod.Config) -> Store:
     if not config.database.exists():
         _fail(f"no database at {config.database} yet: mailbot has not run with this "
               f"configuration ([database] path)", 1)
-    return Store(config.database)
+    try:
+        return Store(config.database)
+    except (StoreError, sqlite3.Error) as exc:
+        _fail(explain(exc, config.database))
+        raise  # unreachable
 
 
 @main.command("list")
@@ -412,7 +444,9 @@ def _check_database(config: config_mod.Config) -> tuple[bool, str]:
         return False, f"database {config.database}: cannot be created ({folder} not writable)"
     try:
         store = Store(config.database)
-    except (OSError, sqlite3.Error) as exc:
+    except (StoreError, sqlite3.Error) as exc:
+        return False, explain(exc, config.database)
+    except OSError as exc:
         return False, f"database {config.database}: {exc}"
     try:
         version = store.db.execute("PRAGMA user_version").fetchone()[0]
@@ -423,6 +457,8 @@ def _check_database(config: config_mod.Config) -> tuple[bool, str]:
         rows = sum(store.counts("registrations", "status").values())
         return True, f"database {config.database}: schema {version}, {rows} registrations, " \
                      f"mode {mode:o}"
+    except sqlite3.Error as exc:
+        return False, explain(exc, config.database)
     finally:
         store.close()
 
@@ -480,9 +516,12 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
 
 @contextlib.contextmanager
 def _store(config: config_mod.Config):
+    """The database for a command; any database error is one line, exit 2."""
     store = _open_store(config)
     try:
         yield store
+    except sqlite3.Error as exc:
+        _fail(explain(exc, config.database))
     finally:
         store.close()
 

@@ -14,7 +14,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -42,6 +42,7 @@ class Inbox(Protocol):
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...
     def flag(self, refs: Sequence[str]) -> None: ...
+    def leave(self, refs: Sequence[str]) -> None: ...
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
@@ -56,8 +57,34 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[i : i + size]
 
 
+class LeftAlone:
+    """(UIDVALIDITY, UID) of the mails left in the folder on purpose — flagged for a human,
+    or not ours — so that a poll downloads only new mail. Kept by the service across
+    reconnects; a new UIDVALIDITY (the folder was rebuilt) forgets them all."""
+
+    def __init__(self) -> None:
+        self.validity: int | None = None
+        self.uids: set[int] = set()
+
+    def current(self, validity: int, present: Sequence[int]) -> set[int]:
+        """The remembered UIDs still in the folder (the others are forgotten)."""
+        if validity != self.validity:
+            self.validity, self.uids = validity, set()
+        self.uids &= set(present)
+        return self.uids
+
+    def add(self, validity: int, uids: Iterable[int]) -> None:
+        if validity != self.validity:
+            self.validity, self.uids = validity, set()
+        self.uids.update(uids)
+
+
 class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
+
+    left: LeftAlone | None = None  # set by the service: mail not to download again
+    _seen_upto: int | None = None  # the highest UID the last SEARCH found
+    _uidvalidity: int | None = None
 
     def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000,
                  idle: bool = True):
@@ -84,23 +111,54 @@ class ImapInbox:
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None:
         """Until new mail arrives (IMAP IDLE, where the server offers it), ``timeout``
-        seconds pass or ``stop`` is set; ``heartbeat`` is called about once a second."""
+        seconds pass or ``stop`` is set; ``heartbeat`` is called about once a second.
+        Mail that came after the last look (its EXISTS may have been answered to another
+        command) ends the wait at once; a connection the server closed raises InboxError
+        at once (the caller reconnects with backoff) instead of ending IDLE over and over."""
         if not self.can_idle:
             wait(timeout, stop, heartbeat)
             return
         deadline = time.monotonic() + min(timeout, IDLE_MAX)
         try:
+            if self._arrived():
+                return
             self.client.idle()
+            closed = False
             try:
-                while not stop.is_set() and time.monotonic() < deadline:
-                    responses = self.client.idle_check(timeout=1)
-                    if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                        break
-                    heartbeat()
+                closed = self._idle(deadline, stop, heartbeat)
             finally:
-                self.client.idle_done()
+                if not closed:
+                    self.client.idle_done()
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+        if closed:
+            raise InboxError(f"{self.description}: connection closed by the server")
+
+    def _idle(self, deadline: float, stop: threading.Event,
+              heartbeat: Callable[[], None]) -> bool:
+        """Wait in IDLE; True when the server closed the connection. On a closed socket
+        idle_check() returns nothing at once, again and again: three empty answers in a
+        row that came back early (a live connection waits the full second) mean closed."""
+        early = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            began = time.monotonic()
+            responses = self.client.idle_check(timeout=1)
+            if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                return False
+            if any(r and r[0] == b"BYE" for r in responses):
+                return True
+            early = early + 1 if not responses and time.monotonic() - began < 0.5 else 0
+            if early >= 3:
+                return True
+            heartbeat()
+        return False
+
+    def _arrived(self) -> bool:
+        """Whether mail came after the last SEARCH (one more look before IDLE starts)."""
+        if self._seen_upto is None:
+            return False
+        uids = self.client.search(["UID", f"{self._seen_upto + 1}:*"])
+        return any(u > self._seen_upto for u in uids)
 
     def _connect(self) -> IMAPClient:
         cfg = self.cfg
@@ -117,6 +175,10 @@ class ImapInbox:
         limit is fetched as headers only and handed on with ``oversize`` set."""
         try:
             uids = sorted(self.client.search(["NOT", "DELETED"]))
+            self._seen_upto = max(uids, default=self._seen_upto or 0)
+            if self.left is not None:  # flagged or not ours: read once, not on every poll
+                skip = self.left.current(self._validity(), uids)
+                uids = [u for u in uids if u not in skip]
             for chunk in _chunks(uids, self.batch_size):
                 sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
                 big = [u for u, d in sizes.items() if d.get(b"RFC822.SIZE", 0) > self.max_bytes]
@@ -132,11 +194,32 @@ class ImapInbox:
         if not uids:
             return []
         response = self.client.fetch(uids, [item, "INTERNALDATE"])
-        return [
-            InboundMail(ref=str(uid), raw=data[key], received_at=_aware(data[b"INTERNALDATE"]),
-                        oversize=sizes[uid][b"RFC822.SIZE"] if oversize else None)
-            for uid, data in response.items() if key in data
-        ]
+        mails = []
+        for uid in uids:
+            data = response.get(uid, {})
+            if data.get(key) is None or b"INTERNALDATE" not in data:  # BODY[] NIL
+                log.info("mail UID %s is gone from %s (deleted meanwhile): skipped", uid,
+                         self.description)
+                continue
+            mails.append(InboundMail(
+                ref=str(uid), raw=data[key], received_at=_aware(data[b"INTERNALDATE"]),
+                oversize=sizes[uid][b"RFC822.SIZE"] if oversize else None))
+        return mails
+
+    def _validity(self) -> int:
+        if self._uidvalidity is None:
+            status = self.client.folder_status(self.cfg.folder, [b"UIDVALIDITY"])
+            self._uidvalidity = int(status[b"UIDVALIDITY"])
+        return self._uidvalidity
+
+    def leave(self, refs: Sequence[str]) -> None:
+        """Mail that stays in the folder as it is (not ours): not read again."""
+        if self.left is None or not refs:
+            return
+        try:
+            self.left.add(self._validity(), (int(r) for r in refs))
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def done(self, refs: Sequence[str]) -> None:
         if not refs:
@@ -167,6 +250,7 @@ class ImapInbox:
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: flagging mail failed: "
                              f"{connection_problem(exc)}") from None
+        self.leave(refs)  # waits for a human: not read again while it is there
 
     def find(self, message_id: str) -> InboundMail | None:
         """The mail with this Message-ID (or content hash key) still in the folder."""
@@ -268,6 +352,9 @@ class MaildirInbox:
                 if _key_of(mail.raw) == message_id:
                     return mail
         return None
+
+    def leave(self, refs: Sequence[str]) -> None:
+        pass  # reading a local folder again costs nothing worth remembering
 
     def release(self, ref: str) -> None:
         base = ref.split("/", 1)[1].split(":", 1)[0]
