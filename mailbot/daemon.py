@@ -280,6 +280,25 @@ class Processor:
                  sum(counts.values()))
         return counts
 
+    def left_alone(self) -> LeftAlone:
+        """The mail a former run left in the IMAP folder (flagged, not ours) — for this
+        folder and contact address only: with another address other mail is ours."""
+        state = self.store.get_state(self._left_key())
+        return LeftAlone.from_text(state[0] if state else None)
+
+    def remember(self, left: LeftAlone | None) -> None:
+        if left is None:
+            return
+        text, key = left.to_text(), self._left_key()
+        state = self.store.get_state(key)
+        if (state[0] if state else ":") != text:
+            self.store.set_state(key, text, now_utc(), limit=None)
+
+    def _left_key(self) -> str:
+        imap = self.config.imap
+        where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
+        return f"left_alone {where} for {self.own}"
+
     def _new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
@@ -463,8 +482,11 @@ def run_once(config: Config, stop: threading.Event | None = None,
             except InboxError as exc:
                 store.set_state("last_error", str(exc), now_utc())
                 raise
+            inbox.left = processor.left_alone()
             try:
-                return processor.run_once(inbox, stop, progress=progress)
+                summary = processor.run_once(inbox, stop, progress=progress)
+                processor.remember(inbox.left)
+                return summary
             finally:
                 inbox.close()
         finally:
@@ -599,7 +621,7 @@ def run_forever(config: Config, stop: threading.Event, control: Control | None =
 def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
     backoff = Backoff()
     lost_since: float | None = None
-    left = LeftAlone()  # across reconnects: mail left in the folder is not read again
+    left = processor.left_alone()  # mail left in the folder is not read again
     while not stop.is_set():
         inbox = None
         try:
@@ -631,6 +653,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
 def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Event) -> None:
     while not stop.is_set():
         summary = processor.run_once(inbox, stop, alive)
+        processor.remember(inbox.left)
         if summary.read or summary.sent or summary.send_errors or summary.refused:
             log.info("%s", describe(summary))
         notify(f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, {summary.read} mails read")

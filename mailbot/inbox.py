@@ -78,6 +78,31 @@ class LeftAlone:
             self.validity, self.uids = validity, set()
         self.uids.update(uids)
 
+    def to_text(self) -> str:
+        """``validity:1-40,45`` — short also for 20,000 mails in a row."""
+        ranges, start, prev = [], None, None
+        for uid in sorted(self.uids):
+            if prev is None or uid != prev + 1:
+                if start is not None:
+                    ranges.append(f"{start}-{prev}" if prev != start else str(start))
+                start = uid
+            prev = uid
+        if start is not None:
+            ranges.append(f"{start}-{prev}" if prev != start else str(start))
+        return f"{self.validity or ''}:{','.join(ranges)}"
+
+    @classmethod
+    def from_text(cls, text: str | None) -> LeftAlone:
+        left = cls()
+        validity, _, ranges = (text or "").partition(":")
+        if not validity.isdigit():
+            return left
+        left.validity = int(validity)
+        for part in filter(None, ranges.split(",")):
+            first, _, last = part.partition("-")
+            left.uids.update(range(int(first), int(last or first) + 1))
+        return left
+
 
 class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
@@ -292,6 +317,8 @@ def _aware(value: dt.datetime) -> dt.datetime:
 class MaildirInbox:
     """A local Maildir (``new/``, ``cur/``); processed mail goes to the Maildir++ subfolder
     ``.<processed_folder>``. Flags live in the file name (``:2,FS``) as usual."""
+
+    left: LeftAlone | None = None  # not used: a local folder is cheap to read again
 
     def __init__(self, cfg: MaildirConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.root = Path(cfg.path)

@@ -448,11 +448,12 @@ class Store:
                               [key]).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_state(self, key: str, value: str, now: dt.datetime) -> None:
+    def set_state(self, key: str, value: str, now: dt.datetime,
+                  limit: int | None = 500) -> None:
         with self.db.atomic():
             self.db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                            "updated_at = excluded.updated_at", [key, value[:500], iso(now)])
+                            "updated_at = excluded.updated_at", [key, value[:limit], iso(now)])
 
     def failed_replies(self, limit: int = 5) -> list[dict[str, Any]]:
         return list(self.db.query(

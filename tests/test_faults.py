@@ -528,3 +528,35 @@ def test_check_fails_for_a_server_that_refuses_our_sender(mailbox, smtp, make_co
     result = invoke(config, "check")
     assert result.exit_code == 2
     assert "✗ SMTP 127.0.0.1" in result.output and "STARTTLS" in result.output
+
+
+def test_run_once_from_cron_also_downloads_mail_left_in_the_inbox_once(mailbox, smtp,
+                                                                       make_config, monkeypatch):
+    from imapclient import IMAPClient
+
+    for i in range(25):
+        mailbox.append(foreign_mail(i))
+    config = make_config()
+    assert invoke(config, "run", "--once").output.startswith("25 mails read")
+    fetched: list = []
+    real_fetch = IMAPClient.fetch
+    monkeypatch.setattr(IMAPClient, "fetch", lambda self, *a, **k: (fetched.append(a),
+                                                                     real_fetch(self, *a, **k))[1])
+    mailbox.append(foreign_mail(99))
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+
+    result = invoke(config, "run", "--once")
+
+    assert result.output.startswith("2 mails read: 1 registration"), result.output
+    assert {uid for messages, _ in fetched for uid in messages} == {26, 27}, "only new mail"
+    assert len(smtp.envelopes) == 1
+
+
+def test_left_alone_is_remembered_in_a_few_characters():
+    left = LeftAlone()
+    left.add(7, [*range(1, 20001), 20005, 20007, 20008])
+    text = left.to_text()
+    assert text == "7:1-20000,20005,20007-20008"
+    again = LeftAlone.from_text(text)
+    assert again.validity == 7 and again.uids == left.uids
+    assert LeftAlone.from_text(None).uids == set()
