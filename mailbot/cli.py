@@ -192,6 +192,9 @@ def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None
     except TaskError as exc:
         _fail(str(exc), 1)
         raise  # unreachable
+    except (StoreError, sqlite3.Error) as exc:
+        _fail(explain(exc, config.database))
+        raise  # unreachable
 
 
 def _queued(queued: int, word: str, summary: Summary | None) -> str:
@@ -480,7 +483,7 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
 
 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -> None:
-    store = Store(config.database)
+    store = _open_store(config)
     inbox = None
     try:
         processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
