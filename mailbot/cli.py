@@ -204,6 +204,8 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
     text += f", {summary.sent} delivered"
     if summary.send_errors:
         text += f", {summary.send_errors} not yet (they stay queued and are retried)"
+    if summary.refused:
+        text += f", {summary.refused} refused for good (see mailbot status)"
     return text + "."
 
 
@@ -509,8 +511,11 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
         if send and outcome.queued:
             summary = Summary()
             processor.flush(summary)
-            click.echo(f"{summary.sent} sent" + (f", {summary.send_errors} not yet (queued)"
-                                                 if summary.send_errors else ""))
+            click.echo(f"{summary.sent} sent"
+                       + (f", {summary.send_errors} not yet (queued)"
+                          if summary.send_errors else "")
+                       + (f", {summary.refused} refused for good (see mailbot status)"
+                          if summary.refused else ""))
     finally:
         if inbox is not None:
             inbox.close()
