@@ -101,6 +101,7 @@ class Processor:
         self.own = config.contact.address
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
+        store.use_time_zone(config.event.timezone)  # the organisers' views show local time
 
     # -- one mail ---------------------------------------------------------------------
 

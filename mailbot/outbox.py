@@ -22,8 +22,9 @@ from typing import Protocol
 import aiosmtplib
 
 from .config import SmtpConfig
+from .net import connection_problem
 from .notify import alive, watchdog_interval
-from .text import ADDR_RE, connection_problem
+from .text import ADDR_RE
 
 log = logging.getLogger(__name__)
 
