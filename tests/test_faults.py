@@ -560,3 +560,16 @@ def test_left_alone_is_remembered_in_a_few_characters():
     again = LeftAlone.from_text(text)
     assert again.validity == 7 and again.uids == left.uids
     assert LeftAlone.from_text(None).uids == set()
+
+
+@pytest.mark.parametrize("error, words", [
+    ("database is locked", "is locked by another program: close that program"),
+    ("database or disk is full", "the disk is full; free some space"),
+    ("database disk image is malformed", "damaged or not a database"),
+    ("disk I/O error", "check the disk and the file's permissions"),
+])
+def test_each_database_error_is_one_line_with_the_fix(tmp_path, error, words):
+    from mailbot.store import explain
+
+    text = explain(sqlite3.OperationalError(error), tmp_path / "mailbot.sqlite")
+    assert words in text and "\n" not in text and str(tmp_path) in text
