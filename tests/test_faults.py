@@ -227,11 +227,11 @@ def test_mail_that_came_just_before_idle_ends_the_wait_at_once(mailbox, make_con
 # -- finding 4: slow SMTP under a watchdog, SIGTERM while sending --------------------------
 
 def test_a_slow_smtp_server_under_the_watchdog_gets_one_copy(mailbox, slow_smtp, make_config):
-    # 4 answers of 1.2 s each make one reply longer than WatchdogSec (4 s); each answer
-    # stays below the per-command timeout (0.4 × WatchdogSec = 1.6 s)
-    handler, port = slow_smtp(1.2)
+    # 4 answers of 1.6 s each make one reply longer than WatchdogSec (6 s); each answer
+    # stays well below the per-command timeout (0.4 × WatchdogSec = 2.4 s)
+    handler, port = slow_smtp(1.6)
     config = with_smtp_port(make_config(), port)
-    systemd = Systemd(watchdog=4.0)
+    systemd = Systemd(watchdog=6.0)
     mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
     proc = start_daemon(config, mailbox.server.password, env=systemd.env)
     systemd.proc = proc
