@@ -289,7 +289,9 @@ class ImapInbox:
             uids = self.client.search(["HEADER", "Message-ID", message_id])
             if not uids:
                 return None
-            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"])[uids[0]]
+            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"]).get(uids[0], {})
+            if data.get(b"BODY[]") is None:  # deleted meanwhile
+                return None
             return InboundMail(str(uids[0]), data[b"BODY[]"],
                                _aware(data[b"INTERNALDATE"]))
         except (OSError, IMAPClientError) as exc:
