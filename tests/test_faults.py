@@ -292,12 +292,17 @@ def test_a_reply_that_ended_its_process_counts_as_an_attempt(mailbox, smtp, make
 
 def test_sighup_reads_the_configuration_again_and_goes_on(mailbox, smtp, make_config):
     config = make_config()
+    good = config.read_text()
     systemd = Systemd()
     proc = start_daemon(config, mailbox.server.password, env=systemd.env)
     try:
         assert wait_for(lambda: systemd.count("READY=1") == 1)
+        config.write_text(good + "\n[bogus]\nkey = 1\n")
         proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: systemd.count("READY=1") == 2), "reloaded, ready again"
+        assert wait_for(lambda: systemd.count("READY=1") == 2), "old configuration kept"
+        config.write_text(good)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: systemd.count("READY=1") == 3), "reloaded, ready again"
         mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
         assert wait_for(lambda: len(smtp.envelopes) == 1), "still answering"
         assert proc.poll() is None
@@ -305,9 +310,32 @@ def test_sighup_reads_the_configuration_again_and_goes_on(mailbox, smtp, make_co
         err = stop(proc)
         systemd.close()
     assert proc.returncode == 0, err
-    assert systemd.count("RELOADING=1") == 1
+    assert systemd.count("RELOADING=1") == 2
     assert "SIGHUP received" in err and "configuration read again" in err
+    assert "bogus" in err and "going on with the configuration as it was" in err
     assert "Traceback" not in err
+
+
+def test_sighup_while_sending_lets_the_reply_finish_and_sends_it_once(mailbox, slow_smtp,
+                                                                     make_config):
+    handler, port = slow_smtp(0)
+    config = with_smtp_port(make_config(), port)
+    handler.data_delay = 2  # the reply in hand is on its way when the signal comes
+    fill(mailbox, 1)
+    proc = start_daemon(config, mailbox.server.password)
+    try:
+        assert handler.data_started.wait(30)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: rows(config, "SELECT status FROM outbox") == [("sent",)])
+        handler.data_delay = 0
+        mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+        assert wait_for(lambda: len(handler.envelopes) == 2), "going on after the reload"
+        time.sleep(1)
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == ["bernd@b.example",
+                                                                 "p0@x.example"]
 
 
 # -- finding 5: a mail deleted between the size fetch and the body fetch ---------------------
