@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from . import browse
+from . import browse, guard
 from . import config as config_mod
 from .compose import ComposeError, example_replies
 from .daemon import (
@@ -236,7 +236,8 @@ def status(ctx: click.Context) -> None:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"))
+            store.get_state("last_poll"), store.get_state("last_error"),
+            burst=store.held_for_review(guard.BURST))
     click.echo(text)
 
 
@@ -410,6 +411,10 @@ def check(ctx: click.Context) -> None:
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
+    if config.imap and not config.imap.authserv_id:
+        click.echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
+                   "topmost Authentication-Results header says dmarc=fail; set it to your mail "
+                   "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
     sys.exit(0 if all(ok for ok, _ in results) else 2)
 
 

@@ -114,6 +114,7 @@ REPLY_KIND_DE = {
     "confirmation": "Bestätigung", "waitlisted": "Warteliste", "duplicate": "schon angemeldet",
     "cancellation": "Abmeldung", "not_registered": "Abmeldung, war nicht angemeldet",
     "closed": "Anmeldeschluss vorbei", "on_behalf": "Anmeldung anderer Personen",
+    "third_party": "von anderen angemeldet: Nachfrage",
     "reminder": "Erinnerung", "update": "geänderte Angaben",
     "event_cancelled": "Absage der Veranstaltung",
 }
@@ -445,6 +446,29 @@ class Store:
                     [domain, iso(since)]).fetchone()
         return per_address, per_domain
 
+    def count_notices(self, key_prefix: str, since: dt.datetime) -> int:
+        """Notices whose key starts with ``key_prefix`` given since ``since`` (e.g. the
+        people registered by others who were mailed: the abuse budgets)."""
+        return self.db.execute("SELECT count(*) FROM notices WHERE key LIKE ? || '%' "
+                               "AND created_at >= ?", [key_prefix, iso(since)]).fetchone()[0]
+
+    def new_registrations(self, keys: Iterable[str], since: dt.datetime) -> dict[str, int]:
+        """Registrations that arrived since ``since``, per key: a domain, or (a key with @)
+        one address."""
+        out = {}
+        for key in set(keys):
+            where = "email = ?" if "@" in key else "substr(email, instr(email, '@') + 1) = ?"
+            out[key] = self.db.execute(
+                f"SELECT count(*) FROM registrations WHERE {where} AND registered_at >= ?",
+                [key, iso(since)]).fetchone()[0]
+        return out
+
+    def held_for_review(self, reason_prefix: str) -> int:
+        """Mail still waiting for a human whose reason begins with ``reason_prefix``."""
+        return self.db.execute("SELECT count(*) FROM messages WHERE action = 'review' AND "
+                               "resolved_at IS NULL AND reason LIKE ? || '%'",
+                               [reason_prefix]).fetchone()[0]
+
     def for_review(self) -> list[dict[str, Any]]:
         """Mail waiting for a human: review, or answered but flagged; oldest first."""
         return list(self.db.query(
@@ -564,15 +588,19 @@ class Store:
     # -- writing -------------------------------------------------------------------
 
     def record(self, message: dict[str, Any], registrations: Iterable[Registration],
-               replies: Iterable[Reply], now: dt.datetime) -> None:
-        """A mail's rows, its participants' new state and its replies, in one transaction
-        (a savepoint when the caller holds one already)."""
+               replies: Iterable[Reply], now: dt.datetime,
+               notices: Iterable[tuple[str, str]] = ()) -> None:
+        """A mail's rows, its participants' new state, its replies and (email, key)
+        notices, in one transaction (a savepoint when the caller holds one already)."""
         with self.db.atomic():
             self._insert("messages", {**message, "processed_at": iso(now)})
             for reg in registrations:
                 self._save_registration(reg, now)
             for reply in replies:
                 self._queue(reply, now)
+            for email, key in notices:
+                self.db.execute("INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
+                                "VALUES (?, ?, ?, 1)", [email, key, iso(now)])
 
     def _insert(self, table: str, row: dict[str, Any]) -> None:
         """A plain INSERT (sqlite-utils' insert looks up the schema each time: a third of
