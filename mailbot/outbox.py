@@ -182,12 +182,26 @@ class SmtpTransport:
 
     async def _send(self, items: Sequence[Outgoing], sink: Sink,
                     stop: threading.Event) -> None:
+        """Send, telling the watchdog we are alive all the while (connecting included);
+        after a stop, what is on its way gets GRACE seconds, then it is abandoned."""
+        task = asyncio.ensure_future(self._send_all(items, sink, stop))
+        guard = asyncio.create_task(_keep_alive(stop, task))
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.warning("stopping: sending abandoned; a reply that was on its way is tried "
+                        "again later")
+        finally:
+            guard.cancel()
+
+    async def _send_all(self, items: Sequence[Outgoing], sink: Sink,
+                        stop: threading.Event) -> None:
         """Send over up to ``connections`` connections side by side, each taking the next
         reply when it is free: while the server reads one reply, the next is on its way.
         The first connection must succeed and starts at once; the others join when they
         are up (or not: fewer connections just take longer). Replies to one person go one
         after the other, in order. Every connection finishes the reply it is sending
-        before an error ends the batch. The watchdog hears from us all the while."""
+        before an error ends the batch."""
         first = await self._connected()
         wanted = min(self.cfg.connections, 1 + (len(items) - 1) // PER_CONNECTION)
         line = _Line(items)
@@ -220,15 +234,7 @@ class SmtpTransport:
                 return
             await work(client)
 
-        everything = asyncio.gather(work(first), *(join() for _ in range(wanted - 1)))
-        guard = asyncio.create_task(_keep_alive(stop, everything))
-        try:
-            await everything
-        except asyncio.CancelledError:
-            log.warning("stopping: the reply on its way was abandoned; it is sent again at "
-                        "the next start")
-        finally:
-            guard.cancel()
+        await asyncio.gather(work(first), *(join() for _ in range(wanted - 1)))
         if errors:
             raise errors[0]
 

@@ -380,6 +380,7 @@ def test_a_database_deleted_under_the_service_stops_it_and_nothing_is_moved(mail
     try:
         mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
         assert wait_for(lambda: len(smtp.envelopes) == 1)
+        assert wait_for(lambda: len(mailbox.folder("Processed")) == 1), "answered and moved"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         fill(mailbox, 3)
