@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import logging
 import random
 import re
@@ -19,13 +20,14 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from . import guard
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
 from .config import Config, ConfigError
+from .digest import queue_digest
 from .inbox import Inbox, InboxError, LeftAlone, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .models import (
@@ -50,13 +52,15 @@ from .policy import (
     announcements,
     asked,
     asked_key,
+    changed_details,
     decide,
     due_reminders,
+    event_details,
     event_version,
     next_registration,
     within_budget,
 )
-from .store import Store, explain, iso, now_utc
+from .store import Store, explain, iso, now_utc, prune_backups
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +91,25 @@ class Summary:
     mails: Counter[str] = field(default_factory=Counter)  # action, foreign, already
     replies: Counter[str] = field(default_factory=Counter)  # reply kind
     sent: int = 0
-    send_errors: int = 0  # not sent yet: they stay queued
+    send_errors: int = 0  # replies not sent in this run (each counted once: len(unsent))
+    unsent: set[int] = field(default_factory=set)  # their outbox ids
     refused: int = 0  # refused for good by the receiving server (5xx): failed
+
+    def not_sent(self, reply_ids: Iterable[int]) -> None:
+        self.unsent.update(reply_ids)
+        self.send_errors = len(self.unsent)
 
     @property
     def read(self) -> int:
         return sum(self.mails.values())
+
+    @property
+    def news(self) -> bool:
+        """Whether the run did anything worth a line: new mail handled, a reply sent or a
+        send failed. Mail still waiting for review and foreign mail, seen again on every
+        poll, are not news (cron would mail the organiser every few minutes)."""
+        new = sum(n for kind, n in self.mails.items() if kind not in (FOREIGN, WAITING))
+        return bool(new or self.sent or self.send_errors or self.refused)
 
 
 class Processor:
@@ -209,9 +226,11 @@ class Processor:
             reg = new or old
             if step.reply is not None:
                 lang = (parsed.language if mine else None) or (reg.language if reg else None)
+                moved_up = (not mine and old is not None and old.status is Status.WAITLISTED
+                            and step.reply is ReplyKind.CONFIRMATION)
                 replies.append(self.composer.reply(
                     step.reply, step.participant, reg, parsed.message_id if mine else None,
-                    now, lang=lang, others=names,
+                    now, lang=lang, others=names, moved_up=moved_up,
                     by=_who(parsed) if step.registered_by else None))
         return registrations, replies
 
@@ -227,7 +246,7 @@ class Processor:
                     break
                 now = now_utc()
                 new = replace(head, status=Status.CONFIRMED, event_version=self.version)
-                reply = self._compose(ReplyKind.CONFIRMATION, new, now)
+                reply = self._compose(ReplyKind.CONFIRMATION, new, now, moved_up=True)
                 if reply is None:
                     break
                 row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP,
@@ -253,12 +272,14 @@ class Processor:
             queued += self.store.record_notice(reg.email, key, reply, now) and send
         return queued
 
-    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime) -> Reply | None:
+    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime,
+                 moved_up: bool = False, changes: list | None = None) -> Reply | None:
         """A notice for one person; None (logged, in `status` as last error) when the
         template cannot be rendered, so one broken template does not stop the service."""
         person = Participant(reg.email, reg.name, reg.organisation)
         try:
-            return self.composer.reply(kind, person, reg, None, now, lang=reg.language)
+            return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
+                                       moved_up=moved_up, changes=changes)
         except ComposeError as exc:
             log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
             self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
@@ -268,17 +289,38 @@ class Processor:
         """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
         calendar entry shows older details; running it again sends nothing new."""
         now = now_utc()
-        event = self.config.event
         current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
-        plan = announcements(list(current.values()), self.version, event.cancelled,
-                             self.store.notices(""))
+        plan = self.announcement_plan(list(current.values()))
+        self.remember_details()
         queued = 0
         for reg, kind, key in plan:
-            reply = self._compose(kind, reg, now)
+            changes = self.changes_since(current[reg.email].event_version)
+            reply = self._compose(kind, reg, now, changes=changes)
             if reply is not None:
                 queued += self.store.record_notice(reg.email, key, reply, now,
                                                    before=current[reg.email], after=reg)
         return queued
+
+    def remember_details(self) -> None:
+        """Keep what this version of the event shows, so that a later announcement can say
+        what changed (state ``details:<version>``; written once per version)."""
+        key = f"details:{self.version}"
+        if self.store.get_state(key) is None:
+            details = event_details(self.config.event, self.config.zoom)
+            self.store.set_state(key, json.dumps(details, ensure_ascii=False), now_utc())
+
+    def changes_since(self, version: str | None) -> list[tuple[str, str, str]]:
+        """(field, old, new) between the details of ``version`` and the current ones."""
+        old = self.store.get_state(f"details:{version}") if version else None
+        return changed_details(json.loads(old[0]) if old else None,
+                               event_details(self.config.event, self.config.zoom))
+
+    def announcement_plan(self, current: list | None = None) -> list:
+        """Who would get an announcement now: (registration, kind, notice key)."""
+        if current is None:
+            current = self.store.with_status("confirmed", "waitlisted")
+        return announcements(current, self.version, self.config.event.cancelled,
+                             self.store.notices(""))
 
     def purge_due(self) -> dt.datetime:
         """When the retention period ends: the event's end + retain_days_after_event."""
@@ -290,6 +332,8 @@ class Processor:
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
+        prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
+                      everything=now >= self.purge_due())
         if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
         counts = self.store.erase_all()
@@ -342,6 +386,8 @@ class Processor:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
         self.store.check_file()
+        self.remember_details()
+        error_before = self.store.get_state("last_error")
         self.fill_places()
         self.flush(summary, stop)  # replies left queued by an earlier run go first
         for batch in inbox.batches():
@@ -361,8 +407,13 @@ class Processor:
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
             self.flush(summary, stop)
+        if self.config.digest.to and queue_digest(self, now_utc()):
+            self.flush(summary, stop)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
+        if not summary.send_errors and error_before is not None and \
+                self.store.get_state("last_error") == error_before:  # `status`: it is old
+            self.store.set_state("last_clean_poll", error_before[1], now_utc())
         return summary
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
@@ -422,7 +473,7 @@ class Processor:
         try:
             self.transport.send(items, sink, stop)
         except TransportError as exc:
-            summary.send_errors += 1
+            summary.not_sent(i.id for i in items if i.id not in sink.finished_ids)
             self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
                 log.error("%s; %d replies stay queued and are sent when it is back", exc,
@@ -450,6 +501,7 @@ class _Recorder:
         self.store = store
         self.summary = summary
         self.done = 0
+        self.finished_ids: set[int] = set()
 
     def starting(self, reply_id: int) -> None:
         self.store.mark_sending(reply_id)
@@ -459,6 +511,7 @@ class _Recorder:
 
     def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
         self.done += 1
+        self.finished_ids.add(reply_id)
         alive()  # a long batch of replies is work, not a hang
         if error is None:
             self._mark_sent(reply_id)
@@ -469,7 +522,7 @@ class _Recorder:
         if permanent:
             self.summary.refused += 1
         else:
-            self.summary.send_errors += 1
+            self.summary.not_sent([reply_id])
 
     def _mark_sent(self, reply_id: int) -> None:
         """The server has it: the mark is retried until the database takes it (locked by
@@ -680,7 +733,7 @@ def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Ev
     while not stop.is_set():
         summary = processor.run_once(inbox, stop, alive)
         processor.remember(inbox.left)
-        if summary.read or summary.sent or summary.send_errors or summary.refused:
+        if summary.news:
             log.info("%s", describe(summary))
         notify(f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, {summary.read} mails read")
         alive()
@@ -701,7 +754,9 @@ _REPLY_WORDS = {
     "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
     "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
     "third_party": "note{s} to people registered by someone else",
-    "on_behalf": "note{s} to who registered them",
+    "on_behalf": "note{s} to who registered them", "reminder": "reminder{s}",
+    "update": "changed-details mail{s}", "event_cancelled": "event-cancelled mail{s}",
+    "address_changed": "new-address note{s}",
 }
 
 

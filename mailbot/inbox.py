@@ -8,7 +8,9 @@ seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import email.parser
 import logging
 import os
 import ssl
@@ -25,7 +27,7 @@ from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
 from .net import connection_problem
 from .notify import wait
-from .parse import content_key, parse_mail
+from .parse import content_key, header_end, parse_from, parse_mail, valid_message_id
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,10 @@ class Inbox(Protocol):
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...
     def flag(self, refs: Sequence[str]) -> None: ...
-    def leave(self, refs: Sequence[str]) -> None: ...
+    def leave(self, refs: Sequence[str], flagged: bool = False) -> None: ...
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
+    def unflag(self, refs: Sequence[str]) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -58,50 +61,66 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 class LeftAlone:
-    """(UIDVALIDITY, UID) of the mails left in the folder on purpose — flagged for a human,
-    or not ours — so that a poll downloads only new mail. Kept by the service across
+    """(UIDVALIDITY, UID) of the mails left in the folder on purpose — not ours, or flagged
+    for a human — so that a poll downloads only new mail. A flagged one is read again once
+    its flag is gone (a human settled it: the service moves it). Kept by the service across
     reconnects; a new UIDVALIDITY (the folder was rebuilt) forgets them all."""
 
     def __init__(self) -> None:
         self.validity: int | None = None
-        self.uids: set[int] = set()
+        self.foreign: set[int] = set()
+        self.flagged: set[int] = set()
 
-    def current(self, validity: int, present: Sequence[int]) -> set[int]:
-        """The remembered UIDs still in the folder (the others are forgotten)."""
+    def _same(self, validity: int) -> None:
         if validity != self.validity:
-            self.validity, self.uids = validity, set()
-        self.uids &= set(present)
-        return self.uids
+            self.validity, self.foreign, self.flagged = validity, set(), set()
 
-    def add(self, validity: int, uids: Iterable[int]) -> None:
-        if validity != self.validity:
-            self.validity, self.uids = validity, set()
-        self.uids.update(uids)
+    def current(self, validity: int, present: Sequence[int],
+                flagged_now: Callable[[], set[int]]) -> set[int]:
+        """The UIDs not to read: remembered, still in the folder, and — for mail that
+        waits for a human — still flagged (``flagged_now`` is only asked when needed)."""
+        self._same(validity)
+        self.foreign &= set(present)
+        self.flagged &= set(present)
+        if self.flagged:
+            self.flagged &= flagged_now()
+        return self.foreign | self.flagged
+
+    def add(self, validity: int, uids: Iterable[int], flagged: bool = False) -> None:
+        self._same(validity)
+        (self.flagged if flagged else self.foreign).update(uids)
 
     def to_text(self) -> str:
-        """``validity:1-40,45`` — short also for 20,000 mails in a row."""
-        ranges, start, prev = [], None, None
-        for uid in sorted(self.uids):
-            if prev is None or uid != prev + 1:
-                if start is not None:
-                    ranges.append(f"{start}-{prev}" if prev != start else str(start))
-                start = uid
-            prev = uid
-        if start is not None:
-            ranges.append(f"{start}-{prev}" if prev != start else str(start))
-        return f"{self.validity or ''}:{','.join(ranges)}"
+        """``validity:1-40,45;46`` (not ours; flagged) — short also for 20,000 mails."""
+        return f"{self.validity or ''}:{_ranges(self.foreign)};{_ranges(self.flagged)}"
 
     @classmethod
     def from_text(cls, text: str | None) -> LeftAlone:
         left = cls()
-        validity, _, ranges = (text or "").partition(":")
-        if not validity.isdigit():
-            return left
-        left.validity = int(validity)
-        for part in filter(None, ranges.split(",")):
-            first, _, last = part.partition("-")
-            left.uids.update(range(int(first), int(last or first) + 1))
+        validity, _, rest = (text or "").partition(":")
+        if validity.isdigit():
+            foreign, _, flagged = rest.partition(";")
+            left.validity = int(validity)
+            left.foreign, left.flagged = _uids(foreign), _uids(flagged)
         return left
+
+
+def _ranges(uids: set[int]) -> str:
+    parts: list[list[int]] = []
+    for uid in sorted(uids):
+        if parts and uid == parts[-1][1] + 1:
+            parts[-1][1] = uid
+        else:
+            parts.append([uid, uid])
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in parts)
+
+
+def _uids(text: str) -> set[int]:
+    found: set[int] = set()
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        found.update(range(int(first), int(last or first) + 1))
+    return found
 
 
 class ImapInbox:
@@ -112,7 +131,7 @@ class ImapInbox:
     _uidvalidity: int | None = None
 
     def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000,
-                 idle: bool = True):
+                 idle: bool = True, readonly: bool = False):
         self.cfg = cfg
         self.batch_size = batch_size
         self.max_bytes = max_bytes
@@ -121,10 +140,10 @@ class ImapInbox:
         try:
             self.client = self._connect()
             self.client.login(cfg.username, cfg.password)
-            if not self.client.folder_exists(cfg.processed_folder):
+            if not readonly and not self.client.folder_exists(cfg.processed_folder):
                 self.client.create_folder(cfg.processed_folder)
                 log.info("created IMAP folder %s", cfg.processed_folder)
-            self.client.select_folder(cfg.folder)
+            self.client.select_folder(cfg.folder, readonly=readonly)
         except LoginError:
             raise InboxError(f"{where}: login refused for user {cfg.username!r} "
                              f"(check [imap] username and the password)") from None
@@ -202,7 +221,8 @@ class ImapInbox:
             uids = sorted(self.client.search(["NOT", "DELETED"]))
             self._seen_upto = max(uids, default=self._seen_upto or 0)
             if self.left is not None:  # flagged or not ours: read once, not on every poll
-                skip = self.left.current(self._validity(), uids)
+                skip = self.left.current(self._validity(), uids, lambda: set(
+                    self.client.search(["FLAGGED", "NOT", "DELETED"])))
                 uids = [u for u in uids if u not in skip]
             for chunk in _chunks(uids, self.batch_size):
                 sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
@@ -237,12 +257,13 @@ class ImapInbox:
             self._uidvalidity = int(status[b"UIDVALIDITY"])
         return self._uidvalidity
 
-    def leave(self, refs: Sequence[str]) -> None:
-        """Mail that stays in the folder as it is (not ours): not read again."""
+    def leave(self, refs: Sequence[str], flagged: bool = False) -> None:
+        """Mail that stays in the folder (not ours; or flagged, for a human): not read
+        again while it is there (and, if flagged, while it keeps its flag)."""
         if self.left is None or not refs:
             return
         try:
-            self.left.add(self._validity(), (int(r) for r in refs))
+            self.left.add(self._validity(), (int(r) for r in refs), flagged)
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
@@ -275,7 +296,7 @@ class ImapInbox:
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: flagging mail failed: "
                              f"{connection_problem(exc)}") from None
-        self.leave(refs)  # waits for a human: not read again while it is there
+        self.leave(refs, flagged=True)  # waits for a human: not read again while flagged
 
     def find(self, message_id: str) -> InboundMail | None:
         """The mail with this Message-ID (or content hash key) still in the folder."""
@@ -297,6 +318,13 @@ class ImapInbox:
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
+    def unflag(self, refs: Sequence[str]) -> None:
+        """Take the flag off (a human settled the mail; the service moves it later)."""
+        try:
+            self.client.remove_flags([int(r) for r in refs], [b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+
     def release(self, ref: str) -> None:
         """A mail a human has settled: unflagged, marked seen, moved to the processed folder."""
         try:
@@ -305,11 +333,64 @@ class ImapInbox:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         self.done([ref])
 
+    def erase(self, keys: set[str], sender: str | None = None) -> int:
+        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``) the mails in the folder and the
+        processed folder whose key is in ``keys`` or whose From is ``sender``; how many.
+        Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
+        EXPUNGE would take every deleted mail of a shared inbox)."""
+        removed = 0
+        try:
+            for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
+                if not self.client.folder_exists(folder):
+                    continue
+                self.client.select_folder(folder)
+                uids = self._matching(keys, sender)
+                if uids:
+                    self.client.add_flags(uids, [b"\\Deleted"])
+                    if self.client.has_capability("UIDPLUS"):
+                        self.client.uid_expunge(uids)
+                    removed += len(uids)
+            self.client.select_folder(self.cfg.folder)
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: deleting mail failed: "
+                             f"{connection_problem(exc)}") from None
+        return removed
+
+    def _matching(self, keys: set[str], sender: str | None) -> list[int]:
+        found, unsure = [], []
+        for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+            for uid, data in self.client.fetch(chunk, [_HEAD_ITEM]).items():
+                head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
+                verdict = _matches(head or b"", keys, sender)
+                if verdict:
+                    found.append(uid)
+                elif verdict is None:
+                    unsure.append(uid)
+        for chunk in _chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
+            for uid, data in self.client.fetch(chunk, ["BODY.PEEK[]"]).items():
+                if content_key(data.get(b"BODY[]", b"")) in keys:
+                    found.append(uid)
+        return sorted(found)
+
     def close(self) -> None:
         try:
             self.client.logout()
         except (OSError, IMAPClientError):
             pass
+
+
+_HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
+
+
+def _matches(head: bytes, keys: set[str], sender: str | None) -> bool | None:
+    """Whether a mail with these headers is one to erase; None: only its hash can tell."""
+    msg = email.parser.BytesHeaderParser().parsebytes(head)
+    if sender and parse_from(str(msg.get("from", "")))[0] == sender.lower():
+        return True
+    message_id = valid_message_id(str(msg.get("message-id", "")))
+    if message_id:
+        return message_id in keys
+    return None if any(k.startswith("sha256:") for k in keys) else False
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -382,13 +463,34 @@ class MaildirInbox:
                     return mail
         return None
 
-    def leave(self, refs: Sequence[str]) -> None:
+    def leave(self, refs: Sequence[str], flagged: bool = False) -> None:
         pass  # reading a local folder again costs nothing worth remembering
+
+    def unflag(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            base = ref.split("/", 1)[1].split(":", 1)[0]
+            flags = "".join(sorted(set(_flags(ref)) - {"F"}))
+            with contextlib.suppress(FileNotFoundError):  # the service took it meanwhile
+                os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
 
     def release(self, ref: str) -> None:
         base = ref.split("/", 1)[1].split(":", 1)[0]
         flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
         os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
+    def erase(self, keys: set[str], sender: str | None = None) -> int:
+        """Delete the files of the mails (inbox and processed folder) whose key is in
+        ``keys`` or whose From is ``sender``; how many."""
+        removed = 0
+        for folder in (self.root, self.processed):
+            for sub in ("new", "cur"):
+                for path in (folder / sub).iterdir():
+                    raw = path.read_bytes()
+                    verdict = _matches(raw[: header_end(raw)], keys, sender)
+                    if verdict or verdict is None and content_key(raw) in keys:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     def close(self) -> None:
         pass
@@ -404,9 +506,11 @@ def _flags(name: str) -> str:
 
 
 def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None, batch_size: int,
-               max_bytes: int, idle: bool = True) -> ImapInbox | MaildirInbox:
-    """The inbox the configuration names: IMAP, or a local Maildir."""
+               max_bytes: int, idle: bool = True, readonly: bool = False
+               ) -> ImapInbox | MaildirInbox:
+    """The inbox the configuration names: IMAP, or a local Maildir. ``readonly``: for
+    looking only (IMAP EXAMINE, no folder created); the Maildir is only read anyway."""
     if imap is not None:
-        return ImapInbox(imap, batch_size, max_bytes, idle)
+        return ImapInbox(imap, batch_size, max_bytes, idle, readonly)
     assert maildir is not None
     return MaildirInbox(maildir, batch_size, max_bytes)
