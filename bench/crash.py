@@ -4,13 +4,14 @@ at the end every participant must have exactly one row and at least one confirma
 Usage: .venv/bin/python bench/crash.py [MAILS] [KILLS] [SEED]   (default 1000 20 1)
 
 Runs its own Dovecot and aiosmtpd on loopback (like the tests). Prints the outcome and
-exits 1 if a registration or a reply was lost. Duplicates can only come from the one
-window SMTP leaves open (server said 250, the kill came before the database heard it);
-they are counted and reported.
+exits 1 if a registration or a reply was lost, or if someone got two different replies.
+Duplicates of the same message can only come from the one window SMTP leaves open (server
+said 250, the kill came before the database heard it); they are counted and reported.
 """
 
 from __future__ import annotations
 
+import email
 import os
 import random
 import signal
@@ -68,11 +69,16 @@ def main() -> int:
         missing_rows = [p for p in people if rows[p] != 1]
         missing_replies = [p for p in people if replies[p] < 1]
         duplicates = sum(n - 1 for n in replies.values() if n > 1)
+        different = Counter(rcpt for rcpt, _ in {
+            (e.rcpt_tos[0], email.message_from_bytes(e.content)["Message-ID"])
+            for e in smtp.envelopes})
+        others = sum(n - 1 for n in different.values() if n > 1)
         print(f"{mails} registrations, {kills} kills, {time.monotonic() - start:.0f} s: "
               f"{len(missing_rows)} without exactly one row, {len(missing_replies)} without a "
-              f"reply, {duplicates} duplicate replies (SMTP window), "
+              f"reply, {duplicates} duplicate replies (the same message again: SMTP window), "
+              f"{others} different duplicate replies, "
               f"{len(box.folder('INBOX'))} mails left in the inbox")
-        return 1 if missing_rows or missing_replies else 0
+        return 1 if missing_rows or missing_replies or others else 0
     finally:
         controller.stop()
         dovecot.stop()

@@ -41,7 +41,7 @@ from .report import (
     to_excel_csv,
     zoom_rows,
 )
-from .store import Store, now_utc, prune_backups
+from .store import Store, StoreError, explain, now_utc, prune_backups
 
 if TYPE_CHECKING:
     from .daemon import Summary
@@ -58,6 +58,9 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S %z")  # local time, with its offset
+    # imapclient logs every IMAP line at DEBUG, whole incoming mails included: personal
+    # data has no place in the journal, so its commands are never logged
+    logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -92,24 +95,37 @@ def _load(ctx: click.Context, secrets: bool = True) -> config_mod.Config:
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
     """Read the inbox, register, answer. Without --once: keep polling until stopped."""
-    from .daemon import describe, run_forever, run_once
+    from .daemon import Control, describe, run_forever, run_once
 
     config = _load(ctx)
     stop = threading.Event()
+    control = Control(stop, lambda: config_mod.load(ctx.obj))
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("%s received: finishing the mail in hand", signal.Signals(signum).name)
-        stop.set()
+        control.terminate()
+
+    def on_hangup(_signum: int, _frame: object) -> None:
+        if once:
+            log.info("SIGHUP received: finishing the mail in hand")
+            control.terminate()
+        else:
+            log.info("SIGHUP received: finishing the mail in hand, then reading the "
+                     "configuration again")
+            control.hangup()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     if not once:
         if ctx.parent is not None and not ctx.parent.params.get("verbose"):
             logging.getLogger().setLevel(logging.INFO)  # a service logs one line per mail
         try:
-            run_forever(config, stop)
+            run_forever(config, stop, control)
         except AlreadyRunning as exc:
             _fail(f"{exc}; not starting a second one", 1)
+        except (StoreError, sqlite3.Error) as exc:
+            _fail(_database_problem(config, exc))
         return
     def progress(summary: Summary) -> None:  # on a terminal only; cron stays quiet
         click.echo(f"\r{summary.read} mails handled, {summary.sent} replies sent …",
@@ -125,7 +141,7 @@ def run(ctx: click.Context, once: bool) -> None:
     except InboxError as exc:
         _fail(str(exc))
         return
-    except (OSError, sqlite3.Error) as exc:
+    except (StoreError, OSError, sqlite3.Error) as exc:
         _fail(_database_problem(config, exc))
         return
     if summary.news or sys.stdout.isatty():  # cron mails whatever is printed
@@ -229,6 +245,9 @@ def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None
     except TaskError as exc:
         _fail(str(exc), 1)
         raise  # unreachable
+    except (StoreError, sqlite3.Error) as exc:
+        _fail(_database_problem(config, exc))
+        raise  # unreachable
 
 
 def _queued(queued: int, word: str, summary: Summary | None) -> str:
@@ -241,6 +260,8 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
     if summary.held:
         text += (f", {summary.held} held back by the sending limits ([smtp] max_per_…): "
                  f"they go out over the next hours or days, after the answers to new mail")
+    if summary.refused:
+        text += f", {summary.refused} refused for good (see mailbot status)"
     return text + "."
 
 
@@ -300,12 +321,16 @@ def _open_store(config: config_mod.Config) -> Store:
               f"configuration ([database] path)", 1)
     try:
         return Store(config.database)
-    except (OSError, sqlite3.Error) as exc:  # e.g. read-only: one line, not a traceback
+    except (StoreError, OSError, sqlite3.Error) as exc:  # e.g. read-only: one line
         _fail(_database_problem(config, exc))
         raise  # unreachable
 
 
 def _database_problem(config: config_mod.Config, exc: Exception) -> str:
+    """One line about a database that cannot be used, with what to do."""
+    text = str(exc).lower()
+    if not isinstance(exc, OSError) and "readonly" not in text and "unable to open" not in text:
+        return explain(exc, config.database)  # locked, full, damaged, foreign, deleted
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
             f"see README, \"Organiser commands beside the systemd service\")")
@@ -768,7 +793,9 @@ def _check_database(config: config_mod.Config) -> tuple[bool, str]:
         return False, f"database {config.database}: cannot be created ({folder} not writable)"
     try:
         store = Store(config.database)
-    except (OSError, sqlite3.Error) as exc:
+    except (StoreError, sqlite3.Error) as exc:
+        return False, _database_problem(config, exc)
+    except OSError as exc:
         return False, f"database {config.database}: {exc}"
     try:
         version = store.db.execute("PRAGMA user_version").fetchone()[0]
@@ -779,6 +806,8 @@ def _check_database(config: config_mod.Config) -> tuple[bool, str]:
         rows = sum(store.counts("registrations", "status").values())
         return True, f"database {config.database}: schema {version}, {rows} registrations, " \
                      f"mode {mode:o}"
+    except sqlite3.Error as exc:
+        return False, _database_problem(config, exc)
     finally:
         store.close()
 
@@ -803,7 +832,7 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
     from .daemon import Processor, Summary
     from .organiser import Desk, OrganiserError
 
-    store = Store(config.database)
+    store = _open_store(config)
     inbox = None
     try:
         processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
@@ -830,8 +859,11 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
         if send and outcome.queued:
             summary = Summary()
             processor.flush(summary)
-            click.echo(f"{summary.sent} sent" + (f", {summary.send_errors} not yet (queued)"
-                                                 if summary.send_errors else ""))
+            click.echo(f"{summary.sent} sent"
+                       + (f", {summary.send_errors} not yet (queued)"
+                          if summary.send_errors else "")
+                       + (f", {summary.refused} refused for good (see mailbot status)"
+                          if summary.refused else ""))
         return outcome
     finally:
         if inbox is not None:
@@ -886,9 +918,12 @@ def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
 
 @contextlib.contextmanager
 def _store(config: config_mod.Config):
+    """The database for a command; any database error is one line, exit 2."""
     store = _open_store(config)
     try:
         yield store
+    except sqlite3.Error as exc:
+        _fail(_database_problem(config, exc))
     finally:
         store.close()
 

@@ -10,6 +10,7 @@ its key on the next run and only moved: never answered twice.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import random
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field, replace
 from . import bounce, guard, health, rate
 from .classify import classify
 from .compose import ComposeError, Composer, restamp
-from .config import Config
+from .config import Config, ConfigError
 from .digest import queue_digest
-from .inbox import Inbox, InboxError, InboxLoginError, open_inbox
+from .inbox import Inbox, InboxError, InboxLoginError, LeftAlone, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .models import (
     Action,
@@ -39,7 +40,7 @@ from .models import (
     ReplyKind,
     Status,
 )
-from .notify import notify, wait
+from .notify import alive, notify, wait
 from .outbox import Outgoing, Transport, TransportError, TransportLoginError, open_transport
 from .parse import content_key, parse_mail
 from .policy import (
@@ -59,7 +60,7 @@ from .policy import (
     next_registration,
     within_budget,
 )
-from .store import Store, iso, now_utc, prune_backups
+from .store import Store, explain, iso, now_utc, prune_backups
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Summary:
     sent: int = 0
     send_errors: int = 0  # replies not sent in this run (each counted once: len(unsent))
     unsent: set[int] = field(default_factory=set)  # their outbox ids
+    refused: int = 0  # refused for good by the receiving server (5xx): failed
 
     def not_sent(self, reply_ids: Iterable[int]) -> None:
         self.unsent.update(reply_ids)
@@ -108,7 +110,7 @@ class Summary:
         send failed. Mail still waiting for review and foreign mail, seen again on every
         poll, are not news (cron would mail the organiser every few minutes)."""
         new = sum(n for kind, n in self.mails.items() if kind not in (FOREIGN, WAITING))
-        return bool(new or self.sent or self.send_errors)
+        return bool(new or self.sent or self.send_errors or self.refused)
 
 
 class Processor:
@@ -369,6 +371,25 @@ class Processor:
                  sum(counts.values()))
         return counts
 
+    def left_alone(self) -> LeftAlone:
+        """The mail a former run left in the IMAP folder (flagged, not ours) — for this
+        folder and contact address only: with another address other mail is ours."""
+        state = self.store.get_state(self._left_key())
+        return LeftAlone.from_text(state[0] if state else None)
+
+    def remember(self, left: LeftAlone | None) -> None:
+        if left is None:
+            return
+        text, key = left.to_text(), self._left_key()
+        state = self.store.get_state(key)
+        if (state[0] if state else ":") != text:
+            self.store.set_state(key, text, now_utc(), limit=None)
+
+    def _left_key(self) -> str:
+        imap = self.config.imap
+        where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
+        return f"left_alone {where} for {self.own}"
+
     def _new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
@@ -380,7 +401,7 @@ class Processor:
                 "excerpt": excerpt(parsed.text) if for_human else None}
 
     def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
-        key = content_key(mail.raw)
+        key = content_key(mail.raw or b"")
         if self.store.handled(key) is None:
             row = note_row(key, Action.REVIEW, f"Mail nicht lesbar ({type(exc).__name__})",
                            mail.received_at)
@@ -394,26 +415,30 @@ class Processor:
                  progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
+        self.store.check_file()
         self.remember_details()
         error_before = self.store.get_state("last_error")
         self.fill_places()
-        self.flush(summary)  # replies left queued by an earlier run go first
+        self.flush(summary, stop)  # replies left queued by an earlier run go first
         for batch in inbox.batches():
             heartbeat()
-            to_move, to_flag = [], []
-            self._record_batch(batch, summary, stop, to_move, to_flag)
-            self.flush(summary)
+            self.store.check_file()  # deleted or replaced: stop before anything is moved
+            to_move, to_flag, to_leave = [], [], []
+            self._record_batch(batch, summary, stop, to_move, to_flag, to_leave)
+            self.flush(summary, stop)
+            self.store.check_file()
             inbox.done(to_move)
             inbox.flag(to_flag)
+            inbox.leave(to_leave)
             progress(summary)
             if stop is not None and stop.is_set():
-                break
+                return summary
         reminders = self.remind()
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
-            self.flush(summary)
+            self.flush(summary, stop)
         if self.config.digest.to and queue_digest(self, now_utc()):
-            self.flush(summary)
+            self.flush(summary, stop)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.deliver_alerts(inbox)
@@ -461,7 +486,8 @@ class Processor:
             health.given(self.store, self.config, "smtp", since, reply, row, now_utc())
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
-                      stop: threading.Event | None, to_move: list, to_flag: list) -> None:
+                      stop: threading.Event | None, to_move: list, to_flag: list,
+                      to_leave: list) -> None:
         """Handle a batch with one commit: each mail's rows stay together (a savepoint
         each), and a crash before the commit loses nothing — nothing of the batch was sent
         or moved yet, so the next run reads the same mails again. A batch that holds the
@@ -481,6 +507,8 @@ class Processor:
                         to_flag.append(mail.ref)  # may come between recording and flagging
                     elif outcome != FOREIGN:
                         to_move.append(mail.ref)
+                    else:
+                        to_leave.append(mail.ref)
                     if time.monotonic() - began > HOLD:
                         break  # commit; the rest of the batch in the next transaction
 
@@ -493,9 +521,17 @@ class Processor:
             log.exception("error while handling mail %s", mail.ref)
             return self._unreadable(mail, exc)
 
-    def flush(self, summary: Summary) -> None:
+    def flush(self, summary: Summary, stop: threading.Event | None = None) -> None:
         """Send every reply that is due; a temporary failure is retried later (backoff in
-        ``next_attempt_at``), a permanent one (5xx) becomes ``failed``."""
+        ``next_attempt_at``), a permanent one (5xx) becomes ``failed``. After ``stop`` no
+        reply is started. A reply an earlier process was sending when it ended counts as
+        an attempt (it may have killed that process: it must not loop forever)."""
+        if stop is not None and stop.is_set():
+            return
+        interrupted = self.store.count_interrupted(now_utc())
+        if interrupted:
+            log.warning("%d replies were on their way when mailbot last ended: sent again",
+                        interrupted)
         rows = self.store.pending_replies(now_utc())
         if not rows:
             return
@@ -508,7 +544,7 @@ class Processor:
                  for r in chosen]
         sink = _Recorder(self.store, summary)
         try:
-            self.transport.send(items, sink)
+            self.transport.send(items, sink, stop)
         except TransportError as exc:
             summary.not_sent(i.id for i in items if i.id not in sink.finished_ids)
             if isinstance(exc, TransportLoginError):
@@ -579,20 +615,44 @@ class _Recorder:
     def starting(self, reply_id: int) -> None:
         self.store.mark_sending(reply_id)
 
+    def released(self, reply_id: int) -> None:
+        self.store.release(reply_id)
+
     def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
         self.done += 1
         self.finished_ids.add(reply_id)
-        notify("WATCHDOG=1")  # a long batch of replies is work, not a hang
+        alive()  # a long batch of replies is work, not a hang
         if error is None:
-            self.store.mark_sent(reply_id, now_utc())
+            self._mark_sent(reply_id)
             self.summary.sent += 1
             return
         log.warning("reply %d not sent: %s", reply_id, error)
         throttle = rate.is_throttle(error)
         self.throttled += throttle
-        self.store.mark_attempt_failed(reply_id, error, permanent and not throttle, now_utc(),
+        permanent = permanent and not throttle
+        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc(),
                                        rate.pause(self.throttled) if throttle else None)
-        self.summary.not_sent([reply_id])
+        if permanent:
+            self.summary.refused += 1
+        else:
+            self.summary.not_sent([reply_id])
+
+    def _mark_sent(self, reply_id: int) -> None:
+        """The server has it: the mark is retried until the database takes it (locked by
+        another program, a full disk), with the watchdog alive, even after a stop. Giving
+        up would send it again at the next run."""
+        for attempt in itertools.count():
+            try:
+                self.store.mark_sent(reply_id, now_utc())
+                if attempt:
+                    log.info("reply %d marked sent after all", reply_id)
+                return
+            except sqlite3.OperationalError as exc:
+                if attempt == 0:
+                    log.error("reply %d was sent but %s; trying again until it can be marked",
+                              reply_id, explain(exc, self.store.path))
+                alive()
+                time.sleep(1.0)
 
 
 def _open_inbox(config: Config) -> Inbox:
@@ -623,8 +683,11 @@ def run_once(config: Config, stop: threading.Event | None = None,
             processor = Processor(config, store,
                                   open_transport(config.smtp, config.contact.address))
             inbox = _open_inbox_noting(config, processor)
+            inbox.left = processor.left_alone()
             try:
-                return processor.run_once(inbox, stop, progress=progress)
+                summary = processor.run_once(inbox, stop, progress=progress)
+                processor.remember(inbox.left)
+                return summary
             finally:
                 inbox.close()
         finally:
@@ -691,19 +754,65 @@ class Backoff:
         self.failures = 0
 
 
-def run_forever(config: Config, stop: threading.Event) -> None:
+class Control:
+    """What signals ask of the service: to stop (SIGTERM, SIGINT) or to read its
+    configuration again (SIGHUP, ``systemctl reload``). Both wake the loop through
+    ``stop``; a reload happens between two rounds, like a restart without the gap."""
+
+    def __init__(self, stop: threading.Event, load: Callable[[], Config]):
+        self.stop, self.load = stop, load
+        self.ending, self.asked = threading.Event(), threading.Event()
+
+    def terminate(self) -> None:
+        self.ending.set()
+        self.stop.set()
+
+    def hangup(self) -> None:
+        self.asked.set()
+        self.stop.set()
+
+    def again(self, config: Config) -> Config | None:
+        """After the service loop ended: the configuration to go on with, None to stop.
+        A configuration with an error is logged and the old one kept."""
+        if self.ending.is_set() or not self.asked.is_set():
+            return None
+        self.asked.clear()
+        self.stop.clear()
+        if self.ending.is_set():  # SIGTERM came meanwhile
+            self.stop.set()
+            return None
+        notify("RELOADING=1", "STATUS=reloading the configuration")
+        try:
+            new = self.load()
+        except ConfigError as exc:
+            log.error("SIGHUP: %s; going on with the configuration as it was", exc)
+            return config
+        if new.database != config.database:
+            log.error("SIGHUP: [database] path changed; going on with %s — restart mailbot "
+                      "to use the new database", config.database)
+            return config
+        log.info("SIGHUP: configuration read again")
+        return new
+
+
+def run_forever(config: Config, stop: threading.Event, control: Control | None = None) -> None:
     """The service: holds the lock, keeps the inbox connection, handles mail as it comes
     (IMAP IDLE, else every ``poll_interval`` s) until ``stop`` is set. A lost connection
-    is re-made with backoff; each change of state is logged once."""
+    is re-made with backoff; each change of state is logged once. With ``control``, a
+    SIGHUP reads the configuration again. Raises StoreError when the database file is
+    deleted or replaced meanwhile."""
     with exclusive(config.database):
         store = Store(config.database)
         try:
-            processor = Processor(config, store,
-                                  open_transport(config.smtp, config.contact.address))
-            store.set_state("running_version", processor.version, now_utc())
-            notify("READY=1", "STATUS=starting")
             log.info("mailbot started for %s", config.contact.address)
-            _serve(config, processor, stop)
+            current: Config | None = config
+            while current is not None:
+                processor = Processor(current, store,
+                                      open_transport(current.smtp, current.contact.address))
+                store.set_state("running_version", processor.version, now_utc())
+                notify("READY=1", "STATUS=starting")
+                _serve(current, processor, stop)
+                current = control.again(current) if control is not None else None
         finally:
             notify("STOPPING=1")
             store.close()
@@ -713,10 +822,12 @@ def run_forever(config: Config, stop: threading.Event) -> None:
 def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
     backoff = Backoff()
     lost_since: float | None = None
+    left = processor.left_alone()  # mail left in the folder is not read again
     while not stop.is_set():
         inbox = None
         try:
             inbox = _open_inbox_noting(config, processor)
+            inbox.left = left
             if lost_since is not None:
                 log.info("%s: connected again after %.0f s", inbox.description,
                          time.monotonic() - lost_since)
@@ -733,7 +844,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
             notify("STATUS=inbox unreachable, retrying")
             wait(backoff.next(), stop)
         except sqlite3.Error as exc:  # e.g. locked by `mailbot forget`: nothing was moved
-            log.error("database: %s; trying again", exc)
+            log.error("%s; trying again", explain(exc, processor.store.path))
             wait(backoff.next(), stop)
         finally:
             if inbox is not None:
@@ -741,16 +852,14 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
 
 
 def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Event) -> None:
-    def heartbeat() -> None:
-        notify("WATCHDOG=1")
-
     while not stop.is_set():
-        summary = processor.run_once(inbox, stop, heartbeat)
+        summary = processor.run_once(inbox, stop, alive)
+        processor.remember(inbox.left)
         if summary.news:
             log.info("%s", describe(summary))
-        notify("WATCHDOG=1", f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, "
-                             f"{summary.read} mails read")
-        inbox.wait(config.daemon.poll_interval, stop, heartbeat)
+        notify(f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, {summary.read} mails read")
+        alive()
+        inbox.wait(config.daemon.poll_interval, stop, alive)
 
 
 _MAIL_WORDS = (
@@ -779,7 +888,8 @@ def _plural(n: int, word: str) -> str:
 
 def describe(summary: Summary) -> str:
     """One line: what a run did, leaving out what did not happen."""
-    if not summary.read and not summary.sent and not summary.send_errors and not summary.held:
+    if not summary.read and not summary.sent and not summary.send_errors \
+            and not summary.refused and not summary.held:
         return "No new mail."
     m = summary.mails
     parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
@@ -794,8 +904,11 @@ def describe(summary: Summary) -> str:
     if summary.held:
         text += (f" {summary.held} held back by the sending limits ([smtp] max_per_…); "
                  f"they go out as the limits allow.")
+    if summary.refused:
+        text += (f" {summary.refused} refused for good by the receiving server (see "
+                 f"`mailbot status`).")
     return text
 
 
-__all__ = ["ALREADY", "FOREIGN", "WAITING", "Processor", "ReplyKind", "Summary", "describe",
-           "run_once", "run_forever"]
+__all__ = ["ALREADY", "FOREIGN", "WAITING", "Control", "Processor", "ReplyKind", "Summary",
+           "describe", "run_once", "run_forever"]

@@ -16,7 +16,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -51,6 +51,7 @@ class Inbox(Protocol):
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...
     def flag(self, refs: Sequence[str]) -> None: ...
+    def leave(self, refs: Sequence[str], flagged: bool = False) -> None: ...
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
     def unflag(self, refs: Sequence[str]) -> None: ...
@@ -68,8 +69,75 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[i : i + size]
 
 
+class LeftAlone:
+    """(UIDVALIDITY, UID) of the mails left in the folder on purpose — not ours, or flagged
+    for a human — so that a poll downloads only new mail. A flagged one is read again once
+    its flag is gone (a human settled it: the service moves it). Kept by the service across
+    reconnects; a new UIDVALIDITY (the folder was rebuilt) forgets them all."""
+
+    def __init__(self) -> None:
+        self.validity: int | None = None
+        self.foreign: set[int] = set()
+        self.flagged: set[int] = set()
+
+    def _same(self, validity: int) -> None:
+        if validity != self.validity:
+            self.validity, self.foreign, self.flagged = validity, set(), set()
+
+    def current(self, validity: int, present: Sequence[int],
+                flagged_now: Callable[[], set[int]]) -> set[int]:
+        """The UIDs not to read: remembered, still in the folder, and — for mail that
+        waits for a human — still flagged (``flagged_now`` is only asked when needed)."""
+        self._same(validity)
+        self.foreign &= set(present)
+        self.flagged &= set(present)
+        if self.flagged:
+            self.flagged &= flagged_now()
+        return self.foreign | self.flagged
+
+    def add(self, validity: int, uids: Iterable[int], flagged: bool = False) -> None:
+        self._same(validity)
+        (self.flagged if flagged else self.foreign).update(uids)
+
+    def to_text(self) -> str:
+        """``validity:1-40,45;46`` (not ours; flagged) — short also for 20,000 mails."""
+        return f"{self.validity or ''}:{_ranges(self.foreign)};{_ranges(self.flagged)}"
+
+    @classmethod
+    def from_text(cls, text: str | None) -> LeftAlone:
+        left = cls()
+        validity, _, rest = (text or "").partition(":")
+        if validity.isdigit():
+            foreign, _, flagged = rest.partition(";")
+            left.validity = int(validity)
+            left.foreign, left.flagged = _uids(foreign), _uids(flagged)
+        return left
+
+
+def _ranges(uids: set[int]) -> str:
+    parts: list[list[int]] = []
+    for uid in sorted(uids):
+        if parts and uid == parts[-1][1] + 1:
+            parts[-1][1] = uid
+        else:
+            parts.append([uid, uid])
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in parts)
+
+
+def _uids(text: str) -> set[int]:
+    found: set[int] = set()
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        found.update(range(int(first), int(last or first) + 1))
+    return found
+
+
 class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
+
+    left: LeftAlone | None = None  # set by the service: mail not to download again
+    _seen_upto: int | None = None  # the highest UID the last SEARCH found
+    _uidvalidity: int | None = None
 
     def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000,
                  idle: bool = True, readonly: bool = False):
@@ -97,23 +165,54 @@ class ImapInbox:
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None:
         """Until new mail arrives (IMAP IDLE, where the server offers it), ``timeout``
-        seconds pass or ``stop`` is set; ``heartbeat`` is called about once a second."""
+        seconds pass or ``stop`` is set; ``heartbeat`` is called about once a second.
+        Mail that came after the last look (its EXISTS may have been answered to another
+        command) ends the wait at once; a connection the server closed raises InboxError
+        at once (the caller reconnects with backoff) instead of ending IDLE over and over."""
         if not self.can_idle:
             wait(timeout, stop, heartbeat)
             return
         deadline = time.monotonic() + min(timeout, IDLE_MAX)
         try:
+            if self._arrived():
+                return
             self.client.idle()
+            closed = False
             try:
-                while not stop.is_set() and time.monotonic() < deadline:
-                    responses = self.client.idle_check(timeout=1)
-                    if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                        break
-                    heartbeat()
+                closed = self._idle(deadline, stop, heartbeat)
             finally:
-                self.client.idle_done()
+                if not closed:
+                    self.client.idle_done()
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+        if closed:
+            raise InboxError(f"{self.description}: connection closed by the server")
+
+    def _idle(self, deadline: float, stop: threading.Event,
+              heartbeat: Callable[[], None]) -> bool:
+        """Wait in IDLE; True when the server closed the connection. On a closed socket
+        idle_check() returns nothing at once, again and again: three empty answers in a
+        row that came back early (a live connection waits the full second) mean closed."""
+        early = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            began = time.monotonic()
+            responses = self.client.idle_check(timeout=1)
+            if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                return False
+            if any(r and r[0] == b"BYE" for r in responses):
+                return True
+            early = early + 1 if not responses and time.monotonic() - began < 0.5 else 0
+            if early >= 3:
+                return True
+            heartbeat()
+        return False
+
+    def _arrived(self) -> bool:
+        """Whether mail came after the last SEARCH (one more look before IDLE starts)."""
+        if self._seen_upto is None:
+            return False
+        uids = self.client.search(["UID", f"{self._seen_upto + 1}:*"])
+        return any(u > self._seen_upto for u in uids)
 
     def _connect(self) -> IMAPClient:
         cfg = self.cfg
@@ -130,6 +229,11 @@ class ImapInbox:
         limit is fetched as headers only and handed on with ``oversize`` set."""
         try:
             uids = sorted(self.client.search(["NOT", "DELETED"]))
+            self._seen_upto = max(uids, default=self._seen_upto or 0)
+            if self.left is not None:  # flagged or not ours: read once, not on every poll
+                skip = self.left.current(self._validity(), uids, lambda: set(
+                    self.client.search(["FLAGGED", "NOT", "DELETED"])))
+                uids = [u for u in uids if u not in skip]
             for chunk in _chunks(uids, self.batch_size):
                 sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
                 big = [u for u, d in sizes.items() if d.get(b"RFC822.SIZE", 0) > self.max_bytes]
@@ -145,11 +249,33 @@ class ImapInbox:
         if not uids:
             return []
         response = self.client.fetch(uids, [item, "INTERNALDATE"])
-        return [
-            InboundMail(ref=str(uid), raw=data[key], received_at=_aware(data[b"INTERNALDATE"]),
-                        oversize=sizes[uid][b"RFC822.SIZE"] if oversize else None)
-            for uid, data in response.items() if key in data
-        ]
+        mails = []
+        for uid in uids:
+            data = response.get(uid, {})
+            if data.get(key) is None or b"INTERNALDATE" not in data:  # BODY[] NIL
+                log.info("mail UID %s is gone from %s (deleted meanwhile): skipped", uid,
+                         self.description)
+                continue
+            mails.append(InboundMail(
+                ref=str(uid), raw=data[key], received_at=_aware(data[b"INTERNALDATE"]),
+                oversize=sizes[uid][b"RFC822.SIZE"] if oversize else None))
+        return mails
+
+    def _validity(self) -> int:
+        if self._uidvalidity is None:
+            status = self.client.folder_status(self.cfg.folder, [b"UIDVALIDITY"])
+            self._uidvalidity = int(status[b"UIDVALIDITY"])
+        return self._uidvalidity
+
+    def leave(self, refs: Sequence[str], flagged: bool = False) -> None:
+        """Mail that stays in the folder (not ours; or flagged, for a human): not read
+        again while it is there (and, if flagged, while it keeps its flag)."""
+        if self.left is None or not refs:
+            return
+        try:
+            self.left.add(self._validity(), (int(r) for r in refs), flagged)
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def done(self, refs: Sequence[str]) -> None:
         if not refs:
@@ -180,6 +306,7 @@ class ImapInbox:
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: flagging mail failed: "
                              f"{connection_problem(exc)}") from None
+        self.leave(refs, flagged=True)  # waits for a human: not read again while flagged
 
     def find(self, message_id: str) -> InboundMail | None:
         """The mail with this Message-ID (or content hash key) still in the folder."""
@@ -193,7 +320,9 @@ class ImapInbox:
             uids = self.client.search(["HEADER", "Message-ID", message_id])
             if not uids:
                 return None
-            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"])[uids[0]]
+            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"]).get(uids[0], {})
+            if data.get(b"BODY[]") is None:  # deleted meanwhile
+                return None
             return InboundMail(str(uids[0]), data[b"BODY[]"],
                                _aware(data[b"INTERNALDATE"]))
         except (OSError, IMAPClientError) as exc:
@@ -319,6 +448,8 @@ class MaildirInbox:
     """A local Maildir (``new/``, ``cur/``); processed mail goes to the Maildir++ subfolder
     ``.<processed_folder>``. Flags live in the file name (``:2,FS``) as usual."""
 
+    left: LeftAlone | None = None  # not used: a local folder is cheap to read again
+
     def __init__(self, cfg: MaildirConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.root = Path(cfg.path)
         self.max_bytes = max_bytes
@@ -378,6 +509,9 @@ class MaildirInbox:
                 if _key_of(mail.raw) == message_id:
                     return mail
         return None
+
+    def leave(self, refs: Sequence[str], flagged: bool = False) -> None:
+        pass  # reading a local folder again costs nothing worth remembering
 
     def unflag(self, refs: Sequence[str]) -> None:
         for ref in refs:

@@ -1,5 +1,5 @@
 """systemd's notify protocol (sd_notify), without a dependency: READY, WATCHDOG, STATUS,
-STOPPING as datagrams to ``$NOTIFY_SOCKET``. Does nothing when not run by systemd."""
+RELOADING, STOPPING as datagrams to ``$NOTIFY_SOCKET``. Does nothing when not run by systemd."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+
+_last_ping = -1e9  # time.monotonic() of the last WATCHDOG=1
+_ping_lock = threading.Lock()
 
 
 def notify(*fields: str) -> bool:
@@ -26,11 +29,30 @@ def notify(*fields: str) -> bool:
         return False
 
 
-def _alive() -> None:
+def watchdog_interval() -> float | None:
+    """systemd's WatchdogSec in seconds ($WATCHDOG_USEC), None when there is no watchdog."""
+    try:
+        usec = int(os.environ.get("WATCHDOG_USEC", ""))
+    except ValueError:
+        return None
+    return usec / 1e6 if usec > 0 else None
+
+
+def alive() -> None:
+    """Tell the watchdog the process is alive — at most once per WatchdogSec/4 (once a
+    second without a known WatchdogSec): callers may call it as often as they like."""
+    global _last_ping
+    interval = watchdog_interval()
+    gap = interval / 4 if interval else 1.0
+    with _ping_lock:
+        now = time.monotonic()
+        if now - _last_ping < gap:
+            return
+        _last_ping = now
     notify("WATCHDOG=1")
 
 
-def wait(seconds: float, stop: threading.Event, heartbeat: Callable[[], None] = _alive,
+def wait(seconds: float, stop: threading.Event, heartbeat: Callable[[], None] = alive,
          woken: Callable[[], object] = lambda: False) -> None:
     """Sleep up to ``seconds`` (or until ``stop`` is set or ``woken()`` is true), calling
     ``heartbeat`` every second — by default telling the watchdog the process is alive: a

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import ssl
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,21 @@ import aiosmtplib
 from . import auth
 from .config import SmtpConfig
 from .net import connection_problem
+from .notify import alive, watchdog_interval
 from .rate import is_throttle
 from .text import ADDR_RE
 
 log = logging.getLogger(__name__)
 
 PER_CONNECTION = 20  # replies due before another connection is worth opening
+GRACE = 5.0  # seconds the reply in hand may still take after a stop (SIGTERM)
+
+
+def command_timeout(configured: float) -> float:
+    """Seconds one SMTP command may take: [smtp] timeout, but below WatchdogSec/2, so a
+    stalled server is given up long before systemd's watchdog would kill mailbot."""
+    interval = watchdog_interval()
+    return min(configured, interval * 0.4) if interval else configured
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,9 @@ class Sink(Protocol):
 
     def finished(self, reply_id: int, error: str | None, permanent: bool) -> None: ...
 
+    def released(self, reply_id: int) -> None:
+        """Not sent, and not this reply's fault (the server refused us): queued as before."""
+
 
 class TransportError(Exception):
     """Raised when the SMTP server cannot be reached or refuses our login; the replies
@@ -59,7 +72,8 @@ class TransportLoginError(TransportError):
 class Transport(Protocol):
     description: str
 
-    def send(self, items: Sequence[Outgoing], sink: Sink) -> None: ...
+    def send(self, items: Sequence[Outgoing], sink: Sink,
+             stop: threading.Event | None = None) -> None: ...
 
     def probe(self) -> str: ...
 
@@ -81,9 +95,12 @@ class DryRunTransport:
             raise TransportError(f"{self.description}: {exc.strerror or exc}") from None
         return f"replies are written to {self.folder}/"
 
-    def send(self, items: Sequence[Outgoing], sink: Sink) -> None:
+    def send(self, items: Sequence[Outgoing], sink: Sink,
+             stop: threading.Event | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         for item in items:
+            if stop is not None and stop.is_set():
+                return
             safe = re.sub(r"[^a-z0-9@._-]", "_", item.recipient.lower())[:80]
             path = self.folder / f"{item.id:05d}-{item.kind}-{safe}.eml"
             sink.starting(item.id)
@@ -111,15 +128,30 @@ class SmtpTransport:
         return f"{self.description}: connected, {login}"
 
     async def _probe(self) -> None:
+        """Also asks MAIL FROM (then RSET): a server that refuses our sender until STARTTLS
+        or a login fails here, not at the first reply."""
         client = await self._connected()
         try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
+            response = await client.execute_command(
+                b"MAIL", b"FROM:<" + self.envelope_from.encode() + b">")
+            if response.code != 250:
+                raise TransportError(self._refused_us(aiosmtplib.SMTPSenderRefused(
+                    response.code, response.message, self.envelope_from)))
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TransportError(f"{self.description}: {_describe(exc)}") from None
+        finally:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
 
-    def send(self, items: Sequence[Outgoing], sink: Sink) -> None:
+    def send(self, items: Sequence[Outgoing], sink: Sink,
+             stop: threading.Event | None = None) -> None:
+        """Send ``items``; after ``stop`` is set no new reply is started, and the ones on
+        their way are abandoned after GRACE seconds (their rows stay for the next run)."""
         if items:
-            asyncio.run(self._send(items, sink))
+            asyncio.run(self._send(items, sink, stop or threading.Event()))
 
     def _client(self) -> aiosmtplib.SMTP:
         cfg = self.cfg
@@ -127,7 +159,8 @@ class SmtpTransport:
             self._context = ssl.create_default_context(cafile=cfg.ca_file)
         context = self._context
         return aiosmtplib.SMTP(
-            hostname=cfg.host, port=cfg.port, timeout=cfg.timeout, tls_context=context,
+            hostname=cfg.host, port=cfg.port, timeout=command_timeout(cfg.timeout),
+            tls_context=context,
             use_tls=cfg.security == "tls",
             start_tls=True if cfg.security == "starttls" else False,
         )
@@ -154,7 +187,22 @@ class SmtpTransport:
             raise TransportError(f"{self.description}: {_describe(exc)}") from None
         return client
 
-    async def _send(self, items: Sequence[Outgoing], sink: Sink) -> None:
+    async def _send(self, items: Sequence[Outgoing], sink: Sink,
+                    stop: threading.Event) -> None:
+        """Send, telling the watchdog we are alive all the while (connecting included);
+        after a stop, what is on its way gets GRACE seconds, then it is abandoned."""
+        task = asyncio.ensure_future(self._send_all(items, sink, stop))
+        guard = asyncio.create_task(_keep_alive(stop, task))
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.warning("stopping: sending abandoned; a reply that was on its way is tried "
+                        "again later")
+        finally:
+            guard.cancel()
+
+    async def _send_all(self, items: Sequence[Outgoing], sink: Sink,
+                        stop: threading.Event) -> None:
         """Send over up to ``connections`` connections side by side, each taking the next
         reply when it is free: while the server reads one reply, the next is on its way.
         The first connection must succeed and starts at once; the others join when they
@@ -168,20 +216,22 @@ class SmtpTransport:
 
         async def work(client: aiosmtplib.SMTP) -> None:
             try:
-                while not errors and (item := line.take()) is not None:
+                while not errors and not stop.is_set() and (item := line.take()) is not None:
                     try:
-                        alive = await self._send_one(client, item, sink)
+                        connected = await self._send_one(client, item, sink)
                     finally:
                         line.done(item)
-                    if not alive:
+                    if not connected:
                         break  # this connection is gone; the others go on
+            except asyncio.CancelledError:
+                client.close()  # abandoned after a stop: no polite QUIT to wait for
+                raise
             except Exception as exc:  # noqa: BLE001 - raised below, after the others stop
                 errors.append(exc)
-            finally:
-                try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    client.close()
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
 
         async def join() -> None:
             try:
@@ -196,27 +246,37 @@ class SmtpTransport:
             raise errors[0]
 
     async def _send_one(self, client: aiosmtplib.SMTP, item: Outgoing, sink: Sink) -> bool:
-        """Send one reply; False when the connection is gone and the rest must wait."""
+        """Send one reply; False when the connection is gone and the rest must wait. An
+        answer about us (MAIL FROM refused, 421 anywhere) leaves the reply as it was and
+        ends the round; only an answer about this reply (RCPT, DATA) counts as its attempt."""
         sink.starting(item.id)
         try:
             await self._transaction(client, item)
-        except aiosmtplib.SMTPSenderRefused as exc:
-            # our own sender or login is refused: no reply can go; all stay queued
-            sink.finished(item.id, _describe(exc), False)
-            if exc.code < 500 or is_throttle(_describe(exc)):  # "not now": all wait
-                raise TransportError(f"{self.description}: {_describe(exc)} (the server asks "
-                                     f"to wait; the replies stay queued)") from None
-            raise TransportError(f"{self.description}: sender {self.envelope_from} refused: "
-                                 f"{_describe(exc)} (check [smtp] username and password)"
-                                 ) from None
-        except aiosmtplib.SMTPResponseException as exc:  # this reply refused: 4xx or 5xx
-            sink.finished(item.id, _describe(exc), exc.code >= 500)
+        except asyncio.CancelledError:
+            sink.finished(item.id, "abandoned: mailbot was stopped while sending it", False)
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            if isinstance(exc, aiosmtplib.SMTPSenderRefused) or exc.code == 421:
+                sink.released(item.id)
+                raise TransportError(self._refused_us(exc)) from None
+            sink.finished(item.id, _describe(exc), exc.code >= 500)  # this reply refused
         except (aiosmtplib.SMTPException, OSError) as exc:
             sink.finished(item.id, _describe(exc), False)
             return False
         else:
             sink.finished(item.id, None, False)
         return True
+
+    def _refused_us(self, exc: aiosmtplib.SMTPResponseException) -> str:
+        """One line about a refusal of our sender or session, with what to check."""
+        what = f"{self.description}: {_describe(exc)}"
+        if exc.code < 500 or is_throttle(_describe(exc)):  # "not now", also a used-up quota
+            return f"{what} (the server is busy or limits us: replies stay queued)"
+        if exc.code in (530, 535, 534, 538):
+            return (f"{what} (the server wants a login or a secure connection first: check "
+                    f"[smtp] security, username and password)")
+        return (f"{what} (sender {self.envelope_from} refused: check that this login may "
+                f"send as [contact] address)")
 
     async def _transaction(self, client: aiosmtplib.SMTP, item: Outgoing) -> None:
         """MAIL, RCPT and DATA for one reply: what ``sendmail`` does, without its two
@@ -269,6 +329,22 @@ class _Line:
 
     def done(self, item: Outgoing) -> None:
         self.busy.discard(item.recipient)
+
+
+async def _keep_alive(stop: threading.Event, work: asyncio.Future) -> None:
+    """While replies are on their way: tell the watchdog we are alive (a slow server is
+    work, not a hang — each command has its own timeout), and after a stop give the
+    reply in hand GRACE seconds, then abandon it."""
+    stopped_at = None
+    loop = asyncio.get_running_loop()
+    while not work.done():
+        alive()
+        if stop.is_set():
+            stopped_at = stopped_at or loop.time()
+            if loop.time() - stopped_at > GRACE:
+                work.cancel()
+                return
+        await asyncio.sleep(0.2)
 
 
 def _describe(exc: BaseException) -> str:

@@ -215,26 +215,120 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
 
 
+class StoreError(Exception):
+    """Raised when the database cannot be used as it is: a 0-byte or foreign file, a file
+    deleted or replaced while mailbot runs. The message is one line with the fix."""
+
+
+def _refuse_empty(path: Path) -> None:
+    """An existing 0-byte file is not a new database: something emptied it (a failed copy,
+    a full disk). Its write-ahead log may still hold everything, so then it is used."""
+    try:
+        empty = path.stat().st_size == 0
+    except FileNotFoundError:
+        return
+    wal = path.with_name(path.name + "-wal")
+    if empty and not (wal.exists() and wal.stat().st_size > 0):
+        raise StoreError(f"database {path} is an empty file (0 bytes), not a mailbot "
+                         f"database: restore it from the backup, or delete it to start anew")
+
+
+def holders(path: Path) -> list[str]:
+    """'name pid' of other processes that have the file open (those /proc lets us see)."""
+    found, target, own = [], str(path.resolve()), os.getpid()
+    for entry in Path("/proc").glob("[0-9]*"):
+        if int(entry.name) == own:
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                found.append(f"{(entry / 'comm').read_text().strip()} {entry.name}")
+        except OSError:
+            continue
+    return found
+
+
+def explain(exc: BaseException, path: Path) -> str:
+    """One line for an organiser about a database error, with what to do."""
+    text = str(exc)
+    if isinstance(exc, StoreError):
+        return text
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        who = holders(path)
+        by = f" by {', '.join(who)}" if who else " by another program"
+        return (f"database {path} is locked{by}: close that program (or wait until it is "
+                f"done) and try again; nothing was lost")
+    if "full" in low:
+        return (f"database {path}: the disk is full; free some space and try again "
+                f"(nothing was lost)")
+    if "malformed" in low or "not a database" in low:
+        return (f"database {path} is damaged or not a database ({text}): restore it from "
+                f"the backup")
+    if "disk i/o" in low or "readonly" in low or "unable to open" in low:
+        return (f"database {path}: {text}; check the disk and the file's permissions, "
+                f"restore it from the backup if it is damaged")
+    return f"database {path}: {text}"
+
+
 class Store:
     """The database at ``path``; created 0600 with its folder 0700 when missing."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        if str(path) != ":memory:":
+        self.identity: tuple[int, int] | None = None  # (device, inode) as opened
+        self._immediate = False  # inside immediate()
+        try:
+            self._open(str(path) == ":memory:")
+        except sqlite3.Error as exc:
+            raise StoreError(explain(exc, self.path)) from None
+
+    def _open(self, memory: bool) -> None:
+        if memory:
+            self.db = sqlite_utils.Database(memory=True)
+        else:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _refuse_empty(self.path)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            info = os.fstat(fd)
             os.close(fd)
+            self.identity = (info.st_dev, info.st_ino)
             self.db = sqlite_utils.Database(self.path)
             self.db.enable_wal()
             # WAL + NORMAL: a commit survives a crash of mailbot (not a power cut of the
             # last moments) and costs no fsync per mail.
             self.db.execute("PRAGMA synchronous = NORMAL")
-        else:
-            self.db = sqlite_utils.Database(memory=True)
-        self._immediate = False  # inside immediate()
         self.db.execute("PRAGMA busy_timeout = 10000")
         self.db.execute("PRAGMA secure_delete = ON")  # deleted personal data is overwritten
+        self._refuse_foreign()
         self.migrate()
+
+    def _refuse_foreign(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+        if version == 0 and tables:
+            raise StoreError(f"database {self.path}: a SQLite file of another program (tables "
+                             f"{', '.join(sorted(tables)[:3])}), not mailbot's; check "
+                             f"[database] path")
+        if version > len(MIGRATIONS):
+            raise StoreError(f"database {self.path}: made by a newer mailbot (schema "
+                             f"{version}); update mailbot")
+
+    def check_file(self) -> None:
+        """Raises StoreError unless the database file is still the one opened: deleted or
+        replaced while mailbot runs, every write would go into a file nobody will see."""
+        if self.identity is None:
+            return
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(f"database {self.path} was deleted while mailbot was running: "
+                             f"stopped, nothing more is moved; restore it from the backup "
+                             f"and start mailbot again") from None
+        if (info.st_dev, info.st_ino) != self.identity:
+            raise StoreError(f"database {self.path} was replaced by another file while "
+                             f"mailbot was running: stopped, nothing more is moved; start "
+                             f"mailbot again to use the new file")
 
     def close(self) -> None:
         self.db.close()
@@ -605,11 +699,12 @@ class Store:
                               [key]).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_state(self, key: str, value: str, now: dt.datetime) -> None:
+    def set_state(self, key: str, value: str, now: dt.datetime,
+                  limit: int | None = 500) -> None:
         with self.db.atomic():
             self.db.execute("INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-                            "updated_at = excluded.updated_at", [key, value[:500], iso(now)])
+                            "updated_at = excluded.updated_at", [key, value[:limit], iso(now)])
 
     def use_time_zone(self, zone: str) -> None:
         """Make the views show times in ``zone`` (the event's): its UTC offsets 2000–2100
@@ -691,6 +786,24 @@ class Store:
             values,
         )
 
+    def count_interrupted(self, now: dt.datetime) -> int:
+        """Replies left ``sending`` by a process that ended during their SMTP transaction
+        (killed, watchdog) count as an attempt: queued again to be sent now, given up after
+        MAX_ATTEMPTS — a reply that kills mailbot each time cannot loop forever. Only
+        called by the holder of the lock, so no other process is sending them."""
+        with self.db.atomic():
+            rows = self.db.execute("SELECT id FROM outbox WHERE status = 'sending'").fetchall()
+            for (reply_id,) in rows:
+                self._attempt_failed(reply_id, "interrupted: mailbot ended while sending it",
+                                     False, now, at_once=True)
+        return len(rows)
+
+    def release(self, reply_id: int) -> None:
+        """Back to the queue untouched: the server refused us, not this reply."""
+        with self.db.atomic():
+            self.db.execute("UPDATE outbox SET status = 'queued' WHERE id = ? AND "
+                            "status = 'sending'", [reply_id])
+
     def mark_sending(self, reply_id: int) -> None:
         """Committed just before the SMTP transaction: a crash leaves it ``sending``."""
         with self.db.atomic():
@@ -708,16 +821,21 @@ class Store:
         connection), or ``failed`` when refused for good (5xx) or tried too often. With
         ``retry_after`` (the server said "slow down") it stays queued, however often."""
         with self.db.atomic():
-            (attempts,) = self.db.execute("SELECT attempts + 1 FROM outbox WHERE id = ?",
-                                          [reply_id]).fetchone()
-            if attempts >= MAX_ATTEMPTS and not permanent and retry_after is None:
-                permanent, error = True, f"{error} (given up after {attempts} attempts)"
-            delay = retry_after if retry_after is not None else retry_delay(attempts)
-            self.db.execute(
-                "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, "
-                "next_attempt_at = ? WHERE id = ?",
-                ["failed" if permanent else "queued", attempts, error[:500],
-                 None if permanent else iso(now + delay), reply_id])
+            self._attempt_failed(reply_id, error, permanent, now, retry_after=retry_after)
+
+    def _attempt_failed(self, reply_id: int, error: str, permanent: bool, now: dt.datetime,
+                        at_once: bool = False, retry_after: dt.timedelta | None = None) -> None:
+        (attempts,) = self.db.execute("SELECT attempts + 1 FROM outbox WHERE id = ?",
+                                      [reply_id]).fetchone()
+        if attempts >= MAX_ATTEMPTS and not permanent and retry_after is None:
+            permanent, error = True, f"{error} (given up after {attempts} attempts)"
+        delay = retry_after if retry_after is not None else retry_delay(attempts)
+        retry_at = None if at_once else iso(now + delay)
+        self.db.execute(
+            "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, "
+            "next_attempt_at = ? WHERE id = ?",
+            ["failed" if permanent else "queued", attempts, error[:500],
+             None if permanent else retry_at, reply_id])
 
     def copies_to_save(self, since: dt.datetime, limit: int = 50) -> list[dict[str, Any]]:
         """Sent replies (since ``since``) without their copy in the Sent folder yet; those

@@ -58,11 +58,11 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
     real_flush = daemon.Processor.flush
     calls = []
 
-    def dying_flush(self, summary):
+    def dying_flush(self, summary, stop=None):
         calls.append(1)
         if len(calls) == 2:  # the first call sends leftovers; the second would send ours
             raise SystemExit("killed")
-        return real_flush(self, summary)
+        return real_flush(self, summary, stop)
 
     with monkeypatch.context() as m:
         m.setattr(daemon.Processor, "flush", dying_flush)
