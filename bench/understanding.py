@@ -287,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     folders = args.folders or [f for f in DEFAULT if f.exists()]
     if not args.folders and (ROOT / "tests" / "mails" / "blind" / "expected.json").exists():
         folders = [f for f in folders if f != Path("/work/blind")]  # copied already
+    import mailbot.parse
+
+    print(f"code: {Path(mailbot.parse.__file__).parent}")
     rows = []
     for folder in folders:
         score = run(folder, args.verbose)
