@@ -1,6 +1,7 @@
 """Mail corpora with expected.json, end to end against Dovecot and aiosmtpd.
 
-Two corpora: the shared samples (../shared/samples/mail) and our own (tests/mails). Each
+Three corpora: the shared samples (../shared/samples/mail), our own (tests/mails) and the
+blind set (tests/mails/blind: written by someone who had not read the reader). Each
 corpus is appended to one fresh Dovecot mailbox and handled by one ``run --once`` into one
 fresh database, in name order, as its expected.json describes. New mails added to either
 folder are picked up without changes here.
@@ -9,7 +10,7 @@ expected.json, one entry per file: ``file``; ``action`` (register | cancel | ign
 | noop | foreign); ``participants`` (email, name, organisation — null: not stated);
 ``duplicate`` (already registered: no second row, one reply). Our own corpus may add
 ``attention`` (registered and flagged for the organiser) and ``reason`` (a word that the
-recorded reason contains).
+recorded reason contains); the blind set says ``why`` in words.
 """
 
 from __future__ import annotations
@@ -26,7 +27,27 @@ from conftest import CONFIG, MAILS, SAMPLES, Mailbox
 
 from mailbot.cli import main
 
-CORPORA = {"shared": SAMPLES, "own": MAILS}
+CORPORA = {"shared": SAMPLES, "own": MAILS, "blind": MAILS / "blind"}
+# blind mails the reader does not yet get right (issue 12): expected to fail until fixed
+NOT_YET = {"04_thunderbird_flowed_dr.eml", "06_francais_inscription.eml",
+           "07_tuerkisch_katilim.eml", "10_tonline_latin9.eml",
+           "13_english_register_question.eml", "14_kollegin_mit_adresse.eml",
+           "15_kollege_statt_mir.eml", "16_adresse_spaeter_im_satz.eml",
+           "17_kollege_ohne_adresse.eml", "18_ich_und_kollege_ohne_adresse.eml",
+           "19_im_auftrag_buergermeister.eml", "20_im_auftrag_landraetin.eml",
+           "21_team_quartiersarbeit.eml", "22_info_seniorennetzwerk.eml",
+           "23_sekretariat_bm_selbst.eml", "24_info_verein_vorsitzende.eml",
+           "25_name_nur_im_betreff.eml", "26_name_im_betreff_posteo.eml",
+           "27_fachtag_17_juni.eml", "28_praesenz_koeln.eml", "29_falsches_datum.eml",
+           "33_kollegin_absage_mit_adresse.eml", "34_kollegin_absage_ohne_adresse.eml",
+           "36_korrektur_namensschreibung.eml", "38_bescheid_ob_plaetze.eml",
+           "41_danke_einladung_teilnehmerliste.eml", "52_kalender_zugesagt_mit_frage.eml",
+           "53_kalender_abgelehnt.eml", "54_kalender_abgelehnt_kommentar.eml",
+           "55_kalender_mit_vorbehalt.eml", "56_smime_ministerium.eml",
+           "58_familie_gemeinsame_adresse.eml", "59_ehepaar_eine_adresse.eml",
+           "60_phishing_postfach.eml", "62_spam_seo_angebot.eml",
+           "65_tabelle_sechs_personen_feindselig.eml", "67_android_dabei.eml",
+           "69_spitzname_adresse.eml"}
 
 
 def load(name: str) -> list[dict]:
@@ -37,7 +58,7 @@ def load(name: str) -> list[dict]:
     return [{**e, "corpus": name} for e in sorted(entries, key=lambda e: e["file"])]
 
 
-EXPECTED = load("shared") + load("own")
+EXPECTED = load("shared") + load("own") + load("blind")
 TITLES = re.compile(r"\b(?:dr|prof|frau|herr|ms|mr|mrs)\.?\s+", re.IGNORECASE)
 
 
@@ -121,7 +142,14 @@ def where(state, file: str) -> tuple[str | None, set | None]:
     return None, None
 
 
-@pytest.mark.parametrize("entry", EXPECTED, ids=[f"{e['corpus']}/{e['file']}" for e in EXPECTED])
+def _marks(entry: dict) -> list:
+    if entry["corpus"] == "blind" and entry["file"] in NOT_YET:
+        return [pytest.mark.xfail(reason="issue 12: not yet read right", strict=True)]
+    return []
+
+
+@pytest.mark.parametrize("entry", [pytest.param(e, marks=_marks(e)) for e in EXPECTED],
+                         ids=[f"{e['corpus']}/{e['file']}" for e in EXPECTED])
 def test_mail(corpora, entry):
     if entry["action"] == "missing":
         pytest.skip(f"no {entry['corpus']} corpus at {CORPORA[entry['corpus']]}")
