@@ -10,10 +10,13 @@ condition ("falls ich doch nicht kommen kann, sage ich ab") or somebody else's i
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .models import Intent
+from .config import EventConfig
+from .models import Intent, ParsedMail
+from .people import split_signature
 
 _F = re.IGNORECASE
 _END = r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&)\b))"  # the particle ends the clause
@@ -27,19 +30,28 @@ _CANCEL = re.compile(
     r"|kann\s+(?:\w+\s+){0,2}nicht\W*$"
     r"|verhindert|schaffe (?:es|ich)\b.{0,30}\bnicht|(?:muss|müssen)\b.{0,40}\bpassen"
     r"|cancel\w*|can(?:'|no)t (?:make it|attend|come|join|participate)"
+    r"|(?:take|remove)\s+(?:me|us)\s+(?:off|from)\b"
+    r"|\b(?:nimm|nehmt|nehmen\s+sie)\s+(?:mich|uns)\b.{0,40}\b(?:raus|heraus|runter)\b"
     r"|(?:unable|not able|won't be able) to (?:attend|make it|join|come|participate)"
     r"|withdraw\w*)",
     _F,
 )
 _REGISTER = re.compile(
-    r"\b(?:melde\s+(?:mich|uns|hiermit|ich|wir|gerne?|folgende|meine\w*|unsere\w*|frau|herrn?)"
-    rf"\b.{{0,160}}\ban{_END}"
+    r"\b(?:meld(?:e|en)?\s+(?:mich|uns|hiermit|ich|wir|gerne?|folgende|meine\w*|unsere\w*"
+    rf"|frau|herrn?)\b.{{0,160}}\ban{_END}"
     rf"|melden\s+(?:wir|uns)\b.{{0,160}}\ban{_END}"
     rf"|(?:wir|ich)\s+(?:\S+\s+)?melden?\b.{{0,160}}\ban{_END}"
     r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b.{0,120}"
     r"\b(?:teilnehmen|anmelden|dabei sein|mitmachen|teil ?nehmen)"
     rf"|(?:nehme|nehmen)\b.{{0,120}}\bteil{_END}"
-    r"|(?:bin|sind)\s+(?:gerne?\s+|auch\s+|sehr\s+gerne?\s+)?dabei\b"
+    r"|(?:bin|sind|ist)\s+(?:\S+\s+){0,4}?dabei\b"
+    rf"|(?:kommt|kommen)\b.{{0,80}}\bmit{_END}|nimmt\b.{{0,120}}\bteil{_END}"
+    r"|wird\b.{0,120}\bteilnehmen"
+    r"|(?:setzen|tragen|nehmen|schreiben)\s+sie\s+(?:mich|uns)\b.{0,60}"
+    r"\b(?:liste|ein\b|auf\b)|(?:put|add|sign)\s+(?:me|us)\s+(?:down|up|on)\b"
+    r"|\b(?:je|nous)\s+(?:\w+\s+){0,3}?(?:m'inscri\w*|nous inscri\w*|participer|participe\w*)"
+    r"|\bkatıl(?:mak istiyorum|ıyorum|acağım|acağız|mak isterim)"
+    r"|\bkayıt (?:olmak istiyorum|oluyorum)"
     r"|(?:bin|sind)\s+(?:ich|wir)\b.{0,60}\bdabei\b"
     r"|(?:komme|kommen)\s+(?:\w+\s+){0,2}?(?:gerne?|sehr gerne?)\b"
     r"|(?:bestätige|bestätigen)\b.{0,40}\bteilnahme"
@@ -89,19 +101,38 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 @dataclass(frozen=True)
 class Reading:
-    """The intent, and whether the mail also asks something a human must answer."""
+    """The intent, and whether the mail also asks something a human must answer.
+
+    ``sentence``: the sentence that decided the intent. ``note``: the first sentence that no
+    rule explained although it holds a question, a request, a negation, a name, an address
+    or a date ("Frage: ‚…'"). ``elsewhere``: a sentence that names another date, event or
+    place than this event's. ``others``: a registration or cancellation sentence that speaks
+    of somebody other than the writer (who then needs an address of their own).
+    ``partstat``: a calendar reply's answer (ACCEPTED, DECLINED, TENTATIVE …)."""
 
     intent: Intent
     asks: bool = False
     rsvp: bool = False
     reason: str = ""
+    sentence: str = ""
+    note: str = ""
+    elsewhere: str = ""
+    others: str = ""
+    partstat: str = ""
 
 
 def sentences(text: str) -> list[str]:
     """The text as sentences: dots that end no sentence ("31.05.2021", "31. Mai", "e.V.",
     "Dr.") and hard line wraps do not split it."""
-    joined = _NOT_A_FULL_STOP.sub(" ", _WRAPPED_LINE.sub(r"\1 ", text))
-    return [s.strip() for s in _SENTENCE_END.split(joined) if s.strip()]
+    joined = _NOT_A_FULL_STOP.sub(_keep_dot, _WRAPPED_LINE.sub(r"\1 ", text))
+    return [s.strip().replace(_DOT, ".") for s in _SENTENCE_END.split(joined) if s.strip()]
+
+
+_DOT = "\u2024"  # stands for a dot that ends no sentence while the text is split
+
+
+def _keep_dot(m: re.Match) -> str:
+    return m[0].replace(".", _DOT)
 
 
 @dataclass
@@ -109,57 +140,325 @@ class _Found:
     register: bool = False
     cancel: bool = False
     asks: bool = False
-    hedged: bool = False
     substitute: bool = False
     away: bool = False
+    sentence: str = ""  # the first registration or cancellation sentence
+    hedge: str = ""  # a registration said with reservations
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (what, sentence) to read
+    elsewhere: str = ""
+    others: str = ""
+    unexplained: list[str] = field(default_factory=list)
+
+    def note(self, intent: Intent) -> str:
+        """The first sentence a human must read, given what the mail was taken for: in a
+        cancellation, a negation only agrees ("es geht an dem Tag nicht")."""
+        for what, sentence in self.notes:
+            if not (intent is Intent.CANCEL and what == "Verneinung"):
+                return f"{what}: ‚{_short(sentence)}‘"
+        return ""
 
 
-def _read(parts: list[str]) -> _Found:
+def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
     found = _Found()
+    previous = ""
     for sentence in parts:
-        found.away |= bool(_AWAY.search(sentence))
-        found.substitute |= bool(_SUBSTITUTE.search(sentence))
-        if sentence.endswith("?") or _INDIRECT_QUESTION.search(sentence):
-            found.asks = True
-            continue
-        if _CONDITION.search(sentence):
-            continue
-        if _CANCEL.search(sentence) and not _EXCUSE.search(sentence):
-            found.cancel = True
-            continue
-        m = _REGISTER.search(sentence)
-        if m and not _NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
-            found.register = True
-            found.hedged |= bool(_HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80))
+        sentence = _GREETING_PREFIX.sub("", sentence, count=1).strip() or sentence
+        kind, m = _kind(sentence, found)
+        if m is not None:  # a registration or cancellation: its clause decides
+            found.sentence = found.sentence or sentence
+            clause, rest = _clause(sentence, m)
+            context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
+            other = event.elsewhere(context, kind == "register") if event else None
+            found.elsewhere = found.elsewhere or (other and f"{other}: ‚{_short(sentence)}‘")
+            if _speaks_of_others(clause, m[0]):
+                found.others = found.others or sentence
+            why = salient(rest, event) if rest.strip() else ""
+            if why not in ("", "Verneinung", "Person"):  # the rule of people covers names
+                found.notes.append((why, sentence))
+        elif kind != "known":
+            found.unexplained.append(sentence)
+            why = salient(sentence, event)
+            if why:
+                found.notes.append((why, sentence))
+        previous = sentence
     return found
 
 
-def classify(subject: str, text: str, calendar_method: str | None = None) -> Reading:
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;:–—]|\s-\s)\s*")
+
+
+def _clause(sentence: str, m: re.Match) -> tuple[str, str]:
+    """(the clause in which the match stands, the rest of the sentence)."""
+    start, end = 0, len(sentence)
+    for brk in _CLAUSE_BREAK.finditer(sentence):
+        if brk.end() <= m.start():
+            start = brk.end()
+        elif brk.start() >= m.end():
+            end = brk.start()
+            break
+    return sentence[start:end], f"{sentence[:start]} {sentence[end:]}"
+
+
+_THIRD_VERB = re.compile(r"^(?:kommt|nimmt|ist|wird)\b", _F)
+_SELF_OBJECT = re.compile(r"\b(?:mich|uns|me|us|myself|ourselves|meine teilnahme|my place)\b", _F)
+
+
+def _speaks_of_others(clause: str, said: str) -> bool:
+    """The clause registers or cancels somebody else: "Herr Pieper nimmt teil", "ich melde
+    Herrn Pieper an", "meine Kollegin kann nicht" — not "ich melde mich an"."""
+    if _THIRD_VERB.match(said):
+        return True
+    return bool(_THIRD_PERSON.search(clause)) and not _SELF_OBJECT.search(clause)
+
+
+def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
+    """What a sentence is — register, cancel, question, hedge, known (explained) or "" —
+    and for a registration or cancellation the words that said it."""
+    found.away |= bool(_AWAY.search(sentence))
+    found.substitute |= bool(_SUBSTITUTE.search(sentence))
+    if sentence.endswith("?") or _INDIRECT_QUESTION.search(sentence):
+        found.asks = True
+        return "question", None
+    if _CONDITION.search(sentence):  # "falls ich nicht kann, sage ich ab" is a courtesy
+        return ("known" if _CANCEL.search(sentence) else ""), None
+    m = _CANCEL.search(sentence)
+    if m and not _EXCUSE.search(sentence):
+        found.cancel = True
+        return "cancel", m
+    m = _REGISTER.search(sentence)
+    if m and not _NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
+        if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or _THEN.match(
+                sentence):
+            found.hedge = found.hedge or sentence
+            return "hedge", None
+        found.register = True
+        return "register", m
+    if _KNOWN.search(sentence) or _EXCUSE.search(sentence) or _FIELD_LINE.match(sentence):
+        return "known", None
+    if _THANKS.search(sentence) and not salient(sentence, None):
+        return "known", None
+    return "", None
+
+
+def _short(sentence: str, limit: int = 140) -> str:
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+_REQUEST = re.compile(
+    r"\b(?:bitte|bitten|können sie|könnten sie|würden sie|wären sie|möchten sie|please|could you"
+    r"|would you|can you|kindly|bescheid|schicken sie|senden sie|teilen sie|s'il vous pla[iî]t"
+    r"|lütfen)\b", _F)
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_TITLED = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*(?-i:[A-ZÄÖÜ])\w+")
+_RELATIVE = (r"(?:mein|meine|meinen|meinem|meiner|unser|unsere|unseren|unserem|unserer|my|our)"
+             r"\s+(?:\w+\s+)?(?:Kolleg\w*|Mitarbeiter\w*|Chef\w*|Vorsitzende\w*|Vorstand\w*"
+             r"|Mann|Frau|Ehemann|Ehefrau|Partner\w*|Sohn|Tochter|Vertret\w*|Nachfolger\w*"
+             r"|Praktikant\w*|Leiter\w*|colleague\w*|husband|wife|partner|boss)\b")
+_THIRD_PERSON = re.compile(rf"{_TITLED.pattern}|\b{_RELATIVE}"
+                           r"|\b(?:zu zweit|zu dritt|beide|both of us|two of us)\b"
+                           r"|(?-i:\b(?:er|ihn|ihm|sie|ihr|he|him|she|her)\b)", _F)
+_NAMED_RELATIVE = re.compile(rf"\b{_RELATIVE}\s+(?-i:[A-ZÄÖÜ])\w+", _F)
+_THEN = re.compile(r"^\W*(?:dann|then|in diesem fall|in that case)\b", _F)
+_BACK_REFERENCE = re.compile(r"^\W*(?:dafür|dazu|hierfür|hierzu|daran|for (?:this|that|it))\b",
+                             _F)
+_GREETING_PREFIX = re.compile(
+    r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
+    r"|dear|hello|bonjour|merhaba|salut)\b[^,!.?:]{0,60}[,!:]\s*", _F)
+_DELIVERY = (r"\b(?:link\w*|zugangsdaten|einwahldaten|zoom[\w-]*|bestätigung|anmeldebestätigung"
+             r"|einladung|unterlagen|details|access data)\b")
+_SEND = r"\b(?:schick|send|zusend|zukommen|weiterleit|forward|mail)\w*"
+_KNOWN = re.compile(
+    r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
+    r"|dear|hello|bonjour|merhaba|salut)\b[^.?]{0,60}$"  # a greeting alone
+    r"|^\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
+    r"(?:grüße|grüßen|gruß|grüsse|gruss|regards|wishes)\b.{0,40}$"  # a closing
+    r"|^\W*(?:\S+\s+){0,4}(?:grüße|grüßen|gruß|grüsse|regards)\W*$"
+    r"|^\W*(?:mfg|lg|vg|cheers|ciao|tschüss|bis (?:dann|bald)|best)\b.{0,30}$"
+    r"|^\W*(?:von meinem|sent from my|gesendet (?:von|mit)|envoyé de mon)\b.{0,40}$"
+    r"|\bfreue(?:n)? (?:mich|uns)\b|looking forward|schönen? (?:tag|wochenende|abend)"
+    r"|bleiben sie gesund|^\W*(?:super|prima|toll|perfekt|passt|alles klar|ok(?:ay)?|gut|great"
+    r"|perfect|wunderbar)\W*$"
+    rf"|{_DELIVERY}.{{0,80}}{_SEND}|{_SEND}.{{0,80}}{_DELIVERY}"
+    r"|(?:ergänz|korrigier|änder|eintrag|trag)\w*.{0,40}(?:teilnehmerliste|liste)"
+    r"|(?:teilnehmerliste|liste).{0,40}(?:ergänz|korrigier|änder|eintrag|trag)\w*"
+    r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)", _F)
+
+
+def salient(sentence: str, event: EventFacts | None) -> str:
+    """What in a sentence a human must read, when no rule explained it: a question, a
+    request, a negation, an address, a name, a date (not the event's own) — or ""."""
+    if _ADDRESS.search(sentence):
+        return "Adresse"
+    if sentence.endswith("?") or _INDIRECT_QUESTION.search(sentence):
+        return "Frage"
+    if _REQUEST.search(sentence):
+        return "Bitte"
+    if _NEGATION.search(sentence):
+        return "Verneinung"
+    if _TITLED.search(sentence) or _NAMED_RELATIVE.search(sentence):
+        return "Person"
+    if event is not None and event.elsewhere(sentence, False):
+        return "Datum"
+    return ""
+
+
+def classify(subject: str, text: str, calendar_method: str | None = None, *,
+             event: EventFacts | None = None, sender_name: str = "",
+             calendar: tuple[str, str | None, str, str] | None = None) -> Reading:
     """The intent of a mail from its subject, the text the person wrote now and the method
-    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail)."""
+    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail).
+    ``event`` lets dates, weekdays and titles be checked against this event's own."""
     if (calendar_method or "").upper() == "REPLY" or (
             _RSVP_SUBJECT.match(subject) and calendar_method):
-        return Reading(Intent.THANKS, rsvp=True)
-    body = text[:20000]
-    found = _read(sentences(body))
+        return _calendar_reply(text, calendar)
+    body = split_signature(text[:20000], sender_name)[0]
+    found = _read(sentences(body), event)
+    sentence = found.sentence
     if found.away and not found.register:
         return Reading(Intent.AUTO, reason="Abwesenheitsnotiz (ohne Kennzeichnung)")
-    if found.substitute:
-        return Reading(Intent.UNKNOWN, found.asks, reason="Vertretung/Ersatzperson – bitte prüfen")
+    if found.substitute and found.cancel:
+        return Reading(Intent.UNKNOWN, found.asks, reason="Vertretung/Ersatzperson – bitte prüfen",
+                       sentence=sentence)
+    intent = (Intent.UNKNOWN if found.cancel and found.register else Intent.CANCEL
+              if found.cancel else Intent.REGISTER if found.register else Intent.UNKNOWN)
+    note = found.note(intent)
+    facts = {"sentence": sentence, "note": note, "elsewhere": found.elsewhere or "",
+             "others": found.others}
     if found.cancel and found.register:
-        return Reading(Intent.UNKNOWN, found.asks, reason="An- und Abmeldung zugleich – unklar")
+        return Reading(Intent.UNKNOWN, found.asks, reason="An- und Abmeldung zugleich – unklar",
+                       **facts)
     if found.cancel:
-        return Reading(Intent.CANCEL, found.asks)
-    if found.register and found.hedged:
-        return Reading(Intent.UNKNOWN, found.asks,
-                       reason="Anmeldung unter Vorbehalt – bitte prüfen")
+        return Reading(Intent.CANCEL, found.asks, **facts)
     if found.register:
-        return Reading(Intent.REGISTER, found.asks)
+        if found.hedge and not note:
+            facts["note"] = f"Vorbehalt: ‚{_short(found.hedge)}‘"
+        return Reading(Intent.REGISTER, found.asks, **facts)
+    if found.hedge:
+        return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Vorbehalt – bitte "
+                       f"prüfen: ‚{_short(found.hedge)}‘", sentence=found.hedge)
     if found.asks:
-        return Reading(Intent.QUESTION, True)
-    return _from_subject(subject, body) or (
-        Reading(Intent.THANKS) if _THANKS.search(body) and len(body) < 600
-        else Reading(Intent.UNKNOWN))
+        return Reading(Intent.QUESTION, True, reason=note)
+    by_subject = _from_subject(subject, body)
+    if by_subject:
+        return by_subject
+    if _THANKS.search(body) and len(body) < 600 and _bare(found.unexplained):
+        return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
+    if note:
+        return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
+    if found.unexplained:
+        return Reading(Intent.UNKNOWN, reason=f"Anliegen nicht erkannt: "
+                                              f"‚{_short(found.unexplained[0])}‘")
+    return Reading(Intent.UNKNOWN)
+
+
+def _bare(unexplained: list[str]) -> bool:
+    """Nothing but an acknowledgement: what no rule explained is a few words at most
+    ("Der Termin ist eingetragen.")."""
+    return sum(len(s.split()) for s in unexplained) <= 8
+
+
+def _calendar_reply(text: str, calendar: tuple[str, str | None, str, str] | None) -> Reading:
+    """A calendar program's answer: its PARTSTAT, and any comment a person typed with it."""
+    partstat = calendar[0] if calendar else ""
+    comment = (calendar[3] if calendar else "") or " ".join(
+        s for s in sentences(text) if not _KNOWN.search(s))
+    note = f"Kommentar: ‚{_short(comment)}‘" if comment.strip() else ""
+    return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
+
+
+def read(parsed: ParsedMail, event: EventConfig | None = None) -> Reading:
+    """:func:`classify` with everything the parsed mail and the event say."""
+    return classify(parsed.subject, parsed.text, parsed.calendar_method,
+                    event=EventFacts.of(event) if event else None,
+                    sender_name=parsed.sender_name, calendar=parsed.calendar_reply)
+
+
+_MONTHS = {"jan": 1, "feb": 2, "mär": 3, "mar": 3, "apr": 4, "mai": 5, "may": 5, "jun": 6,
+           "jul": 7, "aug": 8, "sep": 9, "okt": 10, "oct": 10, "nov": 11, "dez": 12, "dec": 12}
+_MONTH = (r"(?P<{}>jan(?:uar|uary)?|feb(?:ruar|ruary)?|märz|mär|march|mar|apr(?:il)?|mai|may"
+          r"|jun[ie]?|jul[iy]?|aug(?:ust)?|sep(?:t|tember)?|okt(?:ober)?|oct(?:ober)?"
+          r"|nov(?:ember)?|dez(?:ember)?|dec(?:ember)?)\b\.?")
+_NUMERIC_DATE = re.compile(r"\b(?P<day>\d{1,2})\.\s?(?P<month>\d{1,2})\.(?P<year>\d{2,4})?"
+                           r"|\b(?P<iy>20\d\d)-(?P<im>\d\d)-(?P<id>\d\d)\b")
+_NAMED_DATE = re.compile(
+    rf"\b(?P<day>\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?{_MONTH.format('month')}"
+    rf"(?:\s*(?P<year>\d{{4}}))?"
+    rf"|\b{_MONTH.format('month2')}\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\b", _F)
+_DAY_ONLY = re.compile(r"\b(?:am|ab|bis|zum|vom|on the|the)\s+(?P<day>\d{1,2})(?:\.|st|nd|rd|th)"
+                       r"(?!\s*\d)(?!\s*(?:jan|feb|mär|mar|apr|mai|may|jun|jul|aug|sep|okt|oct"
+                       r"|nov|dez|dec))", _F)
+_MONTH_ONLY = re.compile(rf"\b(?:im|in|ab|bis|seit|anfang|ende|mitte)\s+{_MONTH.format('month')}"
+                         r"(?!\s*\d)"
+                         r"|\b(?:im|in the|this|next|diesen|nächsten|kommenden)\s+"
+                         r"(?P<season>frühjahr|frühling|sommer|herbst|winter|spring|summer"
+                         r"|autumn|fall)\b", _F)
+_WEEKDAYS = ["montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"]
+_WEEKDAYS_EN = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_WEEKDAY = re.compile(r"\b(?P<wd>" + "|".join(_WEEKDAYS + _WEEKDAYS_EN) + r")\b", _F)
+_EVENT_KIND = re.compile(
+    r"\b(?P<word>(?P<prefix>[\w-]*?)(?:tagung|konferenz|kongress|seminar|workshop|webinar"
+    r"|schulung|messe|sitzung|treffen|veranstaltung|fortbildung|versammlung|fachtag|aktionstag"
+    r"|festival|forum|conference|summit))\b", _F)
+_OUR_KINDS = re.compile(r"^(?:|online-?|digital\w*-?|zoom-?|video-?|virtuell\w*-?)$", _F)
+_IN_PERSON = re.compile(r"\bin präsenz\b|\bpräsenz\w*|\bvor ort\b|\bin person\b|\bon site\b",
+                        _F)
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What a mail may name and still mean this event: its day, weekday and title."""
+
+    day: dt.date
+    title: str
+
+    @classmethod
+    def of(cls, event: EventConfig) -> EventFacts:
+        return cls(event.start.date(), event.title.casefold())
+
+    def elsewhere(self, text: str, registering: bool = True) -> str | None:
+        """Why ``text`` speaks of another date, event or place than this one, or None.
+        Event titles and places count only in a registration (``registering``): a
+        cancellation may well name the meeting that keeps someone away."""
+        if self._other_date(text):
+            return "anderes Datum"
+        if not registering:
+            return None
+        for m in _EVENT_KIND.finditer(text):
+            prefix = m["prefix"].casefold().rstrip("-")
+            if (m["word"].casefold() not in self.title and not _OUR_KINDS.match(prefix)
+                    and not (len(prefix) >= 4 and prefix in self.title)):
+                return f"andere Veranstaltung ({m['word']})"
+        if _IN_PERSON.search(text):
+            return "Präsenz statt online"
+        return None
+
+    def _other_date(self, text: str) -> bool:
+        day = self.day
+        for m in _NUMERIC_DATE.finditer(text):
+            if m["iy"]:
+                found = (int(m["id"]), int(m["im"]), int(m["iy"]))
+            else:
+                year = m["year"] and int(m["year"]) + (2000 if len(m["year"]) == 2 else 0)
+                found = (int(m["day"]), int(m["month"]), year)
+            if found[:2] != (day.day, day.month) or found[2] not in (None, day.year):
+                return True
+        for m in _NAMED_DATE.finditer(text):
+            number = int(m["day"] or m["day2"])
+            month = _MONTHS.get((m["month"] or m["month2"])[:3].casefold())
+            year = int(m["year"]) if m["year"] else None
+            if (number, month) != (day.day, day.month) or year not in (None, day.year):
+                return True
+        if any(int(m["day"]) != day.day for m in _DAY_ONLY.finditer(text)):
+            return True
+        for m in _MONTH_ONLY.finditer(text):
+            if m["season"] or _MONTHS.get(m["month"][:3].casefold()) != day.month:
+                return True
+        for m in _WEEKDAY.finditer(text):
+            name = m["wd"].casefold()
+            index = (_WEEKDAYS.index(name) if name in _WEEKDAYS else _WEEKDAYS_EN.index(name))
+            if index != day.weekday():
+                return True
+        return False
 
 
 def _from_subject(subject: str, body: str) -> Reading | None:
