@@ -172,7 +172,8 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             found.elsewhere = found.elsewhere or (other and f"{other}: ‚{_short(sentence)}‘")
             if _speaks_of_others(clause, m[0]):
                 found.others = found.others or sentence
-            why = salient(rest, event) if rest.strip() else ""
+            why = salient(rest, event) if rest.strip() and not (
+                _REGISTER.search(rest) or _CANCEL.search(rest)) else ""
             if why not in ("", "Verneinung", "Person"):  # the rule of people covers names
                 found.notes.append((why, sentence))
         elif kind != "known":
@@ -281,7 +282,12 @@ _KNOWN = re.compile(
     rf"|{_DELIVERY}.{{0,80}}{_SEND}|{_SEND}.{{0,80}}{_DELIVERY}"
     r"|(?:ergänz|korrigier|änder|eintrag|trag)\w*.{0,40}(?:teilnehmerliste|liste)"
     r"|(?:teilnehmerliste|liste).{0,40}(?:ergänz|korrigier|änder|eintrag|trag)\w*"
-    r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)", _F)
+    r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)"
+    r"|\b(?:hierhin|hierher|an diese adresse|to this address)\s+(?:antworten|reply)"
+    r"|\b(?:einladung|invitation)\b.{0,60}\b(?:weitergeleitet|bekommen|erhalten|forwarded"
+    r"|received|got)\b|\b(?:weitergeleitet|bekommen|erhalten|forwarded|forwarding|received"
+    r"|got)\b.{0,40}\b(?:einladung|invitation)\b"
+    r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$", _F)
 
 
 def salient(sentence: str, event: EventFacts | None) -> str:

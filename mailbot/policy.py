@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -103,6 +104,9 @@ def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
     return None
 
 
+_TITLED_NAME = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*([\w-]+)")
+
+
 def _cut(sentence: str, limit: int = 140) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
@@ -119,6 +123,10 @@ def _noted(decision: Decision, reading: Reading, mail: ParsedMail, what: str) ->
     if note.startswith("Adresse:"):
         known = {p.email for p in mail.participants} | {mail.sender}
         if all(a.lower() in known for a in ADDR_RE.findall(note)):
+            note = ""
+    if note.startswith("Person:"):  # "Herr Schulz wird am Vormittag teilnehmen": known
+        names = {w for p in mail.participants for w in p.name.split()[-1:]}
+        if any(name in names for name in _TITLED_NAME.findall(note)):
             note = ""
     if note or reading.asks:
         return _flag(decision, f"bitte lesen – {note}" if note
