@@ -97,7 +97,8 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
     key = message_id or content_key(raw)
     sender, sender_name = parse_from(_raw_header(msg, "from"))
     text = "" if limit else strip_quotes(body_text(msg))
-    found = find(text, sender, sender_name, own) if not limit else None
+    found = (find(text, sender, sender_name, own, decode_header(headers.get("subject", "")))
+             if not limit else None)
     reply_to = None
     if "reply-to" in headers:
         reply_to = parse_from(_raw_header(msg, "reply-to"))[0] or "?"
