@@ -23,9 +23,9 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
+from .net import connection_problem
 from .notify import wait
 from .parse import content_key, parse_mail
-from .text import connection_problem
 
 log = logging.getLogger(__name__)
 

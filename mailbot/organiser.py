@@ -12,12 +12,12 @@ import uuid
 from dataclasses import dataclass, replace
 
 from .classify import Reading
+from .clock import now_utc
 from .daemon import Processor, note_row
 from .inbox import Inbox
 from .models import Action, Intent, ParsedMail, Participant, ReplyKind, Status
 from .parse import parse_mail
 from .policy import Decision, decide
-from .store import now_utc
 from .text import valid_address
 
 

@@ -21,7 +21,8 @@ from typing import Protocol
 import aiosmtplib
 
 from .config import SmtpConfig
-from .text import ADDR_RE, connection_problem
+from .net import connection_problem
+from .text import ADDR_RE
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from .classify import read
+from .clock import now_utc
 from .config import Config
 from .parse import parse_mail
 from .people import PARTICLES
-from .store import now_utc
 
 if TYPE_CHECKING:
     from .daemon import Processor

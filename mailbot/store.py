@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .clock import iso, now_utc  # noqa: F401  (re-exported: callers import them from here)
 from .models import Registration, Reply, Status
 from .text import ADDR_RE
 
@@ -108,14 +109,6 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat() if value else None
-
-
 class Store:
     """The database at ``path``; created 0600 with its folder 0700 when missing."""
 
@@ -139,6 +132,12 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextmanager
     def immediate(self) -> Iterator[None]:

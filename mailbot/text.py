@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
-import ssl
 import unicodedata
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -26,8 +24,6 @@ def valid_address(value: str) -> str | None:
     return value.lower()
 
 
-
-
 _WORD = re.compile(r"[a-zäöüß']+")
 _ENGLISH = frozenset("the and to for you would like please i we our my is are be will "
                      "with this that of on in dear regards thank thanks best kind "
@@ -47,21 +43,3 @@ def guess_language(text: str) -> str | None:
     if german >= 2 and german >= english:
         return "de"
     return None
-
-
-def connection_problem(exc: BaseException) -> str:
-    """One line for an organiser about a failed connection (IMAP or SMTP), looking through
-    the exception's causes: refused, timeout, unknown host, untrusted certificate."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or "[Errno 111]" in str(cause):
-            return "connection refused (is the host and port right?)"
-        if isinstance(cause, socket.timeout | TimeoutError):
-            return "no answer (timeout)"
-        if isinstance(cause, socket.gaierror):
-            return "host name not found"
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"TLS certificate not trusted: {cause.verify_message}"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc) or type(exc).__name__
-    return text.replace("\r", " ").replace("\n", " ")[:300]

@@ -1,0 +1,72 @@
+"""The shape of the house, checked from the source (ast), so it cannot drift silently.
+
+The pure core decides from plain values: it must not reach the database, the network or the
+loop. Imports inside ``if TYPE_CHECKING:`` are annotations only and do not count.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
+PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
+        "text", "clock"]
+IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "organiser", "cli", "lock",
+              "notify", "net", "doctor"}
+IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
+             "subprocess", "threading"}
+
+
+def _runtime_imports(tree: ast.Module) -> set[str]:
+    """Module names imported at run time (top level and inside functions)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                for sub in child.orelse:
+                    visit(sub)
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level and child.module:
+                    found.add("." + child.module.split(".")[0])
+                elif child.level:
+                    found.update("." + alias.name for alias in child.names)
+                elif child.module:
+                    found.add(child.module.split(".")[0])
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_import_no_io(name):
+    path = PACKAGE / f"{name}.py"
+    if not path.exists():
+        pytest.skip(f"{name}.py does not exist")
+    imports = _runtime_imports(ast.parse(path.read_text(encoding="utf-8")))
+    own = {i[1:] for i in imports if i.startswith(".")}
+    assert not own & IO_MODULES, f"{name}.py imports {sorted(own & IO_MODULES)}"
+    assert not imports & IO_STDLIB, f"{name}.py imports {sorted(imports & IO_STDLIB)}"
+
+
+def test_the_check_sees_a_forbidden_import():
+    """The test above can fail: a runtime import is found, an annotation-only one is not."""
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                     "    from .daemon import X\ndef f():\n    from .store import Store\n")
+    assert _runtime_imports(tree) == {"typing", ".store"}
+
+
+def test_store_closes_itself(tmp_path):
+    from mailbot.store import Store
+
+    with Store(tmp_path / "m.sqlite") as store:
+        store.db.execute("select 1")
+    with pytest.raises(Exception, match="closed"):
+        store.db.execute("select 1")
