@@ -20,6 +20,8 @@ from .models import Action, Intent, ParsedMail, Participant, Registration, Reply
 from .text import ADDR_RE
 
 DAY = dt.timedelta(days=1)
+# a sender who does not come herself may register this many people of other domains at once
+STRANGERS_MAX = 3
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,11 @@ def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
         return mail.participant_issue
     if reading.others and not any(p.email != mail.sender for p in mail.participants):
         return f"Person ohne eigene Adresse: ‚{_cut(reading.others)}‘"
+    domain = (mail.sender or "").rpartition("@")[2]
+    strangers = [p.email for p in mail.participants if p.email.rpartition("@")[2] != domain]
+    if len(strangers) > STRANGERS_MAX and mail.sender not in {p.email for p in mail.participants}:
+        return (f"meldet {len(strangers)} Personen anderer Organisationen an, ohne selbst "
+                f"teilzunehmen ({', '.join(strangers[:3])} …) – bitte prüfen")
     return None
 
 
