@@ -19,7 +19,8 @@ from .models import Intent, ParsedMail
 from .people import split_signature
 
 _F = re.IGNORECASE
-_END = r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&)\b))"  # the particle ends the clause
+_END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
+# the particle ends the clause (or a prepositional phrase follows it: "melde mich an für …")
 
 _CANCEL = re.compile(
     r"\b(?:absagen|abmelden|abmeldung|stornier\w*|zurückziehen|ziehe\b.{0,40}\bzurück"
@@ -68,7 +69,8 @@ _REGISTER = re.compile(
 )
 _THANKS = re.compile(r"\b(?:dank\w*|thanks?|thank you|merci)\b", _F)
 _INDIRECT_QUESTION = re.compile(
-    r"\b(?:(?:wissen|fragen|nachfragen|erfragen|klären|mitteilen|sagen|informieren)\W+ob"
+    r"\b(?:(?:wissen|fragen|nachfragen|erfragen|klären|mitteilen|sagen|informieren|bescheid"
+    r"|rückmeldung)\W+(?:\w+\W+){0,2}?ob"
     r"|nachfragen|erkundigen|frage mich|würde gerne? wissen|möchte (?:gerne? )?wissen"
     r"|whether|wonder|want to know|would like to know|let me know if)\b", _F)
 _NEGATION = re.compile(r"\b(?:nicht|kein\w*|not|never|nie)\b|n't\b", _F)
@@ -85,6 +87,10 @@ _AWAY = re.compile(
     r"|nicht erreichbar)|(?:am|out of (?:the )?)office until|(?:i am|i'm) (?:currently )?"
     r"(?:out of (?:the )?office|away|on (?:annual )?leave)|abwesenheitsnotiz"
     r"|automatische antwort|automatic reply|in dringenden fällen)\b", _F)
+_AWAY_CONTEXT = re.compile(
+    r"\b(?:in dringenden fällen|for urgent matters|in urgent cases|wenden sie sich|please contact"
+    r"|in my absence|während meiner abwesenheit|lese meine (?:e-?)?mails|access to e-?mail"
+    r"|nicht weitergeleitet|not (?:be )?forwarded|vertritt mich|vertreten durch)\b", _F)
 _RSVP_SUBJECT = re.compile(r"^(?:angenommen|abgelehnt|mit vorbehalt|accepted|declined|"
                            r"tentative(?:ly accepted)?|zugesagt|abgesagt)\s*:", _F)
 _SUBJECT_REGISTER = re.compile(r"^\s*(?:anmeldung|registration|teilnahme|register)\b", _F)
@@ -176,6 +182,8 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
                 _REGISTER.search(rest) or _CANCEL.search(rest)) else ""
             if why not in ("", "Verneinung", "Person"):  # the rule of people covers names
                 found.notes.append((why, sentence))
+        elif kind != "known" and (_AWAY.search(sentence) or _AWAY_CONTEXT.search(sentence)):
+            found.unexplained.append(sentence)  # part of an out-of-office text
         elif kind != "known":
             found.unexplained.append(sentence)
             why = salient(sentence, event)
@@ -234,9 +242,7 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
             return "hedge", None
         found.register = True
         return "register", m
-    if _KNOWN.search(sentence) or _EXCUSE.search(sentence) or _FIELD_LINE.match(sentence):
-        return "known", None
-    if _THANKS.search(sentence) and not salient(sentence, None):
+    if _explained(sentence) or _EXCUSE.search(sentence) or _FIELD_LINE.match(sentence):
         return "known", None
     return "", None
 
@@ -268,26 +274,42 @@ _GREETING_PREFIX = re.compile(
 _DELIVERY = (r"\b(?:link\w*|zugangsdaten|einwahldaten|zoom[\w-]*|bestätigung|anmeldebestätigung"
              r"|einladung|unterlagen|details|access data)\b")
 _SEND = r"\b(?:schick|send|zusend|zukommen|weiterleit|forward|mail)\w*"
-_KNOWN = re.compile(
+_GREETING_LINE = re.compile(
     r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
     r"|dear|hello|bonjour|merhaba|salut)\b[^.?]{0,60}$"  # a greeting alone
-    r"|^\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
+    r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$", _F)
+_PLEASANTRY = re.compile(
+    r"^\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
     r"(?:grüße|grüßen|gruß|grüsse|gruss|regards|wishes)\b.{0,40}$"  # a closing
     r"|^\W*(?:\S+\s+){0,4}(?:grüße|grüßen|gruß|grüsse|regards)\W*$"
     r"|^\W*(?:mfg|lg|vg|cheers|ciao|tschüss|bis (?:dann|bald)|best)\b.{0,30}$"
     r"|^\W*(?:von meinem|sent from my|gesendet (?:von|mit)|envoyé de mon)\b.{0,40}$"
     r"|\bfreue(?:n)? (?:mich|uns)\b|looking forward|schönen? (?:tag|wochenende|abend)"
     r"|bleiben sie gesund|^\W*(?:super|prima|toll|perfekt|passt|alles klar|ok(?:ay)?|gut|great"
-    r"|perfect|wunderbar)\W*$"
-    rf"|{_DELIVERY}.{{0,80}}{_SEND}|{_SEND}.{{0,80}}{_DELIVERY}"
+    r"|perfect|wunderbar)\W*$", _F)
+_INSTRUCTION = re.compile(  # how to send what we send anyway; a note for the list
+    rf"{_DELIVERY}.{{0,80}}{_SEND}|{_SEND}.{{0,80}}{_DELIVERY}"
     r"|(?:ergänz|korrigier|änder|eintrag|trag)\w*.{0,40}(?:teilnehmerliste|liste)"
     r"|(?:teilnehmerliste|liste).{0,40}(?:ergänz|korrigier|änder|eintrag|trag)\w*"
     r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)"
-    r"|\b(?:hierhin|hierher|an diese adresse|to this address)\s+(?:antworten|reply)"
-    r"|\b(?:einladung|invitation)\b.{0,60}\b(?:weitergeleitet|bekommen|erhalten|forwarded"
+    r"|\b(?:hierhin|hierher|an diese adresse|to this address)\s+(?:antworten|reply)", _F)
+_PROVENANCE = re.compile(  # where the invitation came from
+    r"\b(?:einladung|invitation)\b.{0,60}\b(?:weitergeleitet|bekommen|erhalten|forwarded"
     r"|received|got)\b|\b(?:weitergeleitet|bekommen|erhalten|forwarded|forwarding|received"
-    r"|got)\b.{0,40}\b(?:einladung|invitation)\b"
-    r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$", _F)
+    r"|got)\b.{0,40}\b(?:einladung|invitation)\b", _F)
+
+
+def _explained(sentence: str) -> bool:
+    """A greeting, or a pleasantry with nothing a human must read in it, or an instruction
+    for what we send anyway, or where the invitation came from (no question, no request)."""
+    if _GREETING_LINE.search(sentence):
+        return True
+    if _PLEASANTRY.search(sentence) or (_THANKS.search(sentence)):
+        return not salient(sentence, None)
+    if sentence.endswith("?"):
+        return False
+    return bool(_INSTRUCTION.search(sentence) or (
+        _PROVENANCE.search(sentence) and not _REQUEST.search(sentence)))
 
 
 def salient(sentence: str, event: EventFacts | None) -> str:
@@ -320,7 +342,7 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     body = split_signature(text[:20000], sender_name)[0]
     found = _read(sentences(body), event)
     sentence = found.sentence
-    if found.away and not found.register:
+    if found.away and not (found.register or found.asks or found.notes):  # all of it
         return Reading(Intent.AUTO, reason="Abwesenheitsnotiz (ohne Kennzeichnung)")
     if found.substitute and found.cancel:
         return Reading(Intent.UNKNOWN, found.asks, reason="Vertretung/Ersatzperson – bitte prüfen",
@@ -347,7 +369,7 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     by_subject = _from_subject(subject, body)
     if by_subject:
         return by_subject
-    if _THANKS.search(body) and len(body) < 600 and _bare(found.unexplained):
+    if _THANKS.search(body) and len(body) < 600 and not note and _bare(found.unexplained):
         return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
     if note:
         return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
@@ -367,7 +389,7 @@ def _calendar_reply(text: str, calendar: tuple[str, str | None, str, str] | None
     """A calendar program's answer: its PARTSTAT, and any comment a person typed with it."""
     partstat = calendar[0] if calendar else ""
     comment = (calendar[3] if calendar else "") or " ".join(
-        s for s in sentences(text) if not _KNOWN.search(s))
+        s for s in sentences(text) if not _explained(s))
     note = f"Kommentar: ‚{_short(comment)}‘" if comment.strip() else ""
     return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
 
