@@ -97,9 +97,10 @@ _SUBJECT_REGISTER = re.compile(r"^\s*(?:anmeldung|registration|teilnahme|registe
 _SUBJECT_CANCEL = re.compile(r"^\s*(?:abmeldung|absage|cancel\w*)\b", _F)
 _FIELD_LINE = re.compile(r"^\s*[\w -]{2,30}:\s*\S", re.MULTILINE)
 
-_NOT_A_FULL_STOP = re.compile(
-    r"(?<=\d)\.|(?<=\b\w)\.|\b(?:Dr|Prof|bzw|ggf|ca|Nr|Str|usw|etc|inkl|evtl|Hr|Fr|Min|Std)\.",
-    _F)
+_NOT_A_FULL_STOP = re.compile(  # the dot first: the engine jumps from dot to dot
+    r"\.(?:(?<=\d\.)|(?<=\b\w\.)|"
+    + "|".join(rf"(?<=\b{w}\.)" for w in "Dr Prof bzw ggf ca Nr Str usw etc inkl evtl Hr Fr Min Std"
+               .split()) + ")", _F)
 _WRAPPED_LINE = re.compile(r"(?m)^(.{50,}[^.!?:;,\s])[ \t]*\n(?=[ \t]*(?!\d+[.)]\s|[-*•]\s)"
                            r"[^\s\n][^:\n]{0,30}(?:[^:\n]|$))")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -130,15 +131,12 @@ class Reading:
 def sentences(text: str) -> list[str]:
     """The text as sentences: dots that end no sentence ("31.05.2021", "31. Mai", "e.V.",
     "Dr.") and hard line wraps do not split it."""
-    joined = _NOT_A_FULL_STOP.sub(_keep_dot, _WRAPPED_LINE.sub(r"\1 ", text))
+    joined = _NOT_A_FULL_STOP.sub(_DOT, _WRAPPED_LINE.sub(r"\1 ", text))
     return [s.strip().replace(_DOT, ".") for s in _SENTENCE_END.split(joined) if s.strip()]
 
 
 _DOT = "\u2024"  # stands for a dot that ends no sentence while the text is split
 
-
-def _keep_dot(m: re.Match) -> str:
-    return m[0].replace(".", _DOT)
 
 
 @dataclass
@@ -182,7 +180,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
                 _REGISTER.search(rest) or _CANCEL.search(rest)) else ""
             if why not in ("", "Verneinung", "Person"):  # the rule of people covers names
                 found.notes.append((why, sentence))
-        elif kind != "known" and (_AWAY.search(sentence) or _AWAY_CONTEXT.search(sentence)):
+        elif kind == "away":
             found.unexplained.append(sentence)  # part of an out-of-office text
         elif kind != "known":
             found.unexplained.append(sentence)
@@ -223,7 +221,8 @@ def _speaks_of_others(clause: str, said: str) -> bool:
 def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     """What a sentence is — register, cancel, question, hedge, known (explained) or "" —
     and for a registration or cancellation the words that said it."""
-    found.away |= bool(_AWAY.search(sentence))
+    away = bool(_AWAY.search(sentence))
+    found.away |= away
     found.substitute |= bool(_SUBSTITUTE.search(sentence))
     if sentence.endswith("?") or _INDIRECT_QUESTION.search(sentence):
         found.asks = True
@@ -244,6 +243,8 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
         return "register", m
     if _explained(sentence) or _EXCUSE.search(sentence) or _FIELD_LINE.match(sentence):
         return "known", None
+    if away or _AWAY_CONTEXT.search(sentence):
+        return "away", None  # part of an out-of-office text
     return "", None
 
 
@@ -278,18 +279,20 @@ _GREETING_LINE = re.compile(
     r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
     r"|dear|hello|bonjour|merhaba|salut)\b[^.?]{0,60}$"  # a greeting alone
     r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$", _F)
-_PLEASANTRY = re.compile(
-    r"^\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
+_PLEASANTRY = re.compile(  # matched at the start of the sentence
+    r"\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
     r"(?:grüße|grüßen|gruß|grüsse|gruss|regards|wishes)\b.{0,40}$"  # a closing
-    r"|^\W*(?:\S+\s+){0,4}(?:grüße|grüßen|gruß|grüsse|regards)\W*$"
-    r"|^\W*(?:mfg|lg|vg|cheers|ciao|tschüss|bis (?:dann|bald)|best)\b.{0,30}$"
-    r"|^\W*(?:von meinem|sent from my|gesendet (?:von|mit)|envoyé de mon)\b.{0,40}$"
-    r"|\bfreue(?:n)? (?:mich|uns)\b|looking forward|schönen? (?:tag|wochenende|abend)"
-    r"|bleiben sie gesund|^\W*(?:super|prima|toll|perfekt|passt|alles klar|ok(?:ay)?|gut|great"
-    r"|perfect|wunderbar)\W*$", _F)
-_INSTRUCTION = re.compile(  # how to send what we send anyway; a note for the list
-    rf"{_DELIVERY}.{{0,80}}{_SEND}|{_SEND}.{{0,80}}{_DELIVERY}"
-    r"|(?:ergänz|korrigier|änder|eintrag|trag)\w*.{0,40}(?:teilnehmerliste|liste)"
+    r"|\W*(?:\S+\s+){0,4}(?:grüße|grüßen|gruß|grüsse|regards)\W*$"
+    r"|\W*(?:mfg|lg|vg|cheers|ciao|tschüss|bis (?:dann|bald)|best)\b.{0,30}$"
+    r"|\W*(?:von meinem|sent from my|gesendet (?:von|mit)|envoyé de mon)\b.{0,40}$"
+    r"|\W*(?:super|prima|toll|perfekt|passt|alles klar|ok(?:ay)?|gut|great|perfect|wunderbar)"
+    r"\W*$", _F)
+_KIND_WORDS = re.compile(r"\bfreuen? (?:mich|uns)\b|looking forward"
+                         r"|schönen? (?:tag|wochenende|abend)|bleiben sie gesund", _F)
+_DELIVERY_RE = re.compile(_DELIVERY, _F)
+_SEND_RE = re.compile(_SEND, _F)
+_INSTRUCTION = re.compile(  # a note for the list; "reply here"
+    r"(?:ergänz|korrigier|änder|eintrag|trag)\w*.{0,40}(?:teilnehmerliste|liste)"
     r"|(?:teilnehmerliste|liste).{0,40}(?:ergänz|korrigier|änder|eintrag|trag)\w*"
     r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)"
     r"|\b(?:hierhin|hierher|an diese adresse|to this address)\s+(?:antworten|reply)", _F)
@@ -304,10 +307,13 @@ def _explained(sentence: str) -> bool:
     for what we send anyway, or where the invitation came from (no question, no request)."""
     if _GREETING_LINE.search(sentence):
         return True
-    if _PLEASANTRY.search(sentence) or (_THANKS.search(sentence)):
+    if (_PLEASANTRY.match(sentence) or _KIND_WORDS.search(sentence)
+            or _THANKS.search(sentence)):
         return not salient(sentence, None)
     if sentence.endswith("?"):
         return False
+    if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence):
+        return True  # how to send what we send anyway
     return bool(_INSTRUCTION.search(sentence) or (
         _PROVENANCE.search(sentence) and not _REQUEST.search(sentence)))
 
@@ -406,27 +412,24 @@ _MONTHS = {"jan": 1, "feb": 2, "mär": 3, "mar": 3, "apr": 4, "mai": 5, "may": 5
 _MONTH = (r"(?P<{}>jan(?:uar|uary)?|feb(?:ruar|ruary)?|märz|mär|march|mar|apr(?:il)?|mai|may"
           r"|jun[ie]?|jul[iy]?|aug(?:ust)?|sep(?:t|tember)?|okt(?:ober)?|oct(?:ober)?"
           r"|nov(?:ember)?|dez(?:ember)?|dec(?:ember)?)\b\.?")
-_NUMERIC_DATE = re.compile(r"\b(?P<day>\d{1,2})\.\s?(?P<month>\d{1,2})\.(?P<year>\d{2,4})?"
-                           r"|\b(?P<iy>20\d\d)-(?P<im>\d\d)-(?P<id>\d\d)\b")
-_NAMED_DATE = re.compile(
-    rf"\b(?P<day>\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?{_MONTH.format('month')}"
-    rf"(?:\s*(?P<year>\d{{4}}))?"
-    rf"|\b{_MONTH.format('month2')}\s+(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\b", _F)
-_DAY_ONLY = re.compile(r"\b(?:am|ab|bis|zum|vom|on the|the)\s+(?P<day>\d{1,2})(?:\.|st|nd|rd|th)"
-                       r"(?!\s*\d)(?!\s*(?:jan|feb|mär|mar|apr|mai|may|jun|jul|aug|sep|okt|oct"
-                       r"|nov|dez|dec))", _F)
-_MONTH_ONLY = re.compile(rf"\b(?:im|in|ab|bis|seit|anfang|ende|mitte)\s+{_MONTH.format('month')}"
-                         r"(?!\s*\d)"
-                         r"|\b(?:im|in the|this|next|diesen|nächsten|kommenden)\s+"
-                         r"(?P<season>frühjahr|frühling|sommer|herbst|winter|spring|summer"
-                         r"|autumn|fall)\b", _F)
 _WEEKDAYS = ["montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"]
 _WEEKDAYS_EN = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_WEEKDAY = re.compile(r"\b(?P<wd>" + "|".join(_WEEKDAYS + _WEEKDAYS_EN) + r")\b", _F)
+_DATE = re.compile(  # every way a mail names a day, in one pass
+    r"\b(?P<nd>\d{1,2})\.\s?(?P<nm>\d{1,2})\.(?P<ny>\d{2,4})?"
+    r"|\b(?P<iy>20\d\d)-(?P<im>\d\d)-(?P<id>\d\d)\b"
+    rf"|\b(?P<md>\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?{_MONTH.format('mm')}"
+    r"(?:\s*(?P<my>\d{4}))?"
+    rf"|\b{_MONTH.format('mm2')}\s+(?P<md2>\d{{1,2}})(?:st|nd|rd|th)?\b"
+    r"|\b(?:am|ab|bis|zum|vom|on the|the)\s+(?P<dd>\d{1,2})(?:\.|st|nd|rd|th)(?!\s*\d)"
+    rf"|\b(?:im|in|ab|bis|seit|anfang|ende|mitte)\s+{_MONTH.format('om')}(?!\s*\d)"
+    r"|\b(?:im|in the|this|next|diesen|nächsten|kommenden)\s+"
+    r"(?P<season>frühjahr|frühling|sommer|herbst|winter|spring|summer|autumn|fall)\b"
+    r"|\b(?P<wd>" + "|".join(_WEEKDAYS + _WEEKDAYS_EN) + r")\b", _F)
 _EVENT_KIND = re.compile(
-    r"\b(?P<word>(?P<prefix>[\w-]*?)(?:tagung|konferenz|kongress|seminar|workshop|webinar"
-    r"|schulung|messe|sitzung|treffen|veranstaltung|fortbildung|versammlung|fachtag|aktionstag"
-    r"|festival|forum|conference|summit))\b", _F)
+    r"(?:tagung|konferenz|kongress|seminar|workshop|webinar|schulung|messe|sitzung|treffen"
+    r"|veranstaltung|fortbildung|versammlung|fachtag|aktionstag|festival|forum|conference"
+    r"|summit)\b", _F)
+_WORD_START = re.compile(r"[\w-]*$")
 _OUR_KINDS = re.compile(r"^(?:|online-?|digital\w*-?|zoom-?|video-?|virtuell\w*-?)$", _F)
 _IN_PERSON = re.compile(r"\bin präsenz\b|\bpräsenz\w*|\bvor ort\b|\bin person\b|\bon site\b",
                         _F)
@@ -452,41 +455,42 @@ class EventFacts:
         if not registering:
             return None
         for m in _EVENT_KIND.finditer(text):
-            prefix = m["prefix"].casefold().rstrip("-")
-            if (m["word"].casefold() not in self.title and not _OUR_KINDS.match(prefix)
+            prefix = _WORD_START.search(text, 0, m.start())[0]
+            word = prefix + m[0]
+            prefix = prefix.casefold().rstrip("-")
+            if (word.casefold() not in self.title and not _OUR_KINDS.match(prefix)
                     and not (len(prefix) >= 4 and prefix in self.title)):
-                return f"andere Veranstaltung ({m['word']})"
+                return f"andere Veranstaltung ({word})"
         if _IN_PERSON.search(text):
             return "Präsenz statt online"
         return None
 
     def _other_date(self, text: str) -> bool:
+        return any(self._differs(m) for m in _DATE.finditer(text))
+
+    def _differs(self, m: re.Match) -> bool:
+        """Whether a date the mail names is another day than the event's."""
         day = self.day
-        for m in _NUMERIC_DATE.finditer(text):
-            if m["iy"]:
-                found = (int(m["id"]), int(m["im"]), int(m["iy"]))
-            else:
-                year = m["year"] and int(m["year"]) + (2000 if len(m["year"]) == 2 else 0)
-                found = (int(m["day"]), int(m["month"]), year)
-            if found[:2] != (day.day, day.month) or found[2] not in (None, day.year):
-                return True
-        for m in _NAMED_DATE.finditer(text):
-            number = int(m["day"] or m["day2"])
-            month = _MONTHS.get((m["month"] or m["month2"])[:3].casefold())
-            year = int(m["year"]) if m["year"] else None
-            if (number, month) != (day.day, day.month) or year not in (None, day.year):
-                return True
-        if any(int(m["day"]) != day.day for m in _DAY_ONLY.finditer(text)):
-            return True
-        for m in _MONTH_ONLY.finditer(text):
-            if m["season"] or _MONTHS.get(m["month"][:3].casefold()) != day.month:
-                return True
-        for m in _WEEKDAY.finditer(text):
+        if m["wd"]:
             name = m["wd"].casefold()
-            index = (_WEEKDAYS.index(name) if name in _WEEKDAYS else _WEEKDAYS_EN.index(name))
-            if index != day.weekday():
-                return True
-        return False
+            index = _WEEKDAYS.index(name) if name in _WEEKDAYS else _WEEKDAYS_EN.index(name)
+            return index != day.weekday()
+        if m["season"]:
+            return True
+        if m["om"]:
+            return _MONTHS.get(m["om"][:3].casefold()) != day.month
+        if m["dd"]:
+            return int(m["dd"]) != day.day
+        if m["iy"]:
+            number, month, year = int(m["id"]), int(m["im"]), int(m["iy"])
+        elif m["nd"]:
+            number, month = int(m["nd"]), int(m["nm"])
+            year = m["ny"] and int(m["ny"]) + (2000 if len(m["ny"]) == 2 else 0)
+        else:
+            number = int(m["md"] or m["md2"])
+            month = _MONTHS.get((m["mm"] or m["mm2"])[:3].casefold(), 0)
+            year = int(m["my"]) if m["my"] else None
+        return (number, month) != (day.day, day.month) or year not in (None, day.year)
 
 
 def _from_subject(subject: str, body: str) -> Reading | None:

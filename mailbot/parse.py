@@ -310,7 +310,8 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
 def _part_text(part: Message) -> str:
     data = part.get_payload(decode=True) or b""
     text = decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
-    if str(part.get_param("format", "")).lower() == "flowed":
+    if "flowed" in part.get("content-type", "").lower() and str(
+            part.get_param("format", "")).lower() == "flowed":
         text = unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
     return text
 

@@ -9,6 +9,7 @@ not guessed at: the mail goes to a human.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -250,7 +251,7 @@ _EVENT_TERMS = {"auftakttreffen", "treffen", "digitales", "digitale", "digitalen
                 "kick-off", "landesnetzwerk", "engagement", "einladung", "online"}
 
 
-def sender_name_from(found: dict[str, str], sender_name: str, sig: list[str],
+def sender_name_from(found: dict[str, str], sender_name: str, sig: tuple[str, ...] | list[str],
                      sender: str | None = None, subject: str = "") -> str:
     """Name: field, else the display name — completed from the signature when the display
     name is empty or a first name only ("Lena" → "Lena Hoffmann"). A display name that is
@@ -358,8 +359,10 @@ def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]
     """A person named in a registering sentence whose address follows later in that
     sentence or in the next one ("… kommt Heike Brandt mit, Sie erreichen sie unter
     h.brandt@…"). Only one new address per sentence: anything more is not guessed."""
-    parts = [p.replace("\n", " ") for p in _SENTENCE.split(text)]
     out: list[tuple[str, str, None]] = []
+    if not {a.lower() for a in ADDR_RE.findall(text)} - seen:
+        return out  # most mails: no address besides those already paired
+    parts = [p.replace("\n", " ") for p in _SENTENCE.split(text)]
     for i, sentence in enumerate(parts):
         if not _REGISTERING.search(sentence):
             continue
@@ -389,11 +392,12 @@ _ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{_NAME}[ \t]*[,;:|
                           rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
 
 
-def split_signature(text: str, sender_name: str) -> tuple[str, list[str]]:
+@functools.lru_cache(maxsize=16)  # parse and classify both ask, for the same mail
+def split_signature(text: str, sender_name: str) -> tuple[str, tuple[str, ...]]:
     """(the body without the signature, the signature's lines)."""
-    sig = signature(text, sender_name)
+    sig = tuple(signature(text, sender_name))
     if not sig:
-        return text, []
+        return text, ()
     lines = text.rstrip().split("\n")
     cut = len(lines)
     for i in range(len(lines) - 1, -1, -1):
