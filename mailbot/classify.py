@@ -348,7 +348,7 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     body = split_signature(text[:20000], sender_name)[0]
     found = _read(sentences(body), event)
     sentence = found.sentence
-    if found.away and not (found.register or found.asks or found.notes):  # all of it
+    if found.away and not (found.register or found.cancel or found.asks or found.notes):
         return Reading(Intent.AUTO, reason="Abwesenheitsnotiz (ohne Kennzeichnung)")
     if found.substitute and found.cancel:
         return Reading(Intent.UNKNOWN, found.asks, reason="Vertretung/Ersatzperson – bitte prüfen",
