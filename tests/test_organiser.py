@@ -69,7 +69,9 @@ def test_export_for_zoom_and_excel(event_db, tmp_path):
 
 
 def test_approve_registers_answers_and_moves_the_mail(event_db, smtp, mailbox):
-    assert "Frage – bitte persönlich beantworten" in cli(event_db, "review")
+    review = cli(event_db, "review")
+    assert "Frage – bitte persönlich beantworten" in review
+    assert "Frage: ‚wird das Treffen aufgezeichnet?‘" in review, "the deciding sentence"
     out = cli(event_db, "approve", "1", "--organisation", "AWO Dortmund")
     assert out.splitlines()[0] == ("heike@awo.example: waitlisted; the mail was moved to the "
                                    "processed folder"), "capacity 3 was reached"
@@ -152,6 +154,7 @@ def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
         "wird das", "ich melde mich an. Wird das")))
     out = cli(config, "preview", str(mail))
     assert "Outcome:       register – answered and left flagged for you" in out
+    assert "Anmeldung: ‚ich melde mich an.‘" in out and "‚Wird das Treffen aufgezeichnet?‘" in out
     assert "  Anna Arndt <anna@a.example>" in out
     assert "Reply 1 of 1: confirmation to anna@a.example (with calendar entry)" in out
     assert "Guten Tag Anna Arndt," in out
