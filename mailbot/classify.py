@@ -68,6 +68,24 @@ _REGISTER = re.compile(
     _F,
 )
 _THANKS = re.compile(r"\b(?:dank\w*|thanks?|thank you|merci)\b", _F)
+# Words without which the patterns above cannot match: a cheap test on the lower-case
+# sentence spares most sentences the long patterns (they stay the only rule).
+_CANCEL_WORDS = ("absag", "abmeld", "storn", "zurück", "sage", "melde", "streich", "liste",
+                 "nicht", "verhindert", "schaffe", "passen", "cancel", "can't", "cannot",
+                 "take", "remove", "nimm", "nehm", "unable", "not able", "won't", "withdraw")
+_REGISTER_WORDS = ("meld", "teil", "dabei", "mitmach", "komm", "setzen", "tragen", "nehmen",
+                   "schreiben", "put", "add", "sign", "inscri", "particip", "katıl", "kayıt",
+                   "bestätig", "sag", "regist", "attend", "join", "count")
+_QUESTION_WORDS = ("ob", "nachfrag", "erkundig", "frage mich", "wissen", "whether", "wonder",
+                   "know")
+_AWAY_WORDS = ("büro", "haus", "dienst", "abwesen", "urlaub", "erreichbar", "office", "away",
+               "leave", "automati", "dringend")
+_SUBSTITUTE_WORDS = ("statt", "stelle", "vertretung", "instead", "place")
+_RELATIVE_WORDS = ("mein", "unser", "my ", "our ")
+
+
+def _has(low: str, words: tuple[str, ...]) -> bool:
+    return any(w in low for w in words)
 _INDIRECT_QUESTION = re.compile(
     r"\b(?:(?:wissen|fragen|nachfragen|erfragen|klären|mitteilen|sagen|informieren|bescheid"
     r"|rückmeldung)\W+(?:\w+\W+){0,2}?ob"
@@ -221,19 +239,21 @@ def _speaks_of_others(clause: str, said: str) -> bool:
 def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     """What a sentence is — register, cancel, question, hedge, known (explained) or "" —
     and for a registration or cancellation the words that said it."""
-    away = bool(_AWAY.search(sentence))
+    low = sentence.lower()
+    away = _has(low, _AWAY_WORDS) and bool(_AWAY.search(sentence))
     found.away |= away
-    found.substitute |= bool(_SUBSTITUTE.search(sentence))
-    if sentence.endswith("?") or _INDIRECT_QUESTION.search(sentence):
+    found.substitute |= _has(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
+    if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
+                                  and _INDIRECT_QUESTION.search(sentence)):
         found.asks = True
         return "question", None
+    cancel = _CANCEL.search(sentence) if _has(low, _CANCEL_WORDS) else None
     if _CONDITION.search(sentence):  # "falls ich nicht kann, sage ich ab" is a courtesy
-        return ("known" if _CANCEL.search(sentence) else ""), None
-    m = _CANCEL.search(sentence)
-    if m and not _EXCUSE.search(sentence):
+        return ("known" if cancel else ""), None
+    if cancel and not _EXCUSE.search(sentence):
         found.cancel = True
-        return "cancel", m
-    m = _REGISTER.search(sentence)
+        return "cancel", cancel
+    m = _REGISTER.search(sentence) if _has(low, _REGISTER_WORDS) else None
     if m and not _NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
         if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or _THEN.match(
                 sentence):
@@ -321,15 +341,18 @@ def _explained(sentence: str) -> bool:
 def salient(sentence: str, event: EventFacts | None) -> str:
     """What in a sentence a human must read, when no rule explained it: a question, a
     request, a negation, an address, a name, a date (not the event's own) — or ""."""
-    if _ADDRESS.search(sentence):
+    low = sentence.lower()
+    if "@" in sentence and _ADDRESS.search(sentence):
         return "Adresse"
-    if sentence.endswith("?") or _INDIRECT_QUESTION.search(sentence):
+    if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
+                                  and _INDIRECT_QUESTION.search(sentence)):
         return "Frage"
     if _REQUEST.search(sentence):
         return "Bitte"
     if _NEGATION.search(sentence):
         return "Verneinung"
-    if _TITLED.search(sentence) or _NAMED_RELATIVE.search(sentence):
+    if _TITLED.search(sentence) or (_has(low, _RELATIVE_WORDS)
+                                    and _NAMED_RELATIVE.search(sentence)):
         return "Person"
     if event is not None and event.elsewhere(sentence, False):
         return "Datum"
