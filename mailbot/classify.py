@@ -82,6 +82,7 @@ _AWAY_WORDS = ("büro", "haus", "dienst", "abwesen", "urlaub", "erreichbar", "of
                "leave", "automati", "dringend")
 _SUBSTITUTE_WORDS = ("statt", "stelle", "vertretung", "instead", "place")
 _RELATIVE_WORDS = ("mein", "unser", "my ", "our ")
+_INSTRUCTION_WORDS = ("liste", "antwort", "reply", "hierhin", "hierher", "address")
 
 
 def _has(low: str, words: tuple[str, ...]) -> bool:
@@ -334,8 +335,10 @@ def _explained(sentence: str) -> bool:
         return False
     if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence):
         return True  # how to send what we send anyway
-    return bool(_INSTRUCTION.search(sentence) or (
-        _PROVENANCE.search(sentence) and not _REQUEST.search(sentence)))
+    low = sentence.lower()
+    return bool((_has(low, _INSTRUCTION_WORDS) and _INSTRUCTION.search(sentence)) or (
+        _has(low, ("einladung", "invitation")) and _PROVENANCE.search(sentence)
+        and not _REQUEST.search(sentence)))
 
 
 def salient(sentence: str, event: EventFacts | None) -> str:
