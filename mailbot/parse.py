@@ -99,6 +99,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
     text = "" if limit else strip_quotes(body_text(msg))
     found = (find(text, sender, sender_name, own, decode_header(headers.get("subject", "")))
              if not limit else None)
+    method = None if limit else calendar_method(msg)
     reply_to = None
     if "reply-to" in headers:
         reply_to = parse_from(_raw_header(msg, "reply-to"))[0] or "?"
@@ -115,8 +116,8 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         registered_by=found.registered_by if found else None,
         participant_issue=found.issue if found else None,
         reply_to=reply_to if reply_to != sender else None,
-        calendar_method=None if limit else calendar_method(msg),
-        calendar_reply=None if limit else calendar_reply(msg),
+        calendar_method=method,
+        calendar_reply=calendar_reply(msg) if method else None,
         limit=limit,
         auth_results=tuple(decode_header(v)[:2000] for k, v in msg.raw_items()
                            if k.lower() == "authentication-results")[:20],

@@ -360,7 +360,7 @@ def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]
     sentence or in the next one ("… kommt Heike Brandt mit, Sie erreichen sie unter
     h.brandt@…"). Only one new address per sentence: anything more is not guessed."""
     out: list[tuple[str, str, None]] = []
-    if not {a.lower() for a in ADDR_RE.findall(text)} - seen:
+    if text.count("@") <= len(seen) or not {a.lower() for a in ADDR_RE.findall(text)} - seen:
         return out  # most mails: no address besides those already paired
     parts = [p.replace("\n", " ") for p in _SENTENCE.split(text)]
     for i, sentence in enumerate(parts):
