@@ -103,6 +103,12 @@ def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
         return mail.participant_issue
     if reading.others and not any(p.email != mail.sender for p in mail.participants):
         return f"Person ohne eigene Adresse: ‚{_cut(reading.others)}‘"
+    return None
+
+
+def _strangers(mail: ParsedMail) -> str | None:
+    """A sender who does not come herself registers more than a few people of other
+    organisations: nothing shows they asked for it."""
     domain = (mail.sender or "").rpartition("@")[2]
     strangers = [p.email for p in mail.participants if p.email.rpartition("@")[2] != domain]
     if len(strangers) > STRANGERS_MAX and mail.sender not in {p.email for p in mail.participants}:
@@ -173,6 +179,8 @@ def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Dec
     if len(people) > situation.max_participants:
         return Decision(Action.REVIEW,
                         f"mehr als {situation.max_participants} Personen in einer Mail")
+    if _strangers(mail):
+        return Decision(Action.REVIEW, _strangers(mail))
     late = situation.deadline_applies and situation.received_at > event.deadline
     if late or event.cancelled:
         steps = tuple(Step(p, None, ReplyKind.CLOSED) for p in people)

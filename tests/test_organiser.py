@@ -145,6 +145,9 @@ def test_purge_after_the_retention_period(event_db):
     assert rows(event_db, "SELECT count(*) FROM registrations") == [(0,)]
     assert rows(event_db, "SELECT count(*) FROM messages WHERE sender IS NOT NULL") == [(0,)]
     assert rows(event_db, "SELECT count(*) FROM outbox") == [(0,)]
+    quoted = rows(event_db, "SELECT reason FROM messages WHERE instr(reason, '‚') > 0")
+    assert quoted and all("‚…‘" in r and "melde" not in r for (r,) in quoted), \
+        "the sentences a reason quoted are gone"
 
 
 def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
