@@ -196,7 +196,8 @@ def mistakes(entry: dict, seen: Seen, registered: set[str]) -> list[str]:
     if bool(entry.get("attention")) != flagged:
         problems.append(f"attention {'missing' if not flagged else 'extra'}: {row['reason']}")
     expected = sorted(p["email"].lower() for p in people(entry))
-    by = {r["registered_by"] for r in seen.changed.values()} - {None}
+    by = {r["registered_by"] for r in seen.changed.values()
+          if r["message_id"] == row["message_id"]} - {None} - set(expected)
     got_to = sorted(r["recipient"] for r in seen.replies)
     if got_to != sorted(expected + list(by)):
         problems.append(f"replies to {got_to}, expected {expected}")

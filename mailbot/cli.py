@@ -1,6 +1,6 @@
 """The command line: ``mailbot [--config PATH] COMMAND`` — run, status, review, list,
 export, approve, dismiss, add, cancel, resend, preview, check, forget, purge, remind,
-announce, sample-replies.
+announce, sample-replies, serve.
 
 The only place that configures logging and decides exit codes: 0 done, 1 a run that
 could not finish, 2 a configuration or connection problem (one line on stderr, no
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import click
 
+from . import browse, guard
 from . import config as config_mod
 from .compose import ComposeError, example_replies
 from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
@@ -202,7 +203,8 @@ def status(ctx: click.Context) -> None:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"))
+            store.get_state("last_poll"), store.get_state("last_error"),
+            burst=store.held_for_review(guard.BURST))
     click.echo(text)
 
 
@@ -372,6 +374,10 @@ def check(ctx: click.Context) -> None:
     results = [_check_inbox(config), _check_transport(config), _check_database(config)]
     for ok, text in results:
         click.echo(f"{'✓' if ok else '✗'} {text}")
+    if config.imap and not config.imap.authserv_id:
+        click.echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
+                   "topmost Authentication-Results header says dmarc=fail; set it to your mail "
+                   "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
     sys.exit(0 if all(ok for ok, _ in results) else 2)
 
 
@@ -476,6 +482,34 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
         if inbox is not None:
             inbox.close()
         store.close()
+
+
+@main.command()
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
+              help="Port on 127.0.0.1.")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False),
+              help="datasette metadata [default: config/datasette-metadata.json].")
+@click.pass_context
+def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
+    """Look at the database in the browser (datasette): participants, waitlist, mail to
+    answer, replies — in German, times in the event's time zone. Read-only, and only on
+    127.0.0.1: from another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
+    config = _load(ctx)
+    try:
+        with _store(config) as store:  # the views of the current schema, the event's zone
+            store.use_time_zone(config.event.timezone)
+    except (OSError, sqlite3.Error) as exc:
+        _fail(f"database {config.database}: {exc}")
+    try:
+        data = browse.load_metadata(Path(metadata) if metadata else browse.default_metadata())
+        ds = browse.make_datasette(config.database, data)
+        browse.check_port(port)
+    except browse.BrowseError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"The database in your browser: http://{browse.HOST}:{port}/{browse.NAME} "
+               f"(read-only; Ctrl-C stops)", err=True)
+    browse.run(ds, port)
 
 
 @contextlib.contextmanager

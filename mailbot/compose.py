@@ -39,6 +39,7 @@ WEEKDAYS_DE = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samst
 CALENDAR_METHOD = {
     ReplyKind.CONFIRMATION: "REQUEST",
     ReplyKind.DUPLICATE: "REQUEST",
+    ReplyKind.THIRD_PARTY: "REQUEST",
     ReplyKind.UPDATE: "REQUEST",
     ReplyKind.CANCELLATION: "CANCEL",
     ReplyKind.EVENT_CANCELLED: "CANCEL",
@@ -73,15 +74,17 @@ class Composer:
 
     def __init__(self, config: Config):
         self.config = config
-        folder = config.templates or default_templates()
+        folders = [config.templates, default_templates()] if config.templates else [
+            default_templates()]  # an own folder without a newer kind uses ours for it
+        loader = jinja2.FileSystemLoader(folders)
         # auto_reload off: templates are read once (a changed template needs a restart,
         # like any other configuration change), not checked on disk for every reply
         self.text_env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder), autoescape=False, auto_reload=False,
+            loader=loader, autoescape=False, auto_reload=False,
             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
         )
         self.html_env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder), autoescape=True, auto_reload=False,
+            loader=loader, autoescape=True, auto_reload=False,
             undefined=jinja2.StrictUndefined,
         )
         self.html_env.filters["linkify"] = _linkify
@@ -93,16 +96,17 @@ class Composer:
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
-              others: list[str] | None = None) -> Reply:
+              others: list[str] | None = None, by: str | None = None) -> Reply:
         """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any;
         ``others`` names everyone the mail registered (for the note to a sender who
-        registered somebody else)."""
+        registered somebody else); ``by`` who registered ``person`` (a third party)."""
         lang = lang or self.config.event.language
         name = clean_text(reg.name if reg else person.name, 120)
         status = reg.status.value if reg else ""
         try:
             subject, text = self._render(kind, person.email, name, status, lang,
-                                         [clean_text(o, 120) for o in others or []])
+                                         [clean_text(o, 120) for o in others or []],
+                                         clean_text(by or "", 200))
             method = CALENDAR_METHOD.get(kind)
             calendar = None
             if reg and method and status in ("confirmed", "cancelled"):
@@ -119,13 +123,14 @@ class Composer:
                      message_id=message_id, in_reply_to=in_reply_to, body=body)
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
-                lang: str, others: list[str]) -> tuple[str, str]:
+                lang: str, others: list[str], by: str = "") -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(
             person={"name": name, "email": address}, registration={"status": status},
             event=self.events.get(lang, self.events["de"]), zoom=self.config.zoom,
             contact=self.config.contact, others=others, privacy=self.config.privacy,
+            registered_by=by,
         )
         head, _, body = rendered.partition("\n\n")
         if not head.startswith("Subject:"):
@@ -249,14 +254,16 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
         ReplyKind.NOT_REGISTERED: None, ReplyKind.CLOSED: None, ReplyKind.ON_BEHALF: None,
         ReplyKind.REMINDER: base, ReplyKind.UPDATE: replace(base, ics_sequence=1),
         ReplyKind.EVENT_CANCELLED: replace(base, ics_sequence=2),
+        ReplyKind.THIRD_PARTY: base,
     }
     out = []
     for number, (kind, reg) in enumerate(registrations.items(), 1):
         for lang in ("de", "en"):
             answer = kind not in (ReplyKind.REMINDER, ReplyKind.UPDATE,
-                                  ReplyKind.EVENT_CANCELLED)
+                                  ReplyKind.EVENT_CANCELLED, ReplyKind.THIRD_PARTY)
             reply = composer.reply(kind, person, reg, "<example@example.org>" if answer else None,
-                                   now, lang=lang, others=["Karin Schulz"])
+                                   now, lang=lang, others=["Karin Schulz"],
+                                   by="Karin Schulz (k.schulz@example.org)")
             out.append((f"{number:02d}-{kind.value}.{lang}.eml", reply.body))
     return out
 

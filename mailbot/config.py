@@ -123,6 +123,12 @@ class LimitsConfig:
     replies_per_recipient_per_day: int = 5
     replies_per_domain_per_day: int = 200
     max_participants: int = 10  # more people in one mail → review
+    # people registered by someone else ("others"): at most this many are mailed per
+    # sender and day, and overall per hour; beyond → review, no mail
+    max_others_per_sender_per_day: int = 10
+    max_others_per_hour: int = 30
+    others_get_details: bool = True  # False: they are only asked, the details follow
+    max_new_per_domain_per_hour: int = 20  # a burst of new registrations → review
 
 
 @dataclass(frozen=True)
@@ -466,6 +472,11 @@ def _limits(s: _Section) -> LimitsConfig:
         replies_per_recipient_per_day=s.integer("replies_per_recipient_per_day", 5),
         replies_per_domain_per_day=s.integer("replies_per_domain_per_day", 200),
         max_participants=s.integer("max_participants_per_mail", 10),
+        max_others_per_sender_per_day=s.integer("max_others_per_sender_per_day", 10,
+                                                minimum=0),
+        max_others_per_hour=s.integer("max_others_per_hour", 30, minimum=0),
+        others_get_details=s.get("others_get_details", bool, "true or false", True),
+        max_new_per_domain_per_hour=s.integer("max_new_per_domain_per_hour", 20),
     )
 
 

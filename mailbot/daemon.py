@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -40,15 +41,19 @@ from .notify import notify, wait
 from .outbox import Outgoing, Transport, TransportError, open_transport
 from .parse import content_key, parse_mail
 from .policy import (
+    ASKED,
     DAY,
+    HOUR,
     Decision,
     Situation,
     announcements,
+    asked,
+    asked_key,
     decide,
     due_reminders,
     event_version,
-    limit_replies,
     next_registration,
+    within_budget,
 )
 from .store import Store, iso, now_utc
 
@@ -99,6 +104,7 @@ class Processor:
         self.own = config.contact.address
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
+        store.use_time_zone(config.event.timezone)  # the organisers' views show local time
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -125,7 +131,7 @@ class Processor:
                 decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
                 registrations, replies = [], []
             self.store.record(self._message_row(parsed, mail, decision), registrations,
-                              replies, now_utc())
+                              replies, now_utc(), notices=asked(decision))
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
@@ -147,7 +153,7 @@ class Processor:
             received_at=received_at, now=now,
             max_age=self.config.daemon.max_age,
             max_participants=self.config.limits.max_participants, waitlist_head=head,
-            **extra)
+            others_get_details=self.config.limits.others_get_details, **extra)
         if head is not None:
             existing.setdefault(head.email, head)
         return situation, existing
@@ -162,14 +168,24 @@ class Processor:
                           situation, self.config.event, robot=guard.check(parsed, self.own),
                           suspicious=guard.spoofed(parsed, authserv))
         if decision.steps:
-            limits = self.config.limits
-            counts = self.store.replies_since(now - DAY, (s.participant.email
-                                                          for s in decision.steps))
-            decision = limit_replies(decision, *counts,
-                                     limits.replies_per_recipient_per_day,
-                                     limits.replies_per_domain_per_day)
+            decision = within_budget(decision, parsed,
+                                     self.usage(decision, parsed, received_at, now),
+                                     self.config.limits)
         registrations, replies = self.realise(decision, existing, parsed, received_at, now)
         return decision, registrations, replies
+
+    def usage(self, decision: Decision, parsed: ParsedMail, received_at: dt.datetime,
+              now: dt.datetime) -> guard.Usage:
+        """What the abuse budgets have used so far, for the people of this decision."""
+        addresses = [s.participant.email for s in decision.steps]
+        per_address, per_domain = self.store.replies_since(now - DAY, addresses)
+        by_sender = (self.store.count_notices(asked_key(parsed.sender), now - DAY)
+                     if parsed.sender else 0)
+        return guard.Usage(
+            per_address, per_domain, others_by_sender=by_sender,
+            others_overall=self.store.count_notices(ASKED, now - HOUR),
+            new_per_key=self.store.new_registrations(
+                (guard.burst_key(a) for a in addresses), received_at - HOUR))
 
     def realise(self, decision: Decision, existing: dict, parsed: ParsedMail,
                 received_at: dt.datetime, now: dt.datetime) -> tuple[list, list]:
@@ -193,7 +209,8 @@ class Processor:
                 lang = (parsed.language if mine else None) or (reg.language if reg else None)
                 replies.append(self.composer.reply(
                     step.reply, step.participant, reg, parsed.message_id if mine else None,
-                    now, lang=lang, others=names))
+                    now, lang=lang, others=names,
+                    by=_who(parsed) if step.registered_by else None))
         return registrations, replies
 
     def fill_places(self) -> int:
@@ -381,6 +398,15 @@ class Processor:
         self.smtp_failing = False
 
 
+def _who(parsed: ParsedMail) -> str:
+    """The sender as named to a person they registered: the address, with the name only
+    when it cannot pass for a link or another address."""
+    name = parsed.sender_name.strip()
+    if not name or len(name) > 60 or re.search(r"[/:@<>]|www\.|\.[a-z]{2,}\b", name, re.I):
+        return parsed.sender or ""
+    return f"{name} ({parsed.sender})"
+
+
 class _Recorder:
     """Writes each delivery step to the outbox table the moment it happens."""
 
@@ -566,6 +592,8 @@ _REPLY_WORDS = {
     "confirmation": "confirmation{s}", "waitlisted": "waitlist notice{s}",
     "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
     "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
+    "third_party": "note{s} to people registered by someone else",
+    "on_behalf": "note{s} to who registered them",
 }
 
 

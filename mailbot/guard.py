@@ -7,7 +7,9 @@ that fires decides; such mail is recorded as ``ignore`` and moved, never answere
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from .models import ParsedMail
 
@@ -104,18 +106,106 @@ RULES: tuple[Callable[[ParsedMail, str], str | None], ...] = (
 )
 
 
+_DMARC_FAIL = re.compile(r"\bdmarc\s*=\s*fail\b", re.IGNORECASE)
+
+
 def spoofed(mail: ParsedMail, authserv_id: str | None) -> str | None:
-    """Our own mail server (``authserv_id``) found the sender's DMARC check failed: the From
-    address may be forged, so no automatic registration. Headers from other servers are
-    ignored: anybody can write an Authentication-Results header."""
+    """A DMARC check found the From address may be forged: no automatic registration.
+
+    With ``authserv_id`` only our own server's Authentication-Results header counts
+    (anybody can write such a header further down). Without it, the topmost header is
+    read — the one the receiving server adds — and only a *fail* is believed: a forged
+    header can then only send its own writer's mail to a human, never let one through."""
     if not authserv_id:
-        return None
+        top = mail.auth_results[:1]
+        return _SPOOFED if top and _DMARC_FAIL.search(top[0]) else None
     for value in mail.auth_results:
         server = value.split(";", 1)[0].strip().split()[0:1]
         if server and server[0].lower() == authserv_id.lower():
-            if re.search(r"\bdmarc\s*=\s*fail\b", value, re.IGNORECASE):
-                return "DMARC-Prüfung fehlgeschlagen – Absender womöglich gefälscht"
-            return None
+            return _SPOOFED if _DMARC_FAIL.search(value) else None
+    return None
+
+
+_SPOOFED = "DMARC-Prüfung fehlgeschlagen – Absender womöglich gefälscht"
+
+
+# -- abuse budgets: how many strangers one mail, one sender, one domain may make us mail --
+
+# Domains where one domain holds millions of unrelated people: a burst is counted per
+# address there, not per domain.
+FREEMAIL = frozenset({
+    "gmail.com", "googlemail.com", "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "gmx.com",
+    "web.de", "t-online.de", "freenet.de", "arcor.de", "posteo.de", "posteo.net",
+    "mailbox.org", "outlook.com", "outlook.de", "hotmail.com", "hotmail.de", "live.com",
+    "live.de", "msn.com", "yahoo.com", "yahoo.de", "icloud.com", "me.com", "mac.com",
+    "aol.com", "aol.de", "protonmail.com", "proton.me", "online.de", "email.de", "vodafone.de",
+    "kabelmail.de", "mail.de", "magenta.de", "yandex.com", "mail.ru", "zoho.com",
+})
+BURST = "Anmeldewelle"  # how the reason of a burst begins (counted in `status`)
+
+
+def burst_key(address: str) -> str:
+    """What a burst of new registrations is counted by: the domain, or for freemail the
+    address itself."""
+    domain = address.rpartition("@")[2]
+    return address if domain in FREEMAIL else domain
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the budgets have used so far (read from the store for one mail)."""
+
+    replies_per_address: Counter[str] = field(default_factory=Counter)  # last 24 h
+    replies_per_domain: Counter[str] = field(default_factory=Counter)  # last 24 h
+    others_by_sender: int = 0  # people registered by this sender and mailed, last 24 h
+    others_overall: int = 0  # people registered by anybody else and mailed, last hour
+    new_per_key: Mapping[str, int] = field(default_factory=dict)  # burst_key → last hour
+
+
+def reply_cap(recipients: list[str], usage: Usage, per_address: int,
+              per_domain: int) -> str | None:
+    """A reply beyond the daily caps per address or per domain (this mail's own replies
+    counted as they come)."""
+    address_count, domain_count = Counter(usage.replies_per_address), Counter(
+        usage.replies_per_domain)
+    for address in recipients:
+        domain = address.rpartition("@")[2]
+        if address_count[address] >= per_address or domain_count[domain] >= per_domain:
+            return f"Antwortlimit pro Tag erreicht ({address}) – keine Anmeldung ohne Antwort"
+        address_count[address] += 1
+        domain_count[domain] += 1
+    return None
+
+
+def unlisted_sender(others: list[str], sender_listed: bool) -> str | None:
+    """A list of other people from somebody who does not come herself: who are they to her?"""
+    if len(others) >= 2 and not sender_listed:
+        return (f"{len(others)} andere Personen angemeldet, der Absender selbst nicht – "
+                f"bitte prüfen, ob sie das wissen")
+    return None
+
+
+def others_per_sender(others: list[str], usage: Usage, most: int) -> str | None:
+    if others and usage.others_by_sender + len(others) > most:
+        return (f"Absender hat in 24 Stunden mehr als {most} andere Personen angemeldet "
+                f"(max_others_per_sender_per_day) – keine Mail an sie")
+    return None
+
+
+def others_per_hour(others: list[str], usage: Usage, most: int) -> str | None:
+    if others and usage.others_overall + len(others) > most:
+        return (f"mehr als {most} von anderen angemeldete Personen in einer Stunde "
+                f"(max_others_per_hour) – keine Mail an sie")
+    return None
+
+
+def domain_burst(new: list[str], usage: Usage, most: int) -> str | None:
+    """Many new registrations from one domain (or one freemail address) within an hour:
+    a flood of forged senders must not take the places of real people."""
+    for key, count in Counter(burst_key(a) for a in new).items():
+        if usage.new_per_key.get(key, 0) + count > most:
+            return (f"{BURST}: mehr als {most} neue Anmeldungen von {key} in einer Stunde "
+                    f"(max_new_per_domain_per_hour)")
     return None
 
 

@@ -46,6 +46,7 @@ class ReplyKind(enum.StrEnum):
     NOT_REGISTERED = "not_registered"  # a cancellation from someone not on the list
     CLOSED = "closed"  # registration deadline passed
     ON_BEHALF = "on_behalf"  # to a sender who registered somebody else
+    THIRD_PARTY = "third_party"  # to a person registered by somebody else: who, and undo
     REMINDER = "reminder"  # before the event, with the Zoom details
     UPDATE = "update"  # the organiser changed time or Zoom details: new calendar entry
     EVENT_CANCELLED = "event_cancelled"  # the whole event is off

@@ -93,7 +93,8 @@ class Desk:
             people[0] = replace(people[0], name=name or people[0].name,
                                 organisation=organisation or people[0].organisation)
         now = now_utc()
-        synthetic = self._synthetic(tuple(people), parsed)
+        sender = parsed.sender if parsed and not email else None  # who registered them
+        synthetic = self._synthetic(tuple(people), parsed, sender)
         with self.store.immediate():
             situation, existing = self.processor.situation(
                 synthetic.participants, now, now, deadline_applies=False, age_applies=False)
@@ -163,12 +164,14 @@ class Desk:
         self.store.record(note_row(f"manual:{uuid.uuid4()}", action, reason, now), regs,
                           replies, now)
 
-    def _synthetic(self, people: tuple[Participant, ...], parsed: ParsedMail | None
-                   ) -> ParsedMail:
-        """A mail-like value for decide(): the organiser speaks for these people."""
+    def _synthetic(self, people: tuple[Participant, ...], parsed: ParsedMail | None,
+                   sender: str | None = None) -> ParsedMail:
+        """A mail-like value for decide(): the organiser speaks for these people, as
+        ``sender`` (who wrote the mail) or else the first of them."""
         return ParsedMail(key=parsed.key if parsed else "manual", message_id=(
-            parsed.message_id if parsed else None), sender=people[0].email,
-            sender_name=people[0].name, subject="", recipients=(), headers={}, text="",
+            parsed.message_id if parsed else None), sender=sender or people[0].email,
+            sender_name=parsed.sender_name if sender and parsed else people[0].name,
+            subject="", recipients=(), headers={}, text="",
             participants=people, language=parsed.language if parsed else None)
 
     def _waiting(self, key: str) -> dict:

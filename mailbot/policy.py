@@ -10,18 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from . import guard
 from .classify import Reading
-from .config import EventConfig, ZoomConfig
+from .config import EventConfig, LimitsConfig, ZoomConfig
+from .guard import Usage
 from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
 from .text import ADDR_RE
 
 DAY = dt.timedelta(days=1)
-# a sender who does not come herself may register this many people of other domains at once
-STRANGERS_MAX = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,7 @@ class Situation:
     waitlist_head: Registration | None = None  # who moves up when a place becomes free
     deadline_applies: bool = True  # False for an organiser's own additions
     age_applies: bool = True  # False for an organiser's additions and for a preview
+    others_get_details: bool = True  # people registered by someone else: details at once
 
 
 def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: EventConfig,
@@ -103,17 +103,6 @@ def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
         return mail.participant_issue
     if reading.others and not any(p.email != mail.sender for p in mail.participants):
         return f"Person ohne eigene Adresse: ‚{_cut(reading.others)}‘"
-    return None
-
-
-def _strangers(mail: ParsedMail) -> str | None:
-    """A sender who does not come herself registers more than a few people of other
-    organisations: nothing shows they asked for it."""
-    domain = (mail.sender or "").rpartition("@")[2]
-    strangers = [p.email for p in mail.participants if p.email.rpartition("@")[2] != domain]
-    if len(strangers) > STRANGERS_MAX and mail.sender not in {p.email for p in mail.participants}:
-        return (f"meldet {len(strangers)} Personen anderer Organisationen an, ohne selbst "
-                f"teilzunehmen ({', '.join(strangers[:3])} …) – bitte prüfen")
     return None
 
 
@@ -173,44 +162,57 @@ def _flag(decision: Decision, note: str) -> Decision:
 
 
 def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Decision:
+    """Each person listed: confirmed, waitlisted or told they are registered already.
+    Somebody registered by another person (anybody but the sender) is *asked*: their mail
+    names who registered them (ReplyKind.THIRD_PARTY); without ``others_get_details`` no
+    row is made until they answer themselves."""
     people = mail.participants
     if not people:
         return Decision(Action.REVIEW, "Anmeldung ohne erkennbare Person")
     if len(people) > situation.max_participants:
         return Decision(Action.REVIEW,
                         f"mehr als {situation.max_participants} Personen in einer Mail")
-    if _strangers(mail):
-        return Decision(Action.REVIEW, _strangers(mail))
     late = situation.deadline_applies and situation.received_at > event.deadline
     if late or event.cancelled:
-        steps = tuple(Step(p, None, ReplyKind.CLOSED) for p in people)
+        steps = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
         reason = ("Veranstaltung abgesagt" if event.cancelled
                   else "nach dem Anmeldeschluss eingegangen")
         return Decision(Action.REGISTER, reason, steps)
     steps = []
-    by = mail.registered_by
     confirmed = situation.confirmed_count
     for person in people:
+        by = _by(mail, person)
         if situation.current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
             steps.append(Step(person, None, ReplyKind.DUPLICATE, by))
+        elif by and not situation.others_get_details:
+            steps.append(Step(person, None, ReplyKind.THIRD_PARTY, by))  # asked only
         elif event.capacity is not None and (confirmed >= event.capacity
                                              or situation.waitlist_head is not None):
             # full, or people wait already: nobody jumps the queue
-            steps.append(Step(person, Status.WAITLISTED, ReplyKind.WAITLISTED, by))
+            kind = ReplyKind.THIRD_PARTY if by else ReplyKind.WAITLISTED
+            steps.append(Step(person, Status.WAITLISTED, kind, by))
         else:
             confirmed += 1
-            steps.append(Step(person, Status.CONFIRMED, ReplyKind.CONFIRMATION, by))
-    if by and mail.sender:
+            kind = ReplyKind.THIRD_PARTY if by else ReplyKind.CONFIRMATION
+            steps.append(Step(person, Status.CONFIRMED, kind, by))
+    others = [s.participant.email for s in steps if s.registered_by]
+    if others and mail.sender and mail.sender not in {p.email for p in people}:
         steps.append(Step(Participant(mail.sender, mail.sender_name), None,
                           ReplyKind.ON_BEHALF))
     notes = []
     if all(s.status is None for s in steps):
-        notes.append("bereits angemeldet")
-    if by:
-        notes.append(f"angemeldet von {by}")
+        asked = any(s.reply is ReplyKind.THIRD_PARTY for s in steps)
+        notes.append("gefragt, noch nicht angemeldet" if asked else "bereits angemeldet")
+    if others:
+        notes.append(f"angemeldet von {mail.sender}")
     if mail.reply_to:
         notes.append(f"Reply-To weicht ab ({mail.reply_to}); Antwort an From")
     return Decision(Action.REGISTER, "; ".join(notes), tuple(steps))
+
+
+def _by(mail: ParsedMail, person: Participant) -> str | None:
+    """Who registered ``person`` when it was not she herself: the sender."""
+    return mail.sender if mail.sender and person.email != mail.sender else None
 
 
 def _cancel(mail: ParsedMail, current: Mapping[str, Status],
@@ -232,27 +234,27 @@ def _cancel(mail: ParsedMail, current: Mapping[str, Status],
                     (Step(person, None, ReplyKind.NOT_REGISTERED),))
 
 
-def limit_replies(decision: Decision, per_address: Counter[str], per_domain: Counter[str],
-                  per_address_max: int, per_domain_max: int) -> Decision:
-    """Drop replies beyond the daily caps (counts of the last 24 h, this mail's own replies
-    included as they are counted); a mail that lost a reply is flagged for a human."""
-    per_address, per_domain = Counter(per_address), Counter(per_domain)
-    steps, dropped = [], []
-    for step in decision.steps:
-        address = step.participant.email
-        domain = address.rpartition("@")[2]
-        if step.reply is not None and (per_address[address] >= per_address_max
-                                       or per_domain[domain] >= per_domain_max):
-            dropped.append(address)
-            step = replace(step, reply=None)
-        elif step.reply is not None:
-            per_address[address] += 1
-            per_domain[domain] += 1
-        steps.append(step)
-    if not dropped:
+def within_budget(decision: Decision, mail: ParsedMail, usage: Usage,
+                  limits: LimitsConfig) -> Decision:
+    """Registrations and replies share one budget: a mail that would go beyond any of the
+    abuse limits goes to a human whole — never a row without its reply, never a mail to
+    strangers beyond the small budget for people registered by someone else."""
+    if not decision.steps:
         return decision
-    note = f"Antwortlimit pro Tag erreicht, keine Antwort an {', '.join(dropped)}"
-    return _flag(replace(decision, steps=tuple(steps)), note)
+    recipients = [s.participant.email for s in decision.steps if s.reply is not None]
+    others = [s.participant.email for s in decision.steps
+              if s.registered_by and s.reply is not None]
+    listed = mail.sender in {p.email for p in mail.participants}
+    new = [s.participant.email for s in decision.steps
+           if decision.action is Action.REGISTER
+           and s.status in (Status.CONFIRMED, Status.WAITLISTED)]
+    reason = (guard.reply_cap(recipients, usage, limits.replies_per_recipient_per_day,
+                              limits.replies_per_domain_per_day)
+              or guard.unlisted_sender(others, listed)
+              or guard.others_per_sender(others, usage, limits.max_others_per_sender_per_day)
+              or guard.others_per_hour(others, usage, limits.max_others_per_hour)
+              or guard.domain_burst(new, usage, limits.max_new_per_domain_per_hour))
+    return Decision(Action.REVIEW, reason) if reason else decision
 
 
 def next_registration(step: Step, existing: Registration | None, mail_key: str,
@@ -285,6 +287,21 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
                         ics_sequence=existing.ics_sequence + 1, registered_at=now,
                         message_id=mail_key, registered_by=step.registered_by,
                         language=existing.language)
+
+
+ASKED = "asked:"  # notice key prefix: a person registered by someone else was mailed
+HOUR = dt.timedelta(hours=1)
+
+
+def asked_key(sender: str) -> str:
+    """The notice key for people registered by ``sender`` (a hash: no address in keys)."""
+    return ASKED + hashlib.sha256(sender.lower().encode()).hexdigest()[:16]
+
+
+def asked(decision: Decision) -> list[tuple[str, str]]:
+    """(email, notice key) of each person registered by someone else and mailed now."""
+    return [(s.participant.email, asked_key(s.registered_by)) for s in decision.steps
+            if s.registered_by and s.reply is not None]
 
 
 def reminder_key(before: dt.timedelta) -> str:

@@ -28,7 +28,8 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
-                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None) -> str:
+                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
+                  burst: int = 0) -> str:
     event, tz = config.event, config.event.tz
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
@@ -41,6 +42,9 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
         f"{registrations.get('waitlisted', 0)} waitlisted, "
         f"{registrations.get('cancelled', 0)} cancelled",
         f"Waiting for a human: {review}" + (" (see: mailbot review)" if review else ""),
+        *([f"  of these {burst} held as a burst of new registrations from one domain "
+           f"([limits] max_new_per_domain_per_hour = "
+           f"{config.limits.max_new_per_domain_per_hour}): forged senders?"] if burst else []),
         f"Outbox: {outbox.get('queued', 0) + outbox.get('sending', 0)} queued, "
         f"{outbox.get('sent', 0)} sent, {outbox.get('failed', 0)} failed",
     ]
@@ -92,13 +96,24 @@ def _cell(value: Any, column: str, tz: dt.tzinfo) -> str:
     return str(value)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell as a spreadsheet must not run it (OWASP, CSV injection): text that starts
+    like a formula (= + - @ tab CR) is prefixed with ', so Excel and LibreOffice show it
+    as text instead of running ``=HYPERLINK(…)`` or ``=cmd|…``."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], header: tuple[str, ...],
            bom: bool = False) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
+        writer.writerow([csv_cell(row.get(c)) for c in columns])
     return ("\ufeff" if bom else "") + out.getvalue()
 
 

@@ -1,7 +1,8 @@
 """The SQLite log: the only module that knows SQL.
 
 Tables (a documented interface for organisers; see README): ``messages`` (one row per mail
-handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply).
+handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply); and
+the organisers' views of them in German and local time (``VIEWS``).
 Schema changes are numbered migrations tracked in ``PRAGMA user_version``. Every mail's
 rows are written together (one transaction, or a savepoint in the batch's), before
 anything is sent.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -93,8 +96,89 @@ def _v7(db: sqlite_utils.Database) -> None:
     db["outbox"].create_index(["recipient_domain", "created_at"])
 
 
+def _local(column: str) -> str:
+    """SQL: a stored UTC time as the event's local time, "31.05.2027 10:00" (the offset
+    in force then, from ``time_zone``; UTC while that table is empty)."""
+    return (f"strftime('%d.%m.%Y %H:%M', {column}, coalesce((SELECT z.offset_seconds "
+            f"FROM time_zone z WHERE z.utc_from <= datetime({column}) "
+            f"ORDER BY z.utc_from DESC LIMIT 1), 0) || ' seconds')")
+
+
+def _german(column: str, words: dict[str, str]) -> str:
+    """SQL: a stored English value in German (unknown values as they are)."""
+    cases = " ".join(f"WHEN '{value}' THEN '{word}'" for value, word in words.items())
+    return f"CASE {column} {cases} ELSE {column} END"
+
+
+STATUS_DE = {"confirmed": "bestätigt", "waitlisted": "Warteliste", "cancelled": "abgemeldet"}
+LANGUAGE_DE = {"de": "Deutsch", "en": "Englisch"}
+REPLY_KIND_DE = {
+    "confirmation": "Bestätigung", "waitlisted": "Warteliste", "duplicate": "schon angemeldet",
+    "cancellation": "Abmeldung", "not_registered": "Abmeldung, war nicht angemeldet",
+    "closed": "Anmeldeschluss vorbei", "on_behalf": "Anmeldung anderer Personen",
+    "third_party": "von anderen angemeldet: Nachfrage",
+    "reminder": "Erinnerung", "update": "geänderte Angaben",
+    "event_cancelled": "Absage der Veranstaltung",
+}
+REPLY_STATUS_DE = {"queued": "wartet", "sending": "wird gesendet", "sent": "gesendet",
+                   "failed": "fehlgeschlagen"}
+# The deciding sentence, where the reason quotes one (‚…‘, as classify and policy write it).
+_SENTENCE = ("CASE WHEN instr(m.reason, '‚') > 0 AND instr(substr(m.reason, "
+             "instr(m.reason, '‚') + 1), '‘') > 1 THEN substr(m.reason, "
+             "instr(m.reason, '‚') + 1, instr(substr(m.reason, instr(m.reason, '‚') + 1), "
+             "'‘') - 1) END")
+
+# The organisers' views: a documented interface (README), German column names and words,
+# times in the event's time zone; each in the order an organiser reads it. Made by _v8; a
+# later change to one is a new migration that drops and re-creates it.
+VIEWS = {
+    "teilnehmende": f"""
+SELECT r.name AS "Name", r.organisation AS "Organisation", r.email AS "E-Mail",
+       {_german("r.status", STATUS_DE)} AS "Status",
+       {_local("r.registered_at")} AS "angemeldet am",
+       r.registered_by AS "angemeldet von",
+       {_german("r.language", LANGUAGE_DE)} AS "Sprache"
+FROM registrations r ORDER BY r.registered_at, r.id""",
+    "warteliste": f"""
+SELECT row_number() OVER (ORDER BY r.registered_at, r.id) AS "Platz",
+       r.name AS "Name", r.organisation AS "Organisation", r.email AS "E-Mail",
+       {_local("r.registered_at")} AS "angemeldet am",
+       {_german("r.language", LANGUAGE_DE)} AS "Sprache"
+FROM registrations r WHERE r.status = 'waitlisted' ORDER BY r.registered_at, r.id""",
+    "zu_beantworten": f"""
+SELECT row_number() OVER (ORDER BY m.received_at, m.message_id) AS "Nr.",
+       {_local("m.received_at")} AS "Eingang",
+       coalesce(m.sender, '(Absender nicht lesbar)') AS "Absender",
+       m.subject AS "Betreff", m.reason AS "Grund", {_SENTENCE} AS "Satz",
+       CASE WHEN m.action = 'review' THEN 'noch nicht beantwortet'
+            ELSE 'beantwortet, aber bitte lesen' END AS "Stand",
+       m.excerpt AS "Auszug", m.message_id AS "Message-ID"
+FROM messages m WHERE (m.action = 'review' OR m.needs_attention = 1)
+  AND m.resolved_at IS NULL
+ORDER BY m.received_at, m.message_id""",
+    "antworten": f"""
+SELECT {_local("o.created_at")} AS "erstellt", o.recipient AS "An",
+       {_german("o.kind", REPLY_KIND_DE)} AS "Art", o.subject AS "Betreff",
+       CASE WHEN o.status = 'queued' AND o.attempts > 0 THEN 'wartet auf neuen Versuch'
+            ELSE {_german("o.status", REPLY_STATUS_DE)} END AS "Status",
+       {_local("o.sent_at")} AS "gesendet", o.attempts AS "Versuche",
+       o.last_error AS "Antwort des Servers",
+       {_local("o.next_attempt_at")} AS "nächster Versuch"
+FROM outbox o ORDER BY o.created_at DESC, o.id DESC""",
+}
+
+
+def _v8(db: sqlite_utils.Database) -> None:
+    """The organisers' views (German words, local times) and the UTC offsets of the event's
+    time zone that they read local time from (see ``Store.use_time_zone``)."""
+    db["time_zone"].create({"utc_from": str, "offset_seconds": int, "zone": str},
+                           pk="utc_from")
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                             _v7]
+                                                             _v7, _v8]
 
 
 class _Unchanged(Exception):
@@ -270,6 +354,29 @@ class Store:
                     [domain, iso(since)]).fetchone()
         return per_address, per_domain
 
+    def count_notices(self, key_prefix: str, since: dt.datetime) -> int:
+        """Notices whose key starts with ``key_prefix`` given since ``since`` (e.g. the
+        people registered by others who were mailed: the abuse budgets)."""
+        return self.db.execute("SELECT count(*) FROM notices WHERE key LIKE ? || '%' "
+                               "AND created_at >= ?", [key_prefix, iso(since)]).fetchone()[0]
+
+    def new_registrations(self, keys: Iterable[str], since: dt.datetime) -> dict[str, int]:
+        """Registrations that arrived since ``since``, per key: a domain, or (a key with @)
+        one address."""
+        out = {}
+        for key in set(keys):
+            where = "email = ?" if "@" in key else "substr(email, instr(email, '@') + 1) = ?"
+            out[key] = self.db.execute(
+                f"SELECT count(*) FROM registrations WHERE {where} AND registered_at >= ?",
+                [key, iso(since)]).fetchone()[0]
+        return out
+
+    def held_for_review(self, reason_prefix: str) -> int:
+        """Mail still waiting for a human whose reason begins with ``reason_prefix``."""
+        return self.db.execute("SELECT count(*) FROM messages WHERE action = 'review' AND "
+                               "resolved_at IS NULL AND reason LIKE ? || '%'",
+                               [reason_prefix]).fetchone()[0]
+
     def for_review(self) -> list[dict[str, Any]]:
         """Mail waiting for a human: review, or answered but flagged; oldest first."""
         return list(self.db.query(
@@ -365,6 +472,19 @@ class Store:
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                             "updated_at = excluded.updated_at", [key, value[:500], iso(now)])
 
+    def use_time_zone(self, zone: str) -> None:
+        """Make the views show times in ``zone`` (the event's): its UTC offsets 2000–2100
+        go into ``time_zone``, once per change of zone."""
+        current = self.get_state("time_zone")
+        if current is not None and current[0] == zone:
+            return
+        with self.db.atomic():
+            self.db.execute("DELETE FROM time_zone")
+            self.db.conn.executemany(
+                "INSERT INTO time_zone (utc_from, offset_seconds, zone) VALUES (?, ?, ?)",
+                [(start, offset, zone) for start, offset in zone_offsets(zone)])
+            self.set_state("time_zone", zone, now_utc())
+
     def failed_replies(self, limit: int = 5) -> list[dict[str, Any]]:
         return list(self.db.query(
             "SELECT recipient, kind, last_error, attempts FROM outbox WHERE status = 'failed' "
@@ -379,15 +499,19 @@ class Store:
     # -- writing -------------------------------------------------------------------
 
     def record(self, message: dict[str, Any], registrations: Iterable[Registration],
-               replies: Iterable[Reply], now: dt.datetime) -> None:
-        """A mail's rows, its participants' new state and its replies, in one transaction
-        (a savepoint when the caller holds one already)."""
+               replies: Iterable[Reply], now: dt.datetime,
+               notices: Iterable[tuple[str, str]] = ()) -> None:
+        """A mail's rows, its participants' new state, its replies and (email, key)
+        notices, in one transaction (a savepoint when the caller holds one already)."""
         with self.db.atomic():
             self._insert("messages", {**message, "processed_at": iso(now)})
             for reg in registrations:
                 self._save_registration(reg, now)
             for reply in replies:
                 self._queue(reply, now)
+            for email, key in notices:
+                self.db.execute("INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
+                                "VALUES (?, ?, ?, 1)", [email, key, iso(now)])
 
     def _insert(self, table: str, row: dict[str, Any]) -> None:
         """A plain INSERT (sqlite-utils' insert looks up the schema each time: a third of
@@ -453,6 +577,33 @@ class Store:
                 "next_attempt_at = ? WHERE id = ?",
                 ["failed" if permanent else "queued", attempts, error[:500],
                  None if permanent else iso(now + retry_delay(attempts)), reply_id])
+
+
+@functools.lru_cache(maxsize=4)
+def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> tuple[tuple[str, int], ...]:
+    """(UTC start "YYYY-MM-DD HH:MM:SS", offset in seconds) of each period of ``zone``
+    between the years ``first`` and ``last``; the first period reaches back to year 0."""
+    tz = ZoneInfo(zone)
+
+    def offset(seconds: int) -> int:
+        return int(dt.datetime.fromtimestamp(seconds, tz).utcoffset().total_seconds())
+
+    def text(seconds: int) -> str:
+        return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%d %H:%M:%S}"
+
+    day = 86400
+    t = int(dt.datetime(first, 1, 1, tzinfo=dt.UTC).timestamp())
+    end = int(dt.datetime(last, 1, 1, tzinfo=dt.UTC).timestamp())
+    periods = [("0000-01-01 00:00:00", offset(t))]
+    while t < end:
+        if offset(t + day) != periods[-1][1]:
+            low, high = t, t + day  # the change lies in (low, high]: halve to the second
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == periods[-1][1] else (low, middle)
+            periods.append((text(high), offset(high)))
+        t += day
+    return tuple(periods)
 
 
 def _registration(row: dict[str, Any]) -> Registration:

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
         "text", "clock"]
 IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "organiser", "cli", "lock",
-              "notify", "net", "doctor"}
+              "notify", "net", "doctor", "browse"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 

@@ -14,7 +14,7 @@ from mailbot.classify import Reading, classify
 from mailbot.models import Action, Intent, Participant, ReplyKind, Status
 from mailbot.parse import parse_from, parse_mail
 from mailbot.people import split_name
-from mailbot.policy import Situation, decide, limit_replies, next_registration
+from mailbot.policy import Situation, decide, next_registration, within_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))
@@ -173,10 +173,12 @@ def test_intent(text, intent):
 
 # -- decide ------------------------------------------------------------------------------
 
-def parsed_registration(*people):
+def parsed_registration(*people, sender=None):
+    """A list of people sent by the first of them (or by ``sender``)."""
     body = "wir melden uns an:\n" + "\n".join(f"{i}. {n}, {a}" for i, (n, a) in
                                               enumerate(people, 1))
-    return parse_mail(mail("From: a@b.example\nTo: n.collinet@isi-innovation.de", body))
+    sender = sender or people[0][1]
+    return parse_mail(mail(f"From: {sender}\nTo: n.collinet@isi-innovation.de", body))
 
 
 def test_capacity_reached_means_waitlist(event):
@@ -185,7 +187,7 @@ def test_capacity_reached_means_waitlist(event):
     when = dt.datetime(2021, 5, 20, tzinfo=BERLIN)
     decision = decide(parsed, REGISTER, situation({}, 0, when), event)
     assert [(s.status, s.reply) for s in decision.steps] == [
-        (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.WAITLISTED)]
+        (Status.CONFIRMED, ReplyKind.CONFIRMATION), (Status.WAITLISTED, ReplyKind.THIRD_PARTY)]
 
 
 def test_after_the_deadline_nobody_is_confirmed(event):
@@ -291,18 +293,22 @@ def test_dmarc_failure_reported_by_our_own_server_goes_to_review(event):
     assert decision.action is Action.REVIEW
 
 
-def test_daily_reply_caps_drop_replies_and_flag_the_mail(event):
+def test_over_a_reply_cap_the_whole_mail_goes_to_review(event):
+    """Registrations and replies share one budget: no confirmed row without its reply."""
     from collections import Counter
 
-    parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"),
-                                 ("Clara C", "c@b.example"))
+    parsed = parsed_registration(("Anna A", "a@b.example"), ("Bernd B", "b@b.example"))
     decision = decide(parsed, REGISTER, situation(), event)
-    capped = limit_replies(decision, Counter({"a@a.example": 5}), Counter({"b.example": 1}),
-                           per_address_max=5, per_domain_max=2)
-    assert [s.reply for s in capped.steps] == [None, ReplyKind.CONFIRMATION, None]
-    assert [s.status for s in capped.steps] == [Status.CONFIRMED] * 3, "still registered"
-    assert capped.attention and "a@a.example, c@b.example" in capped.reason
-    assert limit_replies(decision, Counter(), Counter(), 5, 100) is decision
+    assert decision.action is Action.REGISTER
+    limits = cfg.LimitsConfig(replies_per_recipient_per_day=5, replies_per_domain_per_day=2)
+    full = guard.Usage(Counter({"a@b.example": 5}), Counter({"b.example": 1}))
+    capped = within_budget(decision, parsed, full, limits)
+    assert capped.action is Action.REVIEW and capped.steps == ()
+    assert "Antwortlimit" in capped.reason
+    domain = within_budget(decision, parsed, guard.Usage(Counter(), Counter({"b.example": 1})),
+                           limits)
+    assert domain.action is Action.REVIEW, "the second reply would pass the domain cap"
+    assert within_budget(decision, parsed, guard.Usage(), limits) is decision
 
 
 def test_a_cancelled_event_takes_no_registrations(event):
@@ -310,3 +316,48 @@ def test_a_cancelled_event_takes_no_registrations(event):
     decision = decide(parsed_registration(("Anna A", "a@a.example")), REGISTER, situation(), off)
     assert [(s.status, s.reply) for s in decision.steps] == [(None, ReplyKind.CLOSED)]
     assert decision.reason == "Veranstaltung abgesagt"
+
+
+def test_freemail_bursts_are_counted_per_address_others_per_domain():
+    assert guard.burst_key("anna@gmail.com") == "anna@gmail.com"
+    assert guard.burst_key("anna@caritas-bonn.de") == "caritas-bonn.de"
+    usage = guard.Usage(new_per_key={"bigcorp.example": 19, "anna@gmail.com": 0})
+    assert guard.domain_burst(["x@bigcorp.example"], usage, 20) is None
+    assert guard.domain_burst(["x@bigcorp.example", "y@bigcorp.example"], usage, 20
+                              ).startswith(guard.BURST)
+    assert guard.domain_burst([f"p{i}@gmail.com" for i in range(30)], usage, 20) is None
+
+
+def test_budgets_for_people_registered_by_others():
+    two = ["a@x.example", "b@y.example"]
+    assert guard.unlisted_sender(two, sender_listed=False)
+    assert guard.unlisted_sender(two, sender_listed=True) is None
+    assert guard.unlisted_sender(two[:1], sender_listed=False) is None, "one colleague: asked"
+    used = guard.Usage(others_by_sender=9, others_overall=29)
+    assert guard.others_per_sender(two[:1], used, 10) is None
+    assert "max_others_per_sender_per_day" in guard.others_per_sender(two, used, 10)
+    assert "max_others_per_hour" in guard.others_per_hour(two, used, 30)
+    assert guard.others_per_hour([], used, 0) is None, "nobody else: no budget used"
+
+
+def test_people_registered_by_the_sender_are_asked_not_confirmed(event):
+    parsed = parsed_registration(("Anna A", "a@a.example"), ("Bernd B", "b@b.example"),
+                                 sender="eve@evil.example")
+    decision = decide(parsed, REGISTER, situation(), event)
+    assert [(s.participant.email, s.reply, s.registered_by) for s in decision.steps] == [
+        ("a@a.example", ReplyKind.THIRD_PARTY, "eve@evil.example"),
+        ("b@b.example", ReplyKind.THIRD_PARTY, "eve@evil.example"),
+        ("eve@evil.example", ReplyKind.ON_BEHALF, None)]
+    budget = within_budget(decision, parsed, guard.Usage(), cfg.LimitsConfig())
+    assert budget.action is Action.REVIEW and "andere Personen" in budget.reason
+    asked = decide(parsed, REGISTER, situation(others_get_details=False), event)
+    assert [s.status for s in asked.steps] == [None, None, None], "no row until they answer"
+
+
+def test_without_authserv_id_only_a_fail_in_the_topmost_header_counts():
+    top_fail = parse_mail(mail("From: a@a.example\nAuthentication-Results: mx.our.example; "
+                               "dmarc=fail\nAuthentication-Results: mx.x.example; dmarc=pass"))
+    below_fail = parse_mail(mail("From: a@a.example\nAuthentication-Results: mx.our.example; "
+                                 "dmarc=pass\nAuthentication-Results: mx.x.example; dmarc=fail"))
+    assert guard.spoofed(top_fail, None).startswith("DMARC")
+    assert guard.spoofed(below_fail, None) is None
