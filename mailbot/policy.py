@@ -115,25 +115,30 @@ def _cut(sentence: str, limit: int = 140) -> str:
 
 def _noted(decision: Decision, reading: Reading, mail: ParsedMail, what: str) -> Decision:
     """The deciding sentence in the reason; flagged as well when a sentence no rule
-    explained holds something a human must read (an address of a participant excepted)."""
+    explained holds something a human must read (an address of a participant excepted).
+    A flagged mail quotes the sentence to read first, then the deciding one."""
     if decision.action not in (Action.REGISTER, Action.CANCEL):
         return decision
-    if reading.sentence:
-        decision = replace(decision, reason="; ".join(filter(None, [
-            decision.reason, f"{what}: ‚{_cut(reading.sentence)}‘"])))
-    note = reading.note
+    deciding = f"{what}: ‚{_cut(reading.sentence)}‘" if reading.sentence else ""
+    note = _to_read(reading.note, mail)
+    if note or reading.asks:
+        read = f"bitte lesen – {note}" if note else "enthält eine Frage – bitte lesen"
+        return replace(decision, attention=True, reason="; ".join(filter(None, [
+            decision.reason, read, deciding])))
+    return replace(decision, reason="; ".join(filter(None, [decision.reason, deciding])))
+
+
+def _to_read(note: str, mail: ParsedMail) -> str:
+    """The note, unless it only names the participants' own addresses or names."""
     if note.startswith("Adresse:"):
         known = {p.email for p in mail.participants} | {mail.sender}
         if all(a.lower() in known for a in ADDR_RE.findall(note)):
-            note = ""
+            return ""
     if note.startswith("Person:"):  # "Herr Schulz wird am Vormittag teilnehmen": known
         names = {w for p in mail.participants for w in p.name.split()[-1:]}
         if any(name in names for name in _TITLED_NAME.findall(note)):
-            note = ""
-    if note or reading.asks:
-        return _flag(decision, f"bitte lesen – {note}" if note
-                     else "enthält eine Frage – bitte lesen")
-    return decision
+            return ""
+    return note
 
 
 def _calendar_reply(mail: ParsedMail, reading: Reading, situation: Situation,
