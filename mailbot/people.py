@@ -40,7 +40,8 @@ ORG_WORDS = re.compile(
     r"|Agentur|Netzwerk|Network|Büro|Institut|Verband|Zentrum|Rat|Gemeinde|Kirche|Universität"
     r"|Hochschule|Initiative|Association|Foundation|Council|Ministerium|Landkreis|Bezirk"
     r"|Paritätische\w*|DRK|Malteser|Johanniter|Bündnis|Forum|Kolpingwerk|Landesverband"
-    r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro)"
+    r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro"
+    r"|Centre|Center|Club|Society|Trust|Charity|Volunteer\w*)"
     r"|(?:verein|stiftung|agentur|verband|netzwerk|zentrum|rat|büro|werk|hilfe|initiative"
     r"|gemeinschaft|kreis|amt|forum|bündnis|haus)\b",
     re.IGNORECASE,
@@ -155,21 +156,60 @@ def signature(text: str, sender_name: str = "") -> list[str]:
 
 
 _ORG_IN_TEXT = re.compile(
-    r"\b(?:beide|wir|ich|alle)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim)\s+"
+    r"\b(?:beide|wir|ich|alle|bin|sind)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|im)\s+"
     r"(?:der |dem |den |die |das )?"
     r"(?P<org>(?-i:[A-ZÄÖÜ])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
     re.IGNORECASE,
 )
+# one's own registration corrected: "please put me down as …", "meine Organisation ist jetzt …"
+_ORG_CORRECTION = re.compile(
+    r"\b(?:put|list|register|sign)\s+me\s+(?:down\s+|up\s+)?(?:as|for|with)\s+(?:the\s+)?"
+    r"|\bmy\s+organi[sz]ation\s+is\s+(?:now\s+)?(?:the\s+)?"
+    r"|\b(?:meine\s+organisation|mein\s+verein|meine\s+einrichtung)\s+ist\s+(?:jetzt\s+|nun\s+)?"
+    r"(?:die\s+|der\s+|das\s+)?"
+    r"|\bbin\s+(?:jetzt|nun|inzwischen|seit\s+\S+(?:\s+\S+)?)\s+(?:aber\s+)?(?:bei|beim|im)\s+"
+    r"(?:der\s+|dem\s+)?", re.IGNORECASE)
 _EVENT_WORDS = re.compile(r"treffen|veranstaltung|termin|tagung|workshop|meeting|event|zoom",
                           re.IGNORECASE)
+_ORG_JOINERS = {"für", "der", "des", "und", "am", "an", "de", "du", "la", "e.V.", "e.", "V.",
+                "of", "the", "for", "and", "-", "–", "&"}
+
+
+def _org_words(candidate: str) -> str:
+    """The organisation at the start of a phrase: capitalised words and their joiners
+    ("Hospizverein Unna aktiv und dort …" → "Hospizverein Unna")."""
+    kept: list[str] = []
+    for word in candidate.split():
+        if word[:1].isupper() or word in _ORG_JOINERS or word[:1].isdigit():
+            kept.append(word)
+        else:
+            break
+    while kept and kept[-1] in _ORG_JOINERS - {"e.V.", "V."}:
+        kept.pop()
+    return " ".join(kept).strip(" ,;–-")
+
+
+def _is_org(candidate: str) -> bool:
+    return bool(candidate and ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate)
+                and not _EVENT_WORDS.search(candidate))
+
+
+def organisation_correction(text: str) -> str | None:
+    """ "please put me down as Caritas Essen" → "Caritas Essen": a correction of one's own
+    registration names the organisation that counts now."""
+    for m in _ORG_CORRECTION.finditer(text):
+        candidate = _org_words(text[m.end(): m.end() + 120].split("\n")[0].split(" instead")[0]
+                               .split(" statt")[0].rstrip(".!"))
+        if _is_org(candidate):
+            return candidate
+    return None
 
 
 def organisation_in_text(text: str) -> str | None:
     """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
     for m in _ORG_IN_TEXT.finditer(text):
-        candidate = m["org"].strip()
-        if (ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate)
-                and not _EVENT_WORDS.search(candidate)):
+        candidate = _org_words(m["org"].strip())
+        if _is_org(candidate):
             return candidate
     return None
 
@@ -447,8 +487,8 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
         return Found(())
     found = fields(text)
     body, sig = split_signature(text, sender_name)
-    organisation = (found.get("organisation") or organisation_from(sig)
-                    or organisation_in_text(body))
+    organisation = (found.get("organisation") or organisation_correction(body)
+                    or organisation_from(sig) or organisation_in_text(body))
     form_address = valid_address(found.get("email", "")) if found.get("name") else None
     name = sender_name_from(found, sender_name, sig, sender, subject)
     if not organisation and name and name == name_from_subject(subject)[0]:

@@ -321,3 +321,21 @@ def test_the_word_hints_never_hide_a_match():
     for sentence in (s for t in texts for s in c.sentences(t)):
         for pattern, words in pairs:
             assert not pattern.search(sentence) or c._has(sentence.lower(), words), sentence
+
+
+@pytest.mark.parametrize("body, organisation", [
+    ("please put me down as Caritas Essen instead of Diakonie Essen. Thanks!"
+     "\n\nBest regards\nPetra Klein\nDiakonie Essen e.V.", "Caritas Essen"),
+    ("Correction: I registered last week - my organisation is now the Volunteer Centre Leeds."
+     "\n\nBest\nPetra Klein", "Volunteer Centre Leeds"),
+    ("ich bin ehrenamtlich im Hospizverein Unna aktiv und melde mich hiermit an.\n\nViele Grüße"
+     "\nPetra Klein",
+     "Hospizverein Unna"),
+])
+def test_a_correction_of_ones_own_registration_updates_the_organisation(body, organisation,
+                                                                       event):
+    decision = outcome_12(mk(body), event, {PETRA: "confirmed"})
+    [step] = decision.steps
+    assert step.participant.organisation == organisation
+    if "Correction" in body or "put me down" in body:
+        assert step.reply.value == "duplicate", "already registered: the row is corrected"
