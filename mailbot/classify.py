@@ -443,6 +443,10 @@ _MONTH = (r"(?P<{}>jan(?:uar|uary)?|feb(?:ruar|ruary)?|märz|mär|march|mar|apr(
           r"|nov(?:ember)?|dez(?:ember)?|dec(?:ember)?)\b\.?")
 _WEEKDAYS = ["montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"]
 _WEEKDAYS_EN = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_DIGIT = re.compile(r"\d")
+_DATE_WORDS = ("jan", "feb", "mär", "mar", "apr", "mai", "may", "jun", "jul", "aug", "sep", "okt",
+               "oct", "nov", "dez", "dec", "tag", "day", "woch", "herbst", "sommer", "winter",
+               "frühling", "frühjahr", "spring", "summer", "autumn", "fall")
 _DATE = re.compile(  # every way a mail names a day, in one pass
     r"\b(?P<nd>\d{1,2})\.\s?(?P<nm>\d{1,2})\.(?P<ny>\d{2,4})?"
     r"|\b(?P<iy>20\d\d)-(?P<im>\d\d)-(?P<id>\d\d)\b"
@@ -495,6 +499,8 @@ class EventFacts:
         return None
 
     def _other_date(self, text: str) -> bool:
+        if not (_DIGIT.search(text) or _has(text.lower(), _DATE_WORDS)):
+            return False  # most sentences name no day at all
         return any(self._differs(m) for m in _DATE.finditer(text))
 
     def _differs(self, m: re.Match) -> bool:

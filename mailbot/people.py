@@ -197,6 +197,10 @@ def _is_org(candidate: str) -> bool:
 def organisation_correction(text: str) -> str | None:
     """ "please put me down as Caritas Essen" → "Caritas Essen": a correction of one's own
     registration names the organisation that counts now."""
+    low = text.lower()
+    if not any(w in low for w in ("put", "list", "regist", "sign", "organi", "verein",
+                                  "einrichtung", "bin ")):
+        return None
     for m in _ORG_CORRECTION.finditer(text):
         candidate = _org_words(text[m.end(): m.end() + 120].split("\n")[0].split(" instead")[0]
                                .split(" statt")[0].rstrip(".!"))
@@ -255,8 +259,8 @@ def _looks_like_name(line: str) -> bool:
 _FUNCTION = re.compile(
     r"\b(?:team|sekretariat|info|büro|buero|vorzimmer|geschäftsstelle|verwaltung|office|kontakt"
     r"|anmeldung|familie|family|redaktion|poststelle|service|support|empfang|mitglieder|vorstand"
-    r"|admin\w*|e\.\s?V\.|g?GmbH|verein|stiftung|agentur|verband|institut|zentrum|initiative"
-    r"|\w+(?:netzwerk|verein|agentur|amt|büro|verband))\b", re.IGNORECASE)
+    r"|admin\w*|e\.\s?V\.|g?GmbH|stiftung|institut|zentrum|initiative)\b"
+    r"|(?:netzwerk|verein|agentur|amt|büro|verband)\b", re.IGNORECASE)
 
 
 def is_person(display: str, sender: str | None) -> bool:
@@ -404,6 +408,8 @@ def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]
         return out  # most mails: no address besides those already paired
     parts = [p.replace("\n", " ") for p in _SENTENCE.split(text)]
     for i, sentence in enumerate(parts):
+        if "@" not in sentence and "@" not in (parts[i + 1] if i + 1 < len(parts) else ""):
+            continue
         if not _REGISTERING.search(sentence):
             continue
         name = _name_in(sentence.split("@")[0])

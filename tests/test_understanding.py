@@ -317,7 +317,8 @@ def test_the_word_hints_never_hide_a_match():
              (c._INDIRECT_QUESTION, c._QUESTION_WORDS), (c._AWAY, c._AWAY_WORDS),
              (c._SUBSTITUTE, c._SUBSTITUTE_WORDS), (c._NAMED_RELATIVE, c._RELATIVE_WORDS),
              (c._INSTRUCTION, c._INSTRUCTION_WORDS),
-             (c._PROVENANCE, ("einladung", "invitation"))]
+             (c._PROVENANCE, ("einladung", "invitation")), (c._DATE, c._DATE_WORDS + tuple(
+                 "0123456789"))]
     for sentence in (s for t in texts for s in c.sentences(t)):
         for pattern, words in pairs:
             assert not pattern.search(sentence) or c._has(sentence.lower(), words), sentence
