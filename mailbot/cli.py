@@ -18,16 +18,14 @@ import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import browse, guard
 from . import config as config_mod
-from .compose import ComposeError, example_replies
-from .daemon import Processor, Summary, TaskError, describe, run_forever, run_once, run_task
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
-from .organiser import Desk, OrganiserError
 from .outbox import TransportError, open_transport
 from .report import (
     CSV_COLUMNS,
@@ -37,9 +35,17 @@ from .report import (
     format_table,
     preview_text,
     to_csv,
+    to_excel_csv,
     zoom_rows,
 )
-from .store import Store, now_utc
+from .store import Store, now_utc, prune_backups
+
+if TYPE_CHECKING:
+    from .daemon import Summary
+    from .organiser import Outcome
+
+# daemon, organiser and compose (jinja2, icalendar) are imported inside the commands that
+# use them: `status`, `list` and `review` start without them (see bench/startup.py).
 
 log = logging.getLogger("mailbot")
 
@@ -47,7 +53,8 @@ log = logging.getLogger("mailbot")
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S %z")  # local time, with its offset
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -67,9 +74,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     ctx.obj = config_mod.resolve_path(config_path)
 
 
-def _load(ctx: click.Context) -> config_mod.Config:
+def _load(ctx: click.Context, secrets: bool = True) -> config_mod.Config:
+    """The configuration; ``secrets=False`` for commands that only read the database (no
+    mail password needed, so they run beside the service without its credentials)."""
     try:
-        return config_mod.load(ctx.obj)
+        return config_mod.load(ctx.obj, secrets)
     except config_mod.ConfigError as exc:
         _fail(str(exc))
         raise  # unreachable
@@ -80,6 +89,8 @@ def _load(ctx: click.Context) -> config_mod.Config:
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
     """Read the inbox, register, answer. Without --once: keep polling until stopped."""
+    from .daemon import describe, run_forever, run_once
+
     config = _load(ctx)
     stop = threading.Event()
 
@@ -111,7 +122,10 @@ def run(ctx: click.Context, once: bool) -> None:
     except InboxError as exc:
         _fail(str(exc))
         return
-    if summary.read or sys.stdout.isatty():
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_database_problem(config, exc))
+        return
+    if summary.news or sys.stdout.isatty():  # cron mails whatever is printed
         click.echo(describe(summary))
         click.echo(_where(config))
 
@@ -122,7 +136,7 @@ def review(ctx: click.Context) -> None:
     """List the mail that waits for a human: questions, unclear mails, and registrations
     that also ask something. They stay flagged in the inbox; answer them from your mail
     program and move them out of the inbox."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         rows = store.for_review()
     click.echo(format_review(rows, config.event.tz))
@@ -135,7 +149,27 @@ def remind(ctx: click.Context) -> None:
     service and `run --once` do this by themselves; each person gets each reminder once."""
     config = _load(ctx)
     queued, summary = _run_task(config, "remind")
+    if not queued:
+        click.echo(f"No reminder due: {_why_no_reminder(config)}.")
+        return
     click.echo(_queued(queued, "reminder", summary))
+
+
+def _why_no_reminder(config: config_mod.Config) -> str:
+    event, now = config.event, now_utc()
+    if not config.reminders:
+        return "none are configured ([reminders] before = [])"
+    if event.cancelled:
+        return "the event is cancelled"
+    if now >= event.start:
+        return "the event has begun"
+    later = [(event.start - b, b) for b in config.reminders if event.start - b > now]
+    if later:
+        due, before = min(later)
+        hours = before.total_seconds() / 3600
+        return (f"the next one ({hours:g} h before the start) is due on "
+                f"{due.astimezone(event.tz):%d.%m.%Y %H:%M}")
+    return "every confirmed person has had the reminders that are due"
 
 
 @main.command()
@@ -147,9 +181,22 @@ def announce(ctx: click.Context, yes: bool) -> None:
     and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
     is told that the event is cancelled. Nobody gets the same announcement twice."""
     config = _load(ctx)
-    what = "the cancellation of the event" if config.event.cancelled else "the changed details"
-    if not yes and sys.stdin.isatty() and not click.confirm(
-            f"Send {what} to every registered person who has not had them yet?"):
+    from .daemon import Processor
+
+    with _store(config) as store:
+        processor = Processor(config, store, None)
+        plan = processor.announcement_plan()
+        before = {r.email: r.event_version for r in store.with_status("confirmed")}
+        changes = {tuple(processor.changes_since(before.get(reg.email))) for reg, _, _ in plan}
+    if not plan:
+        click.echo("Everybody already has the current details: nothing to send.")
+        return
+    what = "that the event is cancelled" if config.event.cancelled else "the changed details"
+    lines = [f"This tells {_plural(len(plan), 'person', 'people')} {what}:"]
+    if len(changes) == 1 and not config.event.cancelled:
+        lines += [f"  {field}: {old} → {new}" for field, old, new in next(iter(changes))]
+    lines += [f"  {line}" for line in _event_lines(config)]
+    if not _confirm(lines, f"Send it to {_plural(len(plan), 'person', 'people')}?", yes):
         click.echo("Nothing sent.")
         return
     queued, summary = _run_task(config, "announce")
@@ -159,7 +206,21 @@ def announce(ctx: click.Context, yes: bool) -> None:
     click.echo(_queued(queued, "announcement", summary))
 
 
+def _event_lines(config: config_mod.Config) -> list[str]:
+    """The details an announcement carries, as the organiser set them now."""
+    event, zoom = config.event, config.zoom
+    if event.cancelled:
+        return [f"{event.title}, {event.start.astimezone(event.tz):%d.%m.%Y %H:%M}: cancelled"]
+    return [f"{event.title}",
+            f"{event.start.astimezone(event.tz):%d.%m.%Y %H:%M} – "
+            f"{event.end.astimezone(event.tz):%H:%M} ({event.timezone})",
+            f"Zoom: {zoom.url}, meeting ID {zoom.meeting_id}"
+            + (f", passcode {zoom.passcode}" if zoom.passcode else ", no passcode")]
+
+
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
+    from .daemon import TaskError, run_task
+
     try:
         return run_task(config, task)
     except TaskError as exc:
@@ -178,16 +239,18 @@ def _queued(queued: int, word: str, summary: Summary | None) -> str:
 
 
 @main.command("sample-replies")
-@click.option("--output", "folder", default="examples/replies", show_default=True,
+@click.option("--output", "folder", default="var/sample-replies", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the .eml files.")
 @click.pass_context
 def sample_replies(ctx: click.Context, folder: str) -> None:
     """Write one example of every reply kind, in German and English, as .eml files, made
     from your configuration and templates for a fictional participant. Open them in a mail
     program to see exactly what people will receive. Sends nothing, stores nothing."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
+    from .compose import example_replies
+
     for name, body in example_replies(config):
         (out / name).write_bytes(body)
     click.echo(f"{len(list(out.glob('*.eml')))} example replies in {out}/")
@@ -198,13 +261,13 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
 def status(ctx: click.Context) -> None:
     """Overview: registrations and free places, mail waiting for a human, replies not yet
     sent or refused, and when mailbot last looked at the inbox."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         text = format_status(
             config, store.counts("registrations", "status"), len(store.for_review()),
             store.counts("outbox", "status"), store.failed_replies(),
             store.get_state("last_poll"), store.get_state("last_error"),
-            burst=store.held_for_review(guard.BURST))
+            store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST))
     click.echo(text)
 
 
@@ -213,18 +276,32 @@ def _open_store(config: config_mod.Config) -> Store:
     if not config.database.exists():
         _fail(f"no database at {config.database} yet: mailbot has not run with this "
               f"configuration ([database] path)", 1)
-    return Store(config.database)
+    try:
+        return Store(config.database)
+    except (OSError, sqlite3.Error) as exc:  # e.g. read-only: one line, not a traceback
+        _fail(_database_problem(config, exc))
+        raise  # unreachable
+
+
+def _database_problem(config: config_mod.Config, exc: Exception) -> str:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
+            f"see README, \"Organiser commands beside the systemd service\")")
 
 
 @main.command("list")
 @click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
               help="Only people with this status.")
+@click.option("--waitlist", is_flag=True, help="Only the waitlist, in the order people move "
+                                               "up (the same as --status waitlisted).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.pass_context
-def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
+def list_(ctx: click.Context, status: str | None, fmt: str, waitlist: bool) -> None:
     """The registered people, in order of arrival."""
-    config = _load(ctx)
+    if waitlist:
+        status = "waitlisted"
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         rows = store.registration_rows(status)
     if fmt == "json":
@@ -242,19 +319,24 @@ def list_(ctx: click.Context, status: str | None, fmt: str) -> None:
               show_default=True, help="zoom-csv: confirmed people for Zoom's registrant "
                                       "import; csv: everybody, every column.")
 @click.option("--output", type=click.Path(dir_okay=False), help="File (default: the screen).")
-@click.option("--excel", is_flag=True, help="UTF-8 with BOM, so Excel shows umlauts right.")
+@click.option("--excel", is_flag=True, help="For German Excel: ';' between fields, a BOM "
+                                            "(umlauts), local times like 31.05.2027 10:00 "
+                                            "(with zoom-csv: only the BOM).")
 @click.pass_context
 def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> None:
     """Export the participants as CSV: for Zoom, for name lists, for Excel."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     with _store(config) as store:
         if fmt == "zoom-csv":
             rows = zoom_rows(store.registration_rows("confirmed"))
             text = to_csv(rows, ("email", "first", "last", "org"),
                           ("Email", "First Name", "Last Name", "Organization"), excel)
+        elif excel:
+            rows = store.registration_rows()
+            text = to_excel_csv(rows, CSV_COLUMNS, CSV_COLUMNS, config.event.tz)
         else:
             rows = store.registration_rows()
-            text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS, excel)
+            text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS)
     if output:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # also when the file was there before, with another mode
@@ -274,8 +356,8 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
 def approve(ctx: click.Context, message: str, email: str | None, name: str | None,
             organisation: str | None) -> None:
     """Register the person of a mail from the review list and send the confirmation.
-    MESSAGE is its number in `mailbot review` or its Message-ID. The mail is moved to the
-    processed folder and unflagged."""
+    MESSAGE is its number in `mailbot review` (it does not change) or its Message-ID. The
+    mail is moved to the processed folder and unflagged (by the service, when it runs)."""
     _desk_call(ctx, lambda desk, inbox: desk.approve(message, inbox, email, name,
                                                      organisation), need_inbox=True)
 
@@ -285,7 +367,8 @@ def approve(ctx: click.Context, message: str, email: str | None, name: str | Non
 @click.pass_context
 def dismiss(ctx: click.Context, message: str) -> None:
     """Mark a mail from the review list as handled, without a reply (you answered it
-    yourself, or it needs none). MESSAGE: its number in `mailbot review` or Message-ID."""
+    yourself, or it needs none). MESSAGE: its number in `mailbot review` or Message-ID.
+    While the service runs, it moves the mail at its next round."""
     _desk_call(ctx, lambda desk, inbox: desk.dismiss(message, inbox), need_inbox=True)
 
 
@@ -305,11 +388,51 @@ def add(ctx: click.Context, email: str, name: str, organisation: str | None,
 @main.command("cancel")
 @click.argument("email")
 @click.option("--no-mail", is_flag=True, help="Record only; send no cancellation mail.")
+@click.option("--yes", is_flag=True, help="Do not ask (needed without a terminal).")
 @click.pass_context
-def cancel_(ctx: click.Context, email: str, no_mail: bool) -> None:
+def cancel_(ctx: click.Context, email: str, no_mail: bool, yes: bool) -> None:
     """Cancel someone's registration by hand; their calendar entry is removed and the first
-    person on the waitlist moves up."""
+    person on the waitlist moves up. Shows what will happen and asks."""
+    config = _load(ctx)
+    email = email.strip().lower()
+    with _store(config) as store:
+        about = store.about(email)
+        waiting = store.with_status("waitlisted")
+    if about["status"] in ("confirmed", "waitlisted"):
+        lines = [f"This cancels the registration of {about['name'] or email} <{email}> "
+                 f"({about['status']}).",
+                 "  They get no mail (--no-mail)." if no_mail else
+                 "  They get a cancellation mail; their calendar entry is removed."]
+        if about["status"] == "confirmed" and waiting:
+            lines.append(f"  {waiting[0].name or waiting[0].email} <{waiting[0].email}> "
+                         f"moves up from the waitlist and gets a confirmation.")
+        if not _confirm(lines, "Cancel this registration?", yes):
+            click.echo("Nothing changed.")
+            return
     _desk_call(ctx, lambda desk, _: desk.cancel(email, not no_mail))
+
+
+@main.command()
+@click.argument("email")
+@click.option("--name", help="The corrected name.")
+@click.option("--organisation", help="The corrected organisation ('' to remove it).")
+@click.option("--email", "new_email", metavar="NEW",
+              help="A new address: it gets the confirmation again (same calendar entry), "
+                   "the old address a short note.")
+@click.pass_context
+def edit(ctx: click.Context, email: str, name: str | None, organisation: str | None,
+         new_email: str | None) -> None:
+    """Correct a registration: a misspelt name, the organisation, an address typo."""
+    _desk_call(ctx, lambda desk, _: desk.edit(email, name, organisation, new_email))
+
+
+@main.command("move-up")
+@click.argument("email")
+@click.pass_context
+def move_up(ctx: click.Context, email: str) -> None:
+    """Give a person on the waitlist a place by hand (also when the event is full); they
+    get the confirmation with the Zoom details and the calendar entry."""
+    _desk_call(ctx, lambda desk, _: desk.move_up(email))
 
 
 @main.command()
@@ -323,31 +446,156 @@ def resend(ctx: click.Context, email: str) -> None:
 
 @main.command()
 @click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask (needed without a terminal).")
 @click.pass_context
-def forget(ctx: click.Context, email: str) -> None:
+def forget(ctx: click.Context, email: str, yes: bool) -> None:
     """Erase a person's data (DSGVO Art. 17): registration, replies, their name and address
-    in the log; the database file is cleaned so nothing remains on disk."""
+    in the log; the database file is cleaned so nothing remains on disk. Their mails are
+    deleted from the inbox and the processed folder ([privacy] mailbox = "delete"). A
+    backup of the database is written first. Shows what goes and asks."""
+    config = _load(ctx)
+    email = email.strip().lower()
+    with _store(config) as store:
+        about = store.about(email)
+        keys = store.message_keys(email)
+    if not (about["status"] or about["replies"] or about["mails"]):
+        _fail(f"nothing stored about {email}", 1)
+    who = f"{about['name']} <{email}>" if about["name"] else email
+    lines = [f"This erases everything about {who}:"]
+    if about["status"]:
+        lines.append(f"  their registration ({about['status']})")
+    lines += [f"  {_plural(about['replies'], 'reply', 'replies')} to them, "
+              f"{_plural(about['mails'], 'mail')} from them in the log",
+              f"  {_mailbox_line(config, 'their mails')}"]
+    if not _confirm(lines, "Erase it now?", yes):
+        click.echo("Nothing erased.")
+        return
+    _before_erasing(config, keys, email)
     _desk_call(ctx, lambda desk, _: desk.forget(email), send=False)
 
 
 @main.command()
 @click.option("--now", "force", is_flag=True,
               help="Erase now, even before retain_days_after_event have passed.")
+@click.option("--yes", is_flag=True, help="Do not ask before erasing with --now (needed "
+                                          "without a terminal).")
 @click.pass_context
-def purge(ctx: click.Context, force: bool) -> None:
+def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     """Erase all personal data of the event once [privacy] retain_days_after_event (30)
-    have passed since it ended. The service does this by itself once a day."""
-    _desk_call(ctx, lambda desk, _: desk.purge(now_utc(), force), send=False)
+    have passed since it ended. The service does this by itself once a day. With --now it
+    shows what goes and asks. A backup of the database is written first, and the mails
+    are deleted from the inbox and the processed folder ([privacy] mailbox = "delete")."""
+    config = _load(ctx)
+    now = now_utc()
+    from .daemon import Processor
+
+    with _store(config) as store:
+        due = Processor(config, store, None).purge_due()
+        counts = store.counts("registrations", "status")
+        keys = store.message_keys()
+    if now < due and not force:
+        click.echo(f"nothing to erase before {due.astimezone(config.event.tz):%d.%m.%Y} "
+                   f"([privacy] retain_days_after_event = {config.privacy.retain_days})")
+        return
+    if force and now < due:
+        listed = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+        lines = [f"This erases the personal data of {sum(counts.values())} registrations "
+                 f"({listed}) and every reply, before the retention period ends "
+                 f"({due.astimezone(config.event.tz):%d.%m.%Y}).",
+                 _mailbox_line(config, f"The {len(keys)} mails mailbot handled")]
+        if not _confirm(lines, "Erase it all now?", yes):
+            click.echo("Nothing erased.")
+            return
+    _before_erasing(config, keys, None, backup=now < due)  # after it: nothing may stay
+    _desk_call(ctx, lambda desk, _: desk.purge(now, True), send=False)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm(lines: list[str], question: str, yes: bool) -> bool:
+    """Show what will happen and ask, on a terminal; without one (cron, a script) only
+    --yes goes ahead (and then nothing is shown but the outcome)."""
+    if yes:
+        return True
+    for line in lines:
+        click.echo(line)
+    if not _interactive():
+        _fail("not asked, nothing done: there is no terminal to ask on; add --yes to go "
+              "ahead", 1)
+    return click.confirm(question, default=False)
+
+
+def _plural(n: int, word: str, words: str | None = None) -> str:
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
+def _mailbox_line(config: config_mod.Config, what: str) -> str:
+    folders = _folders(config)
+    if config.privacy.mailbox == "keep":
+        return (f"{what} stay in {folders} ([privacy] mailbox = \"keep\"): delete them in "
+                f"your mail program")
+    return f"{what} are deleted from {folders}"
+
+
+def _folders(config: config_mod.Config) -> str:
+    box = config.imap or config.maildir
+    assert box is not None
+    folder = config.imap.folder if config.imap else "the Maildir"
+    return f"{folder} and {box.processed_folder}"
+
+
+def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | None,
+                    backup: bool = True) -> None:
+    """The backup, then the mails in the mailbox; a failure stops before the database.
+    No backup once the retention period is over: then every copy goes (the service removes
+    the older backups then, too)."""
+    with _store(config) as store:
+        if backup:
+            path = store.backup(store.backup_folder, config.privacy.backup_days, now_utc())
+            click.echo(f"Backup written: {path} (removed after "
+                       f"{config.privacy.backup_days} days)")
+        else:
+            removed = prune_backups(store.backup_folder, 0, now_utc(), everything=True)
+            click.echo("No backup: the retention period is over"
+                       + (f"; {_plural(len(removed), 'older backup')} removed" if removed
+                          else ""))
+    if config.privacy.mailbox == "keep":
+        click.echo(_mailbox_line(config, "The mails"))
+        return
+    try:
+        inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
+                           False)
+        try:
+            removed = inbox.erase(keys, sender)
+        finally:
+            inbox.close()
+    except InboxError as exc:
+        _fail(f"{exc}; nothing was erased. Try again, or set [privacy] mailbox = \"keep\" "
+              f"and delete the mails yourself", 2)
+        return
+    click.echo(f"{_plural(removed, 'mail')} deleted from {_folders(config)}")
 
 
 @main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.option("--inbox", "from_inbox", is_flag=True,
+              help="Read the real inbox instead and show what `run` would do with each mail "
+                   "now: nothing is sent, moved, flagged or stored.")
 @click.pass_context
-def preview(ctx: click.Context, file: str) -> None:
+def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     """Show what mailbot would do with a mail saved as FILE.eml — how it reads it, who it
     would register and the full text of each reply — without touching the network or the
-    database (the person counts as new)."""
-    config = _load(ctx)
+    database (the person counts as new). With --inbox: the dry run before going live."""
+    if from_inbox:
+        _preview_inbox(_load(ctx))
+        return
+    if file is None:
+        _fail("give a saved mail (FILE.eml) or --inbox", 2)
+    config = _load(ctx, secrets=False)
+    from .daemon import Processor
+
     raw = Path(file).read_bytes()
     store = Store(":memory:")
     try:
@@ -355,6 +603,39 @@ def preview(ctx: click.Context, file: str) -> None:
         click.echo(preview_text(processor, raw))
     finally:
         store.close()
+
+
+def _preview_inbox(config: config_mod.Config) -> None:
+    from .daemon import Processor
+    from .organiser import inbox_preview
+
+    try:
+        store = Store.in_memory_copy(config.database)
+    except (OSError, sqlite3.Error) as exc:
+        _fail(_database_problem(config, exc))
+        return
+    try:
+        inbox = open_inbox(config.imap, config.maildir, config.daemon.batch_size,
+                           config.limits.max_message_bytes, False, readonly=True)
+    except InboxError as exc:
+        store.close()
+        _fail(str(exc))
+        return
+    try:
+        lines = inbox_preview(Processor(config, store, None), inbox)
+    except InboxError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        inbox.close()
+        store.close()
+    mails = sum(1 for line in lines if line.startswith("  → ") and "would send" not in line)
+    replies = sum(1 for line in lines if "would send" in line)
+    click.echo(f"{inbox.description}: {_plural(mails, 'mail')} — what `mailbot run` would do "
+               f"now (a dry run: nothing sent, moved, flagged or stored)")
+    for line in lines:
+        click.echo(line)
+    click.echo(f"\n{_plural(replies, 'reply', 'replies')} would be sent.")
 
 
 @main.command()
@@ -378,7 +659,29 @@ def check(ctx: click.Context) -> None:
         click.echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
                    "topmost Authentication-Results header says dmarc=fail; set it to your mail "
                    "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
-    sys.exit(0 if all(ok for ok, _ in results) else 2)
+    warnings = _check_warnings(config)
+    for text in warnings:
+        click.echo(f"! {text}")
+    if not all(ok for ok, _ in results):
+        sys.exit(2)
+    if warnings:
+        click.echo("Valid, but please look at the lines marked ! before going live.")
+    sys.exit(1 if warnings else 0)
+
+
+def _check_warnings(config: config_mod.Config) -> list[str]:
+    """Valid but unlikely meant: an event in the past, the example's placeholders …"""
+    from .doctor import warnings
+
+    confirmed = None
+    if config.database.exists():
+        with contextlib.suppress(OSError, sqlite3.Error):
+            store = Store(config.database)
+            try:
+                confirmed = store.counts("registrations", "status").get("confirmed", 0)
+            finally:
+                store.close()
+    return warnings(config, now_utc(), confirmed)
 
 
 def _check_inbox(config: config_mod.Config) -> tuple[bool, str]:
@@ -441,15 +744,18 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
     try:
         with exclusive(config.database):
             _desk_run(config, action, need_inbox, send)
-    except AlreadyRunning:
-        if need_inbox:
-            _fail("the mailbot service is running: stop it for a moment "
-                  "(systemctl stop mailbot), or move the mail in your mail program", 1)
-        _desk_run(config, action, False, False)
-        click.echo("(the running mailbot service sends the mail at its next round)")
+    except AlreadyRunning:  # the service sends the replies (and moves a settled mail)
+        outcome = _desk_run(config, action, need_inbox, False, beside_service=True)
+        if outcome is not None and outcome.queued:
+            click.echo("(mailbot is running right now and sends the mail at its next round)")
 
 
-def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -> None:
+def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
+              beside_service: bool = False) -> Outcome | None:
+    from .compose import ComposeError
+    from .daemon import Processor, Summary
+    from .organiser import Desk, OrganiserError
+
     store = Store(config.database)
     inbox = None
     try:
@@ -462,7 +768,8 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
                 click.echo(f"mailbot: inbox not reachable ({exc}); the database is changed, "
                            f"move the mail yourself", err=True)
         try:
-            outcome = action(Desk(processor), inbox)
+            outcome = action(Desk(processor), _LeaveInPlace(inbox) if beside_service and inbox
+                             else inbox)
         except (OrganiserError, ComposeError) as exc:
             _fail(str(exc), 1)
             return
@@ -478,10 +785,28 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool) -
             processor.flush(summary)
             click.echo(f"{summary.sent} sent" + (f", {summary.send_errors} not yet (queued)"
                                                  if summary.send_errors else ""))
+        return outcome
     finally:
         if inbox is not None:
             inbox.close()
         store.close()
+
+
+class _LeaveInPlace:
+    """The inbox while the service runs: a mail is read (for its names) but not moved —
+    the service finds it settled in the database and moves it at its next round, so two
+    processes never move mail in the same folder."""
+
+    moves_later = True
+
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    def find(self, message_id: str):
+        return self.inbox.find(message_id)
+
+    def release(self, ref: str) -> None:
+        self.inbox.unflag([ref])  # settled: not flagged for a human any more
 
 
 @main.command()
@@ -494,7 +819,7 @@ def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
     """Look at the database in the browser (datasette): participants, waitlist, mail to
     answer, replies — in German, times in the event's time zone. Read-only, and only on
     127.0.0.1: from another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
-    config = _load(ctx)
+    config = _load(ctx, secrets=False)
     try:
         with _store(config) as store:  # the views of the current schema, the event's zone
             store.use_time_zone(config.event.timezone)

@@ -25,7 +25,6 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup, escape
 
 from . import ics
@@ -73,6 +72,8 @@ class Composer:
     """Renders replies for one configuration; build once, use for every mail."""
 
     def __init__(self, config: Config):
+        import jinja2  # here, not at the top: commands that only read never load it
+
         self.config = config
         folders = [config.templates, default_templates()] if config.templates else [
             default_templates()]  # an own folder without a newer kind uses ours for it
@@ -96,17 +97,21 @@ class Composer:
 
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
-              others: list[str] | None = None, by: str | None = None) -> Reply:
+              others: list[str] | None = None, by: str | None = None,
+              moved_up: bool = False,
+              changes: list[tuple[str, str, str]] | None = None) -> Reply:
         """One reply of ``kind`` to ``person``; ``reg`` is their registration, if any;
         ``others`` names everyone the mail registered (for the note to a sender who
-        registered somebody else); ``by`` who registered ``person`` (a third party)."""
+        registered somebody else); ``by`` who registered ``person`` (a third party);
+        ``moved_up``: the confirmation of someone who waited; ``changes``: (field, old, new)
+        for an update."""
         lang = lang or self.config.event.language
         name = clean_text(reg.name if reg else person.name, 120)
         status = reg.status.value if reg else ""
         try:
             subject, text = self._render(kind, person.email, name, status, lang,
                                          [clean_text(o, 120) for o in others or []],
-                                         clean_text(by or "", 200))
+                                         clean_text(by or "", 200), moved_up, changes or [])
             method = CALENDAR_METHOD.get(kind)
             calendar = None
             if reg and method and status in ("confirmed", "cancelled"):
@@ -116,18 +121,21 @@ class Composer:
             html = self.layout.render(lang=lang, subject=subject, paragraphs=paragraphs)
             body = self._mime(person.email, name, subject, text, html, calendar, message_id,
                               in_reply_to, now)
-        except (jinja2.TemplateError, ValueError, TypeError, UnicodeError) as exc:
+        except (_template_error(), ValueError, TypeError, UnicodeError) as exc:
             raise ComposeError(f"{type(exc).__name__}: {exc}") from exc
         _check_headers(body)
         return Reply(recipient=person.email, subject=subject, kind=kind,
                      message_id=message_id, in_reply_to=in_reply_to, body=body)
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
-                lang: str, others: list[str], by: str = "") -> tuple[str, str]:
+                lang: str, others: list[str], by: str = "", moved_up: bool = False,
+                changes: list[tuple[str, str, str]] = ()) -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(
-            person={"name": name, "email": address}, registration={"status": status},
+            person={"name": name, "email": address},
+            registration={"status": status, "moved_up": moved_up},
+            changes=[{"field": f, "old": old, "new": new} for f, old, new in changes],
             event=self.events.get(lang, self.events["de"]), zoom=self.config.zoom,
             contact=self.config.contact, others=others, privacy=self.config.privacy,
             registered_by=by,
@@ -180,6 +188,40 @@ class Composer:
             if len(self._subjects) < 100:  # one per kind and language; a template that
                 self._subjects[subject] = cached  # puts names in subjects must not grow it
         return cached
+
+
+def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, str],
+                now: dt.datetime) -> Reply:
+    """The organiser's daily overview: plain text and a CSV file (name, content)."""
+    assert config.digest.to is not None
+    subject = clean_text(subject, 250)
+    message_id = email.utils.make_msgid("mailbot-digest", domain=config.contact.domain)
+    filename, data = attachment
+    csv_part = (f'Content-Type: text/csv; charset="utf-8"; name="{filename}"\r\n'
+                f"Content-Transfer-Encoding: base64\r\n"
+                f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n'
+                ).encode() + base64.encodebytes(data.encode("utf-8")).replace(b"\n", b"\r\n")
+    headers = [
+        ("From", _address("mailbot", config.contact.address)),
+        ("To", config.digest.to),
+        ("Subject", email.header.Header(subject, "utf-8", header_name="Subject").encode(
+            linesep="\r\n") if not subject.isascii() else subject),
+        ("Date", email.utils.format_datetime(now.astimezone(config.event.tz))),
+        ("Message-ID", message_id),
+        ("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"),
+        ("MIME-Version", "1.0"),
+    ]
+    body = _multipart("mixed", [_text_part("plain", text), csv_part])
+    raw = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("ascii") + body
+    _check_headers(raw)
+    return Reply(recipient=config.digest.to, subject=subject, kind=ReplyKind.DIGEST,
+                 message_id=message_id, in_reply_to=None, body=raw)
+
+
+def _template_error() -> type[Exception]:
+    import jinja2
+
+    return jinja2.TemplateError
 
 
 def _address(name: str, address: str) -> str:
@@ -242,7 +284,8 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
     """(file name, message) for every reply kind in German and English, for a fictional
     participant — what ``mailbot sample-replies`` writes."""
     composer = Composer(config)
-    now = dt.datetime(2021, 5, 21, 8, 30, tzinfo=dt.UTC)
+    # ten days before the configured event, as if written then (not a fixed, long-past date)
+    now = (config.event.start - dt.timedelta(days=10)).replace(hour=10, minute=30, second=0)
     person = Participant("maria.beispiel@example.org", "Maria Beispiel",
                          "Freiwilligenagentur Musterstadt e.V.")
     base = Registration(person.email, person.name, person.organisation, Status.CONFIRMED,
@@ -255,6 +298,7 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
         ReplyKind.REMINDER: base, ReplyKind.UPDATE: replace(base, ics_sequence=1),
         ReplyKind.EVENT_CANCELLED: replace(base, ics_sequence=2),
         ReplyKind.THIRD_PARTY: base,
+        ReplyKind.ADDRESS_CHANGED: base,
     }
     out = []
     for number, (kind, reg) in enumerate(registrations.items(), 1):
@@ -262,7 +306,10 @@ def example_replies(config: Config) -> list[tuple[str, bytes]]:
             answer = kind not in (ReplyKind.REMINDER, ReplyKind.UPDATE,
                                   ReplyKind.EVENT_CANCELLED, ReplyKind.THIRD_PARTY)
             reply = composer.reply(kind, person, reg, "<example@example.org>" if answer else None,
-                                   now, lang=lang, others=["Karin Schulz"],
+                                   now, lang=lang, others=(
+                                       ["maria@beispiel.example"]
+                                       if kind is ReplyKind.ADDRESS_CHANGED else
+                                       ["Karin Schulz"]),
                                    by="Karin Schulz (k.schulz@example.org)")
             out.append((f"{number:02d}-{kind.value}.{lang}.eml", reply.body))
     return out

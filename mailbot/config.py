@@ -11,14 +11,16 @@ the current working directory, as a shell user would expect; cron and systemd ex
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import difflib
 import ipaddress
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .text import ADDR_RE
@@ -62,7 +64,7 @@ class EventConfig:
 class ZoomConfig:
     url: str
     meeting_id: str
-    passcode: str
+    passcode: str | None = None  # a meeting without passcode: leave the key out
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,14 @@ class PrivacyConfig:
     note: str | None = None  # replaces the default privacy note of German replies
     note_en: str | None = None  # … of English replies
     retain_days: int = 30  # personal data is erased this many days after the event
+    mailbox: str = "delete"  # forget/purge also delete the mails ("keep": leave them)
+    backup_days: int = 7  # forget/purge first write a backup, kept this many days
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    to: str | None = None  # the organiser's address; None: no digest
+    at: dt.time = dt.time(8, 0)  # local time of [event] timezone
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,7 @@ class Config:
     reminders: tuple[dt.timedelta, ...] = (dt.timedelta(hours=24), dt.timedelta(hours=1))
     templates: Path | None = None
     source: Path | None = None
+    digest: DigestConfig = DigestConfig()
 
 
 def resolve_path(cli_path: str | os.PathLike[str] | None) -> Path:
@@ -164,8 +175,10 @@ def resolve_path(cli_path: str | os.PathLike[str] | None) -> Path:
     return DEFAULT_PATH
 
 
-def load(path: str | os.PathLike[str]) -> Config:
-    """Read and validate the file at ``path``; raise :class:`ConfigError` on any problem."""
+def load(path: str | os.PathLike[str], secrets: bool = True) -> Config:
+    """Read and validate the file at ``path``; raise :class:`ConfigError` on any problem.
+    With ``secrets=False`` the passwords are not read (they are empty): for the commands
+    that only read the database, so they run without the service's credentials."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -177,18 +190,32 @@ def load(path: str | os.PathLike[str]) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse(data, source=path)
+        return parse(data, source=path, secrets=secrets)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def parse(data: dict[str, Any], source: Path | None = None) -> Config:
-    """Validate an already-decoded TOML document."""
-    known = {"event", "zoom", "contact", "imap", "maildir", "smtp", "database", "daemon",
-             "templates", "limits", "privacy", "reminders"}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"[{key}]: unknown section (known: {', '.join(sorted(known))})")
+def parse(data: dict[str, Any], source: Path | None = None, secrets: bool = True) -> Config:
+    """Validate an already-decoded TOML document. A key or section that mailbot does not
+    know is an error (a typo would otherwise silently leave a default in place)."""
+    _Section.seen = {}
+    _Section.read_secrets = secrets
+    try:
+        config = _parse(data, source)
+    except ConfigError:
+        unknown = unknown_keys(data)  # a typo explains a "missing" better than "missing"
+        if unknown:
+            raise ConfigError(unknown[0]) from None
+        raise
+    finally:
+        _Section.read_secrets = True
+    unknown = unknown_keys(data)
+    if unknown:
+        raise ConfigError(unknown[0])
+    return config
+
+
+def _parse(data: dict[str, Any], source: Path | None) -> Config:
     event = _event(_Section(data, "event"))
     imap = _imap(_Section(data, "imap")) if "imap" in data else None
     maildir = _maildir(_Section(data, "maildir")) if "maildir" in data else None
@@ -211,6 +238,7 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Config:
         reminders=_reminders(_Section(data, "reminders", optional=True)),
         templates=Path(templates) if templates else None,
         source=source,
+        digest=_digest(_Section(data, "digest", optional=True)),
     )
 
 
@@ -227,14 +255,15 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError):
         return [first]
-    found = []
+    _Section.seen = {}
+    found = [f"{path}: {problem}" for problem in unknown_keys(data)]
     parts: list[tuple[str, Any]] = [
         ("event", _event), ("zoom", _zoom), ("contact", _contact), ("smtp", _smtp),
         ("daemon", _daemon), ("limits", _limits), ("privacy", _privacy),
-        ("reminders", _reminders)]
+        ("reminders", _reminders), ("digest", _digest)]
     parts.append(("imap", _imap) if "imap" in data or "maildir" not in data
                  else ("maildir", _maildir))
-    optional = {"daemon", "limits", "privacy", "reminders"}
+    optional = {"daemon", "limits", "privacy", "reminders", "digest"}
     for name, check in parts:
         try:
             check(_Section(data, name, optional=name in optional))
@@ -244,14 +273,78 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
         _Section(data, "database").text("path")
     except ConfigError as exc:
         found.append(f"{path}: {exc}")
+    found += [f"{path}: {p}" for p in unknown_keys(data) if f"{path}: {p}" not in found]
     return found or [first]
+
+
+# TOML keys whose name is not the name of the dataclass field they fill. A key named
+# like its field needs no entry: the known keys of a section are its dataclass's fields,
+# these, and every key the section's parser reads (so a new key is known by being read).
+KEY_ALIASES: dict[str, tuple[str, ...]] = {
+    "password": ("password_env", "password_file"),
+    "max_message_bytes": ("max_message_mb",),
+    "max_participants": ("max_participants_per_mail",),
+    "retain_days": ("retain_days_after_event",),
+}
+# Sections whose value is not a dataclass: their keys.
+PLAIN_SECTIONS: dict[str, tuple[str, ...]] = {
+    "database": ("path",), "templates": ("path",), "reminders": ("before",)}
+NOT_SECTIONS = {"source"}  # Config fields that are not read from the file
+
+
+def unknown_keys(data: dict[str, Any]) -> list[str]:
+    """One line per section or key of ``data`` that mailbot does not know, with the
+    nearest known name ("did you mean …") where one is close."""
+    sections = {f.name: f.name for f in dataclasses.fields(Config)
+                if f.name not in NOT_SECTIONS}
+    hints = get_type_hints(Config)
+    found = []
+    for name, value in data.items():
+        if name not in sections:
+            found.append(f"[{name}]: unknown section{_suggest(name, sections)}")
+        elif isinstance(value, dict):
+            found += _unknown_in(value, name, _dataclass_of(hints[name]))
+    return found
+
+
+def _unknown_in(table: dict[str, Any], name: str, cls: type | None) -> list[str]:
+    known = set(PLAIN_SECTIONS.get(name, ())) | _Section.seen.get(name, set())
+    hints = get_type_hints(cls) if cls else {}
+    for f in dataclasses.fields(cls) if cls else ():
+        known.update(KEY_ALIASES.get(f.name, (f.name,)))  # an aliased name is not read
+    found = []
+    for key, value in table.items():
+        if key not in known:
+            found.append(f"[{name}] {key}: unknown key{_suggest(key, known)}")
+        elif isinstance(value, dict) and _dataclass_of(hints.get(key)):
+            found += _unknown_in(value, f"{name}.{key}", _dataclass_of(hints[key]))
+    return found
+
+
+def _dataclass_of(hint: Any) -> type | None:
+    """The dataclass in a type hint like ``ImapConfig | None``, else None."""
+    for candidate in (hint, *get_args(hint)):
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def _suggest(word: str, known: Any) -> str:
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    if close:
+        return f" — did you mean {close[0]}?"
+    return f" (known: {', '.join(sorted(known))})"
 
 
 class _Section:
     """Typed access to one TOML table; every error names ``[section] key``."""
 
+    seen: dict[str, set[str]] = {}  # section → keys read (see unknown_keys)
+    read_secrets = True  # False: password_env/password_file are checked, not read
+
     def __init__(self, data: dict[str, Any], name: str, optional: bool = False):
         self.name = name
+        self.keys = _Section.seen.setdefault(name, set())
         value = data.get(name)
         if value is None:
             if not optional:
@@ -265,6 +358,7 @@ class _Section:
         return ConfigError(f"[{self.name}] {key}: {msg}")
 
     def get(self, key: str, kind: type | tuple[type, ...], what: str, default: Any = ...) -> Any:
+        self.keys.add(key)
         if key not in self.data:
             if default is ...:
                 raise self.error(key, "missing")
@@ -330,6 +424,8 @@ class _Section:
         file_name = self.opt_str("password_file")
         if env_name and file_name:
             raise self.error("password_env", "give password_env or password_file, not both")
+        if (env_name or file_name) and not _Section.read_secrets:
+            return ""
         if env_name:
             value = os.environ.get(env_name)
             if not value:
@@ -385,7 +481,7 @@ def _zoom(s: _Section) -> ZoomConfig:
     url = s.text("url")
     if not url.startswith(("https://", "http://")):
         raise s.error("url", f"must start with https://, not {url!r}")
-    return ZoomConfig(url=url, meeting_id=s.text("meeting_id"), passcode=s.text("passcode"))
+    return ZoomConfig(url=url, meeting_id=s.text("meeting_id"), passcode=s.opt_str("passcode"))
 
 
 def _contact(s: _Section) -> ContactConfig:
@@ -482,7 +578,23 @@ def _limits(s: _Section) -> LimitsConfig:
 
 def _privacy(s: _Section) -> PrivacyConfig:
     return PrivacyConfig(note=s.opt_str("note"), note_en=s.opt_str("note_en"),
-                         retain_days=s.integer("retain_days_after_event", 30, minimum=0))
+                         retain_days=s.integer("retain_days_after_event", 30, minimum=0),
+                         mailbox=s.choice("mailbox", ("delete", "keep"), "delete"),
+                         backup_days=s.integer("backup_days", 7, minimum=0))
+
+
+def _digest(s: _Section) -> DigestConfig:
+    to = s.opt_str("to")
+    if to is not None:
+        to = to.strip().lower()
+        if not ADDR_RE.fullmatch(to):
+            raise s.error("to", f"not an e-mail address: {to!r}")
+    at = s.text("at", "08:00")
+    try:
+        time = dt.time.fromisoformat(at)
+    except ValueError:
+        raise s.error("at", f'not a time like "08:00": {at!r}') from None
+    return DigestConfig(to=to, at=time)
 
 
 def _reminders(s: _Section) -> tuple[dt.timedelta, ...]:

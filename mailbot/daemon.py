@@ -10,6 +10,7 @@ its key on the next run and only moved: never answered twice.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import re
@@ -18,13 +19,14 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from . import guard
 from .classify import read
 from .compose import ComposeError, Composer, restamp
 from .config import Config
+from .digest import queue_digest
 from .inbox import Inbox, InboxError, open_inbox
 from .lock import AlreadyRunning, exclusive
 from .models import (
@@ -49,13 +51,15 @@ from .policy import (
     announcements,
     asked,
     asked_key,
+    changed_details,
     decide,
     due_reminders,
+    event_details,
     event_version,
     next_registration,
     within_budget,
 )
-from .store import Store, iso, now_utc
+from .store import Store, iso, now_utc, prune_backups
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +90,24 @@ class Summary:
     mails: Counter[str] = field(default_factory=Counter)  # action, foreign, already
     replies: Counter[str] = field(default_factory=Counter)  # reply kind
     sent: int = 0
-    send_errors: int = 0
+    send_errors: int = 0  # replies not sent in this run (each counted once: len(unsent))
+    unsent: set[int] = field(default_factory=set)  # their outbox ids
+
+    def not_sent(self, reply_ids: Iterable[int]) -> None:
+        self.unsent.update(reply_ids)
+        self.send_errors = len(self.unsent)
 
     @property
     def read(self) -> int:
         return sum(self.mails.values())
+
+    @property
+    def news(self) -> bool:
+        """Whether the run did anything worth a line: new mail handled, a reply sent or a
+        send failed. Mail still waiting for review and foreign mail, seen again on every
+        poll, are not news (cron would mail the organiser every few minutes)."""
+        new = sum(n for kind, n in self.mails.items() if kind not in (FOREIGN, WAITING))
+        return bool(new or self.sent or self.send_errors)
 
 
 class Processor:
@@ -207,9 +224,11 @@ class Processor:
             reg = new or old
             if step.reply is not None:
                 lang = (parsed.language if mine else None) or (reg.language if reg else None)
+                moved_up = (not mine and old is not None and old.status is Status.WAITLISTED
+                            and step.reply is ReplyKind.CONFIRMATION)
                 replies.append(self.composer.reply(
                     step.reply, step.participant, reg, parsed.message_id if mine else None,
-                    now, lang=lang, others=names,
+                    now, lang=lang, others=names, moved_up=moved_up,
                     by=_who(parsed) if step.registered_by else None))
         return registrations, replies
 
@@ -225,7 +244,7 @@ class Processor:
                     break
                 now = now_utc()
                 new = replace(head, status=Status.CONFIRMED, event_version=self.version)
-                reply = self._compose(ReplyKind.CONFIRMATION, new, now)
+                reply = self._compose(ReplyKind.CONFIRMATION, new, now, moved_up=True)
                 if reply is None:
                     break
                 row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP,
@@ -251,12 +270,14 @@ class Processor:
             queued += self.store.record_notice(reg.email, key, reply, now) and send
         return queued
 
-    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime) -> Reply | None:
+    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime,
+                 moved_up: bool = False, changes: list | None = None) -> Reply | None:
         """A notice for one person; None (logged, in `status` as last error) when the
         template cannot be rendered, so one broken template does not stop the service."""
         person = Participant(reg.email, reg.name, reg.organisation)
         try:
-            return self.composer.reply(kind, person, reg, None, now, lang=reg.language)
+            return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
+                                       moved_up=moved_up, changes=changes)
         except ComposeError as exc:
             log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
             self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
@@ -266,17 +287,38 @@ class Processor:
         """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
         calendar entry shows older details; running it again sends nothing new."""
         now = now_utc()
-        event = self.config.event
         current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted")}
-        plan = announcements(list(current.values()), self.version, event.cancelled,
-                             self.store.notices(""))
+        plan = self.announcement_plan(list(current.values()))
+        self.remember_details()
         queued = 0
         for reg, kind, key in plan:
-            reply = self._compose(kind, reg, now)
+            changes = self.changes_since(current[reg.email].event_version)
+            reply = self._compose(kind, reg, now, changes=changes)
             if reply is not None:
                 queued += self.store.record_notice(reg.email, key, reply, now,
                                                    before=current[reg.email], after=reg)
         return queued
+
+    def remember_details(self) -> None:
+        """Keep what this version of the event shows, so that a later announcement can say
+        what changed (state ``details:<version>``; written once per version)."""
+        key = f"details:{self.version}"
+        if self.store.get_state(key) is None:
+            details = event_details(self.config.event, self.config.zoom)
+            self.store.set_state(key, json.dumps(details, ensure_ascii=False), now_utc())
+
+    def changes_since(self, version: str | None) -> list[tuple[str, str, str]]:
+        """(field, old, new) between the details of ``version`` and the current ones."""
+        old = self.store.get_state(f"details:{version}") if version else None
+        return changed_details(json.loads(old[0]) if old else None,
+                               event_details(self.config.event, self.config.zoom))
+
+    def announcement_plan(self, current: list | None = None) -> list:
+        """Who would get an announcement now: (registration, kind, notice key)."""
+        if current is None:
+            current = self.store.with_status("confirmed", "waitlisted")
+        return announcements(current, self.version, self.config.event.cancelled,
+                             self.store.notices(""))
 
     def purge_due(self) -> dt.datetime:
         """When the retention period ends: the event's end + retain_days_after_event."""
@@ -288,6 +330,8 @@ class Processor:
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
+        prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
+                      everything=now >= self.purge_due())
         if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
         counts = self.store.erase_all()
@@ -320,6 +364,8 @@ class Processor:
                  progress: Callable[[Summary], None] = lambda _: None) -> Summary:
         """Handle every mail waiting in the inbox, send the replies, move the mail."""
         summary = Summary()
+        self.remember_details()
+        error_before = self.store.get_state("last_error")
         self.fill_places()
         self.flush(summary)  # replies left queued by an earlier run go first
         for batch in inbox.batches():
@@ -336,8 +382,13 @@ class Processor:
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
             self.flush(summary)
+        if self.config.digest.to and queue_digest(self, now_utc()):
+            self.flush(summary)
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
+        if not summary.send_errors and error_before is not None and \
+                self.store.get_state("last_error") == error_before:  # `status`: it is old
+            self.store.set_state("last_clean_poll", error_before[1], now_utc())
         return summary
 
     def _record_batch(self, batch: list[InboundMail], summary: Summary,
@@ -386,7 +437,7 @@ class Processor:
         try:
             self.transport.send(items, sink)
         except TransportError as exc:
-            summary.send_errors += 1
+            summary.not_sent(i.id for i in items if i.id not in sink.finished_ids)
             self.store.set_state("last_error", str(exc), now_utc())
             if not self.smtp_failing:  # one line per change of state, not per attempt
                 log.error("%s; %d replies stay queued and are sent when it is back", exc,
@@ -414,12 +465,14 @@ class _Recorder:
         self.store = store
         self.summary = summary
         self.done = 0
+        self.finished_ids: set[int] = set()
 
     def starting(self, reply_id: int) -> None:
         self.store.mark_sending(reply_id)
 
     def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
         self.done += 1
+        self.finished_ids.add(reply_id)
         notify("WATCHDOG=1")  # a long batch of replies is work, not a hang
         if error is None:
             self.store.mark_sent(reply_id, now_utc())
@@ -427,7 +480,7 @@ class _Recorder:
             return
         log.warning("reply %d not sent: %s", reply_id, error)
         self.store.mark_attempt_failed(reply_id, error, permanent, now_utc())
-        self.summary.send_errors += 1
+        self.summary.not_sent([reply_id])
 
 
 def _open_inbox(config: Config) -> Inbox:
@@ -572,7 +625,7 @@ def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Ev
 
     while not stop.is_set():
         summary = processor.run_once(inbox, stop, heartbeat)
-        if summary.read or summary.sent or summary.send_errors:
+        if summary.news:
             log.info("%s", describe(summary))
         notify("WATCHDOG=1", f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, "
                              f"{summary.read} mails read")
@@ -593,7 +646,9 @@ _REPLY_WORDS = {
     "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
     "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
     "third_party": "note{s} to people registered by someone else",
-    "on_behalf": "note{s} to who registered them",
+    "on_behalf": "note{s} to who registered them", "reminder": "reminder{s}",
+    "update": "changed-details mail{s}", "event_cancelled": "event-cancelled mail{s}",
+    "address_changed": "new-address note{s}",
 }
 
 

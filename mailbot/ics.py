@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-
-import icalendar
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .models import Registration
+
+if TYPE_CHECKING:
+    import icalendar
+
+# icalendar is imported where it is used: it is the slowest import of mailbot, and the
+# organiser's commands that only read (status, list, review) never need it.
 
 PRODID = "-//mailbot//Anmeldung per E-Mail//DE"
 BEGIN = b"BEGIN:VEVENT\r\n"
@@ -24,13 +29,16 @@ END = b"END:VEVENT\r\n"
 def _vtimezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
     from zoneinfo import ZoneInfo
 
+    import icalendar
+
     return icalendar.Timezone.from_tzinfo(ZoneInfo(tzid), tzid=tzid, first_date=first,
                                           last_date=last)
 
 
 def description(config: Config) -> str:
     zoom = config.zoom
-    return (f"Zoom: {zoom.url}\nMeeting-ID: {zoom.meeting_id}\nKenncode: {zoom.passcode}\n\n"
+    passcode = f"\nKenncode: {zoom.passcode}" if zoom.passcode else ""
+    return (f"Zoom: {zoom.url}\nMeeting-ID: {zoom.meeting_id}{passcode}\n\n"
             f"Kontakt: {config.contact.name}, {config.contact.organisation}, "
             f"{config.contact.address}")
 
@@ -47,6 +55,8 @@ class Calendars:
         self._frames: dict[str, tuple[bytes, bytes]] = {}
 
     def calendar(self, reg: Registration, now: dt.datetime, method: str = "REQUEST") -> bytes:
+        import icalendar
+
         head, tail = self._frame(method)
         person = icalendar.Event()
         person.add("uid", reg.ics_uid)
@@ -70,6 +80,8 @@ class Calendars:
         return self._frames[method]
 
     def _event(self, method: str) -> icalendar.Calendar:
+        import icalendar
+
         config = self.config
         event, contact = config.event, config.contact
         cal = icalendar.Calendar()

@@ -8,7 +8,9 @@ seen-flag untouched (BODY.PEEK never sets it; a mail the organiser already read 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import email.parser
 import logging
 import os
 import ssl
@@ -25,7 +27,7 @@ from .config import ImapConfig, MaildirConfig
 from .models import InboundMail
 from .net import connection_problem
 from .notify import wait
-from .parse import content_key, parse_mail
+from .parse import content_key, header_end, parse_from, parse_mail, valid_message_id
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class Inbox(Protocol):
     def flag(self, refs: Sequence[str]) -> None: ...
     def find(self, message_id: str) -> InboundMail | None: ...
     def release(self, ref: str) -> None: ...
+    def unflag(self, refs: Sequence[str]) -> None: ...
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
@@ -60,7 +63,7 @@ class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
 
     def __init__(self, cfg: ImapConfig, batch_size: int = 100, max_bytes: int = 25_000_000,
-                 idle: bool = True):
+                 idle: bool = True, readonly: bool = False):
         self.cfg = cfg
         self.batch_size = batch_size
         self.max_bytes = max_bytes
@@ -69,10 +72,10 @@ class ImapInbox:
         try:
             self.client = self._connect()
             self.client.login(cfg.username, cfg.password)
-            if not self.client.folder_exists(cfg.processed_folder):
+            if not readonly and not self.client.folder_exists(cfg.processed_folder):
                 self.client.create_folder(cfg.processed_folder)
                 log.info("created IMAP folder %s", cfg.processed_folder)
-            self.client.select_folder(cfg.folder)
+            self.client.select_folder(cfg.folder, readonly=readonly)
         except LoginError:
             raise InboxError(f"{where}: login refused for user {cfg.username!r} "
                              f"(check [imap] username and the password)") from None
@@ -186,6 +189,13 @@ class ImapInbox:
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
+    def unflag(self, refs: Sequence[str]) -> None:
+        """Take the flag off (a human settled the mail; the service moves it later)."""
+        try:
+            self.client.remove_flags([int(r) for r in refs], [b"\\Flagged"])
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+
     def release(self, ref: str) -> None:
         """A mail a human has settled: unflagged, marked seen, moved to the processed folder."""
         try:
@@ -194,11 +204,64 @@ class ImapInbox:
             raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         self.done([ref])
 
+    def erase(self, keys: set[str], sender: str | None = None) -> int:
+        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``) the mails in the folder and the
+        processed folder whose key is in ``keys`` or whose From is ``sender``; how many.
+        Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
+        EXPUNGE would take every deleted mail of a shared inbox)."""
+        removed = 0
+        try:
+            for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
+                if not self.client.folder_exists(folder):
+                    continue
+                self.client.select_folder(folder)
+                uids = self._matching(keys, sender)
+                if uids:
+                    self.client.add_flags(uids, [b"\\Deleted"])
+                    if self.client.has_capability("UIDPLUS"):
+                        self.client.uid_expunge(uids)
+                    removed += len(uids)
+            self.client.select_folder(self.cfg.folder)
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: deleting mail failed: "
+                             f"{connection_problem(exc)}") from None
+        return removed
+
+    def _matching(self, keys: set[str], sender: str | None) -> list[int]:
+        found, unsure = [], []
+        for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+            for uid, data in self.client.fetch(chunk, [_HEAD_ITEM]).items():
+                head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
+                verdict = _matches(head or b"", keys, sender)
+                if verdict:
+                    found.append(uid)
+                elif verdict is None:
+                    unsure.append(uid)
+        for chunk in _chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
+            for uid, data in self.client.fetch(chunk, ["BODY.PEEK[]"]).items():
+                if content_key(data.get(b"BODY[]", b"")) in keys:
+                    found.append(uid)
+        return sorted(found)
+
     def close(self) -> None:
         try:
             self.client.logout()
         except (OSError, IMAPClientError):
             pass
+
+
+_HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
+
+
+def _matches(head: bytes, keys: set[str], sender: str | None) -> bool | None:
+    """Whether a mail with these headers is one to erase; None: only its hash can tell."""
+    msg = email.parser.BytesHeaderParser().parsebytes(head)
+    if sender and parse_from(str(msg.get("from", "")))[0] == sender.lower():
+        return True
+    message_id = valid_message_id(str(msg.get("message-id", "")))
+    if message_id:
+        return message_id in keys
+    return None if any(k.startswith("sha256:") for k in keys) else False
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -269,10 +332,31 @@ class MaildirInbox:
                     return mail
         return None
 
+    def unflag(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            base = ref.split("/", 1)[1].split(":", 1)[0]
+            flags = "".join(sorted(set(_flags(ref)) - {"F"}))
+            with contextlib.suppress(FileNotFoundError):  # the service took it meanwhile
+                os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
+
     def release(self, ref: str) -> None:
         base = ref.split("/", 1)[1].split(":", 1)[0]
         flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
         os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
+
+    def erase(self, keys: set[str], sender: str | None = None) -> int:
+        """Delete the files of the mails (inbox and processed folder) whose key is in
+        ``keys`` or whose From is ``sender``; how many."""
+        removed = 0
+        for folder in (self.root, self.processed):
+            for sub in ("new", "cur"):
+                for path in (folder / sub).iterdir():
+                    raw = path.read_bytes()
+                    verdict = _matches(raw[: header_end(raw)], keys, sender)
+                    if verdict or verdict is None and content_key(raw) in keys:
+                        path.unlink()
+                        removed += 1
+        return removed
 
     def close(self) -> None:
         pass
@@ -288,9 +372,11 @@ def _flags(name: str) -> str:
 
 
 def open_inbox(imap: ImapConfig | None, maildir: MaildirConfig | None, batch_size: int,
-               max_bytes: int, idle: bool = True) -> ImapInbox | MaildirInbox:
-    """The inbox the configuration names: IMAP, or a local Maildir."""
+               max_bytes: int, idle: bool = True, readonly: bool = False
+               ) -> ImapInbox | MaildirInbox:
+    """The inbox the configuration names: IMAP, or a local Maildir. ``readonly``: for
+    looking only (IMAP EXAMINE, no folder created); the Maildir is only read anyway."""
     if imap is not None:
-        return ImapInbox(imap, batch_size, max_bytes, idle)
+        return ImapInbox(imap, batch_size, max_bytes, idle, readonly)
     assert maildir is not None
     return MaildirInbox(maildir, batch_size, max_bytes)

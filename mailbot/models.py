@@ -50,6 +50,8 @@ class ReplyKind(enum.StrEnum):
     REMINDER = "reminder"  # before the event, with the Zoom details
     UPDATE = "update"  # the organiser changed time or Zoom details: new calendar entry
     EVENT_CANCELLED = "event_cancelled"  # the whole event is off
+    ADDRESS_CHANGED = "address_changed"  # to the old address after `mailbot edit --email`
+    DIGEST = "digest"  # the daily overview to the organiser ([digest] to)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 
 from .classify import Reading
 from .clock import now_utc
-from .daemon import Processor, note_row
+from .daemon import ALREADY, ATTENTION, FOREIGN, WAITING, Processor, Summary, note_row
 from .inbox import Inbox
-from .models import Action, Intent, ParsedMail, Participant, ReplyKind, Status
+from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
 from .parse import parse_mail
 from .policy import Decision, decide
 from .text import valid_address
@@ -39,6 +39,7 @@ class Desk:
         self.processor = processor
         self.store = processor.store
         self.config = processor.config
+        processor.remember_details()  # what the calendar entries made here will show
 
     def add(self, email: str, name: str, organisation: str | None, mail: bool) -> Outcome:
         address = valid_address(email)
@@ -57,6 +58,78 @@ class Desk:
         decision, queued = self._apply(person, Intent.CANCEL,
                                        "von Hand abgemeldet (mailbot cancel)", mail)
         return Outcome(_describe(decision, email), queued)
+
+    def edit(self, email: str, name: str | None, organisation: str | None,
+             new_email: str | None) -> Outcome:
+        """Correct a registration: name, organisation, address. A new address gets the
+        confirmation (or waitlist notice) again with the same calendar entry; the old one a
+        short note where the registration went."""
+        email = email.strip().lower()
+        reg = self.store.registrations([email]).get(email)
+        if reg is None:
+            raise OrganiserError(f"{email} is not registered")
+        if name is None and organisation is None and new_email is None:
+            raise OrganiserError("nothing to change: give --name, --organisation or --email")
+        new = replace(reg, name=name.strip() if name else reg.name,
+                      organisation=(organisation.strip() or None) if organisation is not None
+                      else reg.organisation)
+        changes = [f"{what}: {old!r} → {value!r}" for what, old, value in (
+            ("name", reg.name, new.name), ("organisation", reg.organisation, new.organisation))
+            if old != value]
+        now = now_utc()
+        replies = []
+        if new_email:
+            address = valid_address(new_email)
+            if address is None:
+                raise OrganiserError(f"not an e-mail address: {new_email!r}")
+            if address != email and self.store.registrations([address]):
+                raise OrganiserError(f"{address} is registered already")
+            if address != email:
+                new = replace(new, email=address)
+                changes.append(f"address: {email} → {address}")
+                replies = self._address_replies(reg, new, now)
+        if not changes:
+            return Outcome(f"{email}: nothing changed")
+        with self.store.immediate():
+            if new.email != email:
+                self.store.change_address(email, new.email)
+            self._record(f"von Hand geändert (mailbot edit): {'; '.join(changes)}", [new],
+                         replies, now)
+        return Outcome(f"{email}: " + ", ".join(changes), len(replies))
+
+    def _address_replies(self, old: Registration, new: Registration,
+                         now: dt.datetime) -> list:
+        kind = {Status.CONFIRMED: ReplyKind.CONFIRMATION,
+                Status.WAITLISTED: ReplyKind.WAITLISTED}.get(new.status)
+        if kind is None:
+            return []
+        compose = self.processor.composer.reply
+        person = Participant(new.email, new.name, new.organisation)
+        return [compose(kind, person, new, None, now, lang=new.language),
+                compose(ReplyKind.ADDRESS_CHANGED, Participant(old.email, old.name, None), old,
+                        None, now, lang=old.language, others=[new.email])]
+
+    def move_up(self, email: str) -> Outcome:
+        """Give a waitlisted person a place by hand (even when the event is full): the
+        confirmation with the calendar entry, as when a place becomes free."""
+        email = email.strip().lower()
+        now = now_utc()
+        with self.store.immediate():
+            reg = self.store.registrations([email]).get(email)
+            if reg is None or reg.status is not Status.WAITLISTED:
+                state = reg.status.value if reg else "not registered"
+                raise OrganiserError(f"{email} is not on the waitlist ({state})")
+            new = replace(reg, status=Status.CONFIRMED, event_version=self.processor.version)
+            person = Participant(new.email, new.name, new.organisation)
+            reply = self.processor.composer.reply(ReplyKind.CONFIRMATION, person, new, None,
+                                                  now, lang=new.language, moved_up=True)
+            self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
+                         [new], [reply], now)
+        capacity = self.config.event.capacity
+        confirmed = self.store.confirmed_count()
+        over = (f" ({confirmed} confirmed, {confirmed - capacity} more than [event] capacity)"
+                if capacity is not None and confirmed > capacity else "")
+        return Outcome(f"{email}: confirmed{over}", 1)
 
     def resend(self, email: str) -> Outcome:
         email = email.lower()
@@ -105,7 +178,7 @@ class Desk:
                                replies)
         if mail and inbox:
             inbox.release(mail.ref)
-        where = "moved to the processed folder" if mail else "not found in the inbox any more"
+        where = _where(mail, inbox)
         return Outcome(f"{_describe(decision, ', '.join(p.email for p in people))}; "
                        f"the mail was {where}", len(replies))
 
@@ -117,7 +190,7 @@ class Desk:
         mail = inbox.find(row["message_id"]) if inbox else None
         if mail and inbox:
             inbox.release(mail.ref)
-        where = "moved to the processed folder" if mail else "not found in the inbox any more"
+        where = _where(mail, inbox)
         return Outcome(f"marked as handled without a reply; the mail was {where}")
 
     def forget(self, email: str) -> Outcome:
@@ -129,8 +202,9 @@ class Desk:
         if not known:
             raise OrganiserError(f"nothing stored about {email}")
         counts = self.store.erase_person(email, reg.name if reg else None)
-        return Outcome(f"erased {email}: {counts['registrations']} registration, "
-                       f"{counts['replies']} replies, sender hidden in {counts['mails']} mails")
+        return Outcome(f"erased {email}: {_n(counts['registrations'], 'registration')}, "
+                       f"{_n(counts['replies'], 'reply', 'replies')}, sender hidden in "
+                       f"{_n(counts['mails'], 'mail')}")
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
         due = self.processor.purge_due()
@@ -140,7 +214,7 @@ class Desk:
                            f"{self.config.privacy.retain_days})")
         counts = self.store.erase_all()
         total = sum(counts.values())
-        return Outcome(f"erased the personal data of {total} registrations "
+        return Outcome(f"erased the personal data of {_n(total, 'registration')} "
                        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})")
 
     # -- the common way ------------------------------------------------------------------
@@ -175,15 +249,59 @@ class Desk:
             participants=people, language=parsed.language if parsed else None)
 
     def _waiting(self, key: str) -> dict:
-        """A mail of the review list, by its number there or by its Message-ID."""
+        """A mail of the review list, by its number there (the message row's id: it stays
+        the same after other mails are approved or dismissed) or by its Message-ID."""
         rows = self.store.for_review()
-        if key.isdigit() and 1 <= int(key) <= len(rows):
-            return rows[int(key) - 1]
         for row in rows:
-            if row["message_id"] in (key, f"<{key.strip('<>')}>"):
+            if key.strip("[]") == str(row["id"]) or row["message_id"] in (
+                    key, f"<{key.strip('<>')}>"):
                 return row
         raise OrganiserError(f"no mail waiting for review with number or Message-ID {key!r} "
                              f"(see: mailbot review)")
+
+
+_OUTCOME_WORDS = {
+    "register": "register", "cancel": "cancel", "ignore": "no reply (automatic mail or "
+    "too old)", "review": "left flagged for you (review)", "noop": "no reply needed",
+    FOREIGN: "not addressed to us: left alone", ALREADY: "handled before: only moved",
+    WAITING: "handled before: still waiting for review", ATTENTION: "answered, and left "
+    "flagged for you (it also asks something)",
+}
+
+
+def inbox_preview(processor: Processor, inbox: Inbox) -> list[str]:
+    """What `run` would do with each mail in the inbox now — decided and recorded in the
+    processor's store, which must be a private copy (nothing is sent, moved or flagged)."""
+    store, lines, summary = processor.store, [], Summary()
+    last = max([r["id"] for r in store.replies_after(0)] or [0])
+    tz = processor.config.event.tz
+    for batch in inbox.batches():
+        for mail in batch:
+            outcome = processor.handle(mail, summary)
+            summary.mails[outcome] += 1
+            parsed = parse_mail(mail.raw, processor.own)
+            row = store.message(parsed.key)
+            reason = f" – {row['reason']}" if row and row["reason"] and outcome not in (
+                FOREIGN, ALREADY, WAITING) else ""
+            lines += ["", f"{mail.received_at.astimezone(tz):%d.%m.%Y %H:%M}  "
+                          f"{parsed.sender or '(unreadable sender)'}: {parsed.subject or '–'}",
+                      f"  → {_OUTCOME_WORDS.get(outcome, outcome)}{reason}"]
+            for reply in store.replies_after(last):
+                lines.append(f"  → would send: {reply['kind']} to {reply['recipient']}")
+                last = reply["id"]
+    return lines
+
+
+def _n(count: int, word: str, words: str | None = None) -> str:
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
+def _where(mail: object, inbox: object) -> str:
+    if mail is None:
+        return "not found in the inbox any more"
+    if getattr(inbox, "moves_later", False):
+        return "left for the running service, which moves it at its next round"
+    return "moved to the processed folder"
 
 
 def _describe(decision: Decision, who: str) -> str:

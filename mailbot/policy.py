@@ -338,8 +338,25 @@ def due_reminders(confirmed: list[Registration], before: tuple[dt.timedelta, ...
 def event_version(event: EventConfig, zoom: ZoomConfig) -> str:
     """A short fingerprint of what a calendar entry shows: time, title, Zoom details."""
     fields = [event.title, event.start.isoformat(), event.end.isoformat(), event.timezone,
-              zoom.url, zoom.meeting_id, zoom.passcode]
+              zoom.url, zoom.meeting_id, zoom.passcode or ""]
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()[:12]
+
+
+def event_details(event: EventConfig, zoom: ZoomConfig) -> dict[str, str]:
+    """What a calendar entry of this version shows, as text (to say later what changed)."""
+    local = event.start.astimezone(event.tz)
+    return {"title": event.title, "date": f"{local:%d.%m.%Y}", "start": f"{local:%H:%M}",
+            "end": f"{event.end.astimezone(event.tz):%H:%M}", "url": zoom.url,
+            "meeting_id": zoom.meeting_id, "passcode": zoom.passcode or "–"}
+
+
+def changed_details(old: dict[str, str] | None, new: dict[str, str]
+                    ) -> list[tuple[str, str, str]]:
+    """(field, old, new) for each detail that differs; none when the old ones are unknown."""
+    if not old:
+        return []
+    return [(key, old.get(key, "–"), value) for key, value in new.items()
+            if old.get(key) != value]
 
 
 def announcements(registrations: list[Registration], version: str, cancelled: bool,

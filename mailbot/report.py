@@ -29,7 +29,7 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
 def format_status(config: Config, registrations: dict[str, int], review: int,
                   outbox: dict[str, int], failed: list[dict[str, Any]],
                   last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
-                  burst: int = 0) -> str:
+                  clean_poll: tuple[str, str] | None = None, burst: int = 0) -> str:
     event, tz = config.event, config.event.tz
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
@@ -51,7 +51,10 @@ def format_status(config: Config, registrations: dict[str, int], review: int,
     for row in failed:
         lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
     lines.append(f"Last poll: {local(last_poll[1] if last_poll else None, tz)}")
-    if last_error:
+    if last_error and clean_poll and clean_poll[0] == last_error[1]:  # a clean run after it
+        lines.append(f"Earlier error (resolved, polls went fine since): "
+                     f"{local(last_error[1], tz)} {last_error[0]}")
+    elif last_error:
         lines.append(f"Last error: {local(last_error[1], tz)} {last_error[0]}")
     return "\n".join(lines)
 
@@ -61,7 +64,8 @@ def format_review(rows: list[dict[str, Any]], tz: dt.tzinfo) -> str:
         return "Nothing waits for review."
     lines = [f"{len(rows)} {'mail waits' if len(rows) == 1 else 'mails wait'} for a human "
              f"(flagged in the inbox):"]
-    for number, row in enumerate(rows, 1):
+    for row in rows:
+        number = row.get("id", "?")
         when = dt.datetime.fromisoformat(row["received_at"]).astimezone(tz)
         answered = " (registered and answered)" if row["action"] != "review" else ""
         lines += ["", f"[{number}] {when:%d.%m.%Y %H:%M}  "
@@ -115,6 +119,20 @@ def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...], header: tuple[s
     for row in rows:
         writer.writerow([csv_cell(row.get(c)) for c in columns])
     return ("\ufeff" if bom else "") + out.getvalue()
+
+
+def to_excel_csv(rows: list[dict[str, Any]], columns: tuple[str, ...],
+                 header: tuple[str, ...], tz: dt.tzinfo) -> str:
+    """CSV as German Excel opens it by double-click: ``;`` between fields, a BOM (so
+    umlauts show), times local like ``31.05.2027 10:00``; cells through csv_cell, so no
+    name from a stranger's mail runs as a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([csv_cell(_cell(row.get(c), c, tz)) for c in columns])
+    return "\ufeff" + out.getvalue()
+
 
 
 

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import os
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -119,6 +120,7 @@ REPLY_KIND_DE = {
     "third_party": "von anderen angemeldet: Nachfrage",
     "reminder": "Erinnerung", "update": "geänderte Angaben",
     "event_cancelled": "Absage der Veranstaltung",
+    "address_changed": "neue Adresse (Hinweis an die alte)", "digest": "Tagesübersicht",
 }
 REPLY_STATUS_DE = {"queued": "wartet", "sending": "wird gesendet", "sent": "gesendet",
                    "failed": "fehlgeschlagen"}
@@ -146,7 +148,7 @@ SELECT row_number() OVER (ORDER BY r.registered_at, r.id) AS "Platz",
        {_german("r.language", LANGUAGE_DE)} AS "Sprache"
 FROM registrations r WHERE r.status = 'waitlisted' ORDER BY r.registered_at, r.id""",
     "zu_beantworten": f"""
-SELECT row_number() OVER (ORDER BY m.received_at, m.message_id) AS "Nr.",
+SELECT m.rowid AS "Nr.",
        {_local("m.received_at")} AS "Eingang",
        coalesce(m.sender, '(Absender nicht lesbar)') AS "Absender",
        m.subject AS "Betreff", m.reason AS "Grund", {_SENTENCE} AS "Satz",
@@ -177,8 +179,16 @@ def _v8(db: sqlite_utils.Database) -> None:
         db.create_view(name, sql)
 
 
+def _v9(db: sqlite_utils.Database) -> None:
+    """zu_beantworten numbers a mail as `mailbot review` does (the row's id, which stays
+    when others are settled); antworten names the two new reply kinds in German."""
+    for name in ("zu_beantworten", "antworten"):
+        db.execute(f"DROP VIEW IF EXISTS {name}")
+        db.create_view(name, VIEWS[name])
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                             _v7, _v8]
+                                                             _v7, _v8, _v9]
 
 
 class _Unchanged(Exception):
@@ -378,9 +388,12 @@ class Store:
                                [reason_prefix]).fetchone()[0]
 
     def for_review(self) -> list[dict[str, Any]]:
-        """Mail waiting for a human: review, or answered but flagged; oldest first."""
+        """Mail waiting for a human: review, or answered but flagged; oldest first. ``id``
+        is the row's rowid: it never changes (messages rows are never deleted, so VACUUM
+        keeps the rowids), and it is the number `review`, `approve` and `dismiss` use."""
         return list(self.db.query(
-            "SELECT message_id, sender, subject, received_at, action, reason, excerpt "
+            "SELECT rowid AS id, message_id, sender, subject, received_at, action, reason, "
+            "excerpt "
             "FROM messages WHERE (action = 'review' OR needs_attention = 1) "
             "AND resolved_at IS NULL ORDER BY received_at, message_id"))
 
@@ -412,6 +425,9 @@ class Store:
                 "DELETE FROM registrations WHERE email = ?", [email]).rowcount
             self.db.execute("UPDATE registrations SET registered_by = ? WHERE registered_by = ?",
                             [erased(email), email])
+            # the organiser's digests list everyone (their CSV is base64: no needle finds
+            # a name there); they are a day's overview, so they all go
+            self.db.execute("DELETE FROM outbox WHERE kind = 'digest'")
             counts["replies"] = self.db.execute(
                 "DELETE FROM outbox WHERE recipient = ? OR "
                 + " OR ".join("instr(body, ?) > 0" for _ in needles),
@@ -459,6 +475,88 @@ class Store:
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @property
+    def backup_folder(self) -> Path:
+        """Where `forget` and `purge` put their backups: ``backups/`` beside the database."""
+        return self.path.parent / "backups"
+
+    def backup(self, folder: Path, keep_days: int, now: dt.datetime) -> Path:
+        """A copy of the whole database (SQLite's online backup: consistent while the
+        service writes) as ``folder/mailbot-YYYYmmdd-HHMMSS.sqlite``, mode 0600, before an
+        erasure; copies older than ``keep_days`` are removed here too."""
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = folder / f"mailbot-{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}.sqlite"
+        fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        os.close(fd)
+        dest = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(dest)
+        finally:
+            dest.close()
+        prune_backups(folder, keep_days, now)
+        return target
+
+    def change_address(self, old: str, new: str) -> None:
+        """A registration (and the reminders it was given) moves to another address, with
+        its calendar UID; inside the caller's transaction."""
+        self.db.execute("UPDATE registrations SET email = ? WHERE email = ?", [new, old])
+        self.db.execute("UPDATE notices SET email = ? WHERE email = ?", [new, old])
+
+    @classmethod
+    def in_memory_copy(cls, path: Path) -> Store:
+        """A private in-memory copy of the database at ``path`` (read-only access; an empty
+        one when there is no file yet): `preview --inbox` decides against it and writes
+        into it, so the real database is never touched."""
+        copy = cls(":memory:")
+        if path.exists():
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.backup(copy.db.conn)
+            finally:
+                source.close()
+            copy.migrate()
+        return copy
+
+    def message(self, key: str) -> dict[str, Any] | None:
+        """The ``messages`` row of one mail."""
+        rows = list(self.db.query("SELECT action, reason, needs_attention FROM messages "
+                                  "WHERE message_id = ?", [key]))
+        return rows[0] if rows else None
+
+    def replies_after(self, reply_id: int) -> list[dict[str, Any]]:
+        """Outbox rows (id, recipient, kind) added after ``reply_id``."""
+        return list(self.db.query("SELECT id, recipient, kind FROM outbox WHERE id > ? "
+                                  "ORDER BY id", [reply_id]))
+
+    def changed_since(self, since: dt.datetime | None) -> list[dict[str, Any]]:
+        """Registrations that arrived or changed after ``since`` (all when None)."""
+        return list(self.db.query(
+            "SELECT email, name, organisation, status, registered_at, updated_at FROM "
+            "registrations WHERE ? IS NULL OR updated_at > ? ORDER BY updated_at, id",
+            [iso(since), iso(since)]))
+
+    def about(self, email: str) -> dict[str, Any]:
+        """What is stored about one address (for the question before `forget`)."""
+        email = email.lower()
+        reg = self.db.execute("SELECT name, status FROM registrations WHERE email = ?",
+                              [email]).fetchone()
+        (replies,) = self.db.execute("SELECT count(*) FROM outbox WHERE recipient = ?",
+                                     [email]).fetchone()
+        (mails,) = self.db.execute("SELECT count(*) FROM messages WHERE sender = ?",
+                                   [email]).fetchone()
+        return {"name": reg[0] if reg else None, "status": reg[1] if reg else None,
+                "replies": replies, "mails": mails}
+
+    def message_keys(self, sender: str | None = None) -> set[str]:
+        """The keys (Message-ID or content hash) of the mails handled, or of one sender's."""
+        if sender is None:
+            rows = self.db.execute("SELECT message_id FROM messages")
+        else:
+            rows = self.db.execute("SELECT message_id FROM messages WHERE sender = ?",
+                                   [sender.lower()])
+        return {key for (key,) in rows.fetchall() if not key.startswith("manual:")}
 
     def get_state(self, key: str) -> tuple[str, str] | None:
         """(value, updated_at) of a service fact, or None."""
@@ -577,6 +675,21 @@ class Store:
                 "next_attempt_at = ? WHERE id = ?",
                 ["failed" if permanent else "queued", attempts, error[:500],
                  None if permanent else iso(now + retry_delay(attempts)), reply_id])
+
+
+def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
+                  everything: bool = False) -> list[Path]:
+    """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
+    all of them — the retention period is over, and a backup must not outlive it)."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400
+    for path in folder.glob("mailbot-*.sqlite"):
+        if path.stat().st_mtime < limit:
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 @functools.lru_cache(maxsize=4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import subprocess
 import sys
 import tomllib
@@ -193,3 +195,68 @@ def test_datasette_metadata_describes_every_column(tmp_path):
         assert set(store.db.table_names()) | set(store.db.view_names()) == set(tables)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("section, typo, expected", [
+    ("event", "capacitiy", "[event] capacitiy: unknown key — did you mean capacity?"),
+    ("event", "registration_dedline",
+     "[event] registration_dedline: unknown key — did you mean registration_deadline?"),
+    ("daemon", "poll_intervall", "[daemon] poll_intervall: unknown key — did you mean "
+                                 "poll_interval?"),
+    ("limits", "max_message_megabytes", "[limits] max_message_megabytes: unknown key — did "
+                                        "you mean max_message_mb?"),
+    ("privacy", "retain_days", "[privacy] retain_days: unknown key — did you mean "
+                               "retain_days_after_event?"),  # it would be silently unread
+    ("zoom", "colour", "[zoom] colour: unknown key (known: meeting_id, passcode, url)"),
+])
+def test_unknown_key_is_an_error_with_the_nearest_name(section, typo, expected):
+    data = base()
+    data[section][typo] = 5
+    assert error_of(data) == expected
+
+
+def test_a_typo_for_a_required_key_is_named_as_typo_not_as_missing():
+    data = base()
+    data["event"]["strat"] = data["event"].pop("start")
+    assert error_of(data) == "[event] strat: unknown key — did you mean start?"
+    data = base()
+    data["remiders"] = {"before": ["1h"]}
+    assert error_of(data) == "[remiders]: unknown section — did you mean reminders?"
+
+
+def test_keys_of_unused_branches_are_still_known():
+    data = base()
+    data["smtp"]["dry_run_dir"] = "var/out"  # host, port, password_env stay: no error
+    assert cfg.parse(data).smtp.dry_run_dir == Path("var/out")
+
+
+def test_cli_typo_exits_2_with_one_line_also_in_check(tmp_path):
+    text = (ROOT / "config" / "example.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text.replace("capacity = 300", "capacitiy = 300"), encoding="utf-8")
+    result = run_cli("--config", str(broken), "status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"mailbot: {broken}: [event] capacitiy: unknown key — did you mean capacity?"]
+    result = run_cli("--config", str(broken), "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "✗ " in result.stdout and "did you mean capacity?" in result.stdout
+
+
+def test_check_warns_about_the_copied_example(example_config):
+    from mailbot.doctor import warnings
+
+    now = dt.datetime(2021, 5, 31, 6, 0, tzinfo=dt.UTC)  # before the start, after the 24h
+    found = warnings(example_config, now, confirmed=301)
+    assert "[zoom] url: 'https://zoom.us/j/84512345678?pwd=...' looks like a placeholder" \
+        in "\n".join(found)
+    assert any(w.startswith("[zoom] passcode: '...'") for w in found)
+    assert any(w.startswith("[imap] host: 'imap.example.org'") for w in found)
+    assert any(w.startswith("[reminders] before: the reminder 24h") for w in found)
+    assert any(w.startswith("[event] capacity: 300, but 301") for w in found)
+    later = warnings(example_config, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert later[0] == "[event] start: 31.05.2021 10:00 has passed — is this the right event?"
+    late = dataclasses.replace(example_config, event=dataclasses.replace(
+        example_config.event, registration_deadline=example_config.event.end))
+    assert any("registration_deadline: 31.05.2021 15:00 is after the start"
+               in w for w in warnings(late, now))

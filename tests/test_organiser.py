@@ -64,15 +64,21 @@ def test_export_for_zoom_and_excel(event_db, tmp_path):
     target = tmp_path / "liste.csv"
     cli(event_db, "export", "--format", "csv", "--excel", "--output", str(target))
     data = target.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbfemail,") and "Jürgen".encode() in data
+    assert data.startswith(b"\xef\xbb\xbfemail;name;organisation;status;registered_at;")
+    first = data.decode("utf-8-sig").splitlines()[1].split(";")
+    assert first[:4] == ["j.weiss@koeln.example", "Jürgen Weiß", "Bürgerstiftung Köln",
+                         "confirmed"]
+    local = cli(event_db, "list").splitlines()[2].split()[-2:]
+    assert first[4] == " ".join(local), "local time, as `list` shows it"
     assert target.stat().st_mode & 0o777 == 0o600
 
 
 def test_approve_registers_answers_and_moves_the_mail(event_db, smtp, mailbox):
-    review = cli(event_db, "review")
-    assert "Frage – bitte persönlich beantworten" in review
-    assert "Frage: ‚wird das Treffen aufgezeichnet?‘" in review, "the deciding sentence"
-    out = cli(event_db, "approve", "1", "--organisation", "AWO Dortmund")
+    listing = cli(event_db, "review")
+    assert "Frage – bitte persönlich beantworten" in listing
+    assert "Frage: ‚wird das Treffen aufgezeichnet?‘" in listing, "the deciding sentence"
+    assert "\n[4] " in listing, "the fourth mail mailbot recorded"
+    out = cli(event_db, "approve", "4", "--organisation", "AWO Dortmund")
     assert out.splitlines()[0] == ("heike@awo.example: waitlisted; the mail was moved to the "
                                    "processed folder"), "capacity 3 was reached"
     [reply] = smtp.envelopes
@@ -98,7 +104,7 @@ def test_dismiss_by_message_id_sends_nothing(event_db, smtp, mailbox):
 def test_add_cancel_resend_take_the_same_way_as_mail(event_db, smtp):
     assert cli(event_db, "add", "ida@x.example", "--name", "Ida Öztürk").startswith(
         "ida@x.example: waitlisted")
-    assert cli(event_db, "cancel", "anna@a.example").splitlines()[0] == (
+    assert cli(event_db, "cancel", "anna@a.example", "--yes").splitlines()[0] == (
         "anna@a.example: cancelled, ida@x.example: confirmed")
     [(uid, seq)] = rows(event_db, "SELECT ics_uid, ics_sequence FROM registrations "
                                   "WHERE email = 'ida@x.example'")
@@ -126,8 +132,9 @@ def test_forget_leaves_no_trace_in_the_database_files(event_db, smtp, mailbox):
         "Sekretariat", "office@koeln.example",
         "im Auftrag von Herrn Jürgen Weiß melde ich ihn an, bitte an j.weiss@koeln.example"))
     cli(event_db, "run", "--once")  # a note to the office names him; the reason too
-    out = cli(event_db, "forget", "j.weiss@koeln.example")
-    assert out.startswith("erased j.weiss@koeln.example: 1 registration, 3 replies")
+    out = cli(event_db, "forget", "j.weiss@koeln.example", "--yes")
+    assert out.splitlines()[-1].startswith("erased j.weiss@koeln.example: 1 registration, "
+                                           "3 replies")
     folder = Path(event_db).parent
     for path in folder.glob("mailbot.sqlite*"):
         data = path.read_bytes()
@@ -140,8 +147,8 @@ def test_purge_after_the_retention_period(event_db):
     assert cli(event_db, "purge").startswith("nothing to erase before")
     event_db.write_text(event_db.read_text().replace("retain_days_after_event = 36500",
                                                      "retain_days_after_event = 30"))
-    out = cli(event_db, "purge")  # the 2021 event ended more than 30 days ago
-    assert out.startswith("erased the personal data of 3 registrations (3 confirmed)")
+    out = cli(event_db, "purge")  # the 2021 event ended more than 30 days ago: no question
+    assert "\nerased the personal data of 3 registrations (3 confirmed)" in out
     assert rows(event_db, "SELECT count(*) FROM registrations") == [(0,)]
     assert rows(event_db, "SELECT count(*) FROM messages WHERE sender IS NOT NULL") == [(0,)]
     assert rows(event_db, "SELECT count(*) FROM outbox") == [(0,)]
@@ -165,10 +172,20 @@ def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
 
 
 def test_check_passes_against_real_servers_and_names_every_problem(event_db, tmp_path):
-    out = cli(event_db, "check").splitlines()
-    assert [line[0] for line in out if not line.startswith("⚠")] == ["✓"] * 4, out
+    out = cli(event_db, "check", code=1).splitlines()  # the 2021 test event is over
+    assert [line[0] for line in out[:4]] == ["✓"] * 4, out
     assert any(line.startswith("⚠ [imap] authserv_id is not set") for line in out), \
         "a warning, not a failure: without it only the topmost header is believed"
+    assert [line for line in out if line[0] not in "✓⚠"] == [
+        "! [event] start: 31.05.2021 10:00 has passed — is this the right event?",
+        "Valid, but please look at the lines marked ! before going live."]
+    future = tmp_path / "future.toml"
+    future.write_text(Path(event_db).read_text().replace("2021-05-31", "2099-05-31")
+                      .replace("capacity = 3", "capacity = 2"))
+    out = cli(future, "check", code=1).splitlines()
+    assert [line for line in out if line.startswith("!")] == [
+        "! [event] capacity: 2, but 3 people are already confirmed (nobody is moved to the "
+        "waitlist)"]
     bad = tmp_path / "bad.toml"
     bad.write_text(Path(event_db).read_text()
                    .replace('timezone = "Europe/Berlin"', 'timezone = "Mars/Base"')
