@@ -41,7 +41,8 @@ ORG_WORDS = re.compile(
     r"|Hochschule|Initiative|Association|Foundation|Council|Ministerium|Landkreis|Bezirk"
     r"|Paritätische\w*|DRK|Malteser|Johanniter|Bündnis|Forum|Kolpingwerk|Landesverband"
     r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro"
-    r"|Centre|Center|Club|Society|Trust|Charity|Volunteer\w*)"
+    r"|Centre|Center|Club|Society|Trust|Charity|Volunteer\w*"
+    r"|Cercle|Fédération|Federation|Comité|Maison|Derneği|Dernek|Vakfı)"
     r"|(?:verein|stiftung|agentur|verband|netzwerk|zentrum|rat|büro|werk|hilfe|initiative"
     r"|gemeinschaft|kreis|amt|forum|bündnis|haus)\b",
     re.IGNORECASE,
