@@ -83,6 +83,13 @@ _AWAY_WORDS = ("büro", "haus", "dienst", "abwesen", "urlaub", "erreichbar", "of
 _SUBSTITUTE_WORDS = ("statt", "stelle", "vertretung", "instead", "place")
 _RELATIVE_WORDS = ("mein", "unser", "my ", "our ")
 _INSTRUCTION_WORDS = ("liste", "antwort", "reply", "hierhin", "hierher", "address")
+_EXCUSE_WORDS = ("pünktlich", "rechtzeitig", "später", "früher", "ganz", "bis", "erst", "on time",
+                 "late")
+_AWAY_CONTEXT_WORDS = ("dringend", "urgent", "wenden", "contact", "absence", "abwesenheit",
+                       "lese meine", "access", "weitergeleitet", "forwarded", "vertr")
+_REQUEST_WORDS = ("bitte", "sie", "please", "you", "kindly", "bescheid", "vous", "lütfen")
+_NEGATION_WORDS = ("nicht", "kein", "not", "never", "nie", "n't")
+_TITLE_WORDS = ("Frau", "Herr", "Mr", "Ms")
 
 
 def _has(low: str, words: tuple[str, ...]) -> bool:
@@ -265,9 +272,10 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
             return "hedge", None
         found.register = True
         return "register", m
-    if _explained(sentence) or _EXCUSE.search(sentence) or _FIELD_LINE.match(sentence):
+    if (_explained(sentence) or (_has(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
+            or _FIELD_LINE.match(sentence)):
         return "known", None
-    if away or _AWAY_CONTEXT.search(sentence):
+    if away or (_has(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
         return "away", None  # part of an out-of-office text
     return "", None
 
@@ -341,7 +349,7 @@ def _explained(sentence: str) -> bool:
     low = sentence.lower()
     return bool((_has(low, _INSTRUCTION_WORDS) and _INSTRUCTION.search(sentence)) or (
         _has(low, ("einladung", "invitation")) and _PROVENANCE.search(sentence)
-        and not _REQUEST.search(sentence)))
+        and not (_has(low, _REQUEST_WORDS) and _REQUEST.search(sentence))))
 
 
 def salient(sentence: str, event: EventFacts | None) -> str:
@@ -353,11 +361,11 @@ def salient(sentence: str, event: EventFacts | None) -> str:
     if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
                                   and _INDIRECT_QUESTION.search(sentence)):
         return "Frage"
-    if _REQUEST.search(sentence):
+    if _has(low, _REQUEST_WORDS) and _REQUEST.search(sentence):
         return "Bitte"
-    if _NEGATION.search(sentence):
+    if _has(low, _NEGATION_WORDS) and _NEGATION.search(sentence):
         return "Verneinung"
-    if _TITLED.search(sentence) or (_has(low, _RELATIVE_WORDS)
+    if (_has(sentence, _TITLE_WORDS) and _TITLED.search(sentence)) or (_has(low, _RELATIVE_WORDS)
                                     and _NAMED_RELATIVE.search(sentence)):
         return "Person"
     if event is not None and event.elsewhere(sentence, False):

@@ -318,10 +318,13 @@ def test_the_word_hints_never_hide_a_match():
              (c._SUBSTITUTE, c._SUBSTITUTE_WORDS), (c._NAMED_RELATIVE, c._RELATIVE_WORDS),
              (c._INSTRUCTION, c._INSTRUCTION_WORDS),
              (c._PROVENANCE, ("einladung", "invitation")), (c._DATE, c._DATE_WORDS + tuple(
-                 "0123456789"))]
+                 "0123456789")), (c._EXCUSE, c._EXCUSE_WORDS),
+             (c._AWAY_CONTEXT, c._AWAY_CONTEXT_WORDS), (c._REQUEST, c._REQUEST_WORDS),
+             (c._NEGATION, c._NEGATION_WORDS)]
     for sentence in (s for t in texts for s in c.sentences(t)):
         for pattern, words in pairs:
             assert not pattern.search(sentence) or c._has(sentence.lower(), words), sentence
+        assert not c._TITLED.search(sentence) or c._has(sentence, c._TITLE_WORDS), sentence
 
 
 @pytest.mark.parametrize("body, organisation", [
