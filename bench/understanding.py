@@ -2,9 +2,9 @@
 
 Usage: .venv/bin/python bench/understanding.py [-v] [FOLDER ...]
 
-Without FOLDER: the shared samples (../shared/samples/mail), tests/mails, tests/mails/blind
-and /work/blind (while the blind corpus is not yet copied into tests/mails/blind). Each
-folder holds .eml files and an expected.json (see tests/test_samples.py).
+Without FOLDER: the shared samples (../shared/samples/mail), tests/mails and
+tests/mails/blind. Each folder holds .eml files and an expected.json (see
+tests/test_samples.py).
 
 Every mail of a corpus goes, in name order, through the same code as ``run --once``:
 ``Processor.handle`` (parse → is it ours? → guard → classify → decide → compose → record)
@@ -41,7 +41,7 @@ from mailbot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = [ROOT.parent / "shared" / "samples" / "mail", ROOT / "tests" / "mails",
-           ROOT / "tests" / "mails" / "blind", Path("/work/blind")]
+           ROOT / "tests" / "mails" / "blind"]
 CONFIG = """\
 [event]
 title = "Digitales Auftakttreffen: Aufbau des Landesnetzwerks für bürgerschaftliches Engagement"
@@ -286,8 +286,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="*", type=Path)
     args = parser.parse_args(argv)
     folders = args.folders or [f for f in DEFAULT if f.exists()]
-    if not args.folders and (ROOT / "tests" / "mails" / "blind" / "expected.json").exists():
-        folders = [f for f in folders if f != Path("/work/blind")]  # copied already
     import mailbot.parse
 
     print(f"code: {Path(mailbot.parse.__file__).parent}")
