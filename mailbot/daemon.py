@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from . import bounce, guard, health, rate
-from .classify import classify
+from .classify import read
 from .compose import ComposeError, Composer, restamp
 from .config import Config, ConfigError
 from .digest import queue_digest
@@ -211,7 +211,7 @@ class Processor:
         now = now_utc()
         situation, existing = self.situation(parsed.participants, received_at, now, **extra)
         authserv = self.config.imap.authserv_id if self.config.imap else None
-        decision = decide(parsed, classify(parsed.subject, parsed.text, parsed.calendar_method),
+        decision = decide(parsed, read(parsed, self.config.event),
                           situation, self.config.event, robot=guard.check(parsed, self.own),
                           suspicious=guard.spoofed(parsed, authserv))
         if decision.steps:

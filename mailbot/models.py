@@ -88,6 +88,8 @@ class ParsedMail:
     participant_issue: str | None = None  # why the participants are unclear
     reply_to: str | None = None  # a Reply-To differing from From ("?" when unreadable)
     calendar_method: str | None = None  # METHOD of a text/calendar part
+    # (PARTSTAT, attendee address, attendee name, COMMENT) of a calendar part's ATTENDEE
+    calendar_reply: tuple[str, str | None, str, str] | None = None
     limit: str | None = None  # why the mail was not read in full (too large, too complex)
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, unfolded
     language: str | None = None  # "de" or "en" when the text makes it clear

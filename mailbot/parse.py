@@ -97,7 +97,9 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
     key = message_id or content_key(raw)
     sender, sender_name = parse_from(_raw_header(msg, "from"))
     text = "" if limit else strip_quotes(body_text(msg))
-    found = find(text, sender, sender_name, own) if not limit else None
+    found = (find(text, sender, sender_name, own, decode_header(headers.get("subject", "")))
+             if not limit else None)
+    method = None if limit else calendar_method(msg)
     reply_to = None
     if "reply-to" in headers:
         reply_to = parse_from(_raw_header(msg, "reply-to"))[0] or "?"
@@ -114,7 +116,8 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         registered_by=found.registered_by if found else None,
         participant_issue=found.issue if found else None,
         reply_to=reply_to if reply_to != sender else None,
-        calendar_method=None if limit else calendar_method(msg),
+        calendar_method=method,
+        calendar_reply=calendar_reply(msg) if method else None,
         limit=limit,
         auth_results=tuple(decode_header(v)[:2000] for k, v in msg.raw_items()
                            if k.lower() == "authentication-results")[:20],
@@ -278,9 +281,62 @@ def calendar_method(msg: Message) -> str | None:
     return None
 
 
+_ICAL_UNFOLD = re.compile(r"\r?\n[ \t]")
+_ATTENDEE = re.compile(r"^ATTENDEE(?P<params>;[^:\n]*)?:(?:mailto:)?(?P<addr>[^\s;]+)\s*$",
+                       re.IGNORECASE | re.MULTILINE)
+_COMMENT = re.compile(r"^COMMENT(?:;[^:\n]*)?:(?P<text>.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
+    """(PARTSTAT, attendee address, attendee name, comment) of a calendar REPLY part, or
+    None. The attendee's address is checked like any other address."""
+    for part in msg.walk():
+        if part.get_content_type() != "text/calendar":
+            continue
+        data = part.get_payload(decode=True) or b""
+        text = _ICAL_UNFOLD.sub("", decode_bytes(data[:200_000], part.get_content_charset()))
+        m = _ATTENDEE.search(text)
+        if not m:
+            return ("UNKNOWN", None, "", "")
+        params = m["params"] or ""
+        status = re.search(r";PARTSTAT=([\w-]+)", params, re.IGNORECASE)
+        name = re.search(r';CN="?([^";:]*)"?', params, re.IGNORECASE)
+        comment = _COMMENT.search(text)
+        note = comment["text"].replace("\\n", " ").replace("\\,", ",").strip() if comment else ""
+        return ((status[1].upper() if status else "NEEDS-ACTION")[:20], valid_address(m["addr"]),
+                clean_text(name[1], 120) if name else "", clean_text(note, 500))
+    return None
+
+
 def _part_text(part: Message) -> str:
     data = part.get_payload(decode=True) or b""
-    return decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
+    text = decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
+    if "flowed" in part.get("content-type", "").lower() and str(
+            part.get_param("format", "")).lower() == "flowed":
+        text = unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
+    return text
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """Undo ``format=flowed`` (RFC 3676): a line ending in a space goes on in the next line
+    of the same quote depth; a leading space was added for transport ("space-stuffing").
+    So a mail reads the same whatever line width the sender's program used."""
+    out: list[str] = []
+    open_depth = None  # quote depth of a paragraph whose last line ended in a space
+    for line in text.replace("\r\n", "\n").split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]
+        soft = content.endswith(" ") and content != "-- "
+        if soft and delsp:
+            content = content[:-1]
+        if open_depth == depth and out and content:
+            out[-1] += content
+        else:
+            out.append(">" * depth + (" " if depth and content else "") + content)
+        open_depth = depth if soft else None
+    return "\n".join(out)
 
 
 def html_to_text(html: str) -> str:

@@ -9,6 +9,7 @@ not guessed at: the mail goes to a human.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,7 +30,8 @@ _CLOSING_RE = re.compile(
     r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)(?: aus \w+)?"
     r"|(?:herzliche |liebe |beste |viele |freundliche )?(?:grüße|grüsse)(?: aus \w+)?"
     r"|(?:best |kind |warm )?regards|best wishes|best|cheers|sincerely|yours sincerely"
-    r"|mfg|lg|vg|gruß|gruss|ciao|tschüss|bis dann|danke|vielen dank|herzlichen dank)"
+    r"|mfg|lg|vg|gruß|gruss|ciao|tschüss|bis dann|danke|vielen dank|herzlichen dank"
+    r"|(?:\S+ ){1,4}(?:grüße|grüßen|gruß|grüsse|grüssen|regards|wishes))"
     r"[,.!]?\s*$",
     re.IGNORECASE,
 )
@@ -38,7 +40,9 @@ ORG_WORDS = re.compile(
     r"|Agentur|Netzwerk|Network|Büro|Institut|Verband|Zentrum|Rat|Gemeinde|Kirche|Universität"
     r"|Hochschule|Initiative|Association|Foundation|Council|Ministerium|Landkreis|Bezirk"
     r"|Paritätische\w*|DRK|Malteser|Johanniter|Bündnis|Forum|Kolpingwerk|Landesverband"
-    r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro)"
+    r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro"
+    r"|Centre|Center|Club|Society|Trust|Charity|Volunteer\w*"
+    r"|Cercle|Fédération|Federation|Comité|Maison|Derneği|Dernek|Vakfı)"
     r"|(?:verein|stiftung|agentur|verband|netzwerk|zentrum|rat|büro|werk|hilfe|initiative"
     r"|gemeinschaft|kreis|amt|forum|bündnis|haus)\b",
     re.IGNORECASE,
@@ -153,21 +157,64 @@ def signature(text: str, sender_name: str = "") -> list[str]:
 
 
 _ORG_IN_TEXT = re.compile(
-    r"\b(?:beide|wir|ich|alle)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim)\s+"
+    r"\b(?:beide|wir|ich|alle|bin|sind)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|im)\s+"
     r"(?:der |dem |den |die |das )?"
     r"(?P<org>(?-i:[A-ZÄÖÜ])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
     re.IGNORECASE,
 )
+# one's own registration corrected: "please put me down as …", "meine Organisation ist jetzt …"
+_ORG_CORRECTION = re.compile(
+    r"\b(?:put|list|register|sign)\s+me\s+(?:down\s+|up\s+)?(?:as|for|with)\s+(?:the\s+)?"
+    r"|\bmy\s+organi[sz]ation\s+is\s+(?:now\s+)?(?:the\s+)?"
+    r"|\b(?:meine\s+organisation|mein\s+verein|meine\s+einrichtung)\s+ist\s+(?:jetzt\s+|nun\s+)?"
+    r"(?:die\s+|der\s+|das\s+)?"
+    r"|\bbin\s+(?:jetzt|nun|inzwischen|seit\s+\S+(?:\s+\S+)?)\s+(?:aber\s+)?(?:bei|beim|im)\s+"
+    r"(?:der\s+|dem\s+)?", re.IGNORECASE)
 _EVENT_WORDS = re.compile(r"treffen|veranstaltung|termin|tagung|workshop|meeting|event|zoom",
                           re.IGNORECASE)
+_ORG_JOINERS = {"für", "der", "des", "und", "am", "an", "de", "du", "la", "e.V.", "e.", "V.",
+                "of", "the", "for", "and", "-", "–", "&"}
+
+
+def _org_words(candidate: str) -> str:
+    """The organisation at the start of a phrase: capitalised words and their joiners
+    ("Hospizverein Unna aktiv und dort …" → "Hospizverein Unna")."""
+    kept: list[str] = []
+    for word in candidate.split():
+        if word[:1].isupper() or word in _ORG_JOINERS or word[:1].isdigit():
+            kept.append(word)
+        else:
+            break
+    while kept and kept[-1] in _ORG_JOINERS - {"e.V.", "V."}:
+        kept.pop()
+    return " ".join(kept).strip(" ,;–-")
+
+
+def _is_org(candidate: str) -> bool:
+    return bool(candidate and ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate)
+                and not _EVENT_WORDS.search(candidate))
+
+
+def organisation_correction(text: str) -> str | None:
+    """ "please put me down as Caritas Essen" → "Caritas Essen": a correction of one's own
+    registration names the organisation that counts now."""
+    low = text.lower()
+    if not any(w in low for w in ("put", "list", "regist", "sign", "organi", "verein",
+                                  "einrichtung", "bin ")):
+        return None
+    for m in _ORG_CORRECTION.finditer(text):
+        candidate = _org_words(text[m.end(): m.end() + 120].split("\n")[0].split(" instead")[0]
+                               .split(" statt")[0].rstrip(".!"))
+        if _is_org(candidate):
+            return candidate
+    return None
 
 
 def organisation_in_text(text: str) -> str | None:
     """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
     for m in _ORG_IN_TEXT.finditer(text):
-        candidate = m["org"].strip()
-        if (ORG_WORDS.search(candidate) and not _NOT_ORG.search(candidate)
-                and not _EVENT_WORDS.search(candidate)):
+        candidate = _org_words(m["org"].strip())
+        if _is_org(candidate):
             return candidate
     return None
 
@@ -179,15 +226,28 @@ _LEGAL_FORM = re.compile(r"\be\.\s?V\.|gGmbH|GmbH|\bgUG\b|Stiftung|[Vv]erband\b|
 def organisation_from(lines: list[str]) -> str | None:
     """The signature line that names an organisation (not the job title or phone);
     a line with a legal form or a public body ("e.V.", "Stiftung", "Stadt") wins."""
-    best, best_score = None, 0
-    for line in lines:
+    best, best_score = None, 0.0
+    for i, line in enumerate(lines):
         line = line.strip(" |–-")
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if re.match(r"(?:des|der|für|und|im|in der)\s+(?-i:[A-ZÄÖÜ])", following):
+            line = f"{line} {following}"  # "Ministerium für …" / "des Landes NRW"
+        score = 1.0
+        job = _JOB_TITLE.match(line)
+        if job:  # "Leitung Ehrenamtsbüro Solingen": the office, but only if nothing better
+            line, score = line[job.end():], 0.5
         if not ORG_WORDS.search(line) or _NOT_ORG.search(line) or len(line) > 120:
             continue
-        score = 2 if _LEGAL_FORM.search(line) else 1
+        score += 1 if _LEGAL_FORM.search(line) else 0
         if score > best_score:
             best, best_score = line, score
     return best
+
+
+_JOB_TITLE = re.compile(r"^(?:Leitung|Leiter(?:in)?|Koordination|Koordinator(?:in)?|Referent(?:in)?"
+                        r"|Geschäftsführ\w*|Vorsitzende\w*|Mitarbeiter(?:in)?|Sachbearbeit\w*"
+                        r"|Projektleitung|Fachbereich|Programmbereich|Stabsstelle|Abteilung"
+                        r"|Referat)\b\s*(?:de[rs]\s+|im\s+|für\s+)?")
 
 
 def _looks_like_name(line: str) -> bool:
@@ -197,12 +257,57 @@ def _looks_like_name(line: str) -> bool:
                                                                  "zu") for w in words))
 
 
-def sender_name_from(found: dict[str, str], sender_name: str, sig: list[str]) -> str:
+_FUNCTION = re.compile(
+    r"\b(?:team|sekretariat|info|büro|buero|vorzimmer|geschäftsstelle|verwaltung|office|kontakt"
+    r"|anmeldung|familie|family|redaktion|poststelle|service|support|empfang|mitglieder|vorstand"
+    r"|admin\w*|e\.\s?V\.|g?GmbH|stiftung|institut|zentrum|initiative)\b"
+    r"|(?:netzwerk|verein|agentur|amt|büro|verband)\b", re.IGNORECASE)
+
+
+def is_person(display: str, sender: str | None) -> bool:
+    """A display name that names a person — not a team, an office, a family or a
+    nickname ("Team Quartiersarbeit", "Info Seniorennetzwerk", "sonnenblume62")."""
+    local = (sender or "").partition("@")[0].casefold()
+    return bool(display) and not (
+        _FUNCTION.search(display) or any(c.isdigit() for c in display)
+        or display.casefold() == local or (" " not in display and display == display.lower()))
+
+
+_SUBJECT_NAME = re.compile(
+    r"(?:^|[-–:,]\s*|\b(?:anmeldung|teilnahme|registration|von|für|for)\s+)"
+    r"(?P<name>(?-i:[A-ZÄÖÜ])[\w'’-]+(?:\s+(?-i:[A-ZÄÖÜ])[\w'’-]+){1,2})"
+    r"(?:\s*(?:,|\(|–|-)\s*(?P<org>[^()]{3,80}?)\)?)?\s*$", re.IGNORECASE)
+
+
+def name_from_subject(subject: str) -> tuple[str, str | None]:
+    """("Maria Evers", "Tafel Gladbeck") from "Anmeldung Maria Evers, Tafel Gladbeck";
+    ("", None) when the subject names nobody."""
+    subject = re.sub(r"^(?:(?:re|aw|wg|fwd?)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
+    for m in _SUBJECT_NAME.finditer(subject):
+        name = _person_name(m["name"])
+        words = name.split()
+        if len(words) >= 2 and not any(_NOT_A_NAME.search(w) or ORG_WORDS.search(w)
+                                       or w.casefold() in _EVENT_TERMS for w in words):
+            return name, (m["org"] or "").strip(" ,;–-") or None
+    return "", None
+
+
+_EVENT_TERMS = {"auftakttreffen", "treffen", "digitales", "digitale", "digitalen", "meeting",
+                "kick-off", "landesnetzwerk", "engagement", "einladung", "online"}
+
+
+def sender_name_from(found: dict[str, str], sender_name: str, sig: tuple[str, ...] | list[str],
+                     sender: str | None = None, subject: str = "") -> str:
     """Name: field, else the display name — completed from the signature when the display
-    name is empty or a first name only ("Lena" → "Lena Hoffmann")."""
+    name is empty or a first name only ("Lena" → "Lena Hoffmann"). A display name that is
+    no person's ("Team Quartiersarbeit") gives way to the signature, then the subject."""
     if found.get("name"):
         return split_name(found["name"])
     display = split_name(sender_name)
+    if not is_person(display, sender):
+        signed = next((split_name(line) for line in sig[:4]
+                       if _looks_like_name(split_name(line))), "")
+        return signed or name_from_subject(subject)[0]
     for line in sig[:3]:
         candidate = split_name(line)
         if not _looks_like_name(candidate):
@@ -219,12 +324,31 @@ _HEADER_NAMES = {"message-id", "reply-to", "return-path", "in-reply-to", "refere
                  "to", "cc", "bcc", "sender", "delivered-to", "x-original-to", "kopie"}
 
 
+_ROLE = re.compile(
+    r"^(?:frau|herrn?|dr|prof|ms|mr|mrs|auftrag|kolleg\w*|chef\w*|\w*bürgermeister\w*|landrat"
+    r"|landrätin|\w*vorsitzende\w*|geschäftsführer\w*|\w*leiter\w*|direktor\w*|präsident\w*"
+    r"|pfarrer\w*|referent\w*|dezernent\w*|mitarbeiter\w*|stellvertret\w*|vorstand\w*"
+    r"|sekretär\w*|koordinator\w*|beauftragte\w*|ehrenamtlich\w*|anmeldung|abmeldung|absage"
+    r"|teilnahme|registration)\.?$", re.IGNORECASE)
+
+
 def _person_name(value: str) -> str:
-    """The name in "Kollegin Frau Dr. Petra Klein": leading role and filler words dropped."""
+    """The name in "Kollegin Frau Dr. Petra Klein" or "Auftrag von Herrn Bürgermeister Karl
+    Schulz": the capitalised words at the end, without titles, roles and filler words."""
     words = split_name(value).split()
-    while words and words[0].lower().rstrip(".,:") in _STOP:
-        words.pop(0)
-    return split_name(" ".join(words))
+    kept: list[str] = []
+    for word in reversed(words):
+        bare = word.strip(".,:;()")
+        if bare.lower() in PARTICLES and kept:
+            kept.insert(0, bare)
+            continue
+        if (not bare[:1].isupper() or bare.lower() in _STOP or _ROLE.match(bare)
+                or len(kept) >= 4):
+            break
+        kept.insert(0, bare)
+    while kept and kept[0].lower() in PARTICLES:
+        kept.pop(0)
+    return " ".join(kept)
 
 
 def _pairs(text: str) -> list[tuple[str, str, str | None]]:
@@ -252,6 +376,54 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
                 continue
             seen.add(address)
             out.append((name, address, None))
+    return out + _pairs_in_sentences(text, seen)
+
+
+_SENTENCE = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+|\n\s*\n")
+_CAPITALISED_RUN = re.compile(
+    rf"(?:(?:Frau|Herrn?|Dr\.|Prof\.)\s+)*(?:[A-ZÄÖÜ][\w'’-]+\.?\s+(?:{_PARTICLES}\s+){{0,3}}){{1,5}}"
+    r"[A-ZÄÖÜ][\w'’-]+")
+_NOT_A_NAME = re.compile(r"(?:ung|heit|keit|schaft|treffen|tag|haus|büro|verein|netzwerk"
+                         r"|agentur|zentrum|stelle|amt|liste|adresse|mail|link)$", re.IGNORECASE)
+
+
+def _name_in(sentence: str) -> str | None:
+    """The last person's name in a sentence: two to four capitalised words that are no
+    title, role, organisation or common noun ("Heike Brandt", "Dr. Oliver Kranz")."""
+    found = None
+    for m in _CAPITALISED_RUN.finditer(sentence):
+        name = _person_name(m[0])
+        words = name.split()
+        if len(words) >= 2 and not any(_NOT_A_NAME.search(w) or ORG_WORDS.search(w)
+                                       for w in words):
+            found = name
+    return found
+
+
+def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]]:
+    """A person named in a registering sentence whose address follows later in that
+    sentence or in the next one ("… kommt Heike Brandt mit, Sie erreichen sie unter
+    h.brandt@…"). Only one new address per sentence: anything more is not guessed."""
+    out: list[tuple[str, str, None]] = []
+    if text.count("@") <= len(seen) or not {a.lower() for a in ADDR_RE.findall(text)} - seen:
+        return out  # most mails: no address besides those already paired
+    parts = [p.replace("\n", " ") for p in _SENTENCE.split(text)]
+    for i, sentence in enumerate(parts):
+        if "@" not in sentence and "@" not in (parts[i + 1] if i + 1 < len(parts) else ""):
+            continue
+        if not _REGISTERING.search(sentence):
+            continue
+        name = _name_in(sentence.split("@")[0])
+        if not name:
+            continue
+        for where in parts[i: i + 2]:
+            fresh = [a.lower() for a in ADDR_RE.findall(where) if a.lower() not in seen]
+            if len(set(fresh)) == 1:
+                seen.add(fresh[0])
+                out.append((name, fresh[0], None))
+                break
+            if fresh:
+                break
     return out
 
 
@@ -267,11 +439,12 @@ _ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{_NAME}[ \t]*[,;:|
                           rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
 
 
-def split_signature(text: str, sender_name: str) -> tuple[str, list[str]]:
+@functools.lru_cache(maxsize=16)  # parse and classify both ask, for the same mail
+def split_signature(text: str, sender_name: str) -> tuple[str, tuple[str, ...]]:
     """(the body without the signature, the signature's lines)."""
-    sig = signature(text, sender_name)
+    sig = tuple(signature(text, sender_name))
     if not sig:
-        return text, []
+        return text, ()
     lines = text.rstrip().split("\n")
     cut = len(lines)
     for i in range(len(lines) - 1, -1, -1):
@@ -313,18 +486,21 @@ def _sentence_at(line: str, m: re.Match) -> str:
     return line[start:end]
 
 
-def find(text: str, sender: str | None, sender_name: str, own: str = "") -> Found:
+def find(text: str, sender: str | None, sender_name: str, own: str = "",
+         subject: str = "") -> Found:
     """Who the mail is about. ``own`` is our contact address: neither it nor any other
     address of our domain is a participant."""
     if sender is None:
         return Found(())
     found = fields(text)
     body, sig = split_signature(text, sender_name)
-    organisation = (found.get("organisation") or organisation_from(sig)
-                    or organisation_in_text(body))
+    organisation = (found.get("organisation") or organisation_correction(body)
+                    or organisation_from(sig) or organisation_in_text(body))
     form_address = valid_address(found.get("email", "")) if found.get("name") else None
-    me = Participant(email=form_address or sender,
-                     name=sender_name_from(found, sender_name, sig), organisation=organisation)
+    name = sender_name_from(found, sender_name, sig, sender, subject)
+    if not organisation and name and name == name_from_subject(subject)[0]:
+        organisation = name_from_subject(subject)[1]
+    me = Participant(email=form_address or sender, name=name, organisation=organisation)
     own_domain = own.lower().rpartition("@")[2]
     pairs = [p for p in _pairs(body) if p[1].rpartition("@")[2] != own_domain or not own]
     unread = _unpaired_list_address(body, {a for _, a, _ in pairs})
@@ -375,11 +551,13 @@ _NAMED_BY_TITLE = re.compile(
 def _unaddressed_person(text: str) -> str | None:
     """ "meine Kollegin Frau Sommer kommt auch mit", "ich melde Herrn Dr. Weber an" –
     somebody named, but no address."""
-    for m in _UNADDRESSED.finditer(text):
-        rest = m["rest"]
-        if "@" in rest or not _NAME_AFTER_ROLE.match(rest) or not _COMING.search(rest):
-            continue
-        return clean_text(m[0][:60], 80)
+    for line in text.split("\n"):
+        for m in _UNADDRESSED.finditer(line):
+            rest = m["rest"]
+            if ("@" in _sentence_at(line, m) or not _NAME_AFTER_ROLE.match(rest)
+                    or not _COMING.search(rest)):
+                continue
+            return clean_text(m[0][:60], 80)
     for line in text.split("\n"):
         for m in _NAMED_BY_TITLE.finditer(line):
             if "@" not in _sentence_at(line, m):

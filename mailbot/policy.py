@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,7 @@ from .classify import Reading
 from .config import EventConfig, LimitsConfig, ZoomConfig
 from .guard import Usage
 from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
+from .text import ADDR_RE
 
 DAY = dt.timedelta(days=1)
 
@@ -73,22 +75,90 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
     if intent is Intent.AUTO:
         return Decision(Action.IGNORE, reading.reason or "automatische Nachricht")
     if reading.rsvp:
-        return Decision(Action.NOOP, "Antwort eines Kalenderprogramms (Zusage/Absage)")
-    if intent in (Intent.REGISTER, Intent.CANCEL) and mail.participant_issue:
-        return Decision(Action.REVIEW, mail.participant_issue)
+        return _calendar_reply(mail, reading, situation, event)
+    if intent in (Intent.REGISTER, Intent.CANCEL):
+        doubt = _doubt(mail, reading)
+        if doubt:
+            return Decision(Action.REVIEW, doubt)
     if intent is Intent.REGISTER:
-        decision = _register(mail, situation, event)
-        if reading.asks and decision.action is Action.REGISTER:
-            return _flag(decision, "enthält eine Frage – bitte lesen")
-        return decision
+        return _noted(_register(mail, situation, event), reading, mail, "Anmeldung")
     if intent is Intent.CANCEL:
         head = None if event.cancelled else situation.waitlist_head
-        return _cancel(mail, situation.current, head)
+        return _noted(_cancel(mail, situation.current, head), reading, mail, "Abmeldung")
     if intent is Intent.QUESTION:
-        return Decision(Action.REVIEW, "Frage – bitte persönlich beantworten")
+        return Decision(Action.REVIEW, "; ".join(filter(None, [
+            "Frage – bitte persönlich beantworten", reading.reason])))
     if intent is Intent.THANKS:
         return Decision(Action.NOOP, "Dank oder Antwort ohne neues Anliegen")
     return Decision(Action.REVIEW, reading.reason or "Anliegen nicht erkannt")
+
+
+def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
+    """Why a registration or cancellation must not be carried out, or None. The rules of
+    evidence: this event only; a person spoken of must come with an address of their own
+    (never falls back to the sender); the participants must be readable."""
+    if reading.elsewhere:
+        return f"nicht diese Veranstaltung – {reading.elsewhere}"
+    if mail.participant_issue:
+        return mail.participant_issue
+    if reading.others and not any(p.email != mail.sender for p in mail.participants):
+        return f"Person ohne eigene Adresse: ‚{_cut(reading.others)}‘"
+    return None
+
+
+_TITLED_NAME = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*([\w-]+)")
+
+
+def _cut(sentence: str, limit: int = 140) -> str:
+    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+def _noted(decision: Decision, reading: Reading, mail: ParsedMail, what: str) -> Decision:
+    """The deciding sentence in the reason; flagged as well when a sentence no rule
+    explained holds something a human must read (an address of a participant excepted).
+    A flagged mail quotes the sentence to read first, then the deciding one."""
+    if decision.action not in (Action.REGISTER, Action.CANCEL):
+        return decision
+    deciding = f"{what}: ‚{_cut(reading.sentence)}‘" if reading.sentence else ""
+    note = _to_read(reading.note, mail)
+    if note or reading.asks:
+        read = f"bitte lesen – {note}" if note else "enthält eine Frage – bitte lesen"
+        return replace(decision, attention=True, reason="; ".join(filter(None, [
+            decision.reason, read, deciding])))
+    return replace(decision, reason="; ".join(filter(None, [decision.reason, deciding])))
+
+
+def _to_read(note: str, mail: ParsedMail) -> str:
+    """The note, unless it only names the participants' own addresses or names."""
+    if note.startswith("Adresse:"):
+        known = {p.email for p in mail.participants} | {mail.sender}
+        if all(a.lower() in known for a in ADDR_RE.findall(note)):
+            return ""
+    if note.startswith("Person:"):  # "Herr Schulz wird am Vormittag teilnehmen": known
+        names = {w for p in mail.participants for w in p.name.split()[-1:]}
+        if any(name in names for name in _TITLED_NAME.findall(note)):
+            return ""
+    return note
+
+
+def _calendar_reply(mail: ParsedMail, reading: Reading, situation: Situation,
+                    event: EventConfig) -> Decision:
+    """A calendar program's answer. ACCEPTED without comment: nothing to do. DECLINED: a
+    cancellation of that attendee (flagged when a comment comes with it). Anything else
+    (TENTATIVE, a comment with an acceptance, no readable attendee): a human."""
+    partstat, attendee, name = (mail.calendar_reply or ("", None, ""))[:3]
+    if partstat == "ACCEPTED" and not reading.note:
+        return Decision(Action.NOOP, "Zusage eines Kalenderprogramms ohne Kommentar")
+    if partstat == "DECLINED" and attendee:
+        person = Participant(attendee, name or mail.sender_name)
+        head = None if event.cancelled else situation.waitlist_head
+        decision = _cancel(replace(mail, participants=(person,)), situation.current, head)
+        decision = replace(decision, reason="; ".join(filter(None, [
+            decision.reason, "Absage über den Kalender (DECLINED)"])))
+        return _flag(decision, f"bitte lesen – {reading.note}") if reading.note else decision
+    what = {"TENTATIVE": "Zusage unter Vorbehalt (TENTATIVE)", "ACCEPTED": "Zusage mit Kommentar",
+            "DECLINED": "Absage ohne lesbaren Teilnehmer"}.get(partstat, "Kalenderantwort")
+    return Decision(Action.REVIEW, "; ".join(filter(None, [what, reading.note])))
 
 
 def _flag(decision: Decision, note: str) -> Decision:

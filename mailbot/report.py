@@ -11,7 +11,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .classify import classify
+from .classify import read
 from .clock import now_utc
 from .config import Config
 from .parse import parse_mail
@@ -183,7 +183,7 @@ def _date(value: str) -> dt.datetime | None:
 def preview_text(processor: Processor, raw: bytes) -> str:
     """How mailbot reads a mail and what it would answer (nothing is stored or sent)."""
     parsed = parse_mail(raw, processor.own)
-    reading = classify(parsed.subject, parsed.text, parsed.calendar_method)
+    reading = read(parsed, processor.config.event)
     lines = [f"From:          {parsed.sender or '(unreadable)'}"
              + (f" ({parsed.sender_name})" if parsed.sender_name else ""),
              f"Subject:       {parsed.subject}",

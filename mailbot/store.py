@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 import os
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +29,8 @@ import sqlite_utils
 from .clock import iso, now_utc  # noqa: F401  (re-exported: callers import them from here)
 from .models import Registration, Reply, Status
 from .text import ADDR_RE
+
+QUOTED = re.compile(r"‚[^‘]*‘")  # a sentence quoted in a reason (the words it rests on)
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -578,11 +581,15 @@ class Store:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
                                 [needle])
             self.db.execute("DELETE FROM notices WHERE email = ?", [email])
-            for key, reason in self.db.execute(
-                    "SELECT message_id, reason FROM messages WHERE instr(reason, ?) > 0",
-                    [email]).fetchall():
-                self.db.execute("UPDATE messages SET reason = ? WHERE message_id = ?",
-                                [reason.replace(email, erased(email)), key])
+            parts = needles + [w for w in (name or "").split() if len(w) >= 3]
+            for key, sender, reason in self.db.execute(
+                    "SELECT message_id, sender, reason FROM messages WHERE reason IS NOT NULL"
+                    ).fetchall():
+                if sender == erased(email) or any(p in reason for p in parts):
+                    # the quoted sentences a reason rests on may name the person
+                    reason = QUOTED.sub("‚…‘", reason.replace(email, erased(email)))
+                    self.db.execute("UPDATE messages SET reason = ? WHERE message_id = ?",
+                                    [reason, key])
         self.compact()
         return counts
 
@@ -598,10 +605,10 @@ class Store:
             self.db.execute("DELETE FROM notices")
             self.db.execute("UPDATE messages SET sender = NULL, subject = NULL, excerpt = NULL")
             for key, reason in self.db.execute(
-                    "SELECT message_id, reason FROM messages WHERE instr(reason, '@') > 0"
-                    ).fetchall():
+                    "SELECT message_id, reason FROM messages WHERE instr(reason, '@') > 0 "
+                    "OR instr(reason, '‚') > 0").fetchall():
                 self.db.execute("UPDATE messages SET reason = ? WHERE message_id = ?",
-                                [ADDR_RE.sub("…", reason), key])
+                                [QUOTED.sub("‚…‘", ADDR_RE.sub("…", reason)), key])
         self.compact()
         return counts
 

@@ -72,5 +72,6 @@ def test_demo_default_reads_a_maildir_and_writes_replies_as_files(tmp_path, monk
     assert lines[0] == "1 mail waits for a human (flagged in the inbox):"
     assert lines[2].endswith("heike.wagner@awo-dortmund.example")
     assert lines[3:5] == ["    Subject: Frage zum Auftakttreffen",
-                          "    Reason:  Frage – bitte persönlich beantworten"]
+                          "    Reason:  Frage – bitte persönlich beantworten; "
+                          "Frage: ‚wird das Treffen aufgezeichnet?‘"]  # the deciding sentence
     assert "    | wird das Treffen aufgezeichnet?" in lines

@@ -166,11 +166,14 @@ def test_zu_beantworten_lists_mail_for_a_human_numbered_as_mailbot_review(logged
             for r in rows] == [
         {"Nr.": heike, "Eingang": "21.05.2021 11:00",
          "Absender": "heike.wagner@awo-dortmund.example",
-         "Betreff": "Frage zum Auftakttreffen", "Grund": "Frage – bitte persönlich beantworten",
-         "Satz": None, "Stand": "noch nicht beantwortet"},
+         "Betreff": "Frage zum Auftakttreffen",
+         "Grund": "Frage – bitte persönlich beantworten; Frage: ‚wird das Treffen aufgezeichnet?‘",
+         "Satz": "wird das Treffen aufgezeichnet?", "Stand": "noch nicht beantwortet"},
         {"Nr.": ida, "Eingang": "21.05.2021 11:30", "Absender": "ida@quartier.example",
-         "Betreff": "Anmeldung Auftakttreffen", "Grund": "enthält eine Frage – bitte lesen",
-         "Satz": None, "Stand": "beantwortet, aber bitte lesen"},
+         "Betreff": "Anmeldung Auftakttreffen",
+         "Grund": "bitte lesen – Frage: ‚Gibt es eine Aufzeichnung?‘; "
+                  "Anmeldung: ‚hiermit melde ich mich an.‘",
+         "Satz": "Gibt es eine Aufzeichnung?", "Stand": "beantwortet, aber bitte lesen"},
     ]
     assert "wird das Treffen aufgezeichnet?" in rows[0]["Auszug"]
     assert review.index(f"[{heike}] 21.05.2021 11:00  heike.wagner@") < review.index(

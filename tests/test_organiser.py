@@ -76,6 +76,7 @@ def test_export_for_zoom_and_excel(event_db, tmp_path):
 def test_approve_registers_answers_and_moves_the_mail(event_db, smtp, mailbox):
     listing = cli(event_db, "review")
     assert "Frage – bitte persönlich beantworten" in listing
+    assert "Frage: ‚wird das Treffen aufgezeichnet?‘" in listing, "the deciding sentence"
     assert "\n[4] " in listing, "the fourth mail mailbot recorded"
     out = cli(event_db, "approve", "4", "--organisation", "AWO Dortmund")
     assert out.splitlines()[0] == ("heike@awo.example: waitlisted; the mail was moved to the "
@@ -151,6 +152,9 @@ def test_purge_after_the_retention_period(event_db):
     assert rows(event_db, "SELECT count(*) FROM registrations") == [(0,)]
     assert rows(event_db, "SELECT count(*) FROM messages WHERE sender IS NOT NULL") == [(0,)]
     assert rows(event_db, "SELECT count(*) FROM outbox") == [(0,)]
+    quoted = rows(event_db, "SELECT reason FROM messages WHERE instr(reason, '‚') > 0")
+    assert quoted and all("‚…‘" in r and "melde" not in r for (r,) in quoted), \
+        "the sentences a reason quoted are gone"
 
 
 def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
@@ -160,6 +164,7 @@ def test_preview_touches_neither_network_nor_database(tmp_path, make_config):
         "wird das", "ich melde mich an. Wird das")))
     out = cli(config, "preview", str(mail))
     assert "Outcome:       register – answered and left flagged for you" in out
+    assert "Anmeldung: ‚ich melde mich an.‘" in out and "‚Wird das Treffen aufgezeichnet?‘" in out
     assert "  Anna Arndt <anna@a.example>" in out
     assert "Reply 1 of 1: confirmation to anna@a.example (with calendar entry)" in out
     assert "Guten Tag Anna Arndt," in out

@@ -217,7 +217,8 @@ def test_preview_inbox_is_a_dry_run_of_the_real_inbox(make_config, mailbox, smtp
     lines = out.splitlines()
     assert lines[0].endswith("3 mails — what `mailbot run` would do now (a dry run: nothing "
                              "sent, moved, flagged or stored)")
-    assert "  → register" in lines and "  → would send: confirmation to anna@a.example" in lines
+    assert "  → register – Anmeldung: ‚hiermit melde ich mich an.‘" in lines, "and why"
+    assert "  → would send: confirmation to anna@a.example" in lines
     assert any(line.startswith("  → left flagged for you (review) – ") for line in lines)
     assert "  → not addressed to us: left alone" in lines
     assert lines[-1] == "1 reply would be sent."

@@ -1,6 +1,7 @@
 """Mail corpora with expected.json, end to end against Dovecot and aiosmtpd.
 
-Two corpora: the shared samples (../shared/samples/mail) and our own (tests/mails). Each
+Three corpora: the shared samples (../shared/samples/mail), our own (tests/mails) and the
+blind set (tests/mails/blind: written by someone who had not read the reader). Each
 corpus is appended to one fresh Dovecot mailbox and handled by one ``run --once`` into one
 fresh database, in name order, as its expected.json describes. New mails added to either
 folder are picked up without changes here.
@@ -9,7 +10,7 @@ expected.json, one entry per file: ``file``; ``action`` (register | cancel | ign
 | noop | foreign); ``participants`` (email, name, organisation — null: not stated);
 ``duplicate`` (already registered: no second row, one reply). Our own corpus may add
 ``attention`` (registered and flagged for the organiser) and ``reason`` (a word that the
-recorded reason contains).
+recorded reason contains); the blind set says ``why`` in words.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from conftest import CONFIG, MAILS, SAMPLES, Mailbox
 
 from mailbot.cli import main
 
-CORPORA = {"shared": SAMPLES, "own": MAILS}
+CORPORA = {"shared": SAMPLES, "own": MAILS, "blind": MAILS / "blind"}
+# blind mails the reader does not get right yet (issue 12): expected to fail until fixed
+NOT_YET = {"60_phishing_postfach.eml", "62_spam_seo_angebot.eml",
+           "67_android_dabei.eml"}
 
 
 def load(name: str) -> list[dict]:
@@ -37,7 +41,7 @@ def load(name: str) -> list[dict]:
     return [{**e, "corpus": name} for e in sorted(entries, key=lambda e: e["file"])]
 
 
-EXPECTED = load("shared") + load("own")
+EXPECTED = load("shared") + load("own") + load("blind")
 TITLES = re.compile(r"\b(?:dr|prof|frau|herr|ms|mr|mrs)\.?\s+", re.IGNORECASE)
 
 
@@ -121,7 +125,14 @@ def where(state, file: str) -> tuple[str | None, set | None]:
     return None, None
 
 
-@pytest.mark.parametrize("entry", EXPECTED, ids=[f"{e['corpus']}/{e['file']}" for e in EXPECTED])
+def _marks(entry: dict) -> list:
+    if entry["corpus"] == "blind" and entry["file"] in NOT_YET:
+        return [pytest.mark.xfail(reason="issue 12: not yet read right", strict=True)]
+    return []
+
+
+@pytest.mark.parametrize("entry", [pytest.param(e, marks=_marks(e)) for e in EXPECTED],
+                         ids=[f"{e['corpus']}/{e['file']}" for e in EXPECTED])
 def test_mail(corpora, entry):
     if entry["action"] == "missing":
         pytest.skip(f"no {entry['corpus']} corpus at {CORPORA[entry['corpus']]}")

@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 
 from mailbot import guard
-from mailbot.classify import classify
+from mailbot.classify import read
 from mailbot.parse import parse_mail
 from mailbot.policy import Situation, decide
 
@@ -37,7 +37,7 @@ def event(example_config):
 
 def outcome(raw: bytes, event, current=None):
     parsed = parse_mail(raw, OWN)
-    reading = classify(parsed.subject, parsed.text, parsed.calendar_method)
+    reading = read(parsed, event)  # as the daemon reads: dates checked against the event
     decision = decide(parsed, reading, Situation(current or {}, 0, WHEN, WHEN), event,
                       robot=guard.check(parsed, OWN))
     people = [s.participant.email for s in decision.steps if s.status is not None]
@@ -195,3 +195,151 @@ def test_a_list_line_without_a_readable_name_goes_to_a_human(event):
     action, people, decision, _ = outcome(raw, event)
     assert (action, people) == ("review", [])
     assert decision.reason == "Liste nicht vollständig lesbar (anna.b@verein.example)"
+
+
+# -- issue 12: evidence, this event only, no silent move, every sentence accounted for ------
+
+ISSUE_12 = [
+    ("third-person-cancel-without-address",
+     mk("Frau Brandt ist leider erkrankt und kann am 31. nicht dabei sein. Ich komme aber."
+        + SIG), "review", []),
+    ("third-person-cancel-with-address",
+     mk("meine Kollegin Anna Schmidt (a.schmidt@awo-dortmund.de) kann leider nicht teilnehmen."
+        " Ich selbst bleibe angemeldet." + SIG), "cancel", ["a.schmidt@awo-dortmund.de"]),
+    ("registers-someone-who-has-no-address",
+     mk("ich möchte Herrn Günter Pieper aus unserem Vorstand anmelden. Er hat keine eigene "
+        "Adresse, bitte schicken Sie alles an mich." + SIG), "review", []),
+    ("address-in-the-next-sentence",
+     mk("Frau Dr. Elisabeth Kampmann nimmt gern am Auftakttreffen teil. Bitte senden Sie den "
+        "Zoom-Link an e.kampmann@kreis-soest.de." + SIG,
+        sender="Büro der Landrätin <buero@kreis-soest.de>"), "register",
+     ["e.kampmann@kreis-soest.de"]),
+    ("another-event", mk("hiermit melde ich mich zum Fachtag am 17. Juni an." + SIG), "review",
+     []),
+    ("another-date", mk("ich melde mich für das Treffen am 7.6. an." + SIG), "review", []),
+    ("in-person-elsewhere",
+     mk("Es soll im Herbst eine Präsenzveranstaltung geben. Dafür würde ich mich gern anmelden."
+        + SIG), "review", []),
+    ("the-events-own-day-agrees",
+     mk("hiermit melde ich mich für Montag, den 31.05., zum Auftakttreffen an." + SIG),
+     "register", [PETRA]),
+    ("thanks-next-to-a-request-is-a-registration",
+     mk("danke für die Einladung, bitte setzen Sie mich auf die Teilnehmerliste." + SIG),
+     "register", [PETRA]),
+    ("thanks-with-a-correction-is-no-thank-you",
+     mk("danke für die Bestätigung! Mein Name wird übrigens mit Doppelnamen geschrieben, bitte "
+        "korrigieren Sie das auf dem Namensschild." + SIG), "review", []),
+    ("bescheid-ob-is-a-question",
+     mk("geben Sie mir Bescheid, ob noch Plätze frei sind. Dann würde ich mich anmelden." + SIG),
+     "review", []),
+    ("clipped-lower-case", mk("hirmit meld ich mich an für den 31.5. online\n\ngruß petra"),
+     "register", [PETRA]),
+    ("english-put-me-down", mk("please put me down for the kick-off meeting." + SIG),
+     "register", [PETRA]),
+    ("out-of-office-with-a-question-is-a-persons",
+     mk("ich bin bis 28.5. im Urlaub. Wird das Treffen aufgezeichnet?" + SIG), "review", []),
+]
+
+
+@pytest.mark.parametrize("raw, action, people", [c[1:] for c in ISSUE_12],
+                         ids=[c[0] for c in ISSUE_12])
+def test_issue_12_case(raw, action, people, event):
+    current = {PETRA: "confirmed", "a.schmidt@awo-dortmund.de": "confirmed"} if (
+        action == "cancel") else {}
+    got_action, got_people, decision, _ = outcome(raw, event, current)
+    assert (got_action, got_people) == (action, people), decision.reason
+
+
+def outcome_12(raw: bytes, event, current=None):
+    parsed = parse_mail(raw, OWN)
+    return decide(parsed, read(parsed, event), Situation(current or {}, 0, WHEN, WHEN), event,
+                  robot=guard.check(parsed, OWN))
+
+
+def test_the_reason_names_the_deciding_sentence(event):
+    decision = outcome_12(mk("vielen Dank! Hiermit melde ich mich zum Auftakttreffen an." + SIG),
+                          event)
+    assert decision.reason == "Anmeldung: ‚Hiermit melde ich mich zum Auftakttreffen an.‘"
+
+
+def test_a_leftover_sentence_flags_a_certain_registration_and_is_named(event):
+    decision = outcome_12(mk("hiermit melde ich mich an. Mein Mann Hans hat keine Adresse."
+                             + SIG), event)
+    assert decision.action.value == "register" and decision.attention
+    assert "‚Mein Mann Hans hat keine Adresse.‘" in decision.reason
+
+
+def test_format_flowed_reads_the_same_as_one_line(event):
+    flowed = mk("hiermit melde ich mich zum Digitalen Auftakttreffen am 31. Mai \nan, mit "
+                "Grüßen \naus Solingen.", ctype="text/plain; charset=utf-8; format=flowed")
+    parsed = parse_mail(flowed, OWN)
+    assert "31. Mai an, mit Grüßen aus Solingen." in parsed.text
+    assert outcome_12(flowed, event).action.value == "register"
+
+
+def calendar_reply(partstat: str, comment: str = "") -> bytes:
+    ics = ("BEGIN:VCALENDAR\nMETHOD:REPLY\nBEGIN:VEVENT\n"
+           f"ATTENDEE;PARTSTAT={partstat};CN=Petra Klein:mailto:{PETRA}\n"
+           + (f"COMMENT:{comment}\n" if comment else "") + "END:VEVENT\nEND:VCALENDAR\n")
+    body = f"--b\nContent-Type: text/calendar; method=REPLY; charset=utf-8\n\n{ics}--b--"
+    return mk(body, "Abgelehnt: Auftakttreffen", ctype='multipart/alternative; boundary="b"')
+
+
+@pytest.mark.parametrize("partstat, comment, action, attention", [
+    ("ACCEPTED", "", "noop", False),
+    ("ACCEPTED", "Kann ich eine Kollegin mitbringen?", "review", False),
+    ("DECLINED", "", "cancel", False),
+    ("DECLINED", "Schicken Sie mir bitte die Folien?", "cancel", True),
+    ("TENTATIVE", "", "review", False),
+])
+def test_calendar_replies_by_partstat(partstat, comment, action, attention, event):
+    decision = outcome_12(calendar_reply(partstat, comment), event, {PETRA: "confirmed"})
+    assert (decision.action.value, decision.attention) == (action, attention), decision.reason
+    if action == "cancel":
+        assert [s.participant.email for s in decision.steps if s.status] == [PETRA]
+
+
+def test_the_word_hints_never_hide_a_match():
+    """classify tests a few words before its long patterns (for speed): on every sentence
+    of the corpora and of these tests, a pattern that matches has its words there."""
+    import re as regex
+    from pathlib import Path
+
+    from conftest import MAILS, SAMPLES
+
+    from mailbot import classify as c
+
+    texts = [parse_mail(p.read_bytes(), OWN).text for folder in (SAMPLES, MAILS, MAILS / "blind")
+             for p in sorted(folder.glob("*.eml"))]
+    for test in Path(__file__).parent.glob("test_*.py"):
+        texts += regex.findall(r'"([^"\n]{8,})"', test.read_text(encoding="utf-8"))
+    pairs = [(c._CANCEL, c._CANCEL_WORDS), (c._REGISTER, c._REGISTER_WORDS),
+             (c._INDIRECT_QUESTION, c._QUESTION_WORDS), (c._AWAY, c._AWAY_WORDS),
+             (c._SUBSTITUTE, c._SUBSTITUTE_WORDS), (c._NAMED_RELATIVE, c._RELATIVE_WORDS),
+             (c._INSTRUCTION, c._INSTRUCTION_WORDS),
+             (c._PROVENANCE, ("einladung", "invitation")), (c._DATE, c._DATE_WORDS + tuple(
+                 "0123456789")), (c._EXCUSE, c._EXCUSE_WORDS),
+             (c._AWAY_CONTEXT, c._AWAY_CONTEXT_WORDS), (c._REQUEST, c._REQUEST_WORDS),
+             (c._NEGATION, c._NEGATION_WORDS)]
+    for sentence in (s for t in texts for s in c.sentences(t)):
+        for pattern, words in pairs:
+            assert not pattern.search(sentence) or c._has(sentence.lower(), words), sentence
+        assert not c._TITLED.search(sentence) or c._has(sentence, c._TITLE_WORDS), sentence
+
+
+@pytest.mark.parametrize("body, organisation", [
+    ("please put me down as Caritas Essen instead of Diakonie Essen. Thanks!"
+     "\n\nBest regards\nPetra Klein\nDiakonie Essen e.V.", "Caritas Essen"),
+    ("Correction: I registered last week - my organisation is now the Volunteer Centre Leeds."
+     "\n\nBest\nPetra Klein", "Volunteer Centre Leeds"),
+    ("ich bin ehrenamtlich im Hospizverein Unna aktiv und melde mich hiermit an.\n\nViele Grüße"
+     "\nPetra Klein",
+     "Hospizverein Unna"),
+])
+def test_a_correction_of_ones_own_registration_updates_the_organisation(body, organisation,
+                                                                       event):
+    decision = outcome_12(mk(body), event, {PETRA: "confirmed"})
+    [step] = decision.steps
+    assert step.participant.organisation == organisation
+    if "Correction" in body or "put me down" in body:
+        assert step.reply.value == "duplicate", "already registered: the row is corrected"
