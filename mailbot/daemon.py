@@ -60,7 +60,7 @@ from .policy import (
     next_registration,
     within_budget,
 )
-from .store import Store, explain, iso, now_utc, prune_backups
+from .store import Store, explain, iso, no_database, now_utc, prune_backups
 
 log = logging.getLogger(__name__)
 
@@ -699,8 +699,7 @@ def run_task(config: Config, task: str) -> tuple[int, Summary | None]:
     When the service is running (it holds the lock), the mails are only queued: the
     service sends them at its next round (summary None)."""
     if not config.database.exists():
-        raise TaskError(f"no database at {config.database} yet: mailbot has not run with "
-                        f"this configuration ([database] path)")
+        raise TaskError(no_database(config.database))
     try:
         with exclusive(config.database):
             return _task(config, task, send=True)

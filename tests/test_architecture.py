@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
         "text", "clock", "bounce", "rate", "providers"]
 IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "organiser", "cli", "lock",
-              "notify", "net", "doctor", "browse"}
+              "notify", "net", "doctor", "browse", "cli_common", "cli_desk", "cli_run"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 
@@ -70,3 +70,15 @@ def test_store_closes_itself(tmp_path):
         store.db.execute("select 1")
     with pytest.raises(Exception, match="closed"):
         store.db.execute("select 1")
+
+
+MAX_LINES = 400
+STILL_LONG = "classify, daemon, inbox, people, store (split in their own branches)"
+
+
+@pytest.mark.xfail(strict=False, reason=f"not yet under {MAX_LINES} lines: {STILL_LONG}")
+def test_no_module_is_over_400_lines():
+    """A module a newcomer can read in one sitting: none over 400 lines (issue 11)."""
+    long = {path.name: n for path in sorted(PACKAGE.glob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"over {MAX_LINES} lines: {long}"
