@@ -5,13 +5,15 @@ remind, announce, sample-replies, serve.
 The only place that configures logging and decides exit codes: 0 done, 1 a run that
 could not finish, 2 a configuration or connection problem (one line on stderr, no
 traceback). Here: the group and the read-only commands; the desk's changes by hand are in
-cli_desk.py, the commands that act through the service in cli_run.py, the shared parts
-in cli_common.py, `check` in doctor.py.
+cli_desk.py, the commands that act through the service in cli_run.py (both imported only
+when one of their commands is used), the shared parts in cli_common.py, `check` in
+doctor.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import logging
 import os
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from . import browse, cli_desk, cli_run, guard, health
+from . import browse, guard, health
 from . import config as config_mod
 from .cli_common import fail, load, opened
 from .rate import remaining_today
@@ -50,7 +52,27 @@ def _setup_logging(verbose: int) -> None:
     logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The commands; those of cli_run.py and cli_desk.py are imported when one of them is
+    used (or listed by --help): `status`, `list` and `review` start without the mail
+    libraries (imapclient, aiosmtplib) those modules need."""
+
+    ELSEWHERE = {"cli_run": ("run", "remind", "announce", "preview"),
+                 "cli_desk": ("approve", "dismiss", "add", "cancel", "edit", "move-up",
+                              "resend", "forget", "purge")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *(n for ns in self.ELSEWHERE.values() for n in ns)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module, names in self.ELSEWHERE.items():
+            if cmd_name in names and cmd_name not in self.commands:
+                for command in importlib.import_module(f".{module}", __package__).COMMANDS:
+                    self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH",
               help="Configuration file [default: $MAILBOT_CONFIG, else config/mailbot.toml].")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
@@ -60,13 +82,6 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     os.umask(0o077)  # the database, replies and logs hold personal data
     _setup_logging(verbose)
     ctx.obj = config_mod.resolve_path(config_path)
-
-
-for _command in (cli_run.run, cli_run.remind, cli_run.announce, cli_run.preview,
-                 cli_desk.approve, cli_desk.dismiss, cli_desk.add, cli_desk.cancel_,
-                 cli_desk.edit, cli_desk.move_up, cli_desk.resend, cli_desk.forget,
-                 cli_desk.purge):
-    main.add_command(_command)
 
 
 @main.command()

@@ -308,3 +308,7 @@ class _LeaveInPlace:
 
     def release(self, ref: str) -> None:
         self.inbox.unflag([ref])  # settled: not flagged for a human any more
+
+
+# registered on cli.main when one of them is used
+COMMANDS = (approve, dismiss, add, cancel_, edit, move_up, resend, forget, purge)

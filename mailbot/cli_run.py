@@ -251,3 +251,7 @@ def _where(config: config_mod.Config) -> str:
     replies = (f"replies written to {config.smtp.dry_run_dir}/" if config.smtp.dry_run_dir
                else f"replies sent via {config.smtp.host}")
     return f"Database: {config.database} — {replies}"
+
+
+# registered on cli.main when one of them is used
+COMMANDS = (run, remind, announce, preview)

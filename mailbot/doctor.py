@@ -17,8 +17,6 @@ from typing import Any
 from . import config as config_mod
 from .auth import mechanism
 from .config import Config
-from .inbox import InboxError, open_inbox
-from .outbox import TransportError, open_transport
 from .store import DATABASE_ERRORS, Store, explain, now_utc
 
 EXAMPLE_ZOOM_URL = "https://zoom.us/j/84512345678?pwd=..."
@@ -136,6 +134,8 @@ def setup_lines(config: Config) -> list[str]:
 
 
 def _check_inbox(config: Config) -> tuple[bool, str]:
+    from .inbox import InboxError, open_inbox  # imapclient: only for check
+
     try:
         inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
                            False)
@@ -157,6 +157,8 @@ def _check_inbox(config: Config) -> tuple[bool, str]:
 
 
 def _check_transport(config: Config) -> tuple[bool, str]:
+    from .outbox import TransportError, open_transport  # aiosmtplib: only for check
+
     try:
         return True, open_transport(config.smtp, config.contact.address).probe()
     except TransportError as exc:

@@ -82,3 +82,24 @@ def test_no_module_is_over_400_lines():
     long = {path.name: n for path in sorted(PACKAGE.glob("*.py"))
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"over {MAX_LINES} lines: {long}"
+
+
+def test_every_command_is_found_and_the_read_only_ones_start_light():
+    """The commands of cli_run/cli_desk are registered when used: each name `--help` lists
+    resolves to its command; importing the command line loads no mail library."""
+    import subprocess
+    import sys
+
+    import click
+
+    from mailbot.cli import main
+
+    ctx = click.Context(main)
+    names = main.list_commands(ctx)
+    assert {"run", "status", "check", "cancel", "move-up", "purge", "preview"} <= set(names)
+    assert all(main.get_command(ctx, name).name == name for name in names)
+    code = ("import sys, mailbot.cli; print(sorted(m for m in ('imapclient', 'aiosmtplib', "
+            "'jinja2', 'icalendar', 'mailbot.daemon', 'mailbot.organiser') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
