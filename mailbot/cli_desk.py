@@ -234,6 +234,9 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
     click.echo(f"{plural(removed, 'mail')} deleted from {_folders(config)}")
 
 
+# _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were (issue 11
+# makes them one organiser.locked_or_queued(); its "no database" line is then
+# store.no_database()).
 def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:
     config = _load(ctx)
     if not config.database.exists():
