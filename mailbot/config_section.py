@@ -16,7 +16,7 @@ from .config_types import ConfigError
 class Section:
     """Typed access to one TOML table; every error names ``[section] key``."""
 
-    seen: dict[str, set[str]] = {}  # section → keys read (see unknown_keys)
+    seen: dict[str, set[str]] = {}  # section → keys read (see config_keys.unknown_keys)
     read_secrets = True  # False: password_env/password_file are checked, not read
 
     def __init__(self, data: dict[str, Any], name: str, optional: bool = False):
