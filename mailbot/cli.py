@@ -44,7 +44,7 @@ from .report import (
 from .store import Store, StoreError, explain, now_utc, prune_backups
 
 if TYPE_CHECKING:
-    from .daemon import Summary
+    from .models import Summary
     from .organiser import Outcome
 
 # daemon, organiser and compose (jinja2, icalendar) are imported inside the commands that
@@ -200,7 +200,7 @@ def announce(ctx: click.Context, yes: bool) -> None:
     and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
     is told that the event is cancelled. Nobody gets the same announcement twice."""
     config = _load(ctx)
-    from .daemon import Processor
+    from .service import Processor
 
     with _store(config) as store:
         processor = Processor(config, store, None)
@@ -534,7 +534,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     are deleted from the inbox and the processed folder ([privacy] mailbox = "delete")."""
     config = _load(ctx)
     now = now_utc()
-    from .daemon import Processor
+    from .service import Processor
 
     with _store(config) as store:
         due = Processor(config, store, None).purge_due()
@@ -641,7 +641,7 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     if file is None:
         _fail("give a saved mail (FILE.eml) or --inbox", 2)
     config = _load(ctx, secrets=False)
-    from .daemon import Processor
+    from .service import Processor
 
     raw = Path(file).read_bytes()
     store = Store(":memory:")
@@ -653,8 +653,8 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
 
 
 def _preview_inbox(config: config_mod.Config) -> None:
-    from .daemon import Processor
     from .organiser import inbox_preview
+    from .service import Processor
 
     try:
         store = Store.in_memory_copy(config.database)
@@ -829,8 +829,9 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
               beside_service: bool = False) -> Outcome | None:
     from .compose import ComposeError
-    from .daemon import Processor, Summary
+    from .models import Summary
     from .organiser import Desk, OrganiserError
+    from .service import Processor
 
     store = _open_store(config)
     inbox = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 
 class Action(enum.StrEnum):
@@ -122,3 +124,39 @@ class Reply:
     message_id: str
     in_reply_to: str | None
     body: bytes
+
+
+# What became of a mail besides its Action (the summary counts both).
+FOREIGN = "foreign"  # not addressed to the contact address: left exactly as it was
+ALREADY = "already"  # recorded by an earlier run but still in the folder: only moved
+WAITING = "waiting"  # recorded for review by an earlier run: still waiting for a human
+ATTENTION = "attention"  # answered, and left flagged: it also asks something
+
+
+@dataclass
+class Summary:
+    """What one run did, for the closing line and for tests."""
+
+    mails: Counter[str] = field(default_factory=Counter)  # action, foreign, already
+    replies: Counter[str] = field(default_factory=Counter)  # reply kind
+    sent: int = 0
+    send_errors: int = 0  # replies not sent in this run (each counted once: len(unsent))
+    unsent: set[int] = field(default_factory=set)  # their outbox ids
+    refused: int = 0  # refused for good by the receiving server (5xx): failed
+    held: int = 0  # replies kept back by the sending limits ([smtp] max_per_…)
+
+    def not_sent(self, reply_ids: Iterable[int]) -> None:
+        self.unsent.update(reply_ids)
+        self.send_errors = len(self.unsent)
+
+    @property
+    def read(self) -> int:
+        return sum(self.mails.values())
+
+    @property
+    def news(self) -> bool:
+        """Whether the run did anything worth a line: new mail handled, a reply sent or a
+        send failed. Mail still waiting for review and foreign mail, seen again on every
+        poll, are not news (cron would mail the organiser every few minutes)."""
+        new = sum(n for kind, n in self.mails.items() if kind not in (FOREIGN, WAITING))
+        return bool(new or self.sent or self.send_errors or self.refused)

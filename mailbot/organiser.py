@@ -13,11 +13,24 @@ from dataclasses import dataclass, replace
 
 from .classify import Reading
 from .clock import now_utc
-from .daemon import ALREADY, ATTENTION, FOREIGN, WAITING, Processor, Summary, note_row
 from .inbox import Inbox
-from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
+from .models import (
+    ALREADY,
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    Intent,
+    ParsedMail,
+    Participant,
+    Registration,
+    ReplyKind,
+    Status,
+    Summary,
+)
 from .parse import parse_mail
 from .policy import Decision, decide
+from .service import Processor, note_row
 from .text import valid_address
 
 

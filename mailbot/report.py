@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from .classify import read
 from .clock import now_utc
 from .config import Config
+from .models import ALREADY, ATTENTION, FOREIGN, WAITING, Action, Summary
 from .parse import parse_mail
 from .people import PARTICLES
 
 if TYPE_CHECKING:
-    from .daemon import Processor
+    from .service import Processor
 
 
 def local(value: str | None, tz: dt.tzinfo) -> str:
@@ -213,3 +214,51 @@ def preview_text(processor: Processor, raw: bytes) -> str:
     if not replies:
         lines += ["", "No reply."]
     return "\n".join(lines)
+
+
+_MAIL_WORDS = (
+    (Action.REGISTER, "registration{s}"), (Action.CANCEL, "cancellation{s}"),
+    (Action.IGNORE, "automatic (ignored)"), (Action.REVIEW, "for review (flagged in the inbox)"),
+    (Action.NOOP, "needing no reply"), (FOREIGN, "not for us (left alone)"),
+    (ATTENTION, "answered but flagged (they also ask something)"),
+    (ALREADY, "handled before"), (WAITING, "still waiting for review"),
+)
+
+
+_REPLY_WORDS = {
+    "confirmation": "confirmation{s}", "waitlisted": "waitlist notice{s}",
+    "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
+    "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
+    "third_party": "note{s} to people registered by someone else",
+    "on_behalf": "note{s} to who registered them", "reminder": "reminder{s}",
+    "update": "changed-details mail{s}", "event_cancelled": "event-cancelled mail{s}",
+    "address_changed": "new-address note{s}",
+}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word.format(s='' if n == 1 else 's')}"
+
+
+def describe(summary: Summary) -> str:
+    """One line: what a run did, leaving out what did not happen."""
+    if not summary.read and not summary.sent and not summary.send_errors \
+            and not summary.refused and not summary.held:
+        return "No new mail."
+    m = summary.mails
+    parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
+    text = _plural(summary.read, "mail{s} read") + (": " + ", ".join(parts) if parts else "") + "."
+    if summary.replies:
+        kinds = ", ".join(_plural(n, _REPLY_WORDS.get(kind, kind))
+                          for kind, n in sorted(summary.replies.items()))
+        text += f" New replies: {kinds}."
+    text += f" {summary.sent} {'reply' if summary.sent == 1 else 'replies'} delivered."
+    if summary.send_errors:
+        text += f" {summary.send_errors} could not be sent yet (they stay queued)."
+    if summary.held:
+        text += (f" {summary.held} held back by the sending limits ([smtp] max_per_…); "
+                 f"they go out as the limits allow.")
+    if summary.refused:
+        text += (f" {summary.refused} refused for good by the receiving server (see "
+                 f"`mailbot status`).")
+    return text

@@ -10,9 +10,9 @@ from conftest import MAILS, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.daemon import FOREIGN, Processor, Summary
-from mailbot.models import InboundMail
+from mailbot.models import FOREIGN, InboundMail, Summary
 from mailbot.parse import parse_mail
+from mailbot.service import Processor
 from mailbot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,143 @@
+"""The scheduled jobs of the service: free places to the waitlist, reminders, announcements
+of changed details, the end of the retention period. Part of :class:`service.Processor`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from dataclasses import replace
+
+from .compose import ComposeError, Composer
+from .config import Config
+from .models import Action, Participant, Registration, Reply, ReplyKind, Status
+from .policy import announcements, changed_details, due_reminders, event_details
+from .store import Store, iso, now_utc, prune_backups
+
+log = logging.getLogger(__name__)
+
+
+def note_row(key: str, action: Action, reason: str, at: dt.datetime) -> dict:
+    """The ``messages`` row for something that is not a mail of the inbox as read (a
+    promotion, an organiser's change, an unreadable mail): no sender, subject or excerpt."""
+    return {"message_id": key, "sender": None, "subject": None, "received_at": iso(at),
+            "action": action.value, "reason": reason, "needs_attention": 0, "excerpt": None}
+
+
+class Jobs:
+    """The scheduled jobs, on the Processor's configuration, store and composer."""
+
+    config: Config
+    store: Store
+    composer: Composer
+    version: str
+
+    def fill_places(self) -> int:
+        """Free places (capacity raised, a confirmed person erased) go to the waitlist, first
+        come first served; each person moved up gets the full confirmation."""
+        capacity = self.config.event.capacity
+        moved = 0
+        while capacity is not None and not self.config.event.cancelled:
+            with self.store.immediate():
+                head = self.store.first_waitlisted()
+                if self.store.confirmed_count() >= capacity or head is None:
+                    break
+                now = now_utc()
+                new = replace(head, status=Status.CONFIRMED, event_version=self.version)
+                reply = self._compose(ReplyKind.CONFIRMATION, new, now, moved_up=True)
+                if reply is None:
+                    break
+                row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP,
+                               f"Platz frei: {head.email} von der Warteliste bestätigt", now)
+                self.store.record(row, [new], [reply], now)
+            moved += 1
+        return moved
+
+    def remind(self) -> int:
+        """Queue the reminders that are due (each person, each reminder once)."""
+        now = now_utc()
+        start = self.config.event.start
+        if now >= start or not any(start - b <= now for b in self.config.reminders):
+            return 0  # nothing due: no need to read every registration on each poll
+        plan = due_reminders(self.store.with_status("confirmed", reachable=True),
+                              self.config.reminders,
+                             self.config.event.start, now, self.store.notices("reminder:"),
+                             self.config.event.cancelled)
+        queued = 0
+        for reg, key, send in plan:
+            reply = self._compose(ReplyKind.REMINDER, reg, now) if send else None
+            if send and reply is None:
+                continue  # a broken template: logged, tried again next round
+            queued += self.store.record_notice(reg.email, key, reply, now) and send
+        return queued
+
+    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime,
+                 moved_up: bool = False, changes: list | None = None) -> Reply | None:
+        """A notice for one person; None (logged, in `status` as last error) when the
+        template cannot be rendered, so one broken template does not stop the service."""
+        person = Participant(reg.email, reg.name, reg.organisation)
+        try:
+            return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
+                                       moved_up=moved_up, changes=changes)
+        except ComposeError as exc:
+            log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
+            self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
+            return None
+
+    def announce(self) -> int:
+        """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
+        calendar entry shows older details; running it again sends nothing new."""
+        now = now_utc()
+        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted",
+                                                               reachable=True)}
+        plan = self.announcement_plan(list(current.values()))
+        self.remember_details()
+        queued = 0
+        for reg, kind, key in plan:
+            changes = self.changes_since(current[reg.email].event_version)
+            reply = self._compose(kind, reg, now, changes=changes)
+            if reply is not None:
+                queued += self.store.record_notice(reg.email, key, reply, now,
+                                                   before=current[reg.email], after=reg)
+        return queued
+
+    def remember_details(self) -> None:
+        """Keep what this version of the event shows, so that a later announcement can say
+        what changed (state ``details:<version>``; written once per version)."""
+        key = f"details:{self.version}"
+        if self.store.get_state(key) is None:
+            details = event_details(self.config.event, self.config.zoom)
+            self.store.set_state(key, json.dumps(details, ensure_ascii=False), now_utc())
+
+    def changes_since(self, version: str | None) -> list[tuple[str, str, str]]:
+        """(field, old, new) between the details of ``version`` and the current ones."""
+        old = self.store.get_state(f"details:{version}") if version else None
+        return changed_details(json.loads(old[0]) if old else None,
+                               event_details(self.config.event, self.config.zoom))
+
+    def announcement_plan(self, current: list | None = None) -> list:
+        """Who would get an announcement now: (registration, kind, notice key)."""
+        if current is None:
+            current = self.store.with_status("confirmed", "waitlisted", reachable=True)
+        return announcements(current, self.version, self.config.event.cancelled,
+                             self.store.notices(""))
+
+    def purge_due(self) -> dt.datetime:
+        """When the retention period ends: the event's end + retain_days_after_event."""
+        return self.config.event.end + dt.timedelta(days=self.config.privacy.retain_days)
+
+    def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
+        """Once a day: erase the event's personal data when its retention period is over."""
+        last = self.store.get_state("last_purge_check")
+        if last and last[1][:10] == now.isoformat()[:10]:
+            return None
+        self.store.set_state("last_purge_check", "", now)
+        prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
+                      everything=now >= self.purge_due())
+        if now < self.purge_due() or not self.store.counts("registrations", "status"):
+            return None
+        counts = self.store.erase_all()
+        log.info("retention period over: personal data of %d registrations erased",
+                 sum(counts.values()))
+        return counts

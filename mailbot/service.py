@@ -1,0 +1,300 @@
+"""The use cases: what mailbot does with a mail, and around each round of the inbox.
+
+One mail's path: parse → is it ours? → already handled? → loop guard → classify → decide →
+compose → record (the mail's rows together). The scheduled jobs (promote, remind, announce,
+purge, digest) are in jobs.py, sending and the Sent copies in sending.py; the loop that
+reads the inbox in batches, moves and flags is daemon.py.
+A mail that was recorded but not yet moved (a crash, a lost connection) is recognised by
+its key on the next run and only moved: never answered twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import sqlite3
+import threading
+import uuid
+from dataclasses import replace
+
+from . import bounce, guard
+from .classify import read
+from .compose import ComposeError, Composer
+from .config import Config
+from .digest import queue_digest
+from .inbox import Inbox, LeftAlone
+from .jobs import Jobs, note_row
+from .models import (
+    ALREADY,
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    InboundMail,
+    ParsedMail,
+    Participant,
+    ReplyKind,
+    Status,
+    Summary,
+)
+from .outbox import Transport
+from .parse import content_key, parse_mail
+from .policy import (
+    ASKED,
+    DAY,
+    HOUR,
+    Decision,
+    Situation,
+    asked,
+    asked_key,
+    decide,
+    event_version,
+    next_registration,
+    within_budget,
+)
+from .sending import Sending
+from .store import Store, iso, now_utc
+
+log = logging.getLogger(__name__)
+
+def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
+    """The first lines of what a person wrote, for the review list."""
+    kept = [line for line in text.split("\n") if line.strip()][:lines]
+    return "\n".join(kept)[:limit]
+
+
+class Processor(Jobs, Sending):
+    """Handles mail for one configuration; build once, call :meth:`run_once` per poll."""
+
+    def __init__(self, config: Config, store: Store, transport: Transport | None):
+        self.config = config
+        self.store = store
+        self.transport = transport
+        self.composer = Composer(config)
+        self.own = config.contact.address
+        self.smtp_failing = False
+        self.version = event_version(config.event, config.zoom)
+        self.copy_failing = False  # copies to the Sent folder fail (logged once)
+        store.use_time_zone(config.event.timezone)  # the organisers' views show local time
+
+    # -- one mail ---------------------------------------------------------------------
+
+    def handle(self, mail: InboundMail, summary: Summary) -> str:
+        """Record what to do with one mail; returns its action, FOREIGN, ALREADY or WAITING."""
+        too_large = (f"zu groß ({mail.oversize / 1e6:.1f} MB), nicht gelesen"
+                     if mail.oversize else None)
+        try:
+            parsed = parse_mail(mail.raw, self.own, too_large)
+        except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
+            log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
+            return self._unreadable(mail, exc)
+        if self.own not in parsed.recipients:
+            return FOREIGN
+        with self.store.immediate():  # nobody else writes between our reads and our rows
+            done = self.store.handled(parsed.key)
+            if done is not None:
+                action, attention = done
+                return WAITING if action == Action.REVIEW or attention else ALREADY
+            try:
+                decision = self.bounced(parsed, mail)
+                registrations, replies = [], []
+                if decision is None:
+                    decision, registrations, replies = self.plan(parsed, mail.received_at)
+            except ComposeError as exc:
+                log.error("cannot compose reply to %s: %s", parsed.key, exc)
+                decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
+                registrations, replies = [], []
+            self.store.record(self._message_row(parsed, mail, decision), registrations,
+                              replies, now_utc(), notices=asked(decision))
+        for reply in replies:
+            summary.replies[reply.kind.value] += 1
+        log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
+                 f" ({decision.reason})" if decision.reason else "")
+        if decision.attention:
+            return ATTENTION
+        return decision.action.value
+
+    def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
+        """A bounce of one of our replies: the reply is marked ``bounced``, the address
+        undeliverable, and the bounce left for a human (never answered). None for any
+        other mail (also for bounces of mail that is not ours: the robot rule ignores it)."""
+        if guard.check(parsed, self.own) is None:
+            return None
+        found = bounce.read(mail.raw)
+        if found is None:
+            return None
+        reply = self.store.bounced_reply(found.original_ids, found.failed)
+        if reply is None or reply["recipient"] not in found.failed:
+            return None
+        address = reply["recipient"]
+        self.store.mark_bounced(reply["id"], address, found.status, now_utc())
+        reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
+                  f"{f' ({found.status})' if found.status else ''}; keine Erinnerungen mehr")
+        reg = self.store.registrations([address]).get(address)
+        if reg is not None and reg.status is Status.CONFIRMED and \
+                self.store.first_waitlisted() is not None:
+            reason += "; bestätigt, und andere warten auf einen Platz"
+        log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
+        return Decision(Action.REVIEW, reason[:200])
+
+    def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
+                  now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
+        """What decide() must know about these people now, and their current rows (the
+        first on the waitlist included, who may move up)."""
+        existing = self.store.registrations(p.email for p in people)
+        head = self.store.first_waitlisted()
+        counted = self.config.event.capacity is not None  # only a capacity needs the count
+        situation = Situation(
+            current={e: r.status for e, r in existing.items()},
+            confirmed_count=self.store.confirmed_count() if counted else 0,
+            received_at=received_at, now=now,
+            max_age=self.config.daemon.max_age,
+            max_participants=self.config.limits.max_participants, waitlist_head=head,
+            others_get_details=self.config.limits.others_get_details, **extra)
+        if head is not None:
+            existing.setdefault(head.email, head)
+        return situation, existing
+
+    def plan(self, parsed: ParsedMail, received_at: dt.datetime,
+             **extra: object) -> tuple[Decision, list, list]:
+        """Decision, rows and replies for one mail (nothing is written)."""
+        now = now_utc()
+        situation, existing = self.situation(parsed.participants, received_at, now, **extra)
+        authserv = self.config.imap.authserv_id if self.config.imap else None
+        decision = decide(parsed, read(parsed, self.config.event),
+                          situation, self.config.event, robot=guard.check(parsed, self.own),
+                          suspicious=guard.spoofed(parsed, authserv))
+        if decision.steps:
+            decision = within_budget(decision, parsed,
+                                     self.usage(decision, parsed, received_at, now),
+                                     self.config.limits)
+        registrations, replies = self.realise(decision, existing, parsed, received_at, now)
+        return decision, registrations, replies
+
+    def usage(self, decision: Decision, parsed: ParsedMail, received_at: dt.datetime,
+              now: dt.datetime) -> guard.Usage:
+        """What the abuse budgets have used so far, for the people of this decision."""
+        addresses = [s.participant.email for s in decision.steps]
+        per_address, per_domain = self.store.replies_since(now - DAY, addresses)
+        by_sender = (self.store.count_notices(asked_key(parsed.sender), now - DAY)
+                     if parsed.sender else 0)
+        return guard.Usage(
+            per_address, per_domain, others_by_sender=by_sender,
+            others_overall=self.store.count_notices(ASKED, now - HOUR),
+            new_per_key=self.store.new_registrations(
+                (guard.burst_key(a) for a in addresses), received_at - HOUR))
+
+    def realise(self, decision: Decision, existing: dict, parsed: ParsedMail,
+                received_at: dt.datetime, now: dt.datetime) -> tuple[list, list]:
+        """The rows and replies a decision stands for (nothing is written yet)."""
+        registrations, replies = [], []
+        names = [s.participant.name or s.participant.email for s in decision.steps
+                 if s.reply is not ReplyKind.ON_BEHALF]
+        writers = {p.email for p in parsed.participants} | {parsed.sender}
+        for step in decision.steps:
+            old = existing.get(step.participant.email)
+            new = next_registration(step, old, parsed.key, received_at, self._new_uid())
+            mine = step.participant.email in writers  # not someone moved up the waitlist
+            if new is not None and mine and parsed.language:
+                new = replace(new, language=parsed.language)
+            if new is not None and new.status is Status.CONFIRMED:
+                new = replace(new, event_version=self.version)  # what their calendar shows
+            if new is not None:
+                registrations.append(new)
+            reg = new or old
+            if step.reply is not None:
+                lang = (parsed.language if mine else None) or (reg.language if reg else None)
+                moved_up = (not mine and old is not None and old.status is Status.WAITLISTED
+                            and step.reply is ReplyKind.CONFIRMATION)
+                replies.append(self.composer.reply(
+                    step.reply, step.participant, reg, parsed.message_id if mine else None,
+                    now, lang=lang, others=names, moved_up=moved_up,
+                    by=_who(parsed) if step.registered_by else None))
+        return registrations, replies
+
+    def left_alone(self) -> LeftAlone:
+        """The mail a former run left in the IMAP folder (flagged, not ours) — for this
+        folder and contact address only: with another address other mail is ours."""
+        state = self.store.get_state(self._left_key())
+        return LeftAlone.from_text(state[0] if state else None)
+
+    def remember(self, left: LeftAlone | None) -> None:
+        if left is None:
+            return
+        text, key = left.to_text(), self._left_key()
+        state = self.store.get_state(key)
+        if (state[0] if state else ":") != text:
+            self.store.set_state(key, text, now_utc(), limit=None)
+
+    def _left_key(self) -> str:
+        imap = self.config.imap
+        where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
+        return f"left_alone {where} for {self.own}"
+
+    def _new_uid(self) -> str:
+        return f"{uuid.uuid4()}@{self.config.contact.domain}"
+
+    def _message_row(self, parsed: ParsedMail, mail: InboundMail, decision: Decision) -> dict:
+        for_human = decision.action is Action.REVIEW or decision.attention
+        return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
+                "received_at": iso(mail.received_at), "action": decision.action.value,
+                "reason": decision.reason or None, "needs_attention": int(decision.attention),
+                "excerpt": excerpt(parsed.text) if for_human else None}
+
+    def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
+        key = content_key(mail.raw or b"")
+        if self.store.handled(key) is None:
+            row = note_row(key, Action.REVIEW, f"Mail nicht lesbar ({type(exc).__name__})",
+                           mail.received_at)
+            self.store.record(row, [], [], now_utc())
+        return Action.REVIEW.value
+
+    # -- a whole run ------------------------------------------------------------------
+    def handle_safely(self, mail: InboundMail, summary: Summary) -> str:
+        try:
+            return self.handle(mail, summary)
+        except sqlite3.Error:
+            raise  # the database, not the mail: stop the batch, nothing is moved, retry later
+        except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the batch
+            log.exception("error while handling mail %s", mail.ref)
+            return self._unreadable(mail, exc)
+
+    # -- around each round of the inbox -----------------------------------------------
+
+    def begin_round(self, summary: Summary, stop: threading.Event | None) -> tuple | None:
+        """Before the inbox is read: free places filled, replies left queued by an earlier
+        run sent. Returns the last error as it was (see :meth:`end_round`)."""
+        self.store.check_file()
+        self.remember_details()
+        error_before = self.store.get_state("last_error")
+        self.fill_places()
+        self.flush(summary, stop)  # replies left queued by an earlier run go first
+        return error_before
+
+    def end_round(self, inbox: Inbox, summary: Summary, stop: threading.Event | None,
+                  error_before: tuple | None) -> None:
+        """After the inbox was read: reminders, the digest, the retention check, the
+        organiser's alert, the Sent copies; an older error marked as resolved."""
+        reminders = self.remind()
+        if reminders:
+            summary.replies[ReplyKind.REMINDER.value] += reminders
+            self.flush(summary, stop)
+        if self.config.digest.to and queue_digest(self, now_utc()):
+            self.flush(summary, stop)
+        self.purge_if_due(now_utc())
+        self.store.set_state("last_poll", inbox.description, now_utc())
+        self.deliver_alerts(inbox)
+        self.save_copies(inbox)
+        if not summary.send_errors and error_before is not None and \
+                self.store.get_state("last_error") == error_before:  # `status`: it is old
+            self.store.set_state("last_clean_poll", error_before[1], now_utc())
+
+
+def _who(parsed: ParsedMail) -> str:
+    """The sender as named to a person they registered: the address, with the name only
+    when it cannot pass for a link or another address."""
+    name = parsed.sender_name.strip()
+    if not name or len(name) > 60 or re.search(r"[/:@<>]|www\.|\.[a-z]{2,}\b", name, re.I):
+        return parsed.sender or ""
+    return f"{name} ({parsed.sender})"
