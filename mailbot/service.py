@@ -88,7 +88,7 @@ class Processor(Jobs, Sending):
             parsed = parse_mail(mail.raw, self.own, too_large)
         except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
             log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
-            return self._unreadable(mail, exc)
+            return self._for_human(mail, f"Mail nicht lesbar ({type(exc).__name__})")
         if self.own not in parsed.recipients:
             return FOREIGN
         with self.store.immediate():  # nobody else writes between our reads and our rows
@@ -242,23 +242,26 @@ class Processor(Jobs, Sending):
                 "reason": decision.reason or None, "needs_attention": int(decision.attention),
                 "excerpt": excerpt(parsed.text) if for_human else None}
 
-    def _unreadable(self, mail: InboundMail, exc: Exception) -> str:
+    def _for_human(self, mail: InboundMail, reason: str) -> str:
+        """Recorded for review under the key of its bytes (no Message-ID needed)."""
         key = content_key(mail.raw or b"")
         if self.store.handled(key) is None:
-            row = note_row(key, Action.REVIEW, f"Mail nicht lesbar ({type(exc).__name__})",
-                           mail.received_at)
-            self.store.record(row, [], [], now_utc())
+            self.store.record(note_row(key, Action.REVIEW, reason, mail.received_at), [], [],
+                              now_utc())
         return Action.REVIEW.value
 
-    # -- a whole run ------------------------------------------------------------------
     def handle_safely(self, mail: InboundMail, summary: Summary) -> str:
+        """:meth:`handle`, with a mistake of mailbot's own (not of the mail: that one is
+        "nicht lesbar") recorded as an internal error, the traceback in the log, and the
+        mail left for a human — one such mail must not stop the batch."""
         try:
             return self.handle(mail, summary)
         except sqlite3.Error:
             raise  # the database, not the mail: stop the batch, nothing is moved, retry later
         except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the batch
-            log.exception("error while handling mail %s", mail.ref)
-            return self._unreadable(mail, exc)
+            log.exception("internal error while handling mail %s", mail.ref)
+            return self._for_human(mail, f"Interner Fehler von mailbot ({type(exc).__name__}) "
+                                         f"– bitte lesen; Einzelheiten im Log")
 
     # -- around each round of the inbox -----------------------------------------------
 
