@@ -36,7 +36,6 @@ from .report import (
     format_review,
     format_status,
     format_table,
-    preview_text,
     to_csv,
     to_excel_csv,
     zoom_rows,
@@ -647,7 +646,7 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     store = Store(":memory:")
     try:
         processor = Processor(config, store, transport=None)
-        click.echo(preview_text(processor, raw))
+        click.echo(processor.preview(raw))
     finally:
         store.close()
 

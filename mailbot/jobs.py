@@ -7,12 +7,20 @@ import datetime as dt
 import json
 import logging
 import uuid
-from dataclasses import replace
 
 from .compose import ComposeError, Composer
 from .config import Config
-from .models import Action, Participant, Registration, Reply, ReplyKind, Status
-from .policy import announcements, changed_details, due_reminders, event_details
+from .models import Action, Decision, Participant, Registration, Reply, ReplyKind
+from .policy import (
+    announcements,
+    changed_details,
+    due_reminders,
+    event_details,
+    promotion,
+    purge_due,
+    realise,
+    reminders_due,
+)
 from .store import Store, iso, now_utc, prune_backups
 
 log = logging.getLogger(__name__)
@@ -35,35 +43,40 @@ class Jobs:
 
     def fill_places(self) -> int:
         """Free places (capacity raised, a confirmed person erased) go to the waitlist, first
-        come first served; each person moved up gets the full confirmation."""
-        capacity = self.config.event.capacity
+        come first served (policy.promotion); each person moved up gets the confirmation."""
         moved = 0
-        while capacity is not None and not self.config.event.cancelled:
+        while self._promotion() is not None:  # a look first, without the write lock
             with self.store.immediate():
-                head = self.store.first_waitlisted()
-                if self.store.confirmed_count() >= capacity or head is None:
+                found = self._promotion()
+                if found is None:
                     break
+                decision, head = found
                 now = now_utc()
-                new = replace(head, status=Status.CONFIRMED, event_version=self.version)
-                reply = self._compose(ReplyKind.CONFIRMATION, new, now, moved_up=True)
-                if reply is None:
+                plan = realise(decision, {head.email: head}, self.version, self._new_uid)
+                try:
+                    replies = self.compose(plan.replies, now)
+                except ComposeError as exc:
+                    self._template_broken(ReplyKind.CONFIRMATION, head.email, exc, now)
                     break
-                row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP,
-                               f"Platz frei: {head.email} von der Warteliste bestätigt", now)
-                self.store.record(row, [new], [reply], now)
+                row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP, decision.reason, now)
+                self.store.record(row, list(plan.registrations), replies, now)
             moved += 1
         return moved
 
+    def _promotion(self) -> tuple[Decision, Registration] | None:
+        head = self.store.first_waitlisted()
+        decision = promotion(head, self.store.confirmed_count() if head else 0,
+                             self.config.event)
+        return (decision, head) if decision is not None and head is not None else None
+
     def remind(self) -> int:
         """Queue the reminders that are due (each person, each reminder once)."""
-        now = now_utc()
-        start = self.config.event.start
-        if now >= start or not any(start - b <= now for b in self.config.reminders):
+        now, event = now_utc(), self.config.event
+        if not reminders_due(self.config.reminders, event.start, now, event.cancelled):
             return 0  # nothing due: no need to read every registration on each poll
         plan = due_reminders(self.store.with_status("confirmed", reachable=True),
-                              self.config.reminders,
-                             self.config.event.start, now, self.store.notices("reminder:"),
-                             self.config.event.cancelled)
+                             self.config.reminders, event.start, now,
+                             self.store.notices("reminder:"), event.cancelled)
         queued = 0
         for reg, key, send in plan:
             reply = self._compose(ReplyKind.REMINDER, reg, now) if send else None
@@ -81,9 +94,13 @@ class Jobs:
             return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
                                        moved_up=moved_up, changes=changes)
         except ComposeError as exc:
-            log.error("cannot compose %s for %s: %s", kind.value, reg.email, exc)
-            self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
+            self._template_broken(kind, reg.email, exc, now)
             return None
+
+    def _template_broken(self, kind: ReplyKind, email: str, exc: ComposeError,
+                         now: dt.datetime) -> None:
+        log.error("cannot compose %s for %s: %s", kind.value, email, exc)
+        self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
 
     def announce(self) -> int:
         """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
@@ -124,8 +141,8 @@ class Jobs:
                              self.store.notices(""))
 
     def purge_due(self) -> dt.datetime:
-        """When the retention period ends: the event's end + retain_days_after_event."""
-        return self.config.event.end + dt.timedelta(days=self.config.privacy.retain_days)
+        """When the retention period ends (lifecycle.purge_due)."""
+        return purge_due(self.config.event, self.config.privacy.retain_days)
 
     def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
         """Once a day: erase the event's personal data when its retention period is over."""

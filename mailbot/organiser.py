@@ -1,8 +1,11 @@
-"""An organiser's own changes: add, cancel, resend, approve, dismiss, forget, purge.
+"""An organiser's own changes: add, cancel, resend, approve, dismiss, forget, purge; and
+the tasks `remind` and `announce`.
 
-They take the same way as a mail: a decision from policy.py, rows and replies from the
-Processor, one transaction, the outbox. So a registration added by hand gets the same
-calendar entry, the same waitlist rules and the same reply as one that came by mail.
+They take the same way as a mail: a Request, one plan from policy.py, composed and
+recorded by the service (service.Processor), one transaction, the outbox. So a
+registration added by hand gets the same calendar entry, the same waitlist rules and the
+same reply as one that came by mail. Every command that must not race the running service
+goes through :func:`locked_or_queued`.
 """
 
 from __future__ import annotations
@@ -20,16 +23,17 @@ from .models import (
     FOREIGN,
     WAITING,
     Action,
+    Decision,
     Intent,
-    ParsedMail,
     Participant,
     Registration,
     ReplyKind,
+    Request,
     Status,
     Summary,
 )
 from .parse import parse_mail
-from .policy import Decision, decide
+from .policy import moved_up, realise
 from .service import Processor, note_row
 from .text import valid_address
 
@@ -132,12 +136,11 @@ class Desk:
             if reg is None or reg.status is not Status.WAITLISTED:
                 state = reg.status.value if reg else "not registered"
                 raise OrganiserError(f"{email} is not on the waitlist ({state})")
-            new = replace(reg, status=Status.CONFIRMED, event_version=self.processor.version)
-            person = Participant(new.email, new.name, new.organisation)
-            reply = self.processor.composer.reply(ReplyKind.CONFIRMATION, person, new, None,
-                                                  now, lang=new.language, moved_up=True)
+            plan = realise(Decision(Action.NOOP, "", (moved_up(reg),)), {email: reg},
+                           self.processor.version, self.processor._new_uid)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
-                         [new], [reply], now)
+                         list(plan.registrations), self.processor.compose(plan.replies, now),
+                         now)
         capacity = self.config.event.capacity
         confirmed = self.store.confirmed_count()
         over = (f" ({confirmed} confirmed, {confirmed - capacity} more than [event] capacity)"
@@ -180,12 +183,17 @@ class Desk:
                                 organisation=organisation or people[0].organisation)
         now = now_utc()
         sender = parsed.sender if parsed and not email else None  # who registered them
-        synthetic = self._synthetic(tuple(people), parsed, sender)
+        request = Request(
+            key=parsed.key if parsed else "manual", people=tuple(people),
+            sender=sender or people[0].email, arrival=now, evidence=Reading(Intent.REGISTER),
+            sender_name=parsed.sender_name if sender and parsed else people[0].name,
+            message_id=parsed.message_id if parsed else None,
+            language=parsed.language if parsed else None)
         with self.store.immediate():
-            situation, existing = self.processor.situation(
-                synthetic.participants, now, now, deadline_applies=False, age_applies=False)
-            decision = decide(synthetic, Reading(Intent.REGISTER), situation, self.config.event)
-            regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
+            plan = self.processor.plan(request, budget=False, deadline_applies=False,
+                                       age_applies=False)
+            decision, regs = plan.decision, list(plan.registrations)
+            replies = self.processor.compose(plan.replies, now)
             self.store.resolve(row["message_id"], Action.REGISTER.value,
                                f"von Hand freigegeben: {row['reason'] or ''}", now, regs,
                                replies)
@@ -235,31 +243,21 @@ class Desk:
     def _apply(self, person: Participant, intent: Intent, reason: str,
                mail: bool) -> tuple[Decision, int]:
         now = now_utc()
-        synthetic = self._synthetic((person,), None)
+        request = Request(key="manual", people=(person,), sender=person.email, arrival=now,
+                          evidence=Reading(intent), sender_name=person.name)
         with self.store.immediate():  # the service cannot write between our read and rows
-            situation, existing = self.processor.situation(
-                (person,), now, now, deadline_applies=False, age_applies=False)
-            decision = decide(synthetic, Reading(intent), situation, self.config.event)
-            regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
-            replies = replies if mail else []
-            self._record(reason + (f"; {decision.reason}" if decision.reason else ""), regs,
-                         replies, now, decision.action)
+            plan = self.processor.plan(request, budget=False, deadline_applies=False,
+                                       age_applies=False)
+            decision = plan.decision
+            replies = self.processor.compose(plan.replies, now) if mail else []
+            self._record(reason + (f"; {decision.reason}" if decision.reason else ""),
+                         list(plan.registrations), replies, now, decision.action)
         return decision, len(replies)
 
     def _record(self, reason: str, regs: list, replies: list, now: dt.datetime,
                 action: Action = Action.NOOP) -> None:
         self.store.record(note_row(f"manual:{uuid.uuid4()}", action, reason, now), regs,
                           replies, now)
-
-    def _synthetic(self, people: tuple[Participant, ...], parsed: ParsedMail | None,
-                   sender: str | None = None) -> ParsedMail:
-        """A mail-like value for decide(): the organiser speaks for these people, as
-        ``sender`` (who wrote the mail) or else the first of them."""
-        return ParsedMail(key=parsed.key if parsed else "manual", message_id=(
-            parsed.message_id if parsed else None), sender=sender or people[0].email,
-            sender_name=parsed.sender_name if sender and parsed else people[0].name,
-            subject="", recipients=(), headers={}, text="",
-            participants=people, language=parsed.language if parsed else None)
 
     def _waiting(self, key: str) -> dict:
         """A mail of the review list, by its number there (the message row's id: it stays

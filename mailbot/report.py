@@ -9,17 +9,22 @@ import email.policy
 import email.utils
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .classify import read
-from .clock import now_utc
+from .classify import Reading
 from .config import Config
-from .models import ALREADY, ATTENTION, FOREIGN, WAITING, Action, Summary
-from .parse import parse_mail
+from .models import (
+    ALREADY,
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    Decision,
+    ParsedMail,
+    Reply,
+    Summary,
+)
 from .people import PARTICLES
-
-if TYPE_CHECKING:
-    from .service import Processor
 
 
 def local(value: str | None, tz: dt.tzinfo) -> str:
@@ -173,30 +178,29 @@ def zoom_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _date(value: str) -> dt.datetime | None:
+def mail_date(parsed: ParsedMail) -> dt.datetime | None:
+    """When a mail says it was written (its Date header), if readable and with a zone."""
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
+        found = email.utils.parsedate_to_datetime(parsed.headers.get("date", ""))
     except (TypeError, ValueError, IndexError):
         return None
-    return parsed if parsed and parsed.tzinfo else None
+    return found if found and found.tzinfo else None
 
 
-def preview_text(processor: Processor, raw: bytes) -> str:
-    """How mailbot reads a mail and what it would answer (nothing is stored or sent)."""
-    parsed = parse_mail(raw, processor.own)
-    reading = read(parsed, processor.config.event)
+def preview_text(own: str, parsed: ParsedMail, reading: Reading,
+                 arrived: dt.datetime | None = None, decision: Decision | None = None,
+                 replies: Sequence[Reply] = ()) -> str:
+    """How mailbot reads a mail and what it would answer (``decision`` None: not ours)."""
     lines = [f"From:          {parsed.sender or '(unreadable)'}"
              + (f" ({parsed.sender_name})" if parsed.sender_name else ""),
              f"Subject:       {parsed.subject}",
              f"Language:      {parsed.language or '–'}",
              f"Intent:        {reading.intent.value}" + (" (also asks something)"
                                                            if reading.asks else "")]
-    if processor.own not in parsed.recipients:
-        lines.append(f"Outcome:       not addressed to {processor.own}: left alone")
+    if decision is None or arrived is None:
+        lines.append(f"Outcome:       not addressed to {own}: left alone")
         return "\n".join(lines)
-    arrived = _date(parsed.headers.get("date", "")) or now_utc()  # as if it came then
     lines.append(f"Arrived:       {arrived:%d.%m.%Y %H:%M} (its Date header)")
-    decision, _, replies = processor.plan(parsed, arrived, age_applies=False)
     lines += [f"Outcome:       {decision.action.value}"
               + (" – answered and left flagged for you" if decision.attention else ""),
               f"Reason:        {decision.reason or '–'}", "Participants:"]

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import sqlite3
 import threading
 import uuid
-from dataclasses import replace
+from collections.abc import Iterable
 
-from . import bounce, guard
-from .classify import read
+from . import bounce, guard, policy
+from .classify import Reading, read
 from .compose import ComposeError, Composer
 from .config import Config
 from .digest import queue_digest
@@ -34,7 +33,9 @@ from .models import (
     InboundMail,
     ParsedMail,
     Participant,
+    Reply,
     ReplyKind,
+    Request,
     Status,
     Summary,
 )
@@ -45,18 +46,20 @@ from .policy import (
     DAY,
     HOUR,
     Decision,
+    Plan,
+    ReplySpec,
     Situation,
-    asked,
+    as_request,
     asked_key,
-    decide,
+    budget_addresses,
     event_version,
-    next_registration,
-    within_budget,
 )
+from .report import mail_date, preview_text
 from .sending import Sending
 from .store import Store, iso, now_utc
 
 log = logging.getLogger(__name__)
+
 
 def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
     """The first lines of what a person wrote, for the review list."""
@@ -98,15 +101,16 @@ class Processor(Jobs, Sending):
                 return WAITING if action == Action.REVIEW or attention else ALREADY
             try:
                 decision = self.bounced(parsed, mail)
-                registrations, replies = [], []
-                if decision is None:
-                    decision, registrations, replies = self.plan(parsed, mail.received_at)
+                plan = (Plan(decision) if decision is not None
+                        else self.plan(self.request(parsed, mail.received_at)))
+                replies = self.compose(plan.replies, now_utc())
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
-                decision = Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200])
-                registrations, replies = [], []
-            self.store.record(self._message_row(parsed, mail, decision), registrations,
-                              replies, now_utc(), notices=asked(decision))
+                plan = Plan(Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200]))
+                replies = []
+            decision = plan.decision
+            self.store.record(self._message_row(parsed, mail, plan), list(plan.registrations),
+                              replies, now_utc(), notices=list(plan.notices))
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
@@ -156,62 +160,55 @@ class Processor(Jobs, Sending):
             existing.setdefault(head.email, head)
         return situation, existing
 
-    def plan(self, parsed: ParsedMail, received_at: dt.datetime,
-             **extra: object) -> tuple[Decision, list, list]:
-        """Decision, rows and replies for one mail (nothing is written)."""
-        now = now_utc()
-        situation, existing = self.situation(parsed.participants, received_at, now, **extra)
+    def request(self, parsed: ParsedMail, arrival: dt.datetime,
+                reading: Reading | None = None) -> Request:
+        """What a mail asks, read once (classify), with the loop guard's and the sender
+        check's verdicts."""
         authserv = self.config.imap.authserv_id if self.config.imap else None
-        decision = decide(parsed, read(parsed, self.config.event),
-                          situation, self.config.event, robot=guard.check(parsed, self.own),
+        return as_request(parsed, reading or read(parsed, self.config.event), arrival,
+                          robot=guard.check(parsed, self.own),
                           suspicious=guard.spoofed(parsed, authserv))
-        if decision.steps:
-            decision = within_budget(decision, parsed,
-                                     self.usage(decision, parsed, received_at, now),
-                                     self.config.limits)
-        registrations, replies = self.realise(decision, existing, parsed, received_at, now)
-        return decision, registrations, replies
 
-    def usage(self, decision: Decision, parsed: ParsedMail, received_at: dt.datetime,
-              now: dt.datetime) -> guard.Usage:
-        """What the abuse budgets have used so far, for the people of this decision."""
-        addresses = [s.participant.email for s in decision.steps]
+    def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
+        """Decision, rows and replies to compose for one request (nothing is written). The
+        same for a mail and an organiser's change (``budget=False``: no abuse budget)."""
+        now = now_utc()
+        situation, existing = self.situation(request.people, request.arrival, now, **extra)
+        usage = self.usage(request, budget_addresses(request, situation), now) if budget \
+            else None
+        return policy.plan(request, situation, self.config.event, existing, self.version,
+                           self._new_uid, usage, self.config.limits)
+
+    def usage(self, request: Request, addresses: list[str], now: dt.datetime) -> guard.Usage:
+        """What the abuse budgets have used so far, for these addresses."""
+        if not addresses:
+            return guard.Usage()
         per_address, per_domain = self.store.replies_since(now - DAY, addresses)
-        by_sender = (self.store.count_notices(asked_key(parsed.sender), now - DAY)
-                     if parsed.sender else 0)
+        by_sender = (self.store.count_notices(asked_key(request.sender), now - DAY)
+                     if request.sender else 0)
         return guard.Usage(
             per_address, per_domain, others_by_sender=by_sender,
             others_overall=self.store.count_notices(ASKED, now - HOUR),
             new_per_key=self.store.new_registrations(
-                (guard.burst_key(a) for a in addresses), received_at - HOUR))
+                (guard.burst_key(a) for a in addresses), request.arrival - HOUR))
 
-    def realise(self, decision: Decision, existing: dict, parsed: ParsedMail,
-                received_at: dt.datetime, now: dt.datetime) -> tuple[list, list]:
-        """The rows and replies a decision stands for (nothing is written yet)."""
-        registrations, replies = [], []
-        names = [s.participant.name or s.participant.email for s in decision.steps
-                 if s.reply is not ReplyKind.ON_BEHALF]
-        writers = {p.email for p in parsed.participants} | {parsed.sender}
-        for step in decision.steps:
-            old = existing.get(step.participant.email)
-            new = next_registration(step, old, parsed.key, received_at, self._new_uid())
-            mine = step.participant.email in writers  # not someone moved up the waitlist
-            if new is not None and mine and parsed.language:
-                new = replace(new, language=parsed.language)
-            if new is not None and new.status is Status.CONFIRMED:
-                new = replace(new, event_version=self.version)  # what their calendar shows
-            if new is not None:
-                registrations.append(new)
-            reg = new or old
-            if step.reply is not None:
-                lang = (parsed.language if mine else None) or (reg.language if reg else None)
-                moved_up = (not mine and old is not None and old.status is Status.WAITLISTED
-                            and step.reply is ReplyKind.CONFIRMATION)
-                replies.append(self.composer.reply(
-                    step.reply, step.participant, reg, parsed.message_id if mine else None,
-                    now, lang=lang, others=names, moved_up=moved_up,
-                    by=_who(parsed) if step.registered_by else None))
-        return registrations, replies
+    def compose(self, specs: Iterable[ReplySpec], now: dt.datetime) -> list[Reply]:
+        """The replies of a plan; raises ComposeError when a template cannot be rendered."""
+        return [self.composer.reply(s.kind, s.person, s.registration, s.in_reply_to, now,
+                                    lang=s.lang, others=list(s.others), by=s.by,
+                                    moved_up=s.moved_up) for s in specs]
+
+    def preview(self, raw: bytes) -> str:
+        """How mailbot reads a mail and what it would answer, as if it came at its Date —
+        on this Processor's store, which should be an in-memory one (nothing is sent)."""
+        parsed = parse_mail(raw, self.own)
+        reading = read(parsed, self.config.event)
+        if self.own not in parsed.recipients:
+            return preview_text(self.own, parsed, reading)
+        arrived = mail_date(parsed) or now_utc()
+        plan = self.plan(self.request(parsed, arrived, reading), age_applies=False)
+        return preview_text(self.own, parsed, reading, arrived, plan.decision,
+                            self.compose(plan.replies, now_utc()))
 
     def left_alone(self) -> LeftAlone:
         """The mail a former run left in the IMAP folder (flagged, not ours) — for this
@@ -235,8 +232,8 @@ class Processor(Jobs, Sending):
     def _new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
-    def _message_row(self, parsed: ParsedMail, mail: InboundMail, decision: Decision) -> dict:
-        for_human = decision.action is Action.REVIEW or decision.attention
+    def _message_row(self, parsed: ParsedMail, mail: InboundMail, plan: Plan) -> dict:
+        decision, for_human = plan.decision, plan.for_human
         return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
                 "received_at": iso(mail.received_at), "action": decision.action.value,
                 "reason": decision.reason or None, "needs_attention": int(decision.attention),
@@ -292,12 +289,3 @@ class Processor(Jobs, Sending):
         if not summary.send_errors and error_before is not None and \
                 self.store.get_state("last_error") == error_before:  # `status`: it is old
             self.store.set_state("last_clean_poll", error_before[1], now_utc())
-
-
-def _who(parsed: ParsedMail) -> str:
-    """The sender as named to a person they registered: the address, with the name only
-    when it cannot pass for a link or another address."""
-    name = parsed.sender_name.strip()
-    if not name or len(name) > 60 or re.search(r"[/:@<>]|www\.|\.[a-z]{2,}\b", name, re.I):
-        return parsed.sender or ""
-    return f"{name} ({parsed.sender})"

@@ -72,12 +72,12 @@ def test_an_internal_error_is_recorded_as_one_not_as_an_unreadable_mail(
         example_config, monkeypatch, caplog):
     """A mistake of mailbot's own (here: in the decision) leaves the mail for a human as an
     internal error, with the traceback in the log — never as "Mail nicht lesbar"."""
-    from mailbot import service
+    from mailbot import policy
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(service, "decide", broken)
+    monkeypatch.setattr(policy, "plan", broken)
     store = Store(":memory:")
     processor = Processor(example_config, store, transport=None)
     raw = next(r for r in CORPUS if processor.own.encode() in r.lower())
