@@ -27,7 +27,7 @@ from . import browse, guard, health
 from . import config as config_mod
 from .auth import mechanism
 from .inbox import InboxError, open_inbox
-from .lock import AlreadyRunning, exclusive
+from .lock import AlreadyRunning
 from .outbox import TransportError, open_transport
 from .rate import remaining_today
 from .report import (
@@ -237,7 +237,7 @@ def _event_lines(config: config_mod.Config) -> list[str]:
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
-    from .daemon import TaskError, run_task
+    from .organiser import TaskError, run_task
 
     try:
         return run_task(config, task)
@@ -812,17 +812,20 @@ def _check_database(config: config_mod.Config) -> tuple[bool, str]:
 
 
 def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:
+    from .organiser import TaskError, locked_or_queued
+
     config = _load(ctx)
-    if not config.database.exists():
-        _fail(f"no database at {config.database} yet: mailbot has not run with this "
-              f"configuration ([database] path)", 1)
-    try:
-        with exclusive(config.database):
-            _desk_run(config, action, need_inbox, send)
-    except AlreadyRunning:  # the service sends the replies (and moves a settled mail)
-        outcome = _desk_run(config, action, need_inbox, False, beside_service=True)
-        if outcome is not None and outcome.queued:
+
+    def run(alone: bool) -> None:  # not alone: the service sends (and moves a settled mail)
+        outcome = _desk_run(config, action, need_inbox, send and alone,
+                            beside_service=not alone)
+        if not alone and outcome is not None and outcome.queued:
             click.echo("(mailbot is running right now and sends the mail at its next round)")
+
+    try:
+        locked_or_queued(config, run)
+    except TaskError as exc:
+        _fail(str(exc), 1)
 
 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,

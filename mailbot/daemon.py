@@ -20,11 +20,10 @@ from collections.abc import Callable
 from . import health
 from .config import Config, ConfigError
 from .inbox import Inbox, InboxError, InboxLoginError, open_inbox
-from .lock import AlreadyRunning, exclusive
+from .lock import exclusive
 from .models import ATTENTION, FOREIGN, WAITING, Action, InboundMail, Summary
 from .notify import alive, notify, wait
 from .outbox import open_transport
-from .policy import event_version
 from .report import describe
 from .service import Processor
 from .store import Store, explain, now_utc
@@ -122,51 +121,6 @@ def run_once(config: Config, stop: threading.Event | None = None,
                 inbox.close()
         finally:
             store.close()
-
-
-def run_task(config: Config, task: str) -> tuple[int, Summary | None]:
-    """``remind`` or ``announce`` now; (how many mails were queued, what sending them did).
-    When the service is running (it holds the lock), the mails are only queued: the
-    service sends them at its next round (summary None)."""
-    if not config.database.exists():
-        raise TaskError(f"no database at {config.database} yet: mailbot has not run with "
-                        f"this configuration ([database] path)")
-    try:
-        with exclusive(config.database):
-            return _task(config, task, send=True)
-    except AlreadyRunning:
-        if task == "announce":
-            _same_version_as_service(config)
-        return _task(config, task, send=False)
-
-
-class TaskError(Exception):
-    """Raised when `remind` or `announce` cannot run; the message is one line."""
-
-
-def _same_version_as_service(config: Config) -> None:
-    store = Store(config.database)
-    try:
-        running = store.get_state("running_version")
-    finally:
-        store.close()
-    if running and running[0] != event_version(config.event, config.zoom):
-        raise TaskError("the running service still has the old event details: restart it "
-                        "first (systemctl restart mailbot), then run announce again")
-
-
-def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
-    store = Store(config.database)
-    try:
-        processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
-        queued = processor.remind() if task == "remind" else processor.announce()
-        if not send:
-            return queued, None
-        summary = Summary()
-        processor.flush(summary)
-        return queued, summary
-    finally:
-        store.close()
 
 
 class Backoff:

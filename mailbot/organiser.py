@@ -10,13 +10,18 @@ goes through :func:`locked_or_queued`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from .classify import Reading
 from .clock import now_utc
+from .config import Config
 from .inbox import Inbox
+from .lock import AlreadyRunning, exclusive
 from .models import (
     ALREADY,
     ATTENTION,
@@ -32,10 +37,67 @@ from .models import (
     Status,
     Summary,
 )
+from .outbox import open_transport
 from .parse import parse_mail
-from .policy import moved_up, realise
+from .policy import event_version, moved_up, realise
 from .service import Processor, note_row
+from .store import Store
 from .text import valid_address
+
+T = TypeVar("T")
+
+
+class TaskError(Exception):
+    """Raised when a command cannot run at all (no database yet; `announce` while the
+    service still has the old details); the message is one line."""
+
+
+def locked_or_queued(config: Config, work: Callable[[bool], T]) -> T:
+    """Run ``work(alone)`` for a command that must not race the service: holding the lock
+    (``alone``: it may send and move mail itself) or, while the service holds it, beside
+    it (not ``alone``: what it queues, the service sends at its next round, and the
+    service moves the mail). Raises TaskError when mailbot has no database yet."""
+    if not config.database.exists():
+        raise TaskError(f"no database at {config.database} yet: mailbot has not run with "
+                        f"this configuration ([database] path)")
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive(config.database))
+            alone = True
+        except AlreadyRunning:
+            alone = False
+        return work(alone)
+
+
+def run_task(config: Config, task: str) -> tuple[int, Summary | None]:
+    """``remind`` or ``announce`` now; (how many mails were queued, what sending them did).
+    When the service is running (it holds the lock), the mails are only queued: the
+    service sends them at its next round (summary None)."""
+    def work(alone: bool) -> tuple[int, Summary | None]:
+        if not alone and task == "announce":
+            _same_version_as_service(config)
+        return _task(config, task, send=alone)
+
+    return locked_or_queued(config, work)
+
+
+def _same_version_as_service(config: Config) -> None:
+    with Store(config.database) as store:
+        running = store.get_state("running_version")
+    if running and running[0] != event_version(config.event, config.zoom):
+        raise TaskError("the running service still has the old event details: restart it "
+                        "first (systemctl restart mailbot), then run announce again")
+
+
+def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
+    with Store(config.database) as store:
+        processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
+        queued = processor.remind() if task == "remind" else processor.announce()
+        if not send:
+            return queued, None
+        summary = Summary()
+        processor.flush(summary)
+        return queued, summary
 
 
 class OrganiserError(Exception):
