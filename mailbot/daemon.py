@@ -21,9 +21,10 @@ from . import health
 from .config import Config, ConfigError
 from .inbox import Inbox, InboxError, InboxLoginError, open_inbox
 from .lock import exclusive
-from .models import ATTENTION, FOREIGN, WAITING, Action, InboundMail, Summary
+from .models import InboundMail, Summary
 from .notify import alive, notify, wait
 from .outbox import open_transport
+from .policy import inbox_verdict
 from .report import describe
 from .service import Processor
 from .store import Store, explain, now_utc
@@ -74,12 +75,8 @@ def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summa
                 mail = waiting.popleft()
                 outcome = processor.handle_safely(mail, summary)
                 summary.mails[outcome] += 1
-                if outcome in (Action.REVIEW, ATTENTION, WAITING):  # flag again: a crash
-                    to_flag.append(mail.ref)  # may come between recording and flagging
-                elif outcome != FOREIGN:
-                    to_move.append(mail.ref)
-                else:
-                    to_leave.append(mail.ref)
+                where = {"flag": to_flag, "move": to_move, "leave": to_leave}
+                where[inbox_verdict(outcome)].append(mail.ref)
                 if time.monotonic() - began > HOLD:
                     break  # commit; the rest of the batch in the next transaction
 

@@ -31,6 +31,9 @@ from .lifecycle import (  # noqa: F401  (the rules of time, also reachable from 
     reminders_due,
 )
 from .models import (
+    ATTENTION,
+    FOREIGN,
+    WAITING,
     Action,
     Decision,
     Intent,
@@ -380,3 +383,12 @@ def _who(request: Request) -> str:
     if not name or len(name) > 60 or re.search(r"[/:@<>]|www\.|\.[a-z]{2,}\b", name, re.I):
         return request.sender or ""
     return f"{name} ({request.sender})"
+
+
+def inbox_verdict(outcome: str) -> str:
+    """What becomes of a mail in the inbox: "flag" when a human must read it (for review,
+    answered but asking something, still waiting — flagged again each time, as a crash may
+    come between recording and flagging), "leave" when it is not ours, else "move"."""
+    if outcome in (Action.REVIEW, ATTENTION, WAITING):
+        return "flag"
+    return "leave" if outcome == FOREIGN else "move"

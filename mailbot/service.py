@@ -68,7 +68,8 @@ def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
 
 
 class Processor(Jobs, Sending):
-    """Handles mail for one configuration; build once, call :meth:`run_once` per poll."""
+    """The use cases for one configuration: build once; the loop (daemon.run_round) hands
+    it each mail and calls :meth:`begin_round` and :meth:`end_round` around them."""
 
     def __init__(self, config: Config, store: Store, transport: Transport | None):
         self.config = config
