@@ -14,7 +14,6 @@ from .cli_common import fail as _fail
 from .cli_common import load as _load
 from .cli_common import open_store as _open_store
 from .inbox import InboxError, open_inbox
-from .lock import AlreadyRunning, exclusive
 from .outbox import open_transport
 from .store import now_utc, prune_backups
 
@@ -164,7 +163,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     are deleted from the inbox and the processed folder ([privacy] mailbox = "delete")."""
     config = load(ctx)
     now = now_utc()
-    from .daemon import Processor
+    from .service import Processor
 
     with opened(config) as store:
         due = Processor(config, store, None).purge_due()
@@ -234,28 +233,30 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
     click.echo(f"{plural(removed, 'mail')} deleted from {_folders(config)}")
 
 
-# _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were (issue 11
-# makes them one organiser.locked_or_queued(); its "no database" line is then
-# store.no_database()).
+# _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were.
 def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:
+    from .organiser import TaskError, locked_or_queued
+
     config = _load(ctx)
-    if not config.database.exists():
-        _fail(f"no database at {config.database} yet: mailbot has not run with this "
-              f"configuration ([database] path)", 1)
-    try:
-        with exclusive(config.database):
-            _desk_run(config, action, need_inbox, send)
-    except AlreadyRunning:  # the service sends the replies (and moves a settled mail)
-        outcome = _desk_run(config, action, need_inbox, False, beside_service=True)
-        if outcome is not None and outcome.queued:
+
+    def run(alone: bool) -> None:  # not alone: the service sends (and moves a settled mail)
+        outcome = _desk_run(config, action, need_inbox, send and alone,
+                            beside_service=not alone)
+        if not alone and outcome is not None and outcome.queued:
             click.echo("(mailbot is running right now and sends the mail at its next round)")
+
+    try:
+        locked_or_queued(config, run)
+    except TaskError as exc:
+        _fail(str(exc), 1)
 
 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
               beside_service: bool = False) -> Outcome | None:
     from .compose import ComposeError
-    from .daemon import Processor, Summary
+    from .models import Summary
     from .organiser import Desk, OrganiserError
+    from .service import Processor
 
     store = _open_store(config)
     inbox = None

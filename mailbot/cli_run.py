@@ -17,11 +17,10 @@ from .cli_common import confirm, fail, load, opened, plural
 from .doctor import database_problem
 from .inbox import InboxError, open_inbox
 from .lock import AlreadyRunning
-from .report import preview_text
 from .store import DATABASE_ERRORS, Store, now_utc
 
 if TYPE_CHECKING:
-    from .daemon import Summary
+    from .models import Summary
 
 # daemon, organiser and compose (jinja2, icalendar) are imported inside the commands that
 # use them (see bench/startup.py).
@@ -127,7 +126,7 @@ def announce(ctx: click.Context, yes: bool) -> None:
     and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
     is told that the event is cancelled. Nobody gets the same announcement twice."""
     config = load(ctx)
-    from .daemon import Processor
+    from .service import Processor
 
     with opened(config) as store:
         processor = Processor(config, store, None)
@@ -165,7 +164,7 @@ def _event_lines(config: config_mod.Config) -> list[str]:
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
-    from .daemon import TaskError, run_task
+    from .organiser import TaskError, run_task
 
     try:
         return run_task(config, task)
@@ -208,16 +207,16 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     if file is None:
         fail("give a saved mail (FILE.eml) or --inbox", 2)
     config = load(ctx, secrets=False)
-    from .daemon import Processor
+    from .service import Processor
 
     raw = Path(file).read_bytes()
     with Store(":memory:") as store:
-        click.echo(preview_text(Processor(config, store, transport=None), raw))
+        click.echo(Processor(config, store, transport=None).preview(raw))
 
 
 def _preview_inbox(config: config_mod.Config) -> None:
-    from .daemon import Processor
     from .organiser import inbox_preview
+    from .service import Processor
 
     try:
         store = Store.in_memory_copy(config.database)
