@@ -41,7 +41,15 @@ from .models import (
     Status,
 )
 from .notify import alive, notify, wait
-from .outbox import Outgoing, Transport, TransportError, TransportLoginError, open_transport
+from .outbox import (
+    INTERRUPTED,
+    Outgoing,
+    Transport,
+    TransportError,
+    TransportLoginError,
+    after_failure,
+    open_transport,
+)
 from .parse import content_key, parse_mail
 from .policy import (
     ASKED,
@@ -125,7 +133,8 @@ class Processor:
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
         self.copy_failing = False  # copies to the Sent folder fail (logged once)
-        store.use_time_zone(config.event.timezone)  # the organisers' views show local time
+        # the organisers' views show local time
+        store.use_time_zone(config.event.timezone, now_utc())
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -366,7 +375,7 @@ class Processor:
                       everything=now >= self.purge_due())
         if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
-        counts = self.store.erase_all()
+        counts = self.store.erase_all(now)
         log.info("retention period over: personal data of %d registrations erased",
                  sum(counts.values()))
         return counts
@@ -528,7 +537,8 @@ class Processor:
         an attempt (it may have killed that process: it must not loop forever)."""
         if stop is not None and stop.is_set():
             return
-        interrupted = self.store.count_interrupted(now_utc())
+        interrupted = self.store.count_interrupted(
+            now_utc(), lambda attempts: after_failure(attempts, INTERRUPTED, False))
         if interrupted:
             log.warning("%d replies were on their way when mailbot last ended: sent again",
                         interrupted)
@@ -630,8 +640,10 @@ class _Recorder:
         throttle = rate.is_throttle(error)
         self.throttled += throttle
         permanent = permanent and not throttle
-        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc(),
-                                       rate.pause(self.throttled) if throttle else None)
+        retry_after = rate.pause(self.throttled) if throttle else None
+        self.store.mark_attempt_failed(
+            reply_id, now_utc(),
+            lambda attempts: after_failure(attempts, error, permanent, retry_after))
         if permanent:
             self.summary.refused += 1
         else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from .classify import Reading
 from .clock import now_utc
+from .compose import body_forms
 from .daemon import ALREADY, ATTENTION, FOREIGN, WAITING, Processor, Summary, note_row
 from .inbox import Inbox
 from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
@@ -201,7 +202,8 @@ class Desk:
             "WHERE recipient = ?", [email, email]).fetchone()
         if not known:
             raise OrganiserError(f"nothing stored about {email}")
-        counts = self.store.erase_person(email, reg.name if reg else None)
+        name = reg.name if reg else None
+        counts = self.store.erase_person(email, name, body_forms(name))
         return Outcome(f"erased {email}: {_n(counts['registrations'], 'registration')}, "
                        f"{_n(counts['replies'], 'reply', 'replies')}, sender hidden in "
                        f"{_n(counts['mails'], 'mail')}")
@@ -212,7 +214,7 @@ class Desk:
             return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
                            f"([privacy] retain_days_after_event = "
                            f"{self.config.privacy.retain_days})")
-        counts = self.store.erase_all()
+        counts = self.store.erase_all(now)
         total = sum(counts.values())
         return Outcome(f"erased the personal data of {_n(total, 'registration')} "
                        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})")

@@ -14,8 +14,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
         "text", "clock", "bounce", "rate", "providers"]
-IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "organiser", "cli", "lock",
-              "notify", "net", "doctor", "browse"}
+IO_MODULES = {"store", "store_rows", "store_messages", "store_registrations", "store_outbox",
+              "store_state", "migrations", "imap", "maildir", "inbox", "outbox", "daemon",
+              "service", "organiser", "cli", "lock", "notify", "net", "doctor", "browse"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 
