@@ -13,7 +13,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
-        "text", "clock", "bounce", "rate", "providers", "names", "signature"]
+        "text", "clock", "bounce", "rate", "providers", "names", "signature",
+        "sentences", "eventfacts", "explained"]
 IO_MODULES = {"store", "store_rows", "store_messages", "store_registrations", "store_outbox",
               "store_state", "migrations", "imap", "maildir", "inbox", "outbox", "daemon",
               "service", "organiser", "cli", "lock", "notify", "net", "doctor", "browse"}
