@@ -391,6 +391,5 @@ class ImapInbox:
             pass
 
 
-
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

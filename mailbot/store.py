@@ -49,8 +49,6 @@ def erased(email: str) -> str:
     return "erased:" + hashlib.sha256(email.lower().encode()).hexdigest()[:16]
 
 
-
-
 class StoreError(Exception):
     """The one error type for a database that cannot be used, raised by the store: when
     opening it (a 0-byte or foreign file, one made by a newer mailbot, or any SQLite error
