@@ -31,13 +31,14 @@ from .explained import (  # noqa: F401  (the word hints: re-exported for their t
     _THANKS,
     _TITLE_WORDS,
     _TITLED,
-    _explained,
+    is_explained,
     salient,
 )
 from .models import Intent, ParsedMail
 from .people import split_signature
-from .sentences import _F, _has, _short, sentences
+from .sentences import _F, has_any, sentences, shorten
 
+_has = has_any  # the name its test reads
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
 _CANCEL = re.compile(
     r"\b(?:absagen|abmelden|abmeldung|stornier\w*|zurückziehen|ziehe\b.{0,40}\bzurück"
@@ -172,7 +173,7 @@ class _Found:
         cancellation, a negation only agrees ("es geht an dem Tag nicht")."""
         for what, sentence in self.notes:
             if not (intent is Intent.CANCEL and what == "Verneinung"):
-                return f"{what}: ‚{_short(sentence)}‘"
+                return f"{what}: ‚{shorten(sentence)}‘"
         return ""
 
 
@@ -187,7 +188,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             clause, rest = _clause(sentence, m)
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
-            found.elsewhere = found.elsewhere or (other and f"{other}: ‚{_short(sentence)}‘")
+            found.elsewhere = found.elsewhere or (other and f"{other}: ‚{shorten(sentence)}‘")
             if _speaks_of_others(clause, m[0]):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
@@ -236,20 +237,20 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     """What a sentence is — register, cancel, question, hedge, known (explained) or "" —
     and for a registration or cancellation the words that said it."""
     low = sentence.lower()
-    away = _has(low, _AWAY_WORDS) and bool(_AWAY.search(sentence))
+    away = has_any(low, _AWAY_WORDS) and bool(_AWAY.search(sentence))
     found.away |= away
-    found.substitute |= _has(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
-    if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
+    found.substitute |= has_any(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
+    if sentence.endswith("?") or (has_any(low, _QUESTION_WORDS)
                                   and _INDIRECT_QUESTION.search(sentence)):
         found.asks = True
         return "question", None
-    cancel = _CANCEL.search(sentence) if _has(low, _CANCEL_WORDS) else None
+    cancel = _CANCEL.search(sentence) if has_any(low, _CANCEL_WORDS) else None
     if _CONDITION.search(sentence):  # "falls ich nicht kann, sage ich ab" is a courtesy
         return ("known" if cancel else ""), None
     if cancel and not _EXCUSE.search(sentence):
         found.cancel = True
         return "cancel", cancel
-    m = _REGISTER.search(sentence) if _has(low, _REGISTER_WORDS) else None
+    m = _REGISTER.search(sentence) if has_any(low, _REGISTER_WORDS) else None
     if m and not _NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
         if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or _THEN.match(
                 sentence):
@@ -257,10 +258,10 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
             return "hedge", None
         found.register = True
         return "register", m
-    if (_explained(sentence) or (_has(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
+    if (is_explained(sentence) or (has_any(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
             or _FIELD_LINE.match(sentence)):
         return "known", None
-    if away or (_has(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
+    if away or (has_any(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
         return "away", None  # part of an out-of-office text
     return "", None
 
@@ -307,11 +308,11 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         return Reading(Intent.CANCEL, found.asks, **facts)
     if found.register:
         if found.hedge and not note:
-            facts["note"] = f"Vorbehalt: ‚{_short(found.hedge)}‘"
+            facts["note"] = f"Vorbehalt: ‚{shorten(found.hedge)}‘"
         return Reading(Intent.REGISTER, found.asks, **facts)
     if found.hedge:
         return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Vorbehalt – bitte "
-                       f"prüfen: ‚{_short(found.hedge)}‘", sentence=found.hedge)
+                       f"prüfen: ‚{shorten(found.hedge)}‘", sentence=found.hedge)
     if found.asks:
         return Reading(Intent.QUESTION, True, reason=note)
     by_subject = _from_subject(subject, body)
@@ -323,7 +324,7 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
     if found.unexplained:
         return Reading(Intent.UNKNOWN, reason=f"Anliegen nicht erkannt: "
-                                              f"‚{_short(found.unexplained[0])}‘")
+                                              f"‚{shorten(found.unexplained[0])}‘")
     return Reading(Intent.UNKNOWN)
 
 
@@ -337,8 +338,8 @@ def _calendar_reply(text: str, calendar: tuple[str, str | None, str, str] | None
     """A calendar program's answer: its PARTSTAT, and any comment a person typed with it."""
     partstat = calendar[0] if calendar else ""
     comment = (calendar[3] if calendar else "") or " ".join(
-        s for s in sentences(text) if not _explained(s))
-    note = f"Kommentar: ‚{_short(comment)}‘" if comment.strip() else ""
+        s for s in sentences(text) if not is_explained(s))
+    note = f"Kommentar: ‚{shorten(comment)}‘" if comment.strip() else ""
     return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
 
 

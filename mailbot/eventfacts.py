@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from .config import EventConfig
-from .sentences import _F, _has
+from .sentences import _F, has_any
 
 _MONTHS = {"jan": 1, "feb": 2, "mär": 3, "mar": 3, "apr": 4, "mai": 5, "may": 5, "jun": 6,
            "jul": 7, "aug": 8, "sep": 9, "okt": 10, "oct": 10, "nov": 11, "dez": 12, "dec": 12}
@@ -73,7 +73,7 @@ class EventFacts:
         return None
 
     def _other_date(self, text: str) -> bool:
-        if not (_DIGIT.search(text) or _has(text.lower(), _DATE_WORDS)):
+        if not (_DIGIT.search(text) or has_any(text.lower(), _DATE_WORDS)):
             return False  # most sentences name no day at all
         return any(self._differs(m) for m in _DATE.finditer(text))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from .eventfacts import EventFacts
-from .sentences import _F, _has
+from .sentences import _F, has_any
 
 _THANKS = re.compile(r"\b(?:dank\w*|thanks?|thank you|merci)\b", _F)
 
@@ -78,7 +78,7 @@ _PROVENANCE = re.compile(  # where the invitation came from
     r"|got)\b.{0,40}\b(?:einladung|invitation)\b", _F)
 
 
-def _explained(sentence: str) -> bool:
+def is_explained(sentence: str) -> bool:
     """A greeting, or a pleasantry with nothing a human must read in it, or an instruction
     for what we send anyway, or where the invitation came from (no question, no request)."""
     if _GREETING_LINE.search(sentence):
@@ -91,9 +91,9 @@ def _explained(sentence: str) -> bool:
     if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence):
         return True  # how to send what we send anyway
     low = sentence.lower()
-    return bool((_has(low, _INSTRUCTION_WORDS) and _INSTRUCTION.search(sentence)) or (
-        _has(low, ("einladung", "invitation")) and _PROVENANCE.search(sentence)
-        and not (_has(low, _REQUEST_WORDS) and _REQUEST.search(sentence))))
+    return bool((has_any(low, _INSTRUCTION_WORDS) and _INSTRUCTION.search(sentence)) or (
+        has_any(low, ("einladung", "invitation")) and _PROVENANCE.search(sentence)
+        and not (has_any(low, _REQUEST_WORDS) and _REQUEST.search(sentence))))
 
 
 def salient(sentence: str, event: EventFacts | None) -> str:
@@ -102,15 +102,15 @@ def salient(sentence: str, event: EventFacts | None) -> str:
     low = sentence.lower()
     if "@" in sentence and _ADDRESS.search(sentence):
         return "Adresse"
-    if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
+    if sentence.endswith("?") or (has_any(low, _QUESTION_WORDS)
                                   and _INDIRECT_QUESTION.search(sentence)):
         return "Frage"
-    if _has(low, _REQUEST_WORDS) and _REQUEST.search(sentence):
+    if has_any(low, _REQUEST_WORDS) and _REQUEST.search(sentence):
         return "Bitte"
-    if _has(low, _NEGATION_WORDS) and _NEGATION.search(sentence):
+    if has_any(low, _NEGATION_WORDS) and _NEGATION.search(sentence):
         return "Verneinung"
-    if (_has(sentence, _TITLE_WORDS) and _TITLED.search(sentence)) or (_has(low, _RELATIVE_WORDS)
-                                    and _NAMED_RELATIVE.search(sentence)):
+    if (has_any(sentence, _TITLE_WORDS) and _TITLED.search(sentence)) or (
+            has_any(low, _RELATIVE_WORDS) and _NAMED_RELATIVE.search(sentence)):
         return "Person"
     if event is not None and event.elsewhere(sentence, False):
         return "Datum"

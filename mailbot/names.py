@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .signature import ORG_WORDS, _looks_like_name
+from .signature import ORG_WORDS, looks_like_name
 from .text import clean_text
 
 _TITLES = re.compile(
@@ -70,7 +70,7 @@ def name_from_subject(subject: str) -> tuple[str, str | None]:
     ("", None) when the subject names nobody."""
     subject = re.sub(r"^(?:(?:re|aw|wg|fwd?)\s*:\s*)+", "", subject, flags=re.IGNORECASE)
     for m in _SUBJECT_NAME.finditer(subject):
-        name = _person_name(m["name"])
+        name = person_name(m["name"])
         words = name.split()
         if len(words) >= 2 and not any(_NOT_A_NAME.search(w) or ORG_WORDS.search(w)
                                        or w.casefold() in _EVENT_TERMS for w in words):
@@ -92,11 +92,11 @@ def sender_name_from(found: dict[str, str], sender_name: str, sig: tuple[str, ..
     display = split_name(sender_name)
     if not is_person(display, sender):
         signed = next((split_name(line) for line in sig[:4]
-                       if _looks_like_name(split_name(line))), "")
+                       if looks_like_name(split_name(line))), "")
         return signed or name_from_subject(subject)[0]
     for line in sig[:3]:
         candidate = split_name(line)
-        if not _looks_like_name(candidate):
+        if not looks_like_name(candidate):
             continue
         if not display:
             return candidate
@@ -114,7 +114,7 @@ _ROLE = re.compile(
     r"|teilnahme|registration)\.?$", re.IGNORECASE)
 
 
-def _person_name(value: str) -> str:
+def person_name(value: str) -> str:
     """The name in "Kollegin Frau Dr. Petra Klein" or "Auftrag von Herrn Bürgermeister Karl
     Schulz": the capitalised words at the end, without titles, roles and filler words."""
     words = split_name(value).split()
@@ -140,12 +140,12 @@ _NOT_A_NAME = re.compile(r"(?:ung|heit|keit|schaft|treffen|tag|haus|büro|verein
                          r"|agentur|zentrum|stelle|amt|liste|adresse|mail|link)$", re.IGNORECASE)
 
 
-def _name_in(sentence: str) -> str | None:
+def name_in(sentence: str) -> str | None:
     """The last person's name in a sentence: two to four capitalised words that are no
     title, role, organisation or common noun ("Heike Brandt", "Dr. Oliver Kranz")."""
     found = None
     for m in _CAPITALISED_RUN.finditer(sentence):
-        name = _person_name(m[0])
+        name = person_name(m[0])
         words = name.split()
         if len(words) >= 2 and not any(_NOT_A_NAME.search(w) or ORG_WORDS.search(w)
                                        for w in words):

@@ -16,18 +16,18 @@ from .models import Participant
 from .names import (
     _NAME,
     PARTICLES,  # noqa: F401
-    _name_in,
-    _person_name,
     is_person,  # noqa: F401
     name_from_subject,
+    name_in,
+    person_name,
     sender_name_from,
     split_name,
 )
 from .signature import (
     _FIELD_RE,
     ORG_WORDS,
-    _looks_like_name,
     fields,
+    looks_like_name,
     organisation_correction,
     organisation_from,
     organisation_in_text,
@@ -89,7 +89,7 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
         cells = [c.strip() for c in re.split(r"\||\t", row[0]) if c.strip()]
         address = next((valid_address(c.strip("<>()")) for c in cells
                         if valid_address(c.strip("<>()"))), None)
-        names = [c for c in cells if "@" not in c and _looks_like_name(split_name(c))]
+        names = [c for c in cells if "@" not in c and looks_like_name(split_name(c))]
         orgs = [c for c in cells if "@" not in c and ORG_WORDS.search(c)]
         if address and names:
             out.append((split_name(names[0]), address, orgs[0] if orgs else None))
@@ -101,7 +101,7 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
             if not (_ROSTER_LINE.match(line) or _REGISTERING.search(_sentence_at(line, m))):
                 continue  # an address for invoices or questions is not a participant
             address = m["email"].lower()
-            name = _person_name(m["name"])
+            name = person_name(m["name"])
             if address in seen or not name or name.lower() in _HEADER_NAMES:
                 continue
             seen.add(address)
@@ -125,7 +125,7 @@ def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]
             continue
         if not _REGISTERING.search(sentence):
             continue
-        name = _name_in(sentence.split("@")[0])
+        name = name_in(sentence.split("@")[0])
         if not name:
             continue
         for where in parts[i: i + 2]:
@@ -228,7 +228,7 @@ def _on_behalf(text: str, others: list, exclude: set[str],
     addresses = {a.lower() for a in ADDR_RE.findall(text)} - exclude
     m = _ON_BEHALF_NAME.search(text)
     if len(addresses) == 1 and m:
-        return Participant(addresses.pop(), _person_name(m["name"]), organisation)
+        return Participant(addresses.pop(), person_name(m["name"]), organisation)
     return None
 
 

@@ -174,7 +174,7 @@ _JOB_TITLE = re.compile(r"^(?:Leitung|Leiter(?:in)?|Koordination|Koordinator(?:i
                         r"|Referat)\b\s*(?:de[rs]\s+|im\s+|für\s+)?")
 
 
-def _looks_like_name(line: str) -> bool:
+def looks_like_name(line: str) -> bool:
     words = line.split()
     return (1 <= len(words) <= 5 and not _NOT_ORG.search(line) and not ORG_WORDS.search(line)
             and all(w[:1].isupper() or w.rstrip(".").lower() in ("dr", "prof", "von", "van", "de",
