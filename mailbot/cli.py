@@ -227,7 +227,7 @@ def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
     config = load(ctx, secrets=False)
     try:
         with opened(config) as store:  # the views of the current schema, the event's zone
-            store.use_time_zone(config.event.timezone)
+            store.use_time_zone(config.event.timezone, now_utc())
     except (OSError, *DATABASE_ERRORS) as exc:
         fail(f"database {config.database}: {exc}")
     try:
