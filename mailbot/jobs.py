@@ -21,16 +21,10 @@ from .policy import (
     realise,
     reminders_due,
 )
-from .store import Store, iso, now_utc, prune_backups
+from .store import Store, now_utc, prune_backups
+from .store_messages import note_row
 
 log = logging.getLogger(__name__)
-
-
-def note_row(key: str, action: Action, reason: str, at: dt.datetime) -> dict:
-    """The ``messages`` row for something that is not a mail of the inbox as read (a
-    promotion, an organiser's change, an unreadable mail): no sender, subject or excerpt."""
-    return {"message_id": key, "sender": None, "subject": None, "received_at": iso(at),
-            "action": action.value, "reason": reason, "needs_attention": 0, "excerpt": None}
 
 
 class Jobs:

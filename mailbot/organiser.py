@@ -279,10 +279,7 @@ class Desk:
     def forget(self, email: str) -> Outcome:
         email = email.lower()
         reg = self.store.registrations([email]).get(email)
-        known = reg or self.store.db.execute(
-            "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
-            "WHERE recipient = ?", [email, email]).fetchone()
-        if not known:
+        if not reg and not self.store.knows_address(email):
             raise OrganiserError(f"nothing stored about {email}")
         name = reg.name if reg else None
         counts = self.store.erase_person(email, name, body_forms(name))

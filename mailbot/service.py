@@ -22,7 +22,7 @@ from .compose import ComposeError, Composer
 from .config import Config
 from .digest import queue_digest
 from .inbox import Inbox, LeftAlone
-from .jobs import Jobs, note_row
+from .jobs import Jobs
 from .models import (
     ALREADY,
     ATTENTION,
@@ -56,6 +56,7 @@ from .policy import (
 from .report import mail_date, preview_text
 from .sending import Sending
 from .store import DATABASE_ERRORS, Store, iso, now_utc
+from .store_messages import note_row
 
 log = logging.getLogger(__name__)
 

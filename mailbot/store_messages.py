@@ -8,12 +8,25 @@ from collections.abc import Iterable
 from typing import Any
 
 from .clock import iso
-from .models import Registration, Reply
+from .models import Action, Registration, Reply
 from .store_rows import Tables
+
+
+def note_row(key: str, action: Action, reason: str, at: dt.datetime) -> dict[str, Any]:
+    """The ``messages`` row for something that is not a mail of the inbox as read (a
+    promotion, an organiser's change, an unreadable mail): no sender, subject or excerpt."""
+    return {"message_id": key, "sender": None, "subject": None, "received_at": iso(at),
+            "action": action.value, "reason": reason, "needs_attention": 0, "excerpt": None}
 
 
 class Messages(Tables):
     """Mails handled, and those waiting for a human."""
+
+    def knows_address(self, email: str) -> bool:
+        """Whether any mail from, or reply to, this address is stored."""
+        return self.db.execute(
+            "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
+            "WHERE recipient = ?", [email, email]).fetchone() is not None
 
     def handled(self, key: str) -> tuple[str, bool] | None:
         """(action, needs a human) recorded for the mail with this key; None if it is new."""
