@@ -1,0 +1,80 @@
+"""Attacks found in review (after issues 12–16), against the real Dovecot and aiosmtpd."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+from click.testing import CliRunner
+from conftest import MAILS, registration_mail, rows
+
+from mailbot.cli import main
+
+CONTACT = "n.collinet@isi-innovation.de"
+
+
+def cli(config, *args: str, input: str | None = None):
+    return CliRunner().invoke(main, ["--config", str(config), *args], input=input)
+
+
+def once(config) -> str:
+    result = cli(config, "run", "--once")
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def parsed(envelope) -> email.message.EmailMessage:
+    return email.message_from_bytes(envelope.content, policy=email.policy.default)
+
+
+def forged_dsn(victim: str) -> bytes:
+    """A 'bounce' anyone can send: a robot sender, the victim as failed recipient, no
+    Message-ID of ours quoted (it cannot be guessed)."""
+    return (
+        f"From: Mail Delivery System <MAILER-DAEMON@evil.example>\r\n"
+        f"To: {CONTACT}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Date: Mon, 24 May 2021 10:00:00 +0200\r\nMessage-ID: <dsn-1@evil.example>\r\n"
+        f"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+        f"--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        f"<{victim}>: user unknown\r\n"
+        f"--b1\r\nContent-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; mx.evil.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {victim}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"--b1--\r\n").encode()
+
+
+@pytest.mark.xfail(strict=True, reason="store.bounced_reply falls back to 'the latest reply "
+                   "to a failed address' when the bounce quotes no Message-ID of ours")
+def test_a_forged_bounce_without_our_message_id_marks_nobody_undeliverable(
+        mailbox, smtp, make_config):
+    """Eve sends a DSN-shaped mail naming Anna (who registered and got her confirmation)
+    as failed: Anna must not lose her reminders on Eve's word."""
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    once(config)
+    mailbox.append(forged_dsn("anna@a.example"))
+    once(config)
+
+    assert rows(config, "SELECT undeliverable FROM registrations") == [(None,)]
+    assert rows(config, "SELECT status FROM outbox") == [("sent",)]
+
+
+def test_a_url_in_the_senders_name_is_no_link_in_the_mail_to_a_stranger(
+        mailbox, smtp, make_config):
+    """Eve names herself like a phishing line; the mail to Karin (from the institute's
+    address) must not turn it into a clickable link."""
+    config = make_config()
+    raw = (MAILS / "61_im_auftrag_von_fremde_adresse.eml").read_bytes().replace(
+        b"From: Eve Mallory <eve@evil.example>",
+        b"From: \"Konto gesperrt: https://evil.example/login\" <eve@evil.example>")
+    mailbox.append(raw)
+    once(config)
+
+    for envelope in smtp.envelopes:
+        html = parsed(envelope).get_body(("html",)).get_content()
+        assert 'href="https://evil.example' not in html, envelope.rcpt_tos
+        assert "evil.example/login" not in parsed(envelope).get_body(("plain",)).get_content()
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == [
+        "eve@evil.example", "k.schulz@victim.example"]
