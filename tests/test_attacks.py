@@ -78,3 +78,44 @@ def test_a_url_in_the_senders_name_is_no_link_in_the_mail_to_a_stranger(
         assert "evil.example/login" not in parsed(envelope).get_body(("plain",)).get_content()
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == [
         "eve@evil.example", "k.schulz@victim.example"]
+
+
+def our_text(envelope) -> str:
+    return parsed(envelope).get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize("style", ["outlook", "plain", "gt", "ticket"])
+def test_a_quoted_confirmation_with_doubled_blank_lines_is_not_a_new_registration(
+        mailbox, smtp, make_config, style):
+    """Our confirmation quoted back (an HTML-to-text conversion doubles its blank lines; a
+    ticket system puts it under "Ihre Nachricht:" with no robot header): its sentences
+    ("Gerne bestätige ich Ihre Teilnahme", "Ich melde mich ab") are ours, not the sender's.
+    Before the fix the ticket reply got a duplicate reply — a loop with the ticket system
+    of up to five mails a day."""
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    once(config)
+    [conf] = smtp.envelopes
+    mid = parsed(conf)["Message-ID"]
+    quoted = our_text(conf).replace("\r\n", "\n").replace("\n", "\r\n\r\n")
+    if style == "outlook":
+        body = (f"Danke!\r\n\r\n________________________________\r\nVon: Nathalie Collinet "
+                f"<{CONTACT}>\r\nGesendet: Freitag, 21. Mai 2021 09:01\r\nAn: Anna Arndt\r\n"
+                f"Betreff: Anmeldebestätigung\r\n\r\n{quoted}")
+    elif style == "plain":
+        body = f"Danke!\r\n\r\n{quoted}"
+    elif style == "gt":
+        body = "Danke!\r\n\r\n" + "".join(f"> {line}\r\n" for line in quoted.split("\r\n"))
+    else:
+        body = ("Vielen Dank für Ihre Nachricht. Ihr Anliegen wurde unter der Nummer 4711 "
+                f"erfasst.\r\n\r\nIhre Nachricht:\r\n{quoted}")
+    smtp.envelopes.clear()
+    raw = (f"From: Anna Arndt <anna@a.example>\r\nTo: {CONTACT}\r\n"
+           f"Subject: AW: Anmeldebestätigung\r\nDate: Fri, 21 May 2021 10:00:00 +0200\r\n"
+           f"Message-ID: <re1@a.example>\r\nIn-Reply-To: {mid}\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").encode()
+    mailbox.append(raw)
+    once(config)
+    assert smtp.envelopes == []
+    assert rows(config, "SELECT status FROM registrations") == [("confirmed",)]
+    assert rows(config, "SELECT action FROM messages ORDER BY rowid")[1][0] in ("noop", "review")
