@@ -13,6 +13,7 @@ import datetime as dt
 import email.parser
 import logging
 import os
+import re
 import ssl
 import threading
 import time
@@ -360,10 +361,37 @@ class ImapInbox:
                     if self.client.has_capability("UIDPLUS"):
                         self.client.uid_expunge(uids)
                     removed += len(uids)
+            removed += self._erase_sent_copies(sender)
             self.client.select_folder(self.cfg.folder)
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: deleting mail failed: "
                              f"{connection_problem(exc)}") from None
+        return removed
+
+    def _erase_sent_copies(self, recipient: str | None) -> int:
+        """Our replies in the Sent folder (copied there by us or filed by the provider):
+        those to ``recipient``, or all of them when None (purge). Only mails with one of
+        mailbot's own Message-IDs; the organiser's own mail there stays."""
+        folders = self.client.list_folders()
+        names = {name for _, _, name in folders}
+        sent = ([name for flags, _, name in folders if b"\\Sent" in flags]
+                + [n for n in SENT_NAMES if n in names])
+        removed = 0
+        for folder in dict.fromkeys(sent):
+            if folder in (self.cfg.folder, self.cfg.processed_folder):
+                continue
+            self.client.select_folder(folder)
+            uids = []
+            for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+                for uid, data in self.client.fetch(chunk, [_SENT_HEAD_ITEM]).items():
+                    head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
+                    if _our_reply(head or b"", recipient):
+                        uids.append(uid)
+            if uids:
+                self.client.add_flags(uids, [b"\\Deleted"])
+                if self.client.has_capability("UIDPLUS"):
+                    self.client.uid_expunge(uids)
+                removed += len(uids)
         return removed
 
     def _matching(self, keys: set[str], sender: str | None) -> list[int]:
@@ -438,6 +466,19 @@ def _matches(head: bytes, keys: set[str], sender: str | None) -> bool | None:
     if message_id:
         return message_id in keys
     return None if any(k.startswith("sha256:") for k in keys) else False
+
+
+_SENT_HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO)]"
+_OUR_ID = re.compile(r"\.mailbot(?:-[a-z]+)?@[^>]+>$")  # compose.py: make_msgid("mailbot…")
+
+
+def _our_reply(head: bytes, recipient: str | None) -> bool:
+    """Whether a mail in Sent is one of mailbot's (to ``recipient``, if given)."""
+    msg = email.parser.BytesHeaderParser().parsebytes(head)
+    message_id = valid_message_id(str(msg.get("message-id", "")))
+    if not message_id or not _OUR_ID.search(message_id):
+        return False
+    return recipient is None or parse_from(str(msg.get("to", "")))[0] == recipient.lower()
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -154,3 +154,35 @@ def test_a_disk_full_during_the_backup_of_forget_leaves_no_broken_backup(
     assert len(mailbox.folder("Processed")) == 2, "no mail deleted before the backup"
     backups = config.parent / "backups"
     assert not backups.exists() or list(backups.iterdir()) == []
+
+
+
+def test_forget_and_purge_also_erase_our_copies_in_sent(mailbox, smtp, make_config):
+    """Every reply promises deletion; with a copy of each reply in Sent (save_sent, or the
+    provider's own copy at Microsoft 365 and Google) `forget` left the person's name and
+    address in Sent, and `purge` left every reply there."""
+    config = make_config()
+    mailbox.client.create_folder("Sent")
+    own = (f"From: Nathalie Collinet <{CONTACT}>\r\nTo: Anna Arndt <anna@a.example>\r\n"
+           f"Subject: privat\r\nMessage-ID: <own-1@isi-innovation.de>\r\n\r\nHallo Anna\r\n"
+           ).encode()
+    mailbox.append(own, folder="Sent")  # the organiser's own mail stays
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+    once(config)
+
+    def sent_to() -> list[str]:
+        return sorted(email.message_from_bytes(m["raw"])["To"]
+                      for m in mailbox.folder("Sent").values())
+
+    assert sent_to() == ["Anna Arndt <anna@a.example>", "Anna Arndt <anna@a.example>",
+                         "Bernd Bauer <bernd@b.example>"]
+
+    result = cli(config, "forget", "--yes", "anna@a.example")
+    assert result.exit_code == 0, result.output
+    assert sent_to() == ["Anna Arndt <anna@a.example>", "Bernd Bauer <bernd@b.example>"]
+    [left] = [m for m in mailbox.folder("Sent").values() if b"own-1" in m["raw"]]
+
+    result = cli(config, "purge", "--now", "--yes")
+    assert result.exit_code == 0, result.output
+    assert sent_to() == ["Anna Arndt <anna@a.example>"], "only the organiser's own mail"
