@@ -361,7 +361,9 @@ class ImapInbox:
                     if self.client.has_capability("UIDPLUS"):
                         self.client.uid_expunge(uids)
                     removed += len(uids)
-            removed += self._erase_sent_copies(sender)
+            copies = self._erase_sent_copies(sender)  # not counted: the caller names the
+            if copies:  # inbox and processed folder (cli.py could add "and Sent")
+                log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: deleting mail failed: "
