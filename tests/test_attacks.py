@@ -186,3 +186,19 @@ def test_forget_and_purge_also_erase_our_copies_in_sent(mailbox, smtp, make_conf
     result = cli(config, "purge", "--now", "--yes")
     assert result.exit_code == 0, result.output
     assert sent_to() == ["Anna Arndt <anna@a.example>"], "only the organiser's own mail"
+
+
+@pytest.mark.xfail(strict=True, reason="daemon.handle: the own_address rule sweeps our own "
+                   "digest into Processed (alerts get a review row in advance, digests none)")
+def test_the_digest_to_our_own_address_stays_in_the_inbox(mailbox, smtp, make_config):
+    """The README's set-up puts the contact address itself into [digest] to: the digest
+    arrives in the inbox mailbot reads — and must stay there for the organiser, not be
+    swept into Processed as 'eigene Adresse als Absender'."""
+    config = make_config(extra=f'\n[digest]\nto = "{CONTACT}"\nat = "00:00"\n')
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    once(config)
+    [digest] = [e for e in smtp.envelopes if e.rcpt_tos == [CONTACT]]
+    mailbox.append(digest.content)  # delivered to the inbox
+    once(config)
+    inbox = mailbox.folder("INBOX")
+    assert [b"mailbot" in m["raw"][:2000] for m in inbox.values()] == [True]
