@@ -251,3 +251,28 @@ def test_sigterm_while_the_sent_mark_waits_for_a_locked_database(mailbox, smtp, 
             proc.kill()
     once(config)
     assert (stopped, len(smtp.envelopes)) == (True, 1), "ended within 10 s; sent once"
+
+
+
+@pytest.mark.parametrize("text", [
+    "Anna Arndt (anna@a.example) kann leider nicht teilnehmen.",
+    "bitte melden Sie Frau Anna Arndt (anna@a.example) vom Auftakttreffen ab, sie ist krank.",
+    "im Auftrag von Frau Anna Arndt melde ich sie ab: anna@a.example",
+])
+def test_a_stranger_cannot_cancel_someone_else(mailbox, smtp, make_config, text):
+    """Eve writes that Anna cannot come: Anna's place stays hers (and would otherwise go to
+    the first on the waitlist) until a human has asked her. Before: the first wording
+    cancelled Anna at once; the other two were read as *registering* her (subject
+    "Anmeldung …"), with a duplicate to Anna and a 'you registered her' note to Eve."""
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    once(config)
+    smtp.envelopes.clear()
+    mailbox.append(registration_mail("Eve Mallory", "eve@evil.example", text))
+    once(config)
+
+    assert rows(config, "SELECT email, status FROM registrations") == [
+        ("anna@a.example", "confirmed")]
+    [(action, reason)] = rows(config, "SELECT action, reason FROM messages ORDER BY rowid")[1:]
+    assert action == "review" and "eve@evil.example" in reason
+    assert smtp.envelopes == []
