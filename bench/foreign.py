@@ -22,9 +22,10 @@ from conftest import CONFIG, Mailbox  # noqa: E402
 from servers import start_dovecot, start_smtp  # noqa: E402
 
 from mailbot import config as config_mod  # noqa: E402
-from mailbot.daemon import Processor  # noqa: E402
+from mailbot.daemon import run_round  # noqa: E402
 from mailbot.inbox import LeftAlone, open_inbox  # noqa: E402
 from mailbot.outbox import open_transport  # noqa: E402
+from mailbot.service import Processor  # noqa: E402
 from mailbot.store import Store  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def poll(config_path: Path, left: LeftAlone) -> tuple[float, int]:
     try:
         processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
         began = time.perf_counter()
-        summary = processor.run_once(inbox)
+        summary = run_round(processor, inbox)
         return time.perf_counter() - began, summary.read
     finally:
         inbox.close()

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbot import config as cfg
-from mailbot.daemon import ATTENTION, FOREIGN, WAITING, Processor, Summary
-from mailbot.models import InboundMail
+from mailbot.models import ATTENTION, FOREIGN, WAITING, InboundMail, Summary
+from mailbot.service import Processor
 from mailbot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -41,10 +41,10 @@ def read(raw: bytes) -> Bounce | None:
     failed = [a for a in failed if ADDR_RE.fullmatch(a)]
     if not failed:
         return None
-    return Bounce(failed=tuple(failed), status=_status(msg), original_ids=_original_ids(raw))
+    return Bounce(failed=tuple(failed), status=_status(msg, raw), original_ids=_original_ids(raw))
 
 
-def _status(msg: Message) -> str:
+def _status(msg: Message, raw: bytes) -> str:
     for part in msg.walk():
         if part.get_content_type() == "message/delivery-status":
             for block in part.get_payload() or []:
@@ -52,7 +52,7 @@ def _status(msg: Message) -> str:
                 m = _STATUS.search(str(value))
                 if m:
                     return m[1]
-    body = msg.as_bytes()[:20000].decode("ascii", "replace")
+    body = raw[:20000].decode("ascii", "replace")  # not as_bytes(): odd bytes break it
     m = re.search(r"\b(5\.\d{1,3}\.\d{1,3})\b", body)
     return m[1] if m else ""
 

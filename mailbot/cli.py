@@ -27,7 +27,7 @@ from . import browse, guard, health
 from . import config as config_mod
 from .auth import mechanism
 from .inbox import InboxError, open_inbox
-from .lock import AlreadyRunning, exclusive
+from .lock import AlreadyRunning
 from .outbox import TransportError, open_transport
 from .rate import remaining_today
 from .report import (
@@ -36,7 +36,6 @@ from .report import (
     format_review,
     format_status,
     format_table,
-    preview_text,
     to_csv,
     to_excel_csv,
     zoom_rows,
@@ -44,7 +43,7 @@ from .report import (
 from .store import Store, StoreError, explain, now_utc, prune_backups
 
 if TYPE_CHECKING:
-    from .daemon import Summary
+    from .models import Summary
     from .organiser import Outcome
 
 # daemon, organiser and compose (jinja2, icalendar) are imported inside the commands that
@@ -200,7 +199,7 @@ def announce(ctx: click.Context, yes: bool) -> None:
     and a calendar entry that replaces the old one. With [event] cancelled = true, everyone
     is told that the event is cancelled. Nobody gets the same announcement twice."""
     config = _load(ctx)
-    from .daemon import Processor
+    from .service import Processor
 
     with _store(config) as store:
         processor = Processor(config, store, None)
@@ -238,7 +237,7 @@ def _event_lines(config: config_mod.Config) -> list[str]:
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
-    from .daemon import TaskError, run_task
+    from .organiser import TaskError, run_task
 
     try:
         return run_task(config, task)
@@ -534,7 +533,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     are deleted from the inbox and the processed folder ([privacy] mailbox = "delete")."""
     config = _load(ctx)
     now = now_utc()
-    from .daemon import Processor
+    from .service import Processor
 
     with _store(config) as store:
         due = Processor(config, store, None).purge_due()
@@ -641,20 +640,20 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
     if file is None:
         _fail("give a saved mail (FILE.eml) or --inbox", 2)
     config = _load(ctx, secrets=False)
-    from .daemon import Processor
+    from .service import Processor
 
     raw = Path(file).read_bytes()
     store = Store(":memory:")
     try:
         processor = Processor(config, store, transport=None)
-        click.echo(preview_text(processor, raw))
+        click.echo(processor.preview(raw))
     finally:
         store.close()
 
 
 def _preview_inbox(config: config_mod.Config) -> None:
-    from .daemon import Processor
     from .organiser import inbox_preview
+    from .service import Processor
 
     try:
         store = Store.in_memory_copy(config.database)
@@ -813,24 +812,28 @@ def _check_database(config: config_mod.Config) -> tuple[bool, str]:
 
 
 def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:
+    from .organiser import TaskError, locked_or_queued
+
     config = _load(ctx)
-    if not config.database.exists():
-        _fail(f"no database at {config.database} yet: mailbot has not run with this "
-              f"configuration ([database] path)", 1)
-    try:
-        with exclusive(config.database):
-            _desk_run(config, action, need_inbox, send)
-    except AlreadyRunning:  # the service sends the replies (and moves a settled mail)
-        outcome = _desk_run(config, action, need_inbox, False, beside_service=True)
-        if outcome is not None and outcome.queued:
+
+    def run(alone: bool) -> None:  # not alone: the service sends (and moves a settled mail)
+        outcome = _desk_run(config, action, need_inbox, send and alone,
+                            beside_service=not alone)
+        if not alone and outcome is not None and outcome.queued:
             click.echo("(mailbot is running right now and sends the mail at its next round)")
+
+    try:
+        locked_or_queued(config, run)
+    except TaskError as exc:
+        _fail(str(exc), 1)
 
 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
               beside_service: bool = False) -> Outcome | None:
     from .compose import ComposeError
-    from .daemon import Processor, Summary
+    from .models import Summary
     from .organiser import Desk, OrganiserError
+    from .service import Processor
 
     store = _open_store(config)
     inbox = None

@@ -15,7 +15,7 @@ from .report import CSV_COLUMNS, format_review, format_status, to_excel_csv
 from .store import Store
 
 if TYPE_CHECKING:
-    from .daemon import Processor
+    from .service import Processor
 
 log = logging.getLogger(__name__)
 

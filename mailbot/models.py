@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .classify import Reading
 
 
 class Action(enum.StrEnum):
@@ -96,6 +102,36 @@ class ParsedMail:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What somebody asks of mailbot, whoever brings it: a mail, or an organiser at the desk
+    (`mailbot add`, `cancel`, `approve`). Policy decides on this, never on a mail."""
+
+    key: str  # the mail's key, or "manual:…" for an organiser's change
+    people: tuple[Participant, ...]  # whom it is about
+    sender: str | None  # who asks (From, or the organiser's stand-in); None when unreadable
+    arrival: dt.datetime  # when it came (orders registrations and the waitlist)
+    evidence: Reading  # the intent with its deciding sentence (classify)
+    sender_name: str = ""
+    message_id: str | None = None  # a validated Message-ID to answer to (In-Reply-To)
+    reply_to: str | None = None  # a Reply-To differing from From
+    language: str | None = None  # "de" / "en" when the text makes it clear
+    participant_issue: str | None = None  # why the people are unclear
+    calendar_reply: tuple[str, str | None, str, str] | None = None  # see ParsedMail
+    limit: str | None = None  # why the mail was not read in full
+    robot: str | None = None  # why it must not be answered (guard)
+    suspicious: str | None = None  # why a human should check the sender (e.g. DMARC)
+
+    @property
+    def intent(self) -> Intent:
+        return self.evidence.intent
+
+    @property
+    def registered_by(self) -> str | None:
+        """The sender, when the request is (also) about somebody else."""
+        return self.sender if any(p.email != self.sender for p in self.people) else None
+
+
+@dataclass(frozen=True)
 class Registration:
     """One participant's row: who, in which state, and their calendar entry's identity."""
 
@@ -122,3 +158,100 @@ class Reply:
     message_id: str
     in_reply_to: str | None
     body: bytes
+
+
+# What became of a mail besides its Action (the summary counts both).
+FOREIGN = "foreign"  # not addressed to the contact address: left exactly as it was
+ALREADY = "already"  # recorded by an earlier run but still in the folder: only moved
+WAITING = "waiting"  # recorded for review by an earlier run: still waiting for a human
+ATTENTION = "attention"  # answered, and left flagged: it also asks something
+
+
+@dataclass
+class Summary:
+    """What one run did, for the closing line and for tests."""
+
+    mails: Counter[str] = field(default_factory=Counter)  # action, foreign, already
+    replies: Counter[str] = field(default_factory=Counter)  # reply kind
+    sent: int = 0
+    send_errors: int = 0  # replies not sent in this run (each counted once: len(unsent))
+    unsent: set[int] = field(default_factory=set)  # their outbox ids
+    refused: int = 0  # refused for good by the receiving server (5xx): failed
+    held: int = 0  # replies kept back by the sending limits ([smtp] max_per_…)
+
+    def not_sent(self, reply_ids: Iterable[int]) -> None:
+        self.unsent.update(reply_ids)
+        self.send_errors = len(self.unsent)
+
+    @property
+    def read(self) -> int:
+        return sum(self.mails.values())
+
+    @property
+    def news(self) -> bool:
+        """Whether the run did anything worth a line: new mail handled, a reply sent or a
+        send failed. Mail still waiting for review and foreign mail, seen again on every
+        poll, are not news (cron would mail the organiser every few minutes)."""
+        new = sum(n for kind, n in self.mails.items() if kind not in (FOREIGN, WAITING))
+        return bool(new or self.sent or self.send_errors or self.refused)
+
+
+# -- what policy decides (policy.py) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    participant: Participant
+    status: Status | None  # the status to record; None leaves the row as it is
+    reply: ReplyKind | None
+    registered_by: str | None = None  # the sender, when registering someone else
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    steps: tuple[Step, ...] = ()
+    attention: bool = False  # answered, but a human should read it too (left flagged)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What a decision needs to know besides the mail itself."""
+
+    current: Mapping[str, Status]  # the participants' present status, by address
+    confirmed_count: int
+    received_at: dt.datetime  # when the mail arrived (IMAP INTERNALDATE)
+    now: dt.datetime
+    max_age: dt.timedelta = dt.timedelta(days=7)
+    max_participants: int = 10
+    waitlist_head: Registration | None = None  # who moves up when a place becomes free
+    deadline_applies: bool = True  # False for an organiser's own additions
+    age_applies: bool = True  # False for an organiser's additions and for a preview
+    others_get_details: bool = True  # people registered by someone else: details at once
+
+
+@dataclass(frozen=True)
+class ReplySpec:
+    """A reply to compose (compose.Composer.reply takes these as they are)."""
+
+    kind: ReplyKind
+    person: Participant
+    registration: Registration | None
+    in_reply_to: str | None
+    lang: str | None
+    others: tuple[str, ...] = ()
+    moved_up: bool = False
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    decision: Decision
+    registrations: tuple[Registration, ...] = ()
+    replies: tuple[ReplySpec, ...] = ()
+    notices: tuple[tuple[str, str], ...] = ()  # (email, key): people asked for someone else
+
+    @property
+    def for_human(self) -> bool:
+        """Left flagged in the inbox (the inbox verdict): a human must read it."""
+        return self.decision.action is Action.REVIEW or self.decision.attention

@@ -1,24 +1,103 @@
-"""An organiser's own changes: add, cancel, resend, approve, dismiss, forget, purge.
+"""An organiser's own changes: add, cancel, resend, approve, dismiss, forget, purge; and
+the tasks `remind` and `announce`.
 
-They take the same way as a mail: a decision from policy.py, rows and replies from the
-Processor, one transaction, the outbox. So a registration added by hand gets the same
-calendar entry, the same waitlist rules and the same reply as one that came by mail.
+They take the same way as a mail: a Request, one plan from policy.py, composed and
+recorded by the service (service.Processor), one transaction, the outbox. So a
+registration added by hand gets the same calendar entry, the same waitlist rules and the
+same reply as one that came by mail. Every command that must not race the running service
+goes through :func:`locked_or_queued`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from .classify import Reading
 from .clock import now_utc
-from .daemon import ALREADY, ATTENTION, FOREIGN, WAITING, Processor, Summary, note_row
+from .config import Config
 from .inbox import Inbox
-from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
+from .lock import AlreadyRunning, exclusive
+from .models import (
+    ALREADY,
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    Decision,
+    Intent,
+    Participant,
+    Registration,
+    ReplyKind,
+    Request,
+    Status,
+    Summary,
+)
+from .outbox import open_transport
 from .parse import parse_mail
-from .policy import Decision, decide
+from .policy import event_version, moved_up, realise
+from .service import Processor, note_row
+from .store import Store
 from .text import valid_address
+
+T = TypeVar("T")
+
+
+class TaskError(Exception):
+    """Raised when a command cannot run at all (no database yet; `announce` while the
+    service still has the old details); the message is one line."""
+
+
+def locked_or_queued(config: Config, work: Callable[[bool], T]) -> T:
+    """Run ``work(alone)`` for a command that must not race the service: holding the lock
+    (``alone``: it may send and move mail itself) or, while the service holds it, beside
+    it (not ``alone``: what it queues, the service sends at its next round, and the
+    service moves the mail). Raises TaskError when mailbot has no database yet."""
+    if not config.database.exists():
+        raise TaskError(f"no database at {config.database} yet: mailbot has not run with "
+                        f"this configuration ([database] path)")
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(exclusive(config.database))
+            alone = True
+        except AlreadyRunning:
+            alone = False
+        return work(alone)
+
+
+def run_task(config: Config, task: str) -> tuple[int, Summary | None]:
+    """``remind`` or ``announce`` now; (how many mails were queued, what sending them did).
+    When the service is running (it holds the lock), the mails are only queued: the
+    service sends them at its next round (summary None)."""
+    def work(alone: bool) -> tuple[int, Summary | None]:
+        if not alone and task == "announce":
+            _same_version_as_service(config)
+        return _task(config, task, send=alone)
+
+    return locked_or_queued(config, work)
+
+
+def _same_version_as_service(config: Config) -> None:
+    with Store(config.database) as store:
+        running = store.get_state("running_version")
+    if running and running[0] != event_version(config.event, config.zoom):
+        raise TaskError("the running service still has the old event details: restart it "
+                        "first (systemctl restart mailbot), then run announce again")
+
+
+def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
+    with Store(config.database) as store:
+        processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
+        queued = processor.remind() if task == "remind" else processor.announce()
+        if not send:
+            return queued, None
+        summary = Summary()
+        processor.flush(summary)
+        return queued, summary
 
 
 class OrganiserError(Exception):
@@ -119,12 +198,11 @@ class Desk:
             if reg is None or reg.status is not Status.WAITLISTED:
                 state = reg.status.value if reg else "not registered"
                 raise OrganiserError(f"{email} is not on the waitlist ({state})")
-            new = replace(reg, status=Status.CONFIRMED, event_version=self.processor.version)
-            person = Participant(new.email, new.name, new.organisation)
-            reply = self.processor.composer.reply(ReplyKind.CONFIRMATION, person, new, None,
-                                                  now, lang=new.language, moved_up=True)
+            plan = realise(Decision(Action.NOOP, "", (moved_up(reg),)), {email: reg},
+                           self.processor.version, self.processor._new_uid)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
-                         [new], [reply], now)
+                         list(plan.registrations), self.processor.compose(plan.replies, now),
+                         now)
         capacity = self.config.event.capacity
         confirmed = self.store.confirmed_count()
         over = (f" ({confirmed} confirmed, {confirmed - capacity} more than [event] capacity)"
@@ -167,12 +245,17 @@ class Desk:
                                 organisation=organisation or people[0].organisation)
         now = now_utc()
         sender = parsed.sender if parsed and not email else None  # who registered them
-        synthetic = self._synthetic(tuple(people), parsed, sender)
+        request = Request(
+            key=parsed.key if parsed else "manual", people=tuple(people),
+            sender=sender or people[0].email, arrival=now, evidence=Reading(Intent.REGISTER),
+            sender_name=parsed.sender_name if sender and parsed else people[0].name,
+            message_id=parsed.message_id if parsed else None,
+            language=parsed.language if parsed else None)
         with self.store.immediate():
-            situation, existing = self.processor.situation(
-                synthetic.participants, now, now, deadline_applies=False, age_applies=False)
-            decision = decide(synthetic, Reading(Intent.REGISTER), situation, self.config.event)
-            regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
+            plan = self.processor.plan(request, budget=False, deadline_applies=False,
+                                       age_applies=False)
+            decision, regs = plan.decision, list(plan.registrations)
+            replies = self.processor.compose(plan.replies, now)
             self.store.resolve(row["message_id"], Action.REGISTER.value,
                                f"von Hand freigegeben: {row['reason'] or ''}", now, regs,
                                replies)
@@ -222,31 +305,21 @@ class Desk:
     def _apply(self, person: Participant, intent: Intent, reason: str,
                mail: bool) -> tuple[Decision, int]:
         now = now_utc()
-        synthetic = self._synthetic((person,), None)
+        request = Request(key="manual", people=(person,), sender=person.email, arrival=now,
+                          evidence=Reading(intent), sender_name=person.name)
         with self.store.immediate():  # the service cannot write between our read and rows
-            situation, existing = self.processor.situation(
-                (person,), now, now, deadline_applies=False, age_applies=False)
-            decision = decide(synthetic, Reading(intent), situation, self.config.event)
-            regs, replies = self.processor.realise(decision, existing, synthetic, now, now)
-            replies = replies if mail else []
-            self._record(reason + (f"; {decision.reason}" if decision.reason else ""), regs,
-                         replies, now, decision.action)
+            plan = self.processor.plan(request, budget=False, deadline_applies=False,
+                                       age_applies=False)
+            decision = plan.decision
+            replies = self.processor.compose(plan.replies, now) if mail else []
+            self._record(reason + (f"; {decision.reason}" if decision.reason else ""),
+                         list(plan.registrations), replies, now, decision.action)
         return decision, len(replies)
 
     def _record(self, reason: str, regs: list, replies: list, now: dt.datetime,
                 action: Action = Action.NOOP) -> None:
         self.store.record(note_row(f"manual:{uuid.uuid4()}", action, reason, now), regs,
                           replies, now)
-
-    def _synthetic(self, people: tuple[Participant, ...], parsed: ParsedMail | None,
-                   sender: str | None = None) -> ParsedMail:
-        """A mail-like value for decide(): the organiser speaks for these people, as
-        ``sender`` (who wrote the mail) or else the first of them."""
-        return ParsedMail(key=parsed.key if parsed else "manual", message_id=(
-            parsed.message_id if parsed else None), sender=sender or people[0].email,
-            sender_name=parsed.sender_name if sender and parsed else people[0].name,
-            subject="", recipients=(), headers={}, text="",
-            participants=people, language=parsed.language if parsed else None)
 
     def _waiting(self, key: str) -> dict:
         """A mail of the review list, by its number there (the message row's id: it stays

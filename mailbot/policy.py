@@ -1,8 +1,10 @@
-"""(parsed mail, intent, current state, arrival time) → what to do (pure).
+"""(request, current state) → what to do (pure): :func:`plan`.
 
-The decision is a plain value: the action recorded for the mail, a reason a human
-understands, and one step per participant (new status, which reply). Nothing here
-touches the database or the network.
+A request comes from a mail or from an organiser at the desk (models.Request); both take
+the same way. The decision is a plain value: the action recorded, a reason a human
+understands, and one step per person (new status, which reply); the plan adds the rows it
+leaves behind (with language and calendar version) and the replies to compose. Nothing
+here touches the database or the network. The rules of time are in lifecycle.py.
 """
 
 from __future__ import annotations
@@ -10,81 +12,97 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from . import guard
 from .classify import Reading
-from .config import EventConfig, LimitsConfig, ZoomConfig
+from .config import EventConfig, LimitsConfig
 from .guard import Usage
-from .models import Action, Intent, ParsedMail, Participant, Registration, ReplyKind, Status
+from .lifecycle import (  # noqa: F401  (the rules of time, also reachable from here)
+    announcements,
+    changed_details,
+    due_reminders,
+    event_details,
+    event_version,
+    next_registration,
+    purge_due,
+    reminder_key,
+    reminders_due,
+)
+from .models import (
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    Decision,
+    Intent,
+    ParsedMail,
+    Participant,
+    Plan,
+    Registration,
+    ReplyKind,
+    ReplySpec,
+    Request,
+    Situation,
+    Status,
+    Step,
+)
 from .text import ADDR_RE
 
 DAY = dt.timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class Step:
-    participant: Participant
-    status: Status | None  # the status to record; None leaves the row as it is
-    reply: ReplyKind | None
-    registered_by: str | None = None  # the sender, when registering someone else
+def as_request(mail: ParsedMail, reading: Reading, arrival: dt.datetime,
+               robot: str | None = None, suspicious: str | None = None) -> Request:
+    """The request a mail makes: ``reading`` is what classify read in it; ``robot`` why it
+    must not be answered (guard); ``suspicious`` why a human should check the sender."""
+    return Request(key=mail.key, people=mail.participants, sender=mail.sender,
+                   arrival=arrival, evidence=reading, sender_name=mail.sender_name,
+                   message_id=mail.message_id, reply_to=mail.reply_to, language=mail.language,
+                   participant_issue=mail.participant_issue,
+                   calendar_reply=mail.calendar_reply, limit=mail.limit, robot=robot,
+                   suspicious=suspicious)
 
 
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    reason: str
-    steps: tuple[Step, ...] = ()
-    attention: bool = False  # answered, but a human should read it too (left flagged)
+def decide(request: Request | ParsedMail, reading: Reading | None, situation: Situation,
+           event: EventConfig, robot: str | None = None,
+           suspicious: str | None = None) -> Decision:
+    """What to do with one request (a mail is read as one: :func:`as_request`)."""
+    if isinstance(request, ParsedMail):
+        request = as_request(request, reading or Reading(Intent.UNKNOWN),
+                             situation.received_at, robot, suspicious)
+    return _decide(request, situation, event)
 
 
-@dataclass(frozen=True)
-class Situation:
-    """What a decision needs to know besides the mail itself."""
-
-    current: Mapping[str, Status]  # the participants' present status, by address
-    confirmed_count: int
-    received_at: dt.datetime  # when the mail arrived (IMAP INTERNALDATE)
-    now: dt.datetime
-    max_age: dt.timedelta = dt.timedelta(days=7)
-    max_participants: int = 10
-    waitlist_head: Registration | None = None  # who moves up when a place becomes free
-    deadline_applies: bool = True  # False for an organiser's own additions
-    age_applies: bool = True  # False for an organiser's additions and for a preview
-    others_get_details: bool = True  # people registered by someone else: details at once
-
-
-def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: EventConfig,
-           robot: str | None = None, suspicious: str | None = None) -> Decision:
-    """What to do with one mail. ``robot``: why it must not be answered (guard);
-    ``suspicious``: why a human should check the sender (e.g. DMARC failed)."""
-    if robot:
-        return Decision(Action.IGNORE, robot)
+def _decide(request: Request, situation: Situation, event: EventConfig) -> Decision:
+    if request.robot:
+        return Decision(Action.IGNORE, request.robot)
     if situation.age_applies and situation.received_at < situation.now - situation.max_age:
         days = situation.max_age / DAY
         return Decision(Action.IGNORE, f"älter als {days:g} Tage – vor dem Start von mailbot "
                                        f"eingegangen, nicht beantwortet")
-    if mail.limit:
-        return Decision(Action.REVIEW, mail.limit)
-    if mail.sender is None:
+    if request.limit:
+        return Decision(Action.REVIEW, request.limit)
+    if request.sender is None:
         return Decision(Action.REVIEW, "Absender nicht lesbar oder mehrdeutig")
-    if suspicious:
-        return Decision(Action.REVIEW, suspicious)
+    if request.suspicious:
+        return Decision(Action.REVIEW, request.suspicious)
+    reading = request.evidence
     intent = reading.intent
     if intent is Intent.AUTO:
         return Decision(Action.IGNORE, reading.reason or "automatische Nachricht")
     if reading.rsvp:
-        return _calendar_reply(mail, reading, situation, event)
+        return _calendar_reply(request, reading, situation, event)
     if intent in (Intent.REGISTER, Intent.CANCEL):
-        doubt = _doubt(mail, reading)
+        doubt = _doubt(request, reading)
         if doubt:
             return Decision(Action.REVIEW, doubt)
     if intent is Intent.REGISTER:
-        return _noted(_register(mail, situation, event), reading, mail, "Anmeldung")
+        return _noted(_register(request, situation, event), reading, request, "Anmeldung")
     if intent is Intent.CANCEL:
         head = None if event.cancelled else situation.waitlist_head
-        return _noted(_cancel(mail, situation.current, head), reading, mail, "Abmeldung")
+        return _noted(_cancel(request, situation.current, head), reading, request, "Abmeldung")
     if intent is Intent.QUESTION:
         return Decision(Action.REVIEW, "; ".join(filter(None, [
             "Frage – bitte persönlich beantworten", reading.reason])))
@@ -93,7 +111,7 @@ def decide(mail: ParsedMail, reading: Reading, situation: Situation, event: Even
     return Decision(Action.REVIEW, reading.reason or "Anliegen nicht erkannt")
 
 
-def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
+def _doubt(mail: Request, reading: Reading) -> str | None:
     """Why a registration or cancellation must not be carried out, or None. The rules of
     evidence: this event only; a person spoken of must come with an address of their own
     (never falls back to the sender); the participants must be readable."""
@@ -101,7 +119,7 @@ def _doubt(mail: ParsedMail, reading: Reading) -> str | None:
         return f"nicht diese Veranstaltung – {reading.elsewhere}"
     if mail.participant_issue:
         return mail.participant_issue
-    if reading.others and not any(p.email != mail.sender for p in mail.participants):
+    if reading.others and not any(p.email != mail.sender for p in mail.people):
         return f"Person ohne eigene Adresse: ‚{_cut(reading.others)}‘"
     return None
 
@@ -113,7 +131,7 @@ def _cut(sentence: str, limit: int = 140) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
-def _noted(decision: Decision, reading: Reading, mail: ParsedMail, what: str) -> Decision:
+def _noted(decision: Decision, reading: Reading, mail: Request, what: str) -> Decision:
     """The deciding sentence in the reason; flagged as well when a sentence no rule
     explained holds something a human must read (an address of a participant excepted).
     A flagged mail quotes the sentence to read first, then the deciding one."""
@@ -128,20 +146,20 @@ def _noted(decision: Decision, reading: Reading, mail: ParsedMail, what: str) ->
     return replace(decision, reason="; ".join(filter(None, [decision.reason, deciding])))
 
 
-def _to_read(note: str, mail: ParsedMail) -> str:
+def _to_read(note: str, mail: Request) -> str:
     """The note, unless it only names the participants' own addresses or names."""
     if note.startswith("Adresse:"):
-        known = {p.email for p in mail.participants} | {mail.sender}
+        known = {p.email for p in mail.people} | {mail.sender}
         if all(a.lower() in known for a in ADDR_RE.findall(note)):
             return ""
     if note.startswith("Person:"):  # "Herr Schulz wird am Vormittag teilnehmen": known
-        names = {w for p in mail.participants for w in p.name.split()[-1:]}
+        names = {w for p in mail.people for w in p.name.split()[-1:]}
         if any(name in names for name in _TITLED_NAME.findall(note)):
             return ""
     return note
 
 
-def _calendar_reply(mail: ParsedMail, reading: Reading, situation: Situation,
+def _calendar_reply(mail: Request, reading: Reading, situation: Situation,
                     event: EventConfig) -> Decision:
     """A calendar program's answer. ACCEPTED without comment: nothing to do. DECLINED: a
     cancellation of that attendee (flagged when a comment comes with it). Anything else
@@ -152,7 +170,7 @@ def _calendar_reply(mail: ParsedMail, reading: Reading, situation: Situation,
     if partstat == "DECLINED" and attendee:
         person = Participant(attendee, name or mail.sender_name)
         head = None if event.cancelled else situation.waitlist_head
-        decision = _cancel(replace(mail, participants=(person,)), situation.current, head)
+        decision = _cancel(replace(mail, people=(person,)), situation.current, head)
         decision = replace(decision, reason="; ".join(filter(None, [
             decision.reason, "Absage über den Kalender (DECLINED)"])))
         return _flag(decision, f"bitte lesen – {reading.note}") if reading.note else decision
@@ -166,12 +184,12 @@ def _flag(decision: Decision, note: str) -> Decision:
     return replace(decision, reason=reason, attention=True)
 
 
-def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Decision:
+def _register(mail: Request, situation: Situation, event: EventConfig) -> Decision:
     """Each person listed: confirmed, waitlisted or told they are registered already.
     Somebody registered by another person (anybody but the sender) is *asked*: their mail
     names who registered them (ReplyKind.THIRD_PARTY); without ``others_get_details`` no
     row is made until they answer themselves."""
-    people = mail.participants
+    people = mail.people
     if not people:
         return Decision(Action.REVIEW, "Anmeldung ohne erkennbare Person")
     if len(people) > situation.max_participants:
@@ -215,7 +233,7 @@ def _register(mail: ParsedMail, situation: Situation, event: EventConfig) -> Dec
     return Decision(Action.REGISTER, "; ".join(notes), tuple(steps))
 
 
-def _by(mail: ParsedMail, person: Participant) -> str | None:
+def _by(mail: Request, person: Participant) -> str | None:
     """Who registered ``person`` when it was not she herself: the sender."""
     return mail.sender if mail.sender and person.email != mail.sender else None
 
@@ -230,9 +248,9 @@ def _may_cancel_for(sender: str, email: str) -> bool:
     return sender.rpartition("@")[2] == domain and domain not in guard.FREEMAIL
 
 
-def _cancel(mail: ParsedMail, current: Mapping[str, Status],
+def _cancel(mail: Request, current: Mapping[str, Status],
             waitlist_head: Registration | None) -> Decision:
-    people = mail.participants or ()
+    people = mail.people or ()
     if len(people) != 1:
         return Decision(Action.REVIEW, "Abmeldung: unklar, für wen")
     person = people[0]
@@ -242,17 +260,14 @@ def _cancel(mail: ParsedMail, current: Mapping[str, Status],
     if current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
         steps = [Step(person, Status.CANCELLED, ReplyKind.CANCELLATION)]
         if current[person.email] is Status.CONFIRMED and waitlist_head is not None:
-            head = waitlist_head  # a place is free: the first on the waitlist moves up
-            steps.append(Step(Participant(head.email, head.name, head.organisation),
-                              Status.CONFIRMED, ReplyKind.CONFIRMATION))
-            return Decision(Action.CANCEL, f"Platz frei: {head.email} von der Warteliste "
-                                           f"bestätigt", tuple(steps))
+            steps.append(moved_up(waitlist_head))  # a place is free: the first moves up
+            return Decision(Action.CANCEL, _place_free(waitlist_head), tuple(steps))
         return Decision(Action.CANCEL, "", tuple(steps))
     return Decision(Action.CANCEL, "war nicht angemeldet",
                     (Step(person, None, ReplyKind.NOT_REGISTERED),))
 
 
-def within_budget(decision: Decision, mail: ParsedMail, usage: Usage,
+def within_budget(decision: Decision, mail: Request | ParsedMail, usage: Usage,
                   limits: LimitsConfig) -> Decision:
     """Registrations and replies share one budget: a mail that would go beyond any of the
     abuse limits goes to a human whole — never a row without its reply, never a mail to
@@ -262,7 +277,8 @@ def within_budget(decision: Decision, mail: ParsedMail, usage: Usage,
     recipients = [s.participant.email for s in decision.steps if s.reply is not None]
     others = [s.participant.email for s in decision.steps
               if s.registered_by and s.reply is not None]
-    listed = mail.sender in {p.email for p in mail.participants}
+    people = mail.people if isinstance(mail, Request) else mail.participants
+    listed = mail.sender in {p.email for p in people}
     new = [s.participant.email for s in decision.steps
            if decision.action is Action.REGISTER
            and s.status in (Status.CONFIRMED, Status.WAITLISTED)]
@@ -273,38 +289,6 @@ def within_budget(decision: Decision, mail: ParsedMail, usage: Usage,
               or guard.others_per_hour(others, usage, limits.max_others_per_hour)
               or guard.domain_burst(new, usage, limits.max_new_per_domain_per_hour))
     return Decision(Action.REVIEW, reason) if reason else decision
-
-
-def next_registration(step: Step, existing: Registration | None, mail_key: str,
-                      now: dt.datetime, new_uid: str) -> Registration | None:
-    """The row a step leaves behind, or None when the row stays as it is. ``now`` is when
-    the mail arrived: it orders registrations (and a waitlist) by arrival.
-
-    The calendar UID never changes once given; SEQUENCE rises with every change a calendar
-    must see (cancelled, confirmed again) so that clients replace the older entry.
-    """
-    person = step.participant
-    if step.status is None:
-        if (existing is not None and step.reply is ReplyKind.DUPLICATE and person.organisation
-                and person.organisation != existing.organisation):
-            return replace(existing, organisation=person.organisation)  # a correction
-        return None
-    if existing is None:
-        return Registration(email=person.email, name=person.name,
-                            organisation=person.organisation, status=step.status,
-                            ics_uid=new_uid, ics_sequence=0, registered_at=now,
-                            message_id=mail_key, registered_by=step.registered_by)
-    if step.status is Status.CANCELLED:
-        return replace(existing, status=Status.CANCELLED,
-                       ics_sequence=existing.ics_sequence + 1)
-    if existing.status is Status.WAITLISTED and step.status is Status.CONFIRMED:
-        return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
-    return Registration(email=person.email, name=person.name or existing.name,
-                        organisation=person.organisation or existing.organisation,
-                        status=step.status, ics_uid=existing.ics_uid,
-                        ics_sequence=existing.ics_sequence + 1, registered_at=now,
-                        message_id=mail_key, registered_by=step.registered_by,
-                        language=existing.language)
 
 
 ASKED = "asked:"  # notice key prefix: a person registered by someone else was mailed
@@ -322,73 +306,102 @@ def asked(decision: Decision) -> list[tuple[str, str]]:
             if s.registered_by and s.reply is not None]
 
 
-def reminder_key(before: dt.timedelta) -> str:
-    return f"reminder:{int(before.total_seconds())}s"
+# -- the waitlist ------------------------------------------------------------------------
+
+def moved_up(head: Registration) -> Step:
+    """The first on the waitlist gets a place: confirmed, with the full confirmation."""
+    return Step(Participant(head.email, head.name, head.organisation), Status.CONFIRMED,
+                ReplyKind.CONFIRMATION)
 
 
-def due_reminders(confirmed: list[Registration], before: tuple[dt.timedelta, ...],
-                  start: dt.datetime, now: dt.datetime, done: set[tuple[str, str]],
-                  cancelled: bool = False) -> list[tuple[Registration, str, bool]]:
-    """Which reminders to give now: (registration, key, send?). Each person gets each
-    reminder once. When several are due (mailbot was down), only the one nearest the start
-    is sent and the older ones are marked as given; a reminder whose time came before the
-    person registered is marked as given too (their confirmation is fresher)."""
-    if now >= start or cancelled:
+def _place_free(head: Registration) -> str:
+    return f"Platz frei: {head.email} von der Warteliste bestätigt"
+
+
+def promotion(head: Registration | None, confirmed: int, event: EventConfig
+              ) -> Decision | None:
+    """A free place (capacity raised, a confirmed person erased) for the first on the
+    waitlist, first come first served; None when nobody moves up."""
+    if event.capacity is None or event.cancelled or head is None or confirmed >= event.capacity:
+        return None
+    return Decision(Action.NOOP, _place_free(head), (moved_up(head),))
+
+
+# -- the plan: decision, rows, replies ---------------------------------------------------
+
+def budget_addresses(request: Request, situation: Situation) -> list[str]:
+    """Whose use of the abuse budgets a plan for this request may need: everyone it could
+    write to or register; none when it cannot lead to a reply or a row."""
+    reading = request.evidence
+    if request.robot or request.limit or request.sender is None or request.suspicious or \
+            not (reading.rsvp or reading.intent in (Intent.REGISTER, Intent.CANCEL)):
         return []
-    due = [b for b in before if start - b <= now]
-    if not due:
-        return []
-    nearest = min(due)
-    plan = []
-    for reg in confirmed:
-        for b in due:
-            key = reminder_key(b)
-            if (reg.email, key) not in done:
-                plan.append((reg, key, b == nearest and reg.registered_at < start - b))
-    return plan
+    found = [p.email for p in request.people] + [request.sender]
+    if situation.waitlist_head is not None:
+        found.append(situation.waitlist_head.email)
+    if request.calendar_reply and request.calendar_reply[1]:
+        found.append(request.calendar_reply[1])
+    return list(dict.fromkeys(found))
 
 
-def event_version(event: EventConfig, zoom: ZoomConfig) -> str:
-    """A short fingerprint of what a calendar entry shows: time, title, Zoom details."""
-    fields = [event.title, event.start.isoformat(), event.end.isoformat(), event.timezone,
-              zoom.url, zoom.meeting_id, zoom.passcode or ""]
-    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()[:12]
+def plan(request: Request, situation: Situation, event: EventConfig,
+         existing: Mapping[str, Registration], version: str, new_uid: Callable[[], str],
+         usage: Usage | None = None, limits: LimitsConfig | None = None) -> Plan:
+    """Everything a request leads to. ``existing``: the rows of its people (and of the first
+    on the waitlist); ``usage``: the abuse budgets used so far for
+    :func:`budget_addresses` (None: an organiser's change, no budget)."""
+    decision = _decide(request, situation, event)
+    if usage is not None and limits is not None and decision.steps:
+        decision = within_budget(decision, request, usage, limits)
+    return realise(decision, existing, version, new_uid, request)
 
 
-def event_details(event: EventConfig, zoom: ZoomConfig) -> dict[str, str]:
-    """What a calendar entry of this version shows, as text (to say later what changed)."""
-    local = event.start.astimezone(event.tz)
-    return {"title": event.title, "date": f"{local:%d.%m.%Y}", "start": f"{local:%H:%M}",
-            "end": f"{event.end.astimezone(event.tz):%H:%M}", "url": zoom.url,
-            "meeting_id": zoom.meeting_id, "passcode": zoom.passcode or "–"}
+def realise(decision: Decision, existing: Mapping[str, Registration], version: str,
+            new_uid: Callable[[], str], request: Request | None = None) -> Plan:
+    """The rows and replies a decision stands for. A confirmed row shows ``version`` in its
+    calendar; a person who wrote herself keeps the language of her mail. Without a
+    request (a place became free), only existing rows change."""
+    registrations, replies = [], []
+    names = tuple(s.participant.name or s.participant.email for s in decision.steps
+                  if s.reply is not ReplyKind.ON_BEHALF)
+    writers = {p.email for p in request.people} | {request.sender} if request else set()
+    key, arrival = (request.key, request.arrival) if request else ("", None)
+    language = request.language if request else None
+    for step in decision.steps:
+        old = existing.get(step.participant.email)
+        new = next_registration(step, old, key, arrival, new_uid())  # type: ignore[arg-type]
+        mine = step.participant.email in writers  # not someone moved up the waitlist
+        if new is not None and mine and language:
+            new = replace(new, language=language)
+        if new is not None and new.status is Status.CONFIRMED:
+            new = replace(new, event_version=version)  # what their calendar shows
+        if new is not None:
+            registrations.append(new)
+        reg = new or old
+        if step.reply is not None:
+            moved = (not mine and old is not None and old.status is Status.WAITLISTED
+                     and step.reply is ReplyKind.CONFIRMATION)
+            replies.append(ReplySpec(
+                step.reply, step.participant, reg,
+                request.message_id if mine and request else None,
+                (language if mine else None) or (reg.language if reg else None), names,
+                moved, _who(request) if step.registered_by and request else None))
+    return Plan(decision, tuple(registrations), tuple(replies), tuple(asked(decision)))
 
 
-def changed_details(old: dict[str, str] | None, new: dict[str, str]
-                    ) -> list[tuple[str, str, str]]:
-    """(field, old, new) for each detail that differs; none when the old ones are unknown."""
-    if not old:
-        return []
-    return [(key, old.get(key, "–"), value) for key, value in new.items()
-            if old.get(key) != value]
+def _who(request: Request) -> str:
+    """The sender as named to a person they registered: the address, with the name only
+    when it cannot pass for a link or another address."""
+    name = request.sender_name.strip()
+    if not name or len(name) > 60 or re.search(r"[/:@<>]|www\.|\.[a-z]{2,}\b", name, re.I):
+        return request.sender or ""
+    return f"{name} ({request.sender})"
 
 
-def announcements(registrations: list[Registration], version: str, cancelled: bool,
-                  done: set[tuple[str, str]]) -> list[tuple[Registration, ReplyKind, str]]:
-    """Who must hear of a change: (updated registration, reply kind, notice key).
-
-    Changed details: every confirmed person whose calendar shows another version gets an
-    update with a higher SEQUENCE. A cancelled event: every confirmed and waitlisted
-    person hears it once; confirmed ones get METHOD:CANCEL (SEQUENCE higher again)."""
-    plan = []
-    for reg in registrations:
-        if cancelled:
-            key = "event-cancelled"
-            if (reg.email, key) in done or reg.status is Status.CANCELLED:
-                continue
-            seq = reg.ics_sequence + (1 if reg.status is Status.CONFIRMED else 0)
-            plan.append((replace(reg, ics_sequence=seq), ReplyKind.EVENT_CANCELLED, key))
-        elif reg.status is Status.CONFIRMED and reg.event_version != version:
-            key = f"update:{version}:{reg.ics_sequence + 1}"  # back and forth: new each time
-            updated = replace(reg, ics_sequence=reg.ics_sequence + 1, event_version=version)
-            plan.append((updated, ReplyKind.UPDATE, key))
-    return plan
+def inbox_verdict(outcome: str) -> str:
+    """What becomes of a mail in the inbox: "flag" when a human must read it (for review,
+    answered but asking something, still waiting — flagged again each time, as a crash may
+    come between recording and flagging), "leave" when it is not ours, else "move"."""
+    if outcome in (Action.REVIEW, ATTENTION, WAITING):
+        return "flag"
+    return "leave" if outcome == FOREIGN else "move"

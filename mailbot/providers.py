@@ -22,7 +22,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "google": {
         "imap": {"host": "imap.gmail.com", "port": 993, "security": "tls",
-                 "save_sent": False},  # Gmail files SMTP-submitted mail in Sent itself
+                 "save_sent": False,  # Gmail files SMTP-submitted mail in Sent itself
+                 # Gmail's own verdict: "Authentication-Results: mx.google.com; dmarc=…"
+                 # (Exchange Online writes its header without an authserv-id: no preset)
+                 "authserv_id": "mx.google.com"},
         "smtp": {"host": "smtp.gmail.com", "port": 587, "security": "starttls",
                  "max_per_minute": 60, "max_per_day": 2_000, "connections": 2},
     },

@@ -9,16 +9,22 @@ import email.policy
 import email.utils
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .classify import read
-from .clock import now_utc
+from .classify import Reading
 from .config import Config
-from .parse import parse_mail
+from .models import (
+    ALREADY,
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    Decision,
+    ParsedMail,
+    Reply,
+    Summary,
+)
 from .people import PARTICLES
-
-if TYPE_CHECKING:
-    from .daemon import Processor
 
 
 def local(value: str | None, tz: dt.tzinfo) -> str:
@@ -172,30 +178,29 @@ def zoom_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _date(value: str) -> dt.datetime | None:
+def mail_date(parsed: ParsedMail) -> dt.datetime | None:
+    """When a mail says it was written (its Date header), if readable and with a zone."""
     try:
-        parsed = email.utils.parsedate_to_datetime(value)
+        found = email.utils.parsedate_to_datetime(parsed.headers.get("date", ""))
     except (TypeError, ValueError, IndexError):
         return None
-    return parsed if parsed and parsed.tzinfo else None
+    return found if found and found.tzinfo else None
 
 
-def preview_text(processor: Processor, raw: bytes) -> str:
-    """How mailbot reads a mail and what it would answer (nothing is stored or sent)."""
-    parsed = parse_mail(raw, processor.own)
-    reading = read(parsed, processor.config.event)
+def preview_text(own: str, parsed: ParsedMail, reading: Reading,
+                 arrived: dt.datetime | None = None, decision: Decision | None = None,
+                 replies: Sequence[Reply] = ()) -> str:
+    """How mailbot reads a mail and what it would answer (``decision`` None: not ours)."""
     lines = [f"From:          {parsed.sender or '(unreadable)'}"
              + (f" ({parsed.sender_name})" if parsed.sender_name else ""),
              f"Subject:       {parsed.subject}",
              f"Language:      {parsed.language or '–'}",
              f"Intent:        {reading.intent.value}" + (" (also asks something)"
                                                            if reading.asks else "")]
-    if processor.own not in parsed.recipients:
-        lines.append(f"Outcome:       not addressed to {processor.own}: left alone")
+    if decision is None or arrived is None:
+        lines.append(f"Outcome:       not addressed to {own}: left alone")
         return "\n".join(lines)
-    arrived = _date(parsed.headers.get("date", "")) or now_utc()  # as if it came then
     lines.append(f"Arrived:       {arrived:%d.%m.%Y %H:%M} (its Date header)")
-    decision, _, replies = processor.plan(parsed, arrived, age_applies=False)
     lines += [f"Outcome:       {decision.action.value}"
               + (" – answered and left flagged for you" if decision.attention else ""),
               f"Reason:        {decision.reason or '–'}", "Participants:"]
@@ -213,3 +218,51 @@ def preview_text(processor: Processor, raw: bytes) -> str:
     if not replies:
         lines += ["", "No reply."]
     return "\n".join(lines)
+
+
+_MAIL_WORDS = (
+    (Action.REGISTER, "registration{s}"), (Action.CANCEL, "cancellation{s}"),
+    (Action.IGNORE, "automatic (ignored)"), (Action.REVIEW, "for review (flagged in the inbox)"),
+    (Action.NOOP, "needing no reply"), (FOREIGN, "not for us (left alone)"),
+    (ATTENTION, "answered but flagged (they also ask something)"),
+    (ALREADY, "handled before"), (WAITING, "still waiting for review"),
+)
+
+
+_REPLY_WORDS = {
+    "confirmation": "confirmation{s}", "waitlisted": "waitlist notice{s}",
+    "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
+    "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
+    "third_party": "note{s} to people registered by someone else",
+    "on_behalf": "note{s} to who registered them", "reminder": "reminder{s}",
+    "update": "changed-details mail{s}", "event_cancelled": "event-cancelled mail{s}",
+    "address_changed": "new-address note{s}",
+}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word.format(s='' if n == 1 else 's')}"
+
+
+def describe(summary: Summary) -> str:
+    """One line: what a run did, leaving out what did not happen."""
+    if not summary.read and not summary.sent and not summary.send_errors \
+            and not summary.refused and not summary.held:
+        return "No new mail."
+    m = summary.mails
+    parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
+    text = _plural(summary.read, "mail{s} read") + (": " + ", ".join(parts) if parts else "") + "."
+    if summary.replies:
+        kinds = ", ".join(_plural(n, _REPLY_WORDS.get(kind, kind))
+                          for kind, n in sorted(summary.replies.items()))
+        text += f" New replies: {kinds}."
+    text += f" {summary.sent} {'reply' if summary.sent == 1 else 'replies'} delivered."
+    if summary.send_errors:
+        text += f" {summary.send_errors} could not be sent yet (they stay queued)."
+    if summary.held:
+        text += (f" {summary.held} held back by the sending limits ([smtp] max_per_…); "
+                 f"they go out as the limits allow.")
+    if summary.refused:
+        text += (f" {summary.refused} refused for good by the receiving server (see "
+                 f"`mailbot status`).")
+    return text

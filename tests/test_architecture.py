@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
-PURE = ["models", "parse", "people", "classify", "guard", "policy", "compose", "ics", "report",
-        "text", "clock", "bounce", "rate", "providers"]
-IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "organiser", "cli", "lock",
-              "notify", "net", "doctor", "browse"}
+PURE = ["models", "parse", "people", "classify", "guard", "policy", "lifecycle", "compose",
+        "ics", "report", "text", "clock", "bounce", "rate", "providers"]
+IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "jobs", "sending", "organiser",
+              "cli", "lock", "notify", "net", "doctor", "browse", "health", "digest"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 
@@ -61,6 +61,38 @@ def test_the_check_sees_a_forbidden_import():
     tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                      "    from .daemon import X\ndef f():\n    from .store import Store\n")
     assert _runtime_imports(tree) == {"typing", ".store"}
+    assert _every_import(tree) == {"daemon", "store"}, "annotations count for the desk"
+
+
+def _every_import(tree: ast.Module) -> set[str]:
+    """Own modules imported anywhere, annotations (``if TYPE_CHECKING:``) included."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mailbot"):
+            found.add((node.module or "").partition(".")[2].split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PACKAGE.glob("*.py")))
+def test_only_cli_starts_the_loop(name):
+    """The loop (daemon) sits on the service, never the other way round: nothing but cli
+    imports it, not even for an annotation — organiser and report above all."""
+    if name in ("cli", "daemon"):
+        return
+    imports = _every_import(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8")))
+    assert "daemon" not in imports, f"{name}.py imports daemon"
+
+
+def test_the_desk_and_the_report_sit_on_the_service():
+    for name, below in (("organiser", "service"), ("report", None)):
+        imports = _every_import(ast.parse((PACKAGE / f"{name}.py").read_text("utf-8")))
+        assert "daemon" not in imports
+        assert below is None or below in imports
 
 
 def test_store_closes_itself(tmp_path):

@@ -293,3 +293,4 @@ def test_no_sentence_of_a_mail_reaches_the_log(mailbox, smtp, make_config, caplo
     caplog.set_level("INFO")
     once(config)
     assert "Chemotherapie" not in caplog.text and "Gebärdendolmetschung" not in caplog.text
+

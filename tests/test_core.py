@@ -361,3 +361,12 @@ def test_without_authserv_id_only_a_fail_in_the_topmost_header_counts():
                                  "dmarc=pass\nAuthentication-Results: mx.x.example; dmarc=fail"))
     assert guard.spoofed(top_fail, None).startswith("DMARC")
     assert guard.spoofed(below_fail, None) is None
+
+
+def test_the_inbox_verdict():
+    from mailbot.models import ALREADY, ATTENTION, FOREIGN, WAITING
+    from mailbot.policy import inbox_verdict
+
+    assert [inbox_verdict(o) for o in ("review", ATTENTION, WAITING)] == ["flag"] * 3
+    assert [inbox_verdict(o) for o in ("register", "ignore", "noop", ALREADY)] == ["move"] * 4
+    assert inbox_verdict(FOREIGN) == "leave"

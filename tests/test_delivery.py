@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from conftest import registration_mail, rows
 from servers import CuttableProxy, free_port
 
-from mailbot import daemon, inbox
+from mailbot import daemon, inbox, service
 from mailbot.cli import main
 
 
@@ -55,7 +55,7 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
                                                                    make_config, monkeypatch):
     config = make_config()
     fill(mailbox)
-    real_flush = daemon.Processor.flush
+    real_flush = service.Processor.flush
     calls = []
 
     def dying_flush(self, summary, stop=None):
@@ -65,7 +65,7 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
         return real_flush(self, summary, stop)
 
     with monkeypatch.context() as m:
-        m.setattr(daemon.Processor, "flush", dying_flush)
+        m.setattr(service.Processor, "flush", dying_flush)
         invoke(config)
     assert smtp.envelopes == []
     assert rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(3,)]
@@ -305,7 +305,7 @@ def test_a_crash_inside_a_batch_loses_nothing_and_repeats_nothing(mailbox, smtp,
     the commit, nothing of it is stored, sent or moved — the next run reads it again."""
     config = make_config()
     fill(mailbox, 3)
-    real_handle = daemon.Processor.handle
+    real_handle = service.Processor.handle
     handled = []
 
     def dying_handle(self, mail, summary):
@@ -315,7 +315,7 @@ def test_a_crash_inside_a_batch_loses_nothing_and_repeats_nothing(mailbox, smtp,
         return real_handle(self, mail, summary)
 
     with monkeypatch.context() as m:
-        m.setattr(daemon.Processor, "handle", dying_handle)
+        m.setattr(service.Processor, "handle", dying_handle)
         invoke(config)
     assert rows(config, "SELECT count(*) FROM messages") == [(0,)], "rolled back"
     assert smtp.envelopes == [] and len(mailbox.folder("INBOX")) == 3
@@ -411,6 +411,6 @@ def test_a_failed_commit_leaves_no_transaction_open(tmp_path):
             store.db.execute("INSERT INTO c VALUES (1)")  # fails only at COMMIT
     assert not store.db.conn.in_transaction
     with store.immediate():
-        store.set_state("after", "committed", daemon.now_utc())
+        store.set_state("after", "committed", service.now_utc())
     assert Store(tmp_path / "x.sqlite").get_state("after")[0] == "committed"
     store.close()

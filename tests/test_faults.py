@@ -25,9 +25,12 @@ from servers import CuttableProxy, RecordingHandler, free_port
 
 from mailbot import config as config_mod
 from mailbot.cli import main
-from mailbot.daemon import Processor, Summary, describe
+from mailbot.daemon import run_round
 from mailbot.inbox import LeftAlone, open_inbox
+from mailbot.models import Summary
 from mailbot.outbox import open_transport
+from mailbot.report import describe
+from mailbot.service import Processor
 from mailbot.store import Store
 
 
@@ -507,9 +510,9 @@ def test_mail_left_in_the_inbox_is_downloaded_once(mailbox, smtp, make_config, m
     monkeypatch.setattr(IMAPClient, "fetch", fetch)
     try:
         processor = Processor(config, store, open_transport(config.smtp, CONTACT))
-        first = processor.run_once(inbox)
+        first = run_round(processor, inbox)
         fetched.clear()
-        second = processor.run_once(inbox)
+        second = run_round(processor, inbox)
     finally:
         inbox.close()
         store.close()

@@ -208,11 +208,11 @@ def test_add_while_the_service_handles_the_same_persons_mail_confirms_once(
     """`mailbot add` in another process, at the very moment the service has read that Anna
     is not registered yet: the add waits for the service's transaction and then finds her
     registered — one registration, one calendar entry, one confirmation."""
-    from mailbot import daemon
+    from mailbot import service
 
     config = make_config()
     mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
-    real_situation = daemon.Processor.situation
+    real_situation = service.Processor.situation
     adds = []
 
     def situation_then_add(self, people, *args, **kwargs):
@@ -229,7 +229,7 @@ def test_add_while_the_service_handles_the_same_persons_mail_confirms_once(
                 pass
         return result
 
-    monkeypatch.setattr(daemon.Processor, "situation", situation_then_add)
+    monkeypatch.setattr(service.Processor, "situation", situation_then_add)
     cli(config, "run", "--once")
     output, _ = adds[0].communicate(timeout=30)
 

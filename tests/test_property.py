@@ -10,9 +10,9 @@ from conftest import MAILS, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.daemon import FOREIGN, Processor, Summary
-from mailbot.models import InboundMail
+from mailbot.models import FOREIGN, InboundMail, Summary
 from mailbot.parse import parse_mail
+from mailbot.service import Processor
 from mailbot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +66,25 @@ def test_mutated_mail_is_handled_end_to_end(processor, raw):
     protects the batch: each mail gets an outcome."""
     mail = InboundMail("1", raw, dt.datetime(2021, 5, 21, tzinfo=dt.UTC))
     assert processor.handle(mail, Summary()) in OUTCOMES
+
+
+def test_an_internal_error_is_recorded_as_one_not_as_an_unreadable_mail(
+        example_config, monkeypatch, caplog):
+    """A mistake of mailbot's own (here: in the decision) leaves the mail for a human as an
+    internal error, with the traceback in the log — never as "Mail nicht lesbar"."""
+    from mailbot import policy
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(policy, "plan", broken)
+    store = Store(":memory:")
+    processor = Processor(example_config, store, transport=None)
+    raw = next(r for r in CORPUS if processor.own.encode() in r.lower())
+    mail = InboundMail("1", raw, dt.datetime(2021, 5, 21, tzinfo=dt.UTC))
+    with caplog.at_level("ERROR"):
+        assert processor.handle_safely(mail, Summary()) == "review"
+    [row] = store.for_review()
+    assert row["reason"].startswith("Interner Fehler") and "nicht lesbar" not in row["reason"]
+    assert any(r.exc_info and "internal error" in r.getMessage() for r in caplog.records)
+    store.close()

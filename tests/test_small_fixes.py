@@ -16,7 +16,8 @@ from test_organiser import cli, event_db  # noqa: F401  (the fixture)
 
 from mailbot import config as cfg
 from mailbot.cli import main
-from mailbot.daemon import Summary, describe
+from mailbot.models import Summary
+from mailbot.report import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
