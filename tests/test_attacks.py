@@ -188,7 +188,7 @@ def test_forget_and_purge_also_erase_our_copies_in_sent(mailbox, smtp, make_conf
     assert sent_to() == ["Anna Arndt <anna@a.example>"], "only the organiser's own mail"
 
 
-@pytest.mark.xfail(strict=True, reason="daemon.handle: the own_address rule sweeps our own "
+@pytest.mark.xfail(strict=True, reason="service.py handle: the own_address rule sweeps our own "
                    "digest into Processed (alerts get a review row in advance, digests none)")
 def test_the_digest_to_our_own_address_stays_in_the_inbox(mailbox, smtp, make_config):
     """The README's set-up puts the contact address itself into [digest] to: the digest
@@ -205,7 +205,7 @@ def test_the_digest_to_our_own_address_stays_in_the_inbox(mailbox, smtp, make_co
 
 
 
-@pytest.mark.xfail(strict=True, reason="daemon.Sink._mark_sent retries 'even after a stop' "
+@pytest.mark.xfail(strict=True, reason="sending.py _mark_sent retries 'even after a stop' "
                    "with no end: SIGTERM is ignored until systemd's SIGKILL, which leaves the "
                    "row 'sending' and the reply goes out again")
 def test_sigterm_while_the_sent_mark_waits_for_a_locked_database(mailbox, smtp, make_config):
@@ -279,7 +279,7 @@ def test_a_stranger_cannot_cancel_someone_else(mailbox, smtp, make_config, text)
 
 
 
-@pytest.mark.xfail(strict=True, reason="daemon.handle logs decision.reason at INFO, and the "
+@pytest.mark.xfail(strict=True, reason="service.py handle logs decision.reason at INFO, and the "
                    "reason quotes the deciding sentence of the mail")
 def test_no_sentence_of_a_mail_reaches_the_log(mailbox, smtp, make_config, caplog):
     """The service logs one line per mail to the journal, which `forget` cannot clean:
