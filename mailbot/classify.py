@@ -10,18 +10,36 @@ condition ("falls ich doch nicht kommen kann, sage ich ab") or somebody else's i
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 from .config import EventConfig
+from .eventfacts import _DATE, _DATE_WORDS, EventFacts  # noqa: F401
+from .explained import (  # noqa: F401  (the word hints: re-exported for their test)
+    _INDIRECT_QUESTION,
+    _INSTRUCTION,
+    _INSTRUCTION_WORDS,
+    _NAMED_RELATIVE,
+    _NEGATION,
+    _NEGATION_WORDS,
+    _PROVENANCE,
+    _QUESTION_WORDS,
+    _RELATIVE,
+    _RELATIVE_WORDS,
+    _REQUEST,
+    _REQUEST_WORDS,
+    _THANKS,
+    _TITLE_WORDS,
+    _TITLED,
+    is_explained,
+    salient,
+)
 from .models import Intent, ParsedMail
 from .people import split_signature
+from .sentences import _F, has_any, sentences, shorten
 
-_F = re.IGNORECASE
+_has = has_any  # the name its test reads
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
-# the particle ends the clause (or a prepositional phrase follows it: "melde mich an für …")
-
 _CANCEL = re.compile(
     r"\b(?:absagen|abmelden|abmeldung|stornier\w*|zurückziehen|ziehe\b.{0,40}\bzurück"
     rf"|sage\s+(?:ich\s+|wir\s+)?(?:\S+\s+){{0,10}}ab{_END}"
@@ -69,7 +87,8 @@ _REGISTER = re.compile(
     r"|vergessen|nachreichen|nachgereicht))",
     _F,
 )
-_THANKS = re.compile(r"\b(?:dank\w*|thanks?|thank you|merci)\b", _F)
+
+
 # Words without which the patterns above cannot match: a cheap test on the lower-case
 # sentence spares most sentences the long patterns (they stay the only rule).
 _CANCEL_WORDS = ("absag", "abmeld", "storn", "zurück", "sage", "melde", "streich", "liste",
@@ -78,33 +97,19 @@ _CANCEL_WORDS = ("absag", "abmeld", "storn", "zurück", "sage", "melde", "streic
 _REGISTER_WORDS = ("meld", "teil", "dabei", "mitmach", "komm", "setzen", "tragen", "nehmen",
                    "schreiben", "put", "add", "sign", "inscri", "particip", "katıl", "kayıt",
                    "bestätig", "sag", "regist", "attend", "join", "count")
-_QUESTION_WORDS = ("ob", "nachfrag", "erkundig", "frage mich", "wissen", "whether", "wonder",
-                   "know")
+
+
 _AWAY_WORDS = ("büro", "haus", "dienst", "abwesen", "urlaub", "erreichbar", "office", "away",
                "leave", "automati", "dringend")
 _SUBSTITUTE_WORDS = ("statt", "stelle", "vertretung", "instead", "place")
-_RELATIVE_WORDS = ("mein", "unser", "my ", "our ")
-_INSTRUCTION_WORDS = ("liste", "antwort", "reply", "hierhin", "hierher", "address")
+
+
 _EXCUSE_WORDS = ("pünktlich", "rechtzeitig", "später", "früher", "ganz", "bis", "erst", "on time",
                  "late")
 _AWAY_CONTEXT_WORDS = ("dringend", "urgent", "wenden", "contact", "absence", "abwesenheit",
                        "lese meine", "access", "weitergeleitet", "forwarded", "vertr")
-_REQUEST_WORDS = ("bitte", "sie", "please", "you", "kindly", "bescheid", "vous", "lütfen")
-_NEGATION_WORDS = ("nicht", "kein", "not", "never", "nie", "n't")
-_TITLE_WORDS = ("Frau", "Herr", "Mr", "Ms")
 
 
-def _has(low: str, words: tuple[str, ...]) -> bool:
-    for word in words:  # a plain loop: twice as fast as any() over a generator
-        if word in low:
-            return True
-    return False
-_INDIRECT_QUESTION = re.compile(
-    r"\b(?:(?:wissen|fragen|nachfragen|erfragen|klären|mitteilen|sagen|informieren|bescheid"
-    r"|rückmeldung)\W+(?:\w+\W+){0,2}?ob"
-    r"|nachfragen|erkundigen|frage mich|würde gerne? wissen|möchte (?:gerne? )?wissen"
-    r"|whether|wonder|want to know|would like to know|let me know if)\b", _F)
-_NEGATION = re.compile(r"\b(?:nicht|kein\w*|not|never|nie)\b|n't\b", _F)
 _CONDITION = re.compile(r"^\W*(?:falls|wenn|sollte|sofern|if|in case|unless)\b", _F)
 _EXCUSE = re.compile(r"\b(?:pünktlich|rechtzeitig|später|früher|ganz|bis\s+\d|erst\s+ab"
                      r"|on time|late)\b", _F)
@@ -127,14 +132,6 @@ _RSVP_SUBJECT = re.compile(r"^(?:angenommen|abgelehnt|mit vorbehalt|accepted|dec
 _SUBJECT_REGISTER = re.compile(r"^\s*(?:anmeldung|registration|teilnahme|register)\b", _F)
 _SUBJECT_CANCEL = re.compile(r"^\s*(?:abmeldung|absage|cancel\w*)\b", _F)
 _FIELD_LINE = re.compile(r"^\s*[\w -]{2,30}:\s*\S", re.MULTILINE)
-
-_NOT_A_FULL_STOP = re.compile(  # the dot first: the engine jumps from dot to dot
-    r"\.(?:(?<=\d\.)|(?<=\b\w\.)|"
-    + "|".join(rf"(?<=\b{w}\.)" for w in "Dr Prof bzw ggf ca Nr Str usw etc inkl evtl Hr Fr Min Std"
-               .split()) + ")", _F)
-_WRAPPED_LINE = re.compile(r"(?m)^(.{50,}[^.!?:;,\s])[ \t]*\n(?=[ \t]*(?!\d+[.)]\s|[-*•]\s)"
-                           r"[^\s\n][^:\n]{0,30}(?:[^:\n]|$))")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -159,17 +156,6 @@ class Reading:
     partstat: str = ""
 
 
-def sentences(text: str) -> list[str]:
-    """The text as sentences: dots that end no sentence ("31.05.2021", "31. Mai", "e.V.",
-    "Dr.") and hard line wraps do not split it."""
-    joined = _NOT_A_FULL_STOP.sub(_DOT, _WRAPPED_LINE.sub(r"\1 ", text))
-    return [s.strip().replace(_DOT, ".") for s in _SENTENCE_END.split(joined) if s.strip()]
-
-
-_DOT = "\u2024"  # stands for a dot that ends no sentence while the text is split
-
-
-
 @dataclass
 class _Found:
     register: bool = False
@@ -189,7 +175,7 @@ class _Found:
         cancellation, a negation only agrees ("es geht an dem Tag nicht")."""
         for what, sentence in self.notes:
             if not (intent is Intent.CANCEL and what == "Verneinung"):
-                return f"{what}: ‚{_short(sentence)}‘"
+                return f"{what}: ‚{shorten(sentence)}‘"
         return ""
 
 
@@ -204,7 +190,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             clause, rest = _clause(sentence, m)
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
-            found.elsewhere = found.elsewhere or (other and f"{other}: ‚{_short(sentence)}‘")
+            found.elsewhere = found.elsewhere or (other and f"{other}: ‚{shorten(sentence)}‘")
             if _speaks_of_others(clause, m[0]):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
@@ -253,20 +239,20 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     """What a sentence is — register, cancel, question, hedge, known (explained) or "" —
     and for a registration or cancellation the words that said it."""
     low = sentence.lower()
-    away = _has(low, _AWAY_WORDS) and bool(_AWAY.search(sentence))
+    away = has_any(low, _AWAY_WORDS) and bool(_AWAY.search(sentence))
     found.away |= away
-    found.substitute |= _has(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
-    if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
+    found.substitute |= has_any(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
+    if sentence.endswith("?") or (has_any(low, _QUESTION_WORDS)
                                   and _INDIRECT_QUESTION.search(sentence)):
         found.asks = True
         return "question", None
-    cancel = _CANCEL.search(sentence) if _has(low, _CANCEL_WORDS) else None
+    cancel = _CANCEL.search(sentence) if has_any(low, _CANCEL_WORDS) else None
     if _CONDITION.search(sentence):  # "falls ich nicht kann, sage ich ab" is a courtesy
         return ("known" if cancel else ""), None
     if cancel and not _EXCUSE.search(sentence):
         found.cancel = True
         return "cancel", cancel
-    m = _REGISTER.search(sentence) if _has(low, _REGISTER_WORDS) else None
+    m = _REGISTER.search(sentence) if has_any(low, _REGISTER_WORDS) else None
     if m and not _NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
         if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or _THEN.match(
                 sentence):
@@ -274,105 +260,25 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
             return "hedge", None
         found.register = True
         return "register", m
-    if (_explained(sentence) or (_has(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
+    if (is_explained(sentence) or (has_any(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
             or _FIELD_LINE.match(sentence)):
         return "known", None
-    if away or (_has(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
+    if away or (has_any(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
         return "away", None  # part of an out-of-office text
     return "", None
 
 
-def _short(sentence: str, limit: int = 140) -> str:
-    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
-
-
-_REQUEST = re.compile(
-    r"\b(?:bitte|bitten|können sie|könnten sie|würden sie|wären sie|möchten sie|please|could you"
-    r"|would you|can you|kindly|bescheid|schicken sie|senden sie|teilen sie|s'il vous pla[iî]t"
-    r"|lütfen)\b", _F)
-_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_TITLED = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*(?-i:[A-ZÄÖÜ])\w+")
-_RELATIVE = (r"(?:mein|meine|meinen|meinem|meiner|unser|unsere|unseren|unserem|unserer|my|our)"
-             r"\s+(?:\w+\s+)?(?:Kolleg\w*|Mitarbeiter\w*|Chef\w*|Vorsitzende\w*|Vorstand\w*"
-             r"|Mann|Frau|Ehemann|Ehefrau|Partner\w*|Sohn|Tochter|Vertret\w*|Nachfolger\w*"
-             r"|Praktikant\w*|Leiter\w*|colleague\w*|husband|wife|partner|boss)\b")
 _THIRD_PERSON = re.compile(rf"{_TITLED.pattern}|\b{_RELATIVE}"
                            r"|\b(?:zu zweit|zu dritt|beide|both of us|two of us)\b"
                            r"|(?-i:\b(?:er|ihn|ihm|sie|ihr|he|him|she|her)\b)", _F)
-_NAMED_RELATIVE = re.compile(rf"\b{_RELATIVE}\s+(?-i:[A-ZÄÖÜ])\w+", _F)
+
+
 _THEN = re.compile(r"^\W*(?:dann|then|in diesem fall|in that case)\b", _F)
 _BACK_REFERENCE = re.compile(r"^\W*(?:dafür|dazu|hierfür|hierzu|daran|for (?:this|that|it))\b",
                              _F)
 _GREETING_PREFIX = re.compile(
     r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
     r"|dear|hello|bonjour|merhaba|salut)\b[^,!.?:]{0,60}[,!:]\s*", _F)
-_DELIVERY = (r"\b(?:link\w*|zugangsdaten|einwahldaten|zoom[\w-]*|bestätigung|anmeldebestätigung"
-             r"|einladung|unterlagen|details|access data)\b")
-_SEND = r"\b(?:schick|send|zusend|zukommen|weiterleit|forward|mail)\w*"
-_GREETING_LINE = re.compile(
-    r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
-    r"|dear|hello|bonjour|merhaba|salut)\b[^.?]{0,60}$"  # a greeting alone
-    r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$", _F)
-_PLEASANTRY = re.compile(  # matched at the start of the sentence
-    r"\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
-    r"(?:grüße|grüßen|gruß|grüsse|gruss|regards|wishes)\b.{0,40}$"  # a closing
-    r"|\W*(?:\S+\s+){0,4}(?:grüße|grüßen|gruß|grüsse|regards)\W*$"
-    r"|\W*(?:mfg|lg|vg|cheers|ciao|tschüss|bis (?:dann|bald)|best)\b.{0,30}$"
-    r"|\W*(?:von meinem|sent from my|gesendet (?:von|mit)|envoyé de mon)\b.{0,40}$"
-    r"|\W*(?:super|prima|toll|perfekt|passt|alles klar|ok(?:ay)?|gut|great|perfect|wunderbar)"
-    r"\W*$", _F)
-_KIND_WORDS = re.compile(r"\bfreuen? (?:mich|uns)\b|looking forward"
-                         r"|schönen? (?:tag|wochenende|abend)|bleiben sie gesund", _F)
-_DELIVERY_RE = re.compile(_DELIVERY, _F)
-_SEND_RE = re.compile(_SEND, _F)
-_INSTRUCTION = re.compile(  # a note for the list; "reply here"
-    r"(?:ergänz|korrigier|änder|eintrag|trag)\w*.{0,40}(?:teilnehmerliste|liste)"
-    r"|(?:teilnehmerliste|liste).{0,40}(?:ergänz|korrigier|änder|eintrag|trag)\w*"
-    r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)"
-    r"|\b(?:hierhin|hierher|an diese adresse|to this address)\s+(?:antworten|reply)", _F)
-_PROVENANCE = re.compile(  # where the invitation came from
-    r"\b(?:einladung|invitation)\b.{0,60}\b(?:weitergeleitet|bekommen|erhalten|forwarded"
-    r"|received|got)\b|\b(?:weitergeleitet|bekommen|erhalten|forwarded|forwarding|received"
-    r"|got)\b.{0,40}\b(?:einladung|invitation)\b", _F)
-
-
-def _explained(sentence: str) -> bool:
-    """A greeting, or a pleasantry with nothing a human must read in it, or an instruction
-    for what we send anyway, or where the invitation came from (no question, no request)."""
-    if _GREETING_LINE.search(sentence):
-        return True
-    if (_PLEASANTRY.match(sentence) or _KIND_WORDS.search(sentence)
-            or _THANKS.search(sentence)):
-        return not salient(sentence, None)
-    if sentence.endswith("?"):
-        return False
-    if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence):
-        return True  # how to send what we send anyway
-    low = sentence.lower()
-    return bool((_has(low, _INSTRUCTION_WORDS) and _INSTRUCTION.search(sentence)) or (
-        _has(low, ("einladung", "invitation")) and _PROVENANCE.search(sentence)
-        and not (_has(low, _REQUEST_WORDS) and _REQUEST.search(sentence))))
-
-
-def salient(sentence: str, event: EventFacts | None) -> str:
-    """What in a sentence a human must read, when no rule explained it: a question, a
-    request, a negation, an address, a name, a date (not the event's own) — or ""."""
-    low = sentence.lower()
-    if "@" in sentence and _ADDRESS.search(sentence):
-        return "Adresse"
-    if sentence.endswith("?") or (_has(low, _QUESTION_WORDS)
-                                  and _INDIRECT_QUESTION.search(sentence)):
-        return "Frage"
-    if _has(low, _REQUEST_WORDS) and _REQUEST.search(sentence):
-        return "Bitte"
-    if _has(low, _NEGATION_WORDS) and _NEGATION.search(sentence):
-        return "Verneinung"
-    if (_has(sentence, _TITLE_WORDS) and _TITLED.search(sentence)) or (_has(low, _RELATIVE_WORDS)
-                                    and _NAMED_RELATIVE.search(sentence)):
-        return "Person"
-    if event is not None and event.elsewhere(sentence, False):
-        return "Datum"
-    return ""
 
 
 def classify(subject: str, text: str, calendar_method: str | None = None, *,
@@ -404,11 +310,11 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         return Reading(Intent.CANCEL, found.asks, **facts)
     if found.register:
         if found.hedge and not note:
-            facts["note"] = f"Vorbehalt: ‚{_short(found.hedge)}‘"
+            facts["note"] = f"Vorbehalt: ‚{shorten(found.hedge)}‘"
         return Reading(Intent.REGISTER, found.asks, **facts)
     if found.hedge:
         return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Vorbehalt – bitte "
-                       f"prüfen: ‚{_short(found.hedge)}‘", sentence=found.hedge)
+                       f"prüfen: ‚{shorten(found.hedge)}‘", sentence=found.hedge)
     if found.asks:
         return Reading(Intent.QUESTION, True, reason=note)
     by_subject = _from_subject(subject, body)
@@ -420,7 +326,7 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
     if found.unexplained:
         return Reading(Intent.UNKNOWN, reason=f"Anliegen nicht erkannt: "
-                                              f"‚{_short(found.unexplained[0])}‘")
+                                              f"‚{shorten(found.unexplained[0])}‘")
     return Reading(Intent.UNKNOWN)
 
 
@@ -434,8 +340,8 @@ def _calendar_reply(text: str, calendar: tuple[str, str | None, str, str] | None
     """A calendar program's answer: its PARTSTAT, and any comment a person typed with it."""
     partstat = calendar[0] if calendar else ""
     comment = (calendar[3] if calendar else "") or " ".join(
-        s for s in sentences(text) if not _explained(s))
-    note = f"Kommentar: ‚{_short(comment)}‘" if comment.strip() else ""
+        s for s in sentences(text) if not is_explained(s))
+    note = f"Kommentar: ‚{shorten(comment)}‘" if comment.strip() else ""
     return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
 
 
@@ -444,98 +350,6 @@ def read(parsed: ParsedMail, event: EventConfig | None = None) -> Reading:
     return classify(parsed.subject, parsed.text, parsed.calendar_method,
                     event=EventFacts.of(event) if event else None,
                     sender_name=parsed.sender_name, calendar=parsed.calendar_reply)
-
-
-_MONTHS = {"jan": 1, "feb": 2, "mär": 3, "mar": 3, "apr": 4, "mai": 5, "may": 5, "jun": 6,
-           "jul": 7, "aug": 8, "sep": 9, "okt": 10, "oct": 10, "nov": 11, "dez": 12, "dec": 12}
-_MONTH = (r"(?P<{}>jan(?:uar|uary)?|feb(?:ruar|ruary)?|märz|mär|march|mar|apr(?:il)?|mai|may"
-          r"|jun[ie]?|jul[iy]?|aug(?:ust)?|sep(?:t|tember)?|okt(?:ober)?|oct(?:ober)?"
-          r"|nov(?:ember)?|dez(?:ember)?|dec(?:ember)?)\b\.?")
-_WEEKDAYS = ["montag", "dienstag", "mittwoch", "donnerstag", "freitag", "samstag", "sonntag"]
-_WEEKDAYS_EN = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_DIGIT = re.compile(r"\d")
-_DATE_WORDS = ("jan", "feb", "mär", "mar", "apr", "mai", "may", "jun", "jul", "aug", "sep", "okt",
-               "oct", "nov", "dez", "dec", "tag", "day", "woch", "herbst", "sommer", "winter",
-               "frühling", "frühjahr", "spring", "summer", "autumn", "fall")
-_DATE = re.compile(  # every way a mail names a day, in one pass
-    r"\b(?P<nd>\d{1,2})\.\s?(?P<nm>\d{1,2})\.(?P<ny>\d{2,4})?"
-    r"|\b(?P<iy>20\d\d)-(?P<im>\d\d)-(?P<id>\d\d)\b"
-    rf"|\b(?P<md>\d{{1,2}})(?:\.|st|nd|rd|th)?\s*(?:of\s+)?{_MONTH.format('mm')}"
-    r"(?:\s*(?P<my>\d{4}))?"
-    rf"|\b{_MONTH.format('mm2')}\s+(?P<md2>\d{{1,2}})(?:st|nd|rd|th)?\b"
-    r"|\b(?:am|ab|bis|zum|vom|on the|the)\s+(?P<dd>\d{1,2})(?:\.|st|nd|rd|th)(?!\s*\d)"
-    rf"|\b(?:im|in|ab|bis|seit|anfang|ende|mitte)\s+{_MONTH.format('om')}(?!\s*\d)"
-    r"|\b(?:im|in the|this|next|diesen|nächsten|kommenden)\s+"
-    r"(?P<season>frühjahr|frühling|sommer|herbst|winter|spring|summer|autumn|fall)\b"
-    r"|\b(?P<wd>" + "|".join(_WEEKDAYS + _WEEKDAYS_EN) + r")\b", _F)
-_EVENT_KIND = re.compile(
-    r"(?:tagung|konferenz|kongress|seminar|workshop|webinar|schulung|messe|sitzung|treffen"
-    r"|veranstaltung|fortbildung|versammlung|fachtag|aktionstag|festival|forum|conference"
-    r"|summit)\b", _F)
-_WORD_START = re.compile(r"[\w-]*$")
-_OUR_KINDS = re.compile(r"^(?:|online-?|digital\w*-?|zoom-?|video-?|virtuell\w*-?)$", _F)
-_IN_PERSON = re.compile(r"\bin präsenz\b|\bpräsenz\w*|\bvor ort\b|\bin person\b|\bon site\b",
-                        _F)
-
-
-@dataclass(frozen=True)
-class EventFacts:
-    """What a mail may name and still mean this event: its day, weekday and title."""
-
-    day: dt.date
-    title: str
-
-    @classmethod
-    def of(cls, event: EventConfig) -> EventFacts:
-        return cls(event.start.date(), event.title.casefold())
-
-    def elsewhere(self, text: str, registering: bool = True) -> str | None:
-        """Why ``text`` speaks of another date, event or place than this one, or None.
-        Event titles and places count only in a registration (``registering``): a
-        cancellation may well name the meeting that keeps someone away."""
-        if self._other_date(text):
-            return "anderes Datum"
-        if not registering:
-            return None
-        for m in _EVENT_KIND.finditer(text):
-            prefix = _WORD_START.search(text, 0, m.start())[0]
-            word = prefix + m[0]
-            prefix = prefix.casefold().rstrip("-")
-            if (word.casefold() not in self.title and not _OUR_KINDS.match(prefix)
-                    and not (len(prefix) >= 4 and prefix in self.title)):
-                return f"andere Veranstaltung ({word})"
-        if _IN_PERSON.search(text):
-            return "Präsenz statt online"
-        return None
-
-    def _other_date(self, text: str) -> bool:
-        if not (_DIGIT.search(text) or _has(text.lower(), _DATE_WORDS)):
-            return False  # most sentences name no day at all
-        return any(self._differs(m) for m in _DATE.finditer(text))
-
-    def _differs(self, m: re.Match) -> bool:
-        """Whether a date the mail names is another day than the event's."""
-        day = self.day
-        if m["wd"]:
-            name = m["wd"].casefold()
-            index = _WEEKDAYS.index(name) if name in _WEEKDAYS else _WEEKDAYS_EN.index(name)
-            return index != day.weekday()
-        if m["season"]:
-            return True
-        if m["om"]:
-            return _MONTHS.get(m["om"][:3].casefold()) != day.month
-        if m["dd"]:
-            return int(m["dd"]) != day.day
-        if m["iy"]:
-            number, month, year = int(m["id"]), int(m["im"]), int(m["iy"])
-        elif m["nd"]:
-            number, month = int(m["nd"]), int(m["nm"])
-            year = m["ny"] and int(m["ny"]) + (2000 if len(m["ny"]) == 2 else 0)
-        else:
-            number = int(m["md"] or m["md2"])
-            month = _MONTHS.get((m["mm"] or m["mm2"])[:3].casefold(), 0)
-            year = int(m["my"]) if m["my"] else None
-        return (number, month) != (day.day, day.month) or year not in (None, day.year)
 
 
 def _from_subject(subject: str, body: str) -> Reading | None:

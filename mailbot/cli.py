@@ -904,7 +904,7 @@ def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
     config = _load(ctx, secrets=False)
     try:
         with _store(config) as store:  # the views of the current schema, the event's zone
-            store.use_time_zone(config.event.timezone)
+            store.use_time_zone(config.event.timezone, now_utc())
     except (OSError, sqlite3.Error) as exc:
         _fail(f"database {config.database}: {exc}")
     try:

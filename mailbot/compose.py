@@ -245,6 +245,14 @@ def _text_part(subtype: str, text: str, params: str = "") -> bytes:
             f"Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + encoded
 
 
+def body_forms(name: str | None) -> list[str]:
+    """How a name may stand in a reply body besides itself: quoted-printable (as
+    ``_text_part`` writes it) when it is not plain ASCII (for erasing a person)."""
+    if not name or name.isascii():
+        return []
+    return [binascii.b2a_qp(name.encode()).decode("ascii")]
+
+
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:
     boundary = f"=_mailbot_{secrets.token_hex(12)}"
     out = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()]

@@ -154,7 +154,7 @@ class Jobs:
                       everything=now >= self.purge_due())
         if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
-        counts = self.store.erase_all()
+        counts = self.store.erase_all(now)
         log.info("retention period over: personal data of %d registrations erased",
                  sum(counts.values()))
         return counts

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from .classify import Reading
 from .clock import now_utc
+from .compose import body_forms
 from .config import Config
 from .inbox import Inbox
 from .lock import AlreadyRunning, exclusive
@@ -284,7 +285,8 @@ class Desk:
             "WHERE recipient = ?", [email, email]).fetchone()
         if not known:
             raise OrganiserError(f"nothing stored about {email}")
-        counts = self.store.erase_person(email, reg.name if reg else None)
+        name = reg.name if reg else None
+        counts = self.store.erase_person(email, name, body_forms(name))
         return Outcome(f"erased {email}: {_n(counts['registrations'], 'registration')}, "
                        f"{_n(counts['replies'], 'reply', 'replies')}, sender hidden in "
                        f"{_n(counts['mails'], 'mail')}")
@@ -295,7 +297,7 @@ class Desk:
             return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
                            f"([privacy] retain_days_after_event = "
                            f"{self.config.privacy.retain_days})")
-        counts = self.store.erase_all()
+        counts = self.store.erase_all(now)
         total = sum(counts.values())
         return Outcome(f"erased the personal data of {_n(total, 'registration')} "
                        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})")

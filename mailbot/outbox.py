@@ -9,6 +9,7 @@ server's answer, so the window between "250 OK" and the database knowing it stay
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import re
@@ -32,6 +33,28 @@ log = logging.getLogger(__name__)
 
 PER_CONNECTION = 20  # replies due before another connection is worth opening
 GRACE = 5.0  # seconds the reply in hand may still take after a stop (SIGTERM)
+MAX_ATTEMPTS = 20  # temporary refusals before a reply is given up (about a day of retries)
+INTERRUPTED = "interrupted: mailbot ended while sending it"
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """Backoff after the n-th temporary refusal: 1, 2, 4 … minutes, at most 2 hours."""
+    return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
+
+
+def after_failure(attempts: int, error: str, permanent: bool,
+                  retry_after: dt.timedelta | None = None) -> tuple[str, dt.timedelta | None]:
+    """The retry rule, after the ``attempts``-th failed send: (the error to record, the
+    delay before the next attempt — None when the reply is given up). A permanent refusal
+    (5xx) is given up at once, a temporary one (4xx, a lost connection) after MAX_ATTEMPTS;
+    with ``retry_after`` (the server said "slow down") it waits that long, however often."""
+    if permanent:
+        return error, None
+    if retry_after is not None:
+        return error, retry_after
+    if attempts >= MAX_ATTEMPTS:
+        return f"{error} (given up after {attempts} attempts)", None
+    return error, retry_delay(attempts)
 
 
 def command_timeout(configured: float) -> float:

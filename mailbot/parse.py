@@ -153,6 +153,17 @@ def content_key(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def mail_key(raw: bytes) -> str:
+    """The key ``parse_mail`` gives ``raw`` (its valid Message-ID, else the hash of its
+    bytes), read from the header block alone: for finding a mail by its key."""
+    head_end = header_end(raw)
+    if head_end > MAX_HEADER_BYTES:
+        return content_key(raw)
+    msg = _HEADER_PARSER.parsebytes(raw[:head_end])
+    value = next((v for k, v in msg.raw_items() if k.strip().lower() == "message-id"), "")
+    return valid_message_id(decode_header(value)) or content_key(raw)
+
+
 def _unparsed(raw: bytes, head_end: int, reason: str) -> ParsedMail:
     return ParsedMail(key=content_key(raw), message_id=None,
                       sender=None, sender_name="", subject="", headers={}, text="",

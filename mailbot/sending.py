@@ -16,7 +16,14 @@ from .config import Config
 from .inbox import Inbox, InboxError
 from .models import Summary
 from .notify import alive
-from .outbox import Outgoing, Transport, TransportError, TransportLoginError
+from .outbox import (
+    INTERRUPTED,
+    Outgoing,
+    Transport,
+    TransportError,
+    TransportLoginError,
+    after_failure,
+)
 from .store import Store, explain, iso, now_utc
 
 log = logging.getLogger(__name__)
@@ -75,7 +82,8 @@ class Sending:
         an attempt (it may have killed that process: it must not loop forever)."""
         if stop is not None and stop.is_set():
             return
-        interrupted = self.store.count_interrupted(now_utc())
+        interrupted = self.store.count_interrupted(
+            now_utc(), lambda attempts: after_failure(attempts, INTERRUPTED, False))
         if interrupted:
             log.warning("%d replies were on their way when mailbot last ended: sent again",
                         interrupted)
@@ -168,8 +176,10 @@ class _Recorder:
         throttle = rate.is_throttle(error)
         self.throttled += throttle
         permanent = permanent and not throttle
-        self.store.mark_attempt_failed(reply_id, error, permanent, now_utc(),
-                                       rate.pause(self.throttled) if throttle else None)
+        retry_after = rate.pause(self.throttled) if throttle else None
+        self.store.mark_attempt_failed(
+            reply_id, now_utc(),
+            lambda attempts: after_failure(attempts, error, permanent, retry_after))
         if permanent:
             self.summary.refused += 1
         else:

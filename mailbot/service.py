@@ -80,7 +80,7 @@ class Processor(Jobs, Sending):
         self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
         self.copy_failing = False  # copies to the Sent folder fail (logged once)
-        store.use_time_zone(config.event.timezone)  # the organisers' views show local time
+        store.use_time_zone(config.event.timezone, now_utc())  # the views show local time
 
     # -- one mail ---------------------------------------------------------------------
 

@@ -13,9 +13,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mailbot"
 PURE = ["models", "parse", "people", "classify", "guard", "policy", "lifecycle", "compose",
-        "ics", "report", "text", "clock", "bounce", "rate", "providers"]
-IO_MODULES = {"store", "inbox", "outbox", "daemon", "service", "jobs", "sending", "organiser",
-              "cli", "lock", "notify", "net", "doctor", "browse", "health", "digest"}
+        "ics", "report", "text", "clock", "bounce", "rate", "providers", "names", "signature",
+        "sentences", "eventfacts", "explained"]
+IO_MODULES = {"store", "store_rows", "store_messages", "store_registrations", "store_outbox",
+              "store_state", "migrations", "imap", "maildir", "inbox", "outbox", "daemon",
+              "service", "jobs", "sending", "organiser", "cli", "lock", "notify", "net",
+              "doctor", "browse", "health", "digest"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 

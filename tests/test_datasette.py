@@ -26,6 +26,7 @@ from conftest import CONFIG, ROOT, Mailbox, _users, registration_mail
 
 from mailbot import browse
 from mailbot.cli import main
+from mailbot.clock import now_utc
 from mailbot.people import PARTICLES
 from mailbot.report import zoom_rows
 from mailbot.store import VIEWS, Store
@@ -255,9 +256,9 @@ def test_views_exist_in_every_database_and_follow_the_event_zone():
                          "VALUES (?, 'X', 'confirmed', ?)", [f"{at[:10]}@x.example", at])
     shown = lambda: [r[4] for r in store.db.execute("SELECT * FROM teilnehmende")]  # noqa: E731
     assert shown() == ["01.07.2021 14:00", "01.12.2021 14:00"], "UTC before a zone is known"
-    store.use_time_zone("Europe/Berlin")
+    store.use_time_zone("Europe/Berlin", now_utc())
     assert shown() == ["01.07.2021 16:00", "01.12.2021 15:00"]
-    store.use_time_zone("America/New_York")
+    store.use_time_zone("America/New_York", now_utc())
     assert shown() == ["01.07.2021 10:00", "01.12.2021 09:00"]
 
 
@@ -382,7 +383,7 @@ def test_a_database_from_before_the_views_gets_them_with_its_rows(tmp_path, monk
         old.db.conn.commit()
         old.close()
     store = Store(path)
-    store.use_time_zone("Europe/Berlin")
+    store.use_time_zone("Europe/Berlin", now_utc())
     assert store.db.execute('SELECT "Platz", "Name", "angemeldet am" FROM warteliste'
                             ).fetchall() == [(1, "Anna", "21.05.2021 09:00")]
 

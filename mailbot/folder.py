@@ -1,0 +1,43 @@
+"""What the two inboxes (``imap``, ``maildir``) share: their errors, and which mail a
+person's erasure takes."""
+
+from __future__ import annotations
+
+import email.parser
+import re
+
+from .parse import parse_from, valid_message_id
+
+
+class InboxError(Exception):
+    """Raised when the inbox cannot be reached or refuses us (connection, TLS, login,
+    missing folder). The message is one line, without the password."""
+
+
+class InboxLoginError(InboxError):
+    """Raised when the IMAP server or the token endpoint refuses the login: no retry
+    helps until someone fixes the password, the secret or the permission."""
+
+
+def to_erase(head: bytes, keys: set[str], sender: str | None) -> bool | None:
+    """Whether a mail with these headers is one to erase; None: only its hash can tell."""
+    msg = email.parser.BytesHeaderParser().parsebytes(head)
+    if sender and parse_from(str(msg.get("from", "")))[0] == sender.lower():
+        return True
+    message_id = valid_message_id(str(msg.get("message-id", "")))
+    if message_id:
+        return message_id in keys
+    return None if any(k.startswith("sha256:") for k in keys) else False
+
+
+_OUR_ID = re.compile(r"\.mailbot(?:-[a-z]+)?@[^>]+>$")  # compose.py: make_msgid("mailbot…")
+
+
+def our_copy(head: bytes, recipient: str | None) -> bool:
+    """Whether a mail in the Sent folder is one of mailbot's (to ``recipient``, if given):
+    `forget` and `purge` delete those too, the organiser's own mail there stays."""
+    msg = email.parser.BytesHeaderParser().parsebytes(head)
+    message_id = valid_message_id(str(msg.get("message-id", "")))
+    if not message_id or not _OUR_ID.search(message_id):
+        return False
+    return recipient is None or parse_from(str(msg.get("to", "")))[0] == recipient.lower()
