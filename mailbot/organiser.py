@@ -42,7 +42,7 @@ from .outbox import open_transport
 from .parse import parse_mail
 from .policy import event_version, moved_up, realise
 from .service import Processor, note_row
-from .store import Store
+from .store import Store, no_database
 from .text import valid_address
 
 T = TypeVar("T")
@@ -59,8 +59,7 @@ def locked_or_queued(config: Config, work: Callable[[bool], T]) -> T:
     it (not ``alone``: what it queues, the service sends at its next round, and the
     service moves the mail). Raises TaskError when mailbot has no database yet."""
     if not config.database.exists():
-        raise TaskError(f"no database at {config.database} yet: mailbot has not run with "
-                        f"this configuration ([database] path)")
+        raise TaskError(no_database(config.database))
     with contextlib.ExitStack() as held:
         try:
             held.enter_context(exclusive(config.database))

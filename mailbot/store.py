@@ -330,6 +330,21 @@ class Store(Messages, Registrations, Outbox, State):
         prune_backups(folder, keep_days, now)
         return target
 
+    def schema_version(self) -> int:
+        """The schema the database is at (its migrations' count), for `mailbot check`."""
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+
+# What a store call may raise: StoreError, and sqlite3's own errors of single reads and
+# writes (see StoreError). Callers catch this instead of importing sqlite3.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.Error)
+
+
+def no_database(path: Path) -> str:
+    """The one line for a command that needs the database before mailbot made it."""
+    return (f"no database at {path} yet: mailbot has not run with this configuration "
+            f"([database] path)")
+
 
 def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
                   everything: bool = False) -> list[Path]:

@@ -18,7 +18,7 @@ PURE = ["models", "parse", "people", "classify", "guard", "policy", "lifecycle",
 IO_MODULES = {"store", "store_rows", "store_messages", "store_registrations", "store_outbox",
               "store_state", "migrations", "imap", "maildir", "inbox", "outbox", "daemon",
               "service", "jobs", "sending", "organiser", "cli", "lock", "notify", "net",
-              "doctor", "browse", "health", "digest"}
+              "doctor", "browse", "health", "digest", "cli_common", "cli_desk", "cli_run"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 
@@ -83,9 +83,10 @@ def _every_import(tree: ast.Module) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in PACKAGE.glob("*.py")))
 def test_only_cli_starts_the_loop(name):
-    """The loop (daemon) sits on the service, never the other way round: nothing but cli
-    imports it, not even for an annotation — organiser and report above all."""
-    if name in ("cli", "daemon"):
+    """The loop (daemon) sits on the service, never the other way round: nothing but the
+    command line (cli, and cli_run where `run` lives) imports it, not even for an
+    annotation — organiser and report above all."""
+    if name in ("cli", "cli_run", "daemon"):
         return
     imports = _every_import(ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8")))
     assert "daemon" not in imports, f"{name}.py imports daemon"
@@ -105,3 +106,34 @@ def test_store_closes_itself(tmp_path):
         store.db.execute("select 1")
     with pytest.raises(Exception, match="closed"):
         store.db.execute("select 1")
+
+
+MAX_LINES = 400
+
+
+def test_no_module_is_over_400_lines():
+    """A module a newcomer can read in one sitting: none over 400 lines (issue 11)."""
+    long = {path.name: n for path in sorted(PACKAGE.glob("*.py"))
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"over {MAX_LINES} lines: {long}"
+
+
+def test_every_command_is_found_and_the_read_only_ones_start_light():
+    """The commands of cli_run/cli_desk are registered when used: each name `--help` lists
+    resolves to its command; importing the command line loads no mail library."""
+    import subprocess
+    import sys
+
+    import click
+
+    from mailbot.cli import main
+
+    ctx = click.Context(main)
+    names = main.list_commands(ctx)
+    assert {"run", "status", "check", "cancel", "move-up", "purge", "preview"} <= set(names)
+    assert all(main.get_command(ctx, name).name == name for name in names)
+    code = ("import sys, mailbot.cli; print(sorted(m for m in ('imapclient', 'aiosmtplib', "
+            "'jinja2', 'icalendar', 'mailbot.daemon', 'mailbot.organiser') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -11,6 +11,8 @@ import pytest
 from mailbot import config as cfg
 from mailbot import guard
 from mailbot.classify import Reading, classify
+from mailbot.config_read import _event
+from mailbot.config_section import Section
 from mailbot.models import Action, Intent, Participant, ReplyKind, Status
 from mailbot.parse import parse_from, parse_mail
 from mailbot.people import split_name
@@ -37,7 +39,7 @@ def mail(headers: str, body: str = "Hiermit melde ich mich an.", charset: str = 
 def event():
     with (ROOT / "config" / "example.toml").open("rb") as fh:
         data = tomllib.load(fh)
-    return cfg._event(cfg._Section(data, "event"))
+    return _event(Section(data, "event"))
 
 
 # -- parse -------------------------------------------------------------------------------

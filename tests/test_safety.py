@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import registration_mail, rows, start_daemon, stop, wait_for
 from test_organiser import cli, event_db  # noqa: F401  (the fixture)
 
-from mailbot import cli as cli_mod
+from mailbot import cli_common as cli_mod
 from mailbot.cli import main
 
 
@@ -36,7 +36,7 @@ def test_without_a_terminal_nothing_happens_without_yes(event_db, args):  # noqa
 
 
 def test_no_at_the_question_changes_nothing(event_db, monkeypatch, smtp):  # noqa: F811
-    monkeypatch.setattr(cli_mod, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_mod, "interactive", lambda: True)
     result = CliRunner().invoke(main, ["--config", str(event_db), "purge", "--now"],
                                 input="n\n")
     assert result.exit_code == 0, result.output
@@ -65,7 +65,7 @@ def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox
     old.write_bytes(b"")
     os.utime(old, (time.time() - 8 * 86400,) * 2)  # older than backup_days = 7
 
-    monkeypatch.setattr(cli_mod, "_interactive", lambda: True)
+    monkeypatch.setattr(cli_mod, "interactive", lambda: True)
     result = CliRunner().invoke(main, ["--config", str(event_db), "forget", "anna@a.example"],
                                 input="y\n")
     out = result.output

@@ -205,7 +205,7 @@ def _with_limit(text: str, line: str) -> str:
 
 
 def test_check_prints_what_a_preset_will_use(example_config, tmp_path, monkeypatch):
-    from mailbot.cli import _setup_lines
+    from mailbot.doctor import setup_lines
 
     text = _strip_servers(example_config.source.read_text())
     path = tmp_path / "mailbot.toml"
@@ -213,7 +213,7 @@ def test_check_prints_what_a_preset_will_use(example_config, tmp_path, monkeypat
     monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
     monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
 
-    imap, smtp = _setup_lines(cfg.load(path))
+    imap, smtp = setup_lines(cfg.load(path))
 
     assert imap.startswith("IMAP outlook.office365.com:993 tls (preset microsoft365), login ")
     assert imap.endswith("copy of each reply in Sent: no")
