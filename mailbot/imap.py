@@ -16,7 +16,7 @@ from imapclient.exceptions import IMAPClientError
 
 from . import auth
 from .config import ImapConfig
-from .folder import InboxError, InboxLoginError, our_copy, to_erase
+from .folder import InboxError, InboxLoginError, erase_our_copies, to_erase
 from .models import InboundMail
 from .net import connection_problem
 from .notify import wait
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 SENT_NAMES = ("Sent", "Gesendet", "Gesendete Elemente", "INBOX.Sent", "Sent Items")
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
-_SENT_HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO)]"
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -326,38 +325,14 @@ class ImapInbox:
                     if self.client.has_capability("UIDPLUS"):
                         self.client.uid_expunge(uids)
                     removed += len(uids)
-            copies = self._erase_sent_copies(sender)  # not counted: the caller names the
-            if copies:  # inbox and processed folder (cli.py could add "and Sent")
+            copies = erase_our_copies(self.client, (self.cfg.folder, self.cfg.processed_folder),
+                                      SENT_NAMES, sender)  # not counted: the caller names
+            if copies:  # the inbox and processed folder (cli.py could add "and Sent")
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: deleting mail failed: "
                              f"{connection_problem(exc)}") from None
-        return removed
-
-    def _erase_sent_copies(self, recipient: str | None) -> int:
-        """Our replies in the Sent folder (copied there by us or filed by the provider):
-        those to ``recipient``, or all of them when None (purge)."""
-        folders = self.client.list_folders()
-        names = {name for _, _, name in folders}
-        sent = ([name for flags, _, name in folders if b"\\Sent" in flags]
-                + [n for n in SENT_NAMES if n in names])
-        removed = 0
-        for folder in dict.fromkeys(sent):
-            if folder in (self.cfg.folder, self.cfg.processed_folder):
-                continue
-            self.client.select_folder(folder)
-            uids = []
-            for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
-                for uid, data in self.client.fetch(chunk, [_SENT_HEAD_ITEM]).items():
-                    head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
-                    if our_copy(head or b"", recipient):
-                        uids.append(uid)
-            if uids:
-                self.client.add_flags(uids, [b"\\Deleted"])
-                if self.client.has_capability("UIDPLUS"):
-                    self.client.uid_expunge(uids)
-                removed += len(uids)
         return removed
 
     def _matching(self, keys: set[str], sender: str | None) -> list[int]:

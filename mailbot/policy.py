@@ -238,23 +238,13 @@ def _by(mail: Request, person: Participant) -> str | None:
     return mail.sender if mail.sender and person.email != mail.sender else None
 
 
-def _may_cancel_for(sender: str, email: str) -> bool:
-    """Whether ``sender``'s word cancels ``email``: her own address, or a colleague's at
-    the same organisation (one domain, not a freemail one). Anybody else's word that a
-    person cannot come goes to a human: a stranger must not free a place that is not hers."""
-    if sender == email:
-        return True
-    domain = email.rpartition("@")[2]
-    return sender.rpartition("@")[2] == domain and domain not in guard.FREEMAIL
-
-
 def _cancel(mail: Request, current: Mapping[str, Status],
             waitlist_head: Registration | None) -> Decision:
     people = mail.people or ()
     if len(people) != 1:
         return Decision(Action.REVIEW, "Abmeldung: unklar, für wen")
     person = people[0]
-    if mail.sender and not _may_cancel_for(mail.sender, person.email):
+    if mail.sender and not guard.may_cancel_for(mail.sender, person.email):
         return Decision(Action.REVIEW, f"Abmeldung für {person.email}, geschrieben von "
                                        f"{mail.sender} – bitte mit der Person klären")
     if current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):

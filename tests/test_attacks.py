@@ -45,7 +45,7 @@ def forged_dsn(victim: str) -> bytes:
         f"--b1--\r\n").encode()
 
 
-@pytest.mark.xfail(strict=True, reason="store.bounced_reply falls back to 'the latest reply "
+@pytest.mark.xfail(strict=True, reason="store_outbox.bounced_reply falls back to 'the latest reply "
                    "to a failed address' when the bounce quotes no Message-ID of ours")
 def test_a_forged_bounce_without_our_message_id_marks_nobody_undeliverable(
         mailbox, smtp, make_config):
