@@ -3,7 +3,6 @@ resend, forget, purge — each a change by hand that must not race the running s
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING
 
 import click
@@ -15,7 +14,7 @@ from .cli_common import load as _load
 from .cli_common import open_store as _open_store
 from .inbox import InboxError, open_inbox
 from .outbox import open_transport
-from .store import now_utc, prune_backups
+from .store import DATABASE_ERRORS, now_utc, prune_backups
 
 if TYPE_CHECKING:
     from .organiser import Outcome
@@ -258,43 +257,43 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
     from .organiser import Desk, OrganiserError
     from .service import Processor
 
-    store = _open_store(config)
     inbox = None
-    try:
-        processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
-        if need_inbox:
-            try:
-                inbox = open_inbox(config.imap, config.maildir, 10,
-                                   config.limits.max_message_bytes, False)
-            except InboxError as exc:
-                click.echo(f"mailbot: inbox not reachable ({exc}); the database is changed, "
-                           f"move the mail yourself", err=True)
+    with _open_store(config) as store:
         try:
-            outcome = action(Desk(processor), _LeaveInPlace(inbox) if beside_service and inbox
-                             else inbox)
-        except (OrganiserError, ComposeError) as exc:
-            _fail(str(exc), 1)
-            return
-        except InboxError as exc:  # the database is changed; the mail stays where it is
-            _fail(f"{exc}; the database is updated, please move the mail yourself", 2)
-            return
-        except sqlite3.Error as exc:
-            _fail(f"database {config.database}: {exc}; nothing was changed, try again", 2)
-            return
-        click.echo(outcome.text)
-        if send and outcome.queued:
-            summary = Summary()
-            processor.flush(summary)
-            click.echo(f"{summary.sent} sent"
-                       + (f", {summary.send_errors} not yet (queued)"
-                          if summary.send_errors else "")
-                       + (f", {summary.refused} refused for good (see mailbot status)"
-                          if summary.refused else ""))
-        return outcome
-    finally:
-        if inbox is not None:
-            inbox.close()
-        store.close()
+            transport = open_transport(config.smtp, config.contact.address)
+            processor = Processor(config, store, transport)
+            if need_inbox:
+                try:
+                    inbox = open_inbox(config.imap, config.maildir, 10,
+                                       config.limits.max_message_bytes, False)
+                except InboxError as exc:
+                    click.echo(f"mailbot: inbox not reachable ({exc}); the database is changed, "
+                               f"move the mail yourself", err=True)
+            try:
+                where = _LeaveInPlace(inbox) if beside_service and inbox else inbox
+                outcome = action(Desk(processor), where)
+            except (OrganiserError, ComposeError) as exc:
+                _fail(str(exc), 1)
+                return
+            except InboxError as exc:  # the database is changed; the mail stays where it is
+                _fail(f"{exc}; the database is updated, please move the mail yourself", 2)
+                return
+            except DATABASE_ERRORS as exc:
+                _fail(f"database {config.database}: {exc}; nothing was changed, try again", 2)
+                return
+            click.echo(outcome.text)
+            if send and outcome.queued:
+                summary = Summary()
+                processor.flush(summary)
+                click.echo(f"{summary.sent} sent"
+                           + (f", {summary.send_errors} not yet (queued)"
+                              if summary.send_errors else "")
+                           + (f", {summary.refused} refused for good (see mailbot status)"
+                              if summary.refused else ""))
+            return outcome
+        finally:
+            if inbox is not None:
+                inbox.close()
 
 
 class _LeaveInPlace:

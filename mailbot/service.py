@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable
@@ -56,7 +55,7 @@ from .policy import (
 )
 from .report import mail_date, preview_text
 from .sending import Sending
-from .store import Store, iso, now_utc
+from .store import DATABASE_ERRORS, Store, iso, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +253,7 @@ class Processor(Jobs, Sending):
         mail left for a human — one such mail must not stop the batch."""
         try:
             return self.handle(mail, summary)
-        except sqlite3.Error:
+        except DATABASE_ERRORS:
             raise  # the database, not the mail: stop the batch, nothing is moved, retry later
         except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the batch
             log.exception("internal error while handling mail %s", mail.ref)
