@@ -44,6 +44,8 @@ _CANCEL = re.compile(
     r"\b(?:absagen|abmelden|abmeldung|stornier\w*|zurückziehen|ziehe\b.{0,40}\bzurück"
     rf"|sage\s+(?:ich\s+|wir\s+)?(?:\S+\s+){{0,10}}ab{_END}"
     rf"|melde\s+(?:mich|uns)\s+(?:\S+\s+){{0,10}}ab{_END}"
+    rf"|melden\s+sie\s+(?:\S+\s+){{0,10}}ab{_END}|melde[nt]?\s+(?:ich|wir)\s+(?:sie|ihn)\s+"
+    rf"(?:\S+\s+){{0,10}}ab{_END}"
     r"|streich\w*.{0,40}\bliste|von der (?:teilnehmer)?liste"
     r"|nicht\s+(?:mehr\s+)?(?:teilnehmen|dabei)|nicht\b.{0,30}\bkommen\b|nicht\s+teil" + _END +
     r"|kann\s+(?:\w+\s+){0,2}nicht\W*$"

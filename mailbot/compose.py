@@ -50,6 +50,8 @@ EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "auto-submitt
                     "x-auto-response-suppress", "mime-version", "content-type",
                     "in-reply-to", "references"}
 _URL = re.compile(r"https?://[^\s<>\"']+")
+# a web address in what a sender calls herself (or someone else): never a link in our mail
+_NAME_URL = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]{1,15}:/+|www\.)\S*")
 
 
 class ComposeError(Exception):
@@ -106,12 +108,12 @@ class Composer:
         ``moved_up``: the confirmation of someone who waited; ``changes``: (field, old, new)
         for an update."""
         lang = lang or self.config.event.language
-        name = clean_text(reg.name if reg else person.name, 120)
+        name = _name(reg.name if reg else person.name, 120)
         status = reg.status.value if reg else ""
         try:
             subject, text = self._render(kind, person.email, name, status, lang,
-                                         [clean_text(o, 120) for o in others or []],
-                                         clean_text(by or "", 200), moved_up, changes or [])
+                                         [_name(o, 120) for o in others or []],
+                                         _name(by or "", 200), moved_up, changes or [])
             method = CALENDAR_METHOD.get(kind)
             calendar = None
             if reg and method and status in ("confirmed", "cancelled"):
@@ -222,6 +224,12 @@ def _template_error() -> type[Exception]:
     import jinja2
 
     return jinja2.TemplateError
+
+
+def _name(value: str, limit: int) -> str:
+    """A name from a mail, for our reply: one printable line without web addresses, so a
+    sender cannot put a link (a phishing line) into a mail sent from the institute."""
+    return clean_text(_NAME_URL.sub("…", clean_text(value, limit)), limit)
 
 
 def _address(name: str, address: str) -> str:

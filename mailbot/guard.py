@@ -209,6 +209,16 @@ def domain_burst(new: list[str], usage: Usage, most: int) -> str | None:
     return None
 
 
+def may_cancel_for(sender: str, email: str) -> bool:
+    """Whether ``sender``'s word cancels ``email``: her own address, or a colleague's at
+    the same organisation (one domain, not a freemail one). Anybody else's word that a
+    person cannot come goes to a human: a stranger must not free a place that is not hers."""
+    if sender == email:
+        return True
+    domain = email.rpartition("@")[2]
+    return sender.rpartition("@")[2] == domain and domain not in FREEMAIL
+
+
 def check(mail: ParsedMail, own: str) -> str | None:
     """The reason this mail must not be answered, or None when a reply is allowed."""
     for rule in RULES:

@@ -16,7 +16,7 @@ from imapclient.exceptions import IMAPClientError
 
 from . import auth
 from .config import ImapConfig
-from .folder import InboxError, InboxLoginError, to_erase
+from .folder import InboxError, InboxLoginError, erase_our_copies, to_erase
 from .models import InboundMail
 from .net import connection_problem
 from .notify import wait
@@ -325,6 +325,10 @@ class ImapInbox:
                     if self.client.has_capability("UIDPLUS"):
                         self.client.uid_expunge(uids)
                     removed += len(uids)
+            copies = erase_our_copies(self.client, (self.cfg.folder, self.cfg.processed_folder),
+                                      SENT_NAMES, sender)  # not counted: the caller names
+            if copies:  # the inbox and processed folder (cli.py could add "and Sent")
+                log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         except (OSError, IMAPClientError) as exc:
             raise InboxError(f"{self.description}: deleting mail failed: "

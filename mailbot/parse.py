@@ -59,6 +59,13 @@ _QUOTE_START = re.compile(
     r"(?:Von|From|Gesendet|Sent|Datum|Date|An|To|Betreff|Subject):\s)",
     re.IGNORECASE | re.MULTILINE,
 )
+# A quoted copy of one of our own replies (an autoresponder or ticket system quoting it
+# under its own words, any number of blank lines, with or without ">"): it starts at our
+# greeting and ends with our footer, and none of it is what the person wrote now.
+_OWN_FOOTER = re.compile(r"^[ \t>]*(?:Diese E-Mail wurde automatisch erstellt\.|This e-mail "
+                         r"was written automatically\.)", re.MULTILINE)
+_OWN_GREETING = re.compile(r"^[ \t>]*(?:Guten Tag|Hello)(?: [^\n]{1,125})?,[ \t]*$",
+                           re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _READ_HEADERS = {"subject", "message-id", "auto-submitted", "precedence", "return-path",
                  "x-autoreply", "x-autorespond", "x-ms-exchange-generated-message-source",
@@ -360,7 +367,12 @@ def _normalise(text: str) -> str:
 
 
 def strip_quotes(text: str) -> str:
-    """Only what the person wrote now: cut at the first quote header, drop ``>`` lines."""
+    """Only what the person wrote now: cut at the first quote header or at the greeting
+    of a quoted reply of ours, drop ``>`` lines."""
+    footer = _OWN_FOOTER.search(text)
+    if footer:
+        greetings = list(_OWN_GREETING.finditer(text, 0, footer.start()))
+        text = text[: greetings[-1].start() if greetings else footer.start()]
     m = _QUOTE_START.search(text)
     if m:
         text = text[: m.start()]

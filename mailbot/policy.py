@@ -244,6 +244,9 @@ def _cancel(mail: Request, current: Mapping[str, Status],
     if len(people) != 1:
         return Decision(Action.REVIEW, "Abmeldung: unklar, für wen")
     person = people[0]
+    if mail.sender and not guard.may_cancel_for(mail.sender, person.email):
+        return Decision(Action.REVIEW, f"Abmeldung für {person.email}, geschrieben von "
+                                       f"{mail.sender} – bitte mit der Person klären")
     if current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
         steps = [Step(person, Status.CANCELLED, ReplyKind.CANCELLATION)]
         if current[person.email] is Status.CONFIRMED and waitlist_head is not None:
