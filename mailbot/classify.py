@@ -36,7 +36,7 @@ from .explained import (  # noqa: F401  (the word hints: re-exported for their t
 )
 from .models import Intent, ParsedMail
 from .people import split_signature
-from .sentences import _F, has_any, sentences, shorten
+from .sentences import _F, has_any, quote, sentences
 
 _has = has_any  # the name its test reads
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
@@ -175,7 +175,7 @@ class _Found:
         cancellation, a negation only agrees ("es geht an dem Tag nicht")."""
         for what, sentence in self.notes:
             if not (intent is Intent.CANCEL and what == "Verneinung"):
-                return f"{what}: ‚{shorten(sentence)}‘"
+                return f"{what}: {quote(sentence)}"
         return ""
 
 
@@ -190,7 +190,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             clause, rest = _clause(sentence, m)
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
-            found.elsewhere = found.elsewhere or (other and f"{other}: ‚{shorten(sentence)}‘")
+            found.elsewhere = found.elsewhere or (other and f"{other}: {quote(sentence)}")
             if _speaks_of_others(clause, m[0]):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
@@ -310,11 +310,11 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         return Reading(Intent.CANCEL, found.asks, **facts)
     if found.register:
         if found.hedge and not note:
-            facts["note"] = f"Vorbehalt: ‚{shorten(found.hedge)}‘"
+            facts["note"] = f"Vorbehalt: {quote(found.hedge)}"
         return Reading(Intent.REGISTER, found.asks, **facts)
     if found.hedge:
         return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Vorbehalt – bitte "
-                       f"prüfen: ‚{shorten(found.hedge)}‘", sentence=found.hedge)
+                       f"prüfen: {quote(found.hedge)}", sentence=found.hedge)
     if found.asks:
         return Reading(Intent.QUESTION, True, reason=note)
     by_subject = _from_subject(subject, body)
@@ -326,7 +326,7 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
     if found.unexplained:
         return Reading(Intent.UNKNOWN, reason=f"Anliegen nicht erkannt: "
-                                              f"‚{shorten(found.unexplained[0])}‘")
+                                              f"{quote(found.unexplained[0])}")
     return Reading(Intent.UNKNOWN)
 
 
@@ -341,7 +341,7 @@ def _calendar_reply(text: str, calendar: tuple[str, str | None, str, str] | None
     partstat = calendar[0] if calendar else ""
     comment = (calendar[3] if calendar else "") or " ".join(
         s for s in sentences(text) if not is_explained(s))
-    note = f"Kommentar: ‚{shorten(comment)}‘" if comment.strip() else ""
+    note = f"Kommentar: {quote(comment)}" if comment.strip() else ""
     return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
 
 

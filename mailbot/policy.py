@@ -48,6 +48,7 @@ from .models import (
     Status,
     Step,
 )
+from .sentences import quote
 from .text import ADDR_RE
 
 DAY = dt.timedelta(days=1)
@@ -120,15 +121,11 @@ def _doubt(mail: Request, reading: Reading) -> str | None:
     if mail.participant_issue:
         return mail.participant_issue
     if reading.others and not any(p.email != mail.sender for p in mail.people):
-        return f"Person ohne eigene Adresse: ‚{_cut(reading.others)}‘"
+        return f"Person ohne eigene Adresse: {quote(reading.others)}"
     return None
 
 
 _TITLED_NAME = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*([\w-]+)")
-
-
-def _cut(sentence: str, limit: int = 140) -> str:
-    return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
 
 
 def _noted(decision: Decision, reading: Reading, mail: Request, what: str) -> Decision:
@@ -137,7 +134,7 @@ def _noted(decision: Decision, reading: Reading, mail: Request, what: str) -> De
     A flagged mail quotes the sentence to read first, then the deciding one."""
     if decision.action not in (Action.REGISTER, Action.CANCEL):
         return decision
-    deciding = f"{what}: ‚{_cut(reading.sentence)}‘" if reading.sentence else ""
+    deciding = f"{what}: {quote(reading.sentence)}" if reading.sentence else ""
     note = _to_read(reading.note, mail)
     if note or reading.asks:
         read = f"bitte lesen – {note}" if note else "enthält eine Frage – bitte lesen"

@@ -36,3 +36,20 @@ _DOT = "\u2024"  # stands for a dot that ends no sentence while the text is spli
 
 def shorten(sentence: str, limit: int = 140) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1].rstrip() + "…"
+
+
+# A sentence quoted in a reason (the words it rests on); the end of the text closes one
+# that a length limit cut off.
+QUOTED = re.compile(r"‚[^‘]*(?:‘|$)")
+
+
+def quote(sentence: str) -> str:
+    """A sentence of a mail as a reason quotes it: shortened, in ‚…‘, its own ‚ and ‘
+    made plain, so that :data:`QUOTED` finds exactly the quote (for `forget` and the log)."""
+    return "‚" + shorten(sentence).replace("‚", ",").replace("‘", "'") + "‘"
+
+
+def unquoted(reason: str) -> str:
+    """A reason without the sentences of the mail it quotes: what the log may say (the
+    database keeps the quote, where `forget` reaches it)."""
+    return QUOTED.sub("‚…‘", reason)

@@ -55,6 +55,7 @@ from .policy import (
 )
 from .report import mail_date, preview_text
 from .sending import Sending
+from .sentences import unquoted
 from .store import DATABASE_ERRORS, Store, iso, now_utc
 from .store_messages import note_row
 
@@ -115,7 +116,7 @@ class Processor(Jobs, Sending):
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
-                 f" ({decision.reason})" if decision.reason else "")
+                 f" ({unquoted(decision.reason)})" if decision.reason else "")
         if decision.attention:
             return ATTENTION
         return decision.action.value

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -34,14 +33,13 @@ from .migrations import (  # noqa: F401  (re-exported: callers import them from 
     VIEWS,
     zone_offsets,
 )
+from .sentences import QUOTED  # a sentence quoted in a reason (the words it rests on)
 from .store_messages import Messages
 from .store_outbox import Outbox
 from .store_registrations import Registrations
 from .store_rows import registration as _registration  # noqa: F401
 from .store_state import State
 from .text import ADDR_RE
-
-QUOTED = re.compile(r"‚[^‘]*‘")  # a sentence quoted in a reason (the words it rests on)
 
 
 def erased(email: str) -> str:

@@ -372,3 +372,14 @@ def test_the_inbox_verdict():
     assert [inbox_verdict(o) for o in ("review", ATTENTION, WAITING)] == ["flag"] * 3
     assert [inbox_verdict(o) for o in ("register", "ignore", "noop", ALREADY)] == ["move"] * 4
     assert inbox_verdict(FOREIGN) == "leave"
+
+
+def test_a_reason_for_the_log_keeps_no_word_of_the_mail():
+    """The log gets the reason without its quotes; a sentence with its own typographic
+    quotes, or one cut off by a length limit, leaks no word either."""
+    from mailbot.sentences import quote, unquoted
+
+    reason = f"Anmeldung: {quote('ich komme zum ‚Workshop‘ trotz Chemo')}; Reply-To weicht ab"
+    assert unquoted(reason) == "Anmeldung: ‚…‘; Reply-To weicht ab"
+    assert unquoted(reason[:25]) == "Anmeldung: ‚…‘"
+    assert "Chemo" in reason  # the database keeps the quote
