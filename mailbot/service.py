@@ -94,7 +94,7 @@ class Processor(Jobs, Sending):
         except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
             log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
             return self._for_human(mail, f"Mail nicht lesbar ({type(exc).__name__})")
-        if self.own not in parsed.recipients:
+        if self.own not in parsed.recipients or self.our_digest(parsed):
             return FOREIGN
         with self.store.immediate():  # nobody else writes between our reads and our rows
             done = self.store.handled(parsed.key)
@@ -120,6 +120,12 @@ class Processor(Jobs, Sending):
         if decision.attention:
             return ATTENTION
         return decision.action.value
+
+    def our_digest(self, parsed: ParsedMail) -> bool:
+        """Our daily digest, come back to the contact address ([digest] to): the organiser's
+        to read in the inbox, left as it is — never answered, never swept into Processed."""
+        return (parsed.sender == self.own.lower() and parsed.message_id is not None
+                and self.store.is_ours(parsed.message_id, ReplyKind.DIGEST.value))
 
     def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
         """A bounce of one of our replies: the reply is marked ``bounced``, the address

@@ -50,6 +50,11 @@ class Outbox(Tables):
         return list(self.db.query("SELECT id, recipient, kind FROM outbox WHERE id > ? "
                                   "ORDER BY id", [reply_id]))
 
+    def is_ours(self, message_id: str, kind: str) -> bool:
+        """Whether mailbot itself queued a mail of this kind with this Message-ID."""
+        return self.db.execute("SELECT 1 FROM outbox WHERE message_id = ? AND kind = ? LIMIT 1",
+                               [message_id, kind]).fetchone() is not None
+
     def failed_replies(self, limit: int = 5) -> list[dict[str, Any]]:
         return list(self.db.query(
             "SELECT recipient, kind, last_error, attempts FROM outbox WHERE status = 'failed' "
