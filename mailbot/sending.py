@@ -8,9 +8,8 @@ import itertools
 import logging
 import sqlite3
 import threading
-import time
 
-from . import health, rate
+from . import health, rate, sentfile
 from .compose import restamp
 from .config import Config
 from .inbox import Inbox, InboxError
@@ -27,6 +26,8 @@ from .outbox import (
 from .store import Store, explain, iso, now_utc
 
 log = logging.getLogger(__name__)
+
+MARK_WAIT = 1.0  # seconds the mark "sent" waits for a database another program holds
 
 
 class Sending:
@@ -82,6 +83,7 @@ class Sending:
         an attempt (it may have killed that process: it must not loop forever)."""
         if stop is not None and stop.is_set():
             return
+        self.apply_kept_marks()  # before 'sending' rows count as interrupted
         interrupted = self.store.count_interrupted(
             now_utc(), lambda attempts: after_failure(attempts, INTERRUPTED, False))
         if interrupted:
@@ -97,7 +99,7 @@ class Sending:
             return
         items = [Outgoing(r["id"], r["recipient"], r["kind"], restamp(r["body"], now, tz))
                  for r in chosen]
-        sink = _Recorder(self.store, summary)
+        sink = _Recorder(self.store, summary, items, stop)
         try:
             self.transport.send(items, sink, stop)
         except TransportError as exc:
@@ -117,6 +119,27 @@ class Sending:
         self.smtp_failing = False
         health.working(self.store, "smtp", now_utc())
 
+    def apply_kept_marks(self) -> None:
+        """Replies the server took while the database would not record it (sentfile):
+        marked sent now — each only if its row is still that reply, on its way — and the
+        side file removed. A database that still refuses raises: nothing is sent then."""
+        database = self.store.path
+        kept = sentfile.read(database) if self.store.identity is not None else []
+        if not kept:
+            return
+        marked = 0
+        with self.store.immediate():
+            rows = self.store.replies_by_id(k.reply_id for k in kept)
+            for k in kept:
+                row = rows.get(k.reply_id)
+                if row and row["status"] in ("sending", "queued") and row["kind"] == k.kind \
+                        and sentfile.recipient_hash(row["recipient"]) == k.recipient_hash:
+                    self.store.mark_sent(k.reply_id, k.sent_at)
+                    marked += 1
+        sentfile.remove(database)
+        if marked:
+            log.info("%d replies the SMTP server took while the database was locked are "
+                     "marked sent now (from %s)", marked, sentfile.side_path(database).name)
 
     def sending_budget(self, now: dt.datetime) -> int | None:
         """How many replies the sending limits let go now; None without limits."""
@@ -151,9 +174,12 @@ class Sending:
 class _Recorder:
     """Writes each delivery step to the outbox table the moment it happens."""
 
-    def __init__(self, store: Store, summary: Summary):
+    def __init__(self, store: Store, summary: Summary, items: list[Outgoing],
+                 stop: threading.Event | None = None):
         self.store = store
         self.summary = summary
+        self.items = {item.id: item for item in items}
+        self.stop = stop or threading.Event()
         self.done = 0
         self.finished_ids: set[int] = set()
         self.throttled = 0  # "slow down" answers (421, 450, 4.7.x)
@@ -169,7 +195,7 @@ class _Recorder:
         self.finished_ids.add(reply_id)
         alive()  # a long batch of replies is work, not a hang
         if error is None:
-            self._mark_sent(reply_id)
+            self._mark_sent(self.items[reply_id])
             self.summary.sent += 1
             return
         log.warning("reply %d not sent: %s", reply_id, error)
@@ -185,19 +211,46 @@ class _Recorder:
         else:
             self.summary.not_sent([reply_id])
 
-    def _mark_sent(self, reply_id: int) -> None:
-        """The server has it: the mark is retried until the database takes it (locked by
-        another program, a full disk), with the watchdog alive, even after a stop. Giving
-        up would send it again at the next run."""
+    def _mark_sent(self, item: Outgoing) -> None:
+        """The server has it: the mark is retried each second until the database takes it
+        (locked by another program, a full disk), with the watchdog alive. Meanwhile the
+        reply is kept in the side file next to the database (sentfile, applied before the
+        next sending), so that a stop, or a kill, does not send it again: after a stop
+        mailbot ends at once. Only when that file cannot be written either, a stop sends
+        it again at the next start."""
+        sent_at, kept = now_utc(), False
         for attempt in itertools.count():
             try:
-                self.store.mark_sent(reply_id, now_utc())
+                with self.store.waiting_at_most(MARK_WAIT):  # a stop is seen each second
+                    self.store.mark_sent(item.id, sent_at)
                 if attempt:
-                    log.info("reply %d marked sent after all", reply_id)
+                    log.info("reply %d marked sent after all", item.id)
                 return
             except sqlite3.OperationalError as exc:
-                if attempt == 0:
-                    log.error("reply %d was sent but %s; trying again until it can be marked",
-                              reply_id, explain(exc, self.store.path))
-                alive()
-                time.sleep(1.0)
+                if not kept:
+                    kept = self._keep(item, sent_at, explain(exc, self.store.path),
+                                      first=attempt == 0)
+            if self.stop.is_set():
+                if not kept:
+                    log.error("reply %d was sent, but neither the database nor %s took the "
+                              "mark; stopping: it goes out again at the next start", item.id,
+                              sentfile.side_path(self.store.path))
+                return
+            alive()
+            self.stop.wait(1.0)
+
+    def _keep(self, item: Outgoing, sent_at: dt.datetime, problem: str, first: bool) -> bool:
+        """The reply into the side file; True when it is on disk."""
+        side = sentfile.side_path(self.store.path)
+        try:
+            sentfile.keep(self.store.path, item.id, item.kind, item.recipient, sent_at)
+        except OSError as exc:
+            if first:
+                log.error("reply %d was sent but %s, and %s cannot be written (%s); trying "
+                          "again until the database takes the mark", item.id, problem, side,
+                          exc)
+            return False
+        log.warning("reply %d was sent but %s; kept in %s (never sent twice, also after a "
+                    "stop); trying again until the database takes the mark", item.id,
+                    problem, side.name)
+        return True

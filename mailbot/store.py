@@ -200,6 +200,17 @@ class Store(Messages, Registrations, Outbox, State):
         finally:
             self._immediate = False
 
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """A lock another program holds is waited for ``seconds`` at most, instead of the
+        whole busy_timeout — for a write whose caller has somewhere else to put it."""
+        (before,) = self.db.execute("PRAGMA busy_timeout").fetchone()
+        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(before)}")
+
     def migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):

@@ -50,6 +50,16 @@ class Outbox(Tables):
         return list(self.db.query("SELECT id, recipient, kind FROM outbox WHERE id > ? "
                                   "ORDER BY id", [reply_id]))
 
+    def replies_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Outbox rows (recipient, kind, status) by id."""
+        rows: dict[int, dict[str, Any]] = {}
+        for reply_id in set(ids):
+            row = self.db.execute("SELECT recipient, kind, status FROM outbox WHERE id = ?",
+                                  [reply_id]).fetchone()
+            if row is not None:
+                rows[reply_id] = {"recipient": row[0], "kind": row[1], "status": row[2]}
+        return rows
+
     def is_ours(self, message_id: str, kind: str) -> bool:
         """Whether mailbot itself queued a mail of this kind with this Message-ID."""
         return self.db.execute("SELECT 1 FROM outbox WHERE message_id = ? AND kind = ? LIMIT 1",

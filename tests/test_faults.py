@@ -466,6 +466,29 @@ def test_a_locked_database_while_sending_delays_the_sent_mark_but_sends_once(
     assert "was sent but database" in caplog.text and "is locked" in caplog.text
 
 
+def test_a_kept_sent_mark_marks_only_the_reply_it_names(mailbox, smtp, make_config):
+    """The side file `<database>.sent` (replies the server took while the database was
+    locked, then a stop or a kill) is applied before anything is sent: its reply is not
+    sent again; a line whose recipient is not the row's (an id used again) marks nothing."""
+    from mailbot.sentfile import recipient_hash
+
+    config = make_config()
+    fill(mailbox, 2)
+    smtp.mail_code = "451 4.3.0 try later"  # both replies stay queued
+    assert invoke(config, "run", "--once").exit_code == 0
+    smtp.mail_code = None
+    assert smtp.envelopes == []
+    (first, p0), (second, _) = rows(config, "SELECT id, recipient FROM outbox ORDER BY id")
+    side = config.parent / "mailbot.sqlite.sent"
+    side.write_text(f"{first} confirmation {recipient_hash(p0)} 2026-12-01T10:00:00+00:00\n"
+                    f"{second} confirmation {recipient_hash(p0)} 2026-12-01T10:00:00+00:00\n"
+                    f"{second} confirmation {recipient_hash('p1@x.example')} 2026-12")
+    assert invoke(config, "run", "--once").exit_code == 0
+    assert [e.rcpt_tos for e in smtp.envelopes] == [["p1@x.example"]]
+    assert rows(config, "SELECT status FROM outbox") == [("sent",), ("sent",)]
+    assert not side.exists()
+
+
 # -- finding 10: our own SMTP misconfiguration ---------------------------------------------
 
 def test_530_at_mail_from_keeps_every_reply_until_it_is_fixed(mailbox, smtp, make_config):
