@@ -130,8 +130,8 @@ class Processor(Jobs, Sending):
         if found is None:
             return None
         reply = self.store.bounced_reply(found.original_ids, found.failed)
-        if reply is None or reply["recipient"] not in found.failed:
-            return None
+        if reply is None:
+            return self._unproven_bounce(found)
         address = reply["recipient"]
         self.store.mark_bounced(reply["id"], address, found.status, now_utc())
         reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
@@ -142,6 +142,19 @@ class Processor(Jobs, Sending):
             reason += "; bestätigt, und andere warten auf einen Platz"
         log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
         return Decision(Action.REVIEW, reason[:200])
+
+    def _unproven_bounce(self, found: bounce.Bounce) -> Decision | None:
+        """A bounce that quotes none of our Message-IDs changes nobody: anyone can write
+        one naming a participant. When it names someone we replied to, a human looks (left
+        flagged); otherwise it is a bounce of mail we did not send (the robot rule)."""
+        ours = self.store.replied_to(found.failed)
+        if not ours:
+            return None
+        log.warning("a bounce naming %d address(es) we replied to quotes none of our "
+                    "Message-IDs: nothing changed, left for review", len(ours))
+        return Decision(Action.REVIEW, (f"Unzustellbar-Meldung für {', '.join(ours)} ohne "
+                                        f"eine Message-ID unserer Antworten: nichts "
+                                        f"geändert, bitte prüfen")[:200])
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: object) -> tuple[Situation, dict]:

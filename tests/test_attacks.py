@@ -45,8 +45,6 @@ def forged_dsn(victim: str) -> bytes:
         f"--b1--\r\n").encode()
 
 
-@pytest.mark.xfail(strict=True, reason="store_outbox.bounced_reply falls back to 'the latest reply "
-                   "to a failed address' when the bounce quotes no Message-ID of ours")
 def test_a_forged_bounce_without_our_message_id_marks_nobody_undeliverable(
         mailbox, smtp, make_config):
     """Eve sends a DSN-shaped mail naming Anna (who registered and got her confirmation)
@@ -59,6 +57,30 @@ def test_a_forged_bounce_without_our_message_id_marks_nobody_undeliverable(
 
     assert rows(config, "SELECT undeliverable FROM registrations") == [(None,)]
     assert rows(config, "SELECT status FROM outbox") == [("sent",)]
+    [left] = mailbox.folder("INBOX").values()  # a human looks at it: flagged, not answered
+    assert b"\\Flagged" in left["flags"] and b"dsn-1@evil.example" in left["raw"]
+    assert "ohne eine Message-ID unserer Antworten" in cli(config, "review").output
+
+
+def test_a_bounce_quoting_our_reply_to_someone_else_marks_nobody_undeliverable(
+        mailbox, smtp, make_config):
+    """Eve quotes the Message-ID of her own confirmation but names Anna as failed: a
+    Message-ID of ours proves only the reply it belongs to, not Anna's address."""
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Eve Mallory", "eve@evil.example"))
+    once(config)
+    [eves] = [parsed(e)["Message-ID"] for e in smtp.envelopes
+              if e.rcpt_tos == ["eve@evil.example"]]
+    mailbox.append(forged_dsn("anna@a.example").replace(
+        b"--b1--", f"--b1\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                   f"Message-ID: {eves}\r\n--b1--".encode()))
+    once(config)
+
+    assert rows(config, "SELECT undeliverable FROM registrations") == [(None,), (None,)]
+    assert rows(config, "SELECT status FROM outbox") == [("sent",), ("sent",)]
+    [left] = mailbox.folder("INBOX").values()
+    assert b"\\Flagged" in left["flags"]
 
 
 def test_a_url_in_the_senders_name_is_no_link_in_the_mail_to_a_stranger(
