@@ -12,11 +12,13 @@ savepoint in the batch's), before anything is sent. The store has no clock (call
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import re
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,8 +61,8 @@ class StoreError(Exception):
 
 
 def _refuse_empty(path: Path) -> None:
-    """An existing 0-byte file is not a new database: something emptied it (a failed copy,
-    a full disk). Its write-ahead log may still hold everything, so then it is used."""
+    """An existing 0-byte file is not a new database (see ``Store``); its write-ahead log
+    may still hold everything, so then it is used."""
     try:
         empty = path.stat().st_size == 0
     except FileNotFoundError:
@@ -69,6 +71,40 @@ def _refuse_empty(path: Path) -> None:
     if empty and not (wal.exists() and wal.stat().st_size > 0):
         raise StoreError(f"database {path} is an empty file (0 bytes), not a mailbot "
                          f"database: restore it from the backup, or delete it to start anew")
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db.atomic():
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
+def _create(path: Path) -> None:
+    """A new database, whole or not at all: the schema is written into a temporary file
+    beside it (0600), which then takes its name (a hard link: a database another process
+    made meanwhile is kept). A kill before that leaves no file at ``path`` — the next start
+    begins again — only possibly ``.NAME.*.new``, which holds no data."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(fd)
+    try:
+        with contextlib.closing(sqlite_utils.Database(tmp)) as db:
+            _migrate(db)  # rollback journal, synchronous FULL: on disk when this returns
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links (vfat, some network shares)
+            if not path.exists():
+                os.replace(tmp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the new name survives a power cut
+        finally:
+            os.close(folder)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def holders(path: Path) -> list[str]:
@@ -109,8 +145,12 @@ def explain(exc: BaseException, path: Path) -> str:
 
 
 class Store(Messages, Registrations, Outbox, State):
-    """The database at ``path``; created 0600 with its folder 0700 when missing. A context
-    manager: ``with Store(path) as store:`` closes it at the end."""
+    """The database at ``path``; created 0600 with its folder 0700 when missing, whole
+    or not at all (``_create``). So mailbot never leaves a 0-byte file, and one found is
+    refused, not taken as new: emptied from outside (a failed copy, a full disk) it cannot
+    be told from one nothing was written into — only an earlier mailbot killed at its very
+    first start made those, and deleting it then loses nothing. A context manager: ``with
+    Store(path) as store:`` closes it at the end."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -127,7 +167,9 @@ class Store(Messages, Registrations, Outbox, State):
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _refuse_empty(self.path)
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            if not self.path.exists():
+                _create(self.path)
+            fd = os.open(self.path, os.O_RDWR)
             info = os.fstat(fd)
             os.close(fd)
             self.identity = (info.st_dev, info.st_ino)
@@ -203,11 +245,7 @@ class Store(Messages, Registrations, Outbox, State):
             self._immediate = False
 
     def migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db.atomic():
-                step(self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
+        _migrate(self.db)
 
     @classmethod
     def in_memory_copy(cls, path: Path) -> Store:
