@@ -185,6 +185,15 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
                                                              _v7, _v8, _v9, _v10]
 
 
+def migrate(db: sqlite_utils.Database) -> None:
+    """Runs the migrations ``db`` has not had yet, each in its own transaction."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        with db.atomic():
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
 @functools.lru_cache(maxsize=4)
 def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> tuple[tuple[str, int], ...]:
     """(UTC start "YYYY-MM-DD HH:MM:SS", offset in seconds) of each period of ``zone``

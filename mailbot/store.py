@@ -34,8 +34,10 @@ from .migrations import (  # noqa: F401  (re-exported: callers import them from 
     REPLY_STATUS_DE,
     STATUS_DE,
     VIEWS,
+    migrate,
     zone_offsets,
 )
+from .store_file import create, sync_folder
 from .store_messages import Messages
 from .store_outbox import Outbox
 from .store_registrations import Registrations
@@ -71,40 +73,6 @@ def _refuse_empty(path: Path) -> None:
     if empty and not (wal.exists() and wal.stat().st_size > 0):
         raise StoreError(f"database {path} is an empty file (0 bytes), not a mailbot "
                          f"database: restore it from the backup, or delete it to start anew")
-
-
-def _migrate(db: sqlite_utils.Database) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.atomic():
-            step(db)
-            db.execute(f"PRAGMA user_version = {number}")
-
-
-def _create(path: Path) -> None:
-    """A new database, whole or not at all: the schema is written into a temporary file
-    beside it (0600), which then takes its name (a hard link: a database another process
-    made meanwhile is kept). A kill before that leaves no file at ``path`` — the next start
-    begins again — only possibly ``.NAME.*.new``, which holds no data."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-    os.close(fd)
-    try:
-        with contextlib.closing(sqlite_utils.Database(tmp)) as db:
-            _migrate(db)  # rollback journal, synchronous FULL: on disk when this returns
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        except OSError:  # a file system without hard links (vfat, some network shares)
-            if not path.exists():
-                os.replace(tmp, path)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the new name survives a power cut
-        finally:
-            os.close(folder)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def holders(path: Path) -> list[str]:
@@ -146,7 +114,7 @@ def explain(exc: BaseException, path: Path) -> str:
 
 class Store(Messages, Registrations, Outbox, State):
     """The database at ``path``; created 0600 with its folder 0700 when missing, whole
-    or not at all (``_create``). So mailbot never leaves a 0-byte file, and one found is
+    or not at all (``store_file.create``). So mailbot never leaves a 0-byte file, and one found is
     refused, not taken as new: emptied from outside (a failed copy, a full disk) it cannot
     be told from one nothing was written into — only an earlier mailbot killed at its very
     first start made those, and deleting it then loses nothing. A context manager: ``with
@@ -168,7 +136,7 @@ class Store(Messages, Registrations, Outbox, State):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _refuse_empty(self.path)
             if not self.path.exists():
-                _create(self.path)
+                create(self.path)
             fd = os.open(self.path, os.O_RDWR)
             info = os.fstat(fd)
             os.close(fd)
@@ -245,7 +213,7 @@ class Store(Messages, Registrations, Outbox, State):
             self._immediate = False
 
     def migrate(self) -> None:
-        _migrate(self.db)
+        migrate(self.db)
 
     @classmethod
     def in_memory_copy(cls, path: Path) -> Store:
@@ -354,17 +322,21 @@ class Store(Messages, Registrations, Outbox, State):
     def backup(self, folder: Path, keep_days: int, now: dt.datetime) -> Path:
         """A copy of the whole database (SQLite's online backup: consistent while the
         service writes) as ``folder/mailbot-YYYYmmdd-HHMMSS.sqlite``, mode 0600, before an
-        erasure; copies older than ``keep_days`` are removed here too."""
+        erasure; copies older than ``keep_days`` are removed here too. It is written under
+        a temporary name and gets its own only when complete: a full disk leaves no
+        half-written copy that looks like the newest good backup."""
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = folder / f"mailbot-{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}.sqlite"
-        fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
+        fd, tmp = tempfile.mkstemp(prefix=".mailbot-", suffix=".part", dir=folder)  # 0600
         os.close(fd)
-        dest = sqlite3.connect(target)
         try:
-            self.db.conn.backup(dest)
+            with contextlib.closing(sqlite3.connect(tmp)) as dest:
+                self.db.conn.backup(dest)
+            os.replace(tmp, target)
+            sync_folder(folder)
         finally:
-            dest.close()
+            for leftover in (tmp, tmp + "-journal"):
+                Path(leftover).unlink(missing_ok=True)
         prune_backups(folder, keep_days, now)
         return target
 

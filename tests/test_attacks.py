@@ -144,8 +144,6 @@ def test_a_quoted_confirmation_with_doubled_blank_lines_is_not_a_new_registratio
 
 
 
-@pytest.mark.xfail(strict=True, reason="store.backup leaves the half-written copy in "
-                   "backups/ when the disk fills; it looks like the newest good backup")
 def test_a_disk_full_during_the_backup_of_forget_leaves_no_broken_backup(
         mailbox, smtp, make_config):
     """The disk fills while `forget` writes its backup (a file size limit in the child):
