@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -181,14 +181,15 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.create_view("antworten", VIEWS["antworten"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                             _v7, _v8, _v9, _v10]
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 
 
-def migrate(db: sqlite_utils.Database) -> None:
-    """Runs the migrations ``db`` has not had yet, each in its own transaction."""
+def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
+    """Runs those of ``steps`` (``MIGRATIONS``) that ``db`` has not had yet, each in its
+    own transaction."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+    for number, step in enumerate(steps[version:], start=version + 1):
         with db.atomic():
             step(db)
             db.execute(f"PRAGMA user_version = {number}")

@@ -136,7 +136,7 @@ class Store(Messages, Registrations, Outbox, State):
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _refuse_empty(self.path)
             if not self.path.exists():
-                create(self.path)
+                create(self.path, MIGRATIONS)
             fd = os.open(self.path, os.O_RDWR)
             info = os.fstat(fd)
             os.close(fd)
@@ -213,7 +213,7 @@ class Store(Messages, Registrations, Outbox, State):
             self._immediate = False
 
     def migrate(self) -> None:
-        migrate(self.db)
+        migrate(self.db, MIGRATIONS)
 
     @classmethod
     def in_memory_copy(cls, path: Path) -> Store:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlite_utils
 
-from .migrations import migrate
+from .migrations import Migration, migrate
 
 
-def create(path: Path) -> None:
+def create(path: Path, steps: Sequence[Migration]) -> None:
     """A new database, whole or not at all: the schema is written into a temporary file
     beside it (0600), which then takes its name (a hard link: a database another process
     made meanwhile is kept). A kill before that leaves no file at ``path`` — the next start
@@ -22,7 +23,7 @@ def create(path: Path) -> None:
     os.close(fd)
     try:
         with contextlib.closing(sqlite_utils.Database(tmp)) as db:
-            migrate(db)  # rollback journal, synchronous FULL: on disk when this returns
+            migrate(db, steps)  # rollback journal, synchronous FULL: on disk when this returns
         try:
             os.link(tmp, path)
         except FileExistsError:
