@@ -144,17 +144,22 @@ class Processor(Jobs, Sending):
         return Decision(Action.REVIEW, reason[:200])
 
     def _unproven_bounce(self, found: bounce.Bounce) -> Decision | None:
-        """A bounce that quotes none of our Message-IDs changes nobody: anyone can write
-        one naming a participant. When it names someone we replied to, a human looks (left
-        flagged); otherwise it is a bounce of mail we did not send (the robot rule)."""
+        """A bounce that quotes no Message-ID of our reply to an address it reports as
+        failed changes nobody: anyone can write one naming a participant. When it names
+        someone we replied to, or quotes a reply of ours to another address (a forwarded
+        address failed), a human looks (left flagged); otherwise it is a bounce of mail we
+        did not send (the robot rule)."""
         ours = self.store.replied_to(found.failed)
-        if not ours:
+        returned = self.store.quoted_replies(found.original_ids)
+        if not ours and not returned:
             return None
-        log.warning("a bounce naming %d address(es) we replied to quotes none of our "
-                    "Message-IDs: nothing changed, left for review", len(ours))
-        return Decision(Action.REVIEW, (f"Unzustellbar-Meldung für {', '.join(ours)} ohne "
-                                        f"eine Message-ID unserer Antworten: nichts "
-                                        f"geändert, bitte prüfen")[:200])
+        log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
+                    "changed, left for review")
+        failed = ", ".join(found.failed)
+        reason = (f"Unzustellbar-Meldung für {failed} zu unserer Antwort an "
+                  f"{', '.join(returned)}" if returned else
+                  f"Unzustellbar-Meldung für {failed} ohne eine Message-ID unserer Antworten")
+        return Decision(Action.REVIEW, f"{reason}: nichts geändert, bitte prüfen"[:200])
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: object) -> tuple[Situation, dict]:

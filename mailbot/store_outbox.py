@@ -138,6 +138,14 @@ class Outbox(Tables):
             f"ORDER BY id DESC LIMIT 1", [*ids, *addresses]).fetchone()
         return {"id": row[0], "recipient": row[1], "kind": row[2]} if row else None
 
+    def quoted_replies(self, message_ids: Iterable[str]) -> list[str]:
+        """To whom the sent replies with these Message-IDs went (sorted)."""
+        ids = list(message_ids)
+        marks = ", ".join("?" for _ in ids)
+        return [row[0] for row in self.db.execute(
+            f"SELECT DISTINCT recipient FROM outbox WHERE status IN ('sent', 'bounced') AND "
+            f"message_id IN ({marks}) ORDER BY recipient", ids).fetchall()] if ids else []
+
     def replied_to(self, addresses: Iterable[str]) -> list[str]:
         """Those of ``addresses`` that a reply of ours went to (sorted)."""
         return [address for address in sorted(set(addresses)) if self.db.execute(
