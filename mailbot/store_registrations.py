@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .clock import iso
+from .migrations import DOMAIN_OF_EMAIL
 from .models import Registration, Status
 from .store_rows import Tables
 from .store_rows import registration as _registration
@@ -57,7 +58,7 @@ class Registrations(Tables):
         one address."""
         out = {}
         for key in set(keys):
-            where = "email = ?" if "@" in key else "substr(email, instr(email, '@') + 1) = ?"
+            where = "email = ?" if "@" in key else f"{DOMAIN_OF_EMAIL} = ?"
             out[key] = self.db.execute(
                 f"SELECT count(*) FROM registrations WHERE {where} AND registered_at >= ?",
                 [key, iso(since)]).fetchone()[0]
