@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -192,8 +192,18 @@ def _v11(db: sqlite_utils.Database) -> None:
                f"({DOMAIN_OF_EMAIL}, registered_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6,
-                                                             _v7, _v8, _v9, _v10, _v11]
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+
+
+def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
+    """Runs those of ``steps`` (``MIGRATIONS``) that ``db`` has not had yet, each in its
+    own transaction."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(steps[version:], start=version + 1):
+        with db.atomic():
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
 
 
 @functools.lru_cache(maxsize=4)

@@ -137,8 +137,8 @@ class Processor(Jobs, Sending):
         if found is None:
             return None
         reply = self.store.bounced_reply(found.original_ids, found.failed)
-        if reply is None or reply["recipient"] not in found.failed:
-            return None
+        if reply is None:
+            return self._unproven_bounce(found)
         address = reply["recipient"]
         self.store.mark_bounced(reply["id"], address, found.status, now_utc())
         reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
@@ -149,6 +149,24 @@ class Processor(Jobs, Sending):
             reason += "; bestätigt, und andere warten auf einen Platz"
         log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
         return Decision(Action.REVIEW, reason[:200])
+
+    def _unproven_bounce(self, found: bounce.Bounce) -> Decision | None:
+        """A bounce that quotes no Message-ID of our reply to an address it reports as
+        failed changes nobody: anyone can write one naming a participant. When it names
+        someone we replied to, or quotes a reply of ours to another address (a forwarded
+        address failed), a human looks (left flagged); otherwise it is a bounce of mail we
+        did not send (the robot rule)."""
+        ours = self.store.replied_to(found.failed)
+        returned = self.store.quoted_replies(found.original_ids)
+        if not ours and not returned:
+            return None
+        log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
+                    "changed, left for review")
+        failed = ", ".join(found.failed)
+        reason = (f"Unzustellbar-Meldung für {failed} zu unserer Antwort an "
+                  f"{', '.join(returned)}" if returned else
+                  f"Unzustellbar-Meldung für {failed} ohne eine Message-ID unserer Antworten")
+        return Decision(Action.REVIEW, f"{reason}: nichts geändert, bitte prüfen"[:200])
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: object) -> tuple[Situation, dict]:

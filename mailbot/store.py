@@ -12,10 +12,12 @@ savepoint in the batch's), before anything is sent. The store has no clock (call
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,9 +33,11 @@ from .migrations import (  # noqa: F401  (re-exported: callers import them from 
     REPLY_STATUS_DE,
     STATUS_DE,
     VIEWS,
+    migrate,
     zone_offsets,
 )
 from .sentences import QUOTED  # a sentence quoted in a reason (the words it rests on)
+from .store_file import create, sync_folder
 from .store_messages import Messages
 from .store_outbox import Outbox
 from .store_registrations import Registrations
@@ -57,8 +61,8 @@ class StoreError(Exception):
 
 
 def _refuse_empty(path: Path) -> None:
-    """An existing 0-byte file is not a new database: something emptied it (a failed copy,
-    a full disk). Its write-ahead log may still hold everything, so then it is used."""
+    """An existing 0-byte file is not a new database (see ``Store``); its write-ahead log
+    may still hold everything, so then it is used."""
     try:
         empty = path.stat().st_size == 0
     except FileNotFoundError:
@@ -107,8 +111,12 @@ def explain(exc: BaseException, path: Path) -> str:
 
 
 class Store(Messages, Registrations, Outbox, State):
-    """The database at ``path``; created 0600 with its folder 0700 when missing. A context
-    manager: ``with Store(path) as store:`` closes it at the end."""
+    """The database at ``path``; created 0600 with its folder 0700 when missing, whole
+    or not at all (``store_file.create``). So mailbot never leaves a 0-byte file, and one found is
+    refused, not taken as new: emptied from outside (a failed copy, a full disk) it cannot
+    be told from one nothing was written into — only an earlier mailbot killed at its very
+    first start made those, and deleting it then loses nothing. A context manager: ``with
+    Store(path) as store:`` closes it at the end."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
@@ -125,7 +133,9 @@ class Store(Messages, Registrations, Outbox, State):
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             _refuse_empty(self.path)
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+            if not self.path.exists():
+                create(self.path, MIGRATIONS)
+            fd = os.open(self.path, os.O_RDWR)
             info = os.fstat(fd)
             os.close(fd)
             self.identity = (info.st_dev, info.st_ino)
@@ -212,11 +222,7 @@ class Store(Messages, Registrations, Outbox, State):
             self.db.execute(f"PRAGMA busy_timeout = {int(before)}")
 
     def migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.db.atomic():
-                step(self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
+        migrate(self.db, MIGRATIONS)
 
     @classmethod
     def in_memory_copy(cls, path: Path) -> Store:
@@ -325,17 +331,21 @@ class Store(Messages, Registrations, Outbox, State):
     def backup(self, folder: Path, keep_days: int, now: dt.datetime) -> Path:
         """A copy of the whole database (SQLite's online backup: consistent while the
         service writes) as ``folder/mailbot-YYYYmmdd-HHMMSS.sqlite``, mode 0600, before an
-        erasure; copies older than ``keep_days`` are removed here too."""
+        erasure; copies older than ``keep_days`` are removed here too. It is written under
+        a temporary name and gets its own only when complete: a full disk leaves no
+        half-written copy that looks like the newest good backup."""
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = folder / f"mailbot-{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}.sqlite"
-        fd = os.open(target, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
+        fd, tmp = tempfile.mkstemp(prefix=".mailbot-", suffix=".part", dir=folder)  # 0600
         os.close(fd)
-        dest = sqlite3.connect(target)
         try:
-            self.db.conn.backup(dest)
+            with contextlib.closing(sqlite3.connect(tmp)) as dest:
+                self.db.conn.backup(dest)
+            os.replace(tmp, target)
+            sync_folder(folder)
         finally:
-            dest.close()
+            for leftover in (tmp, tmp + "-journal"):
+                Path(leftover).unlink(missing_ok=True)
         prune_backups(folder, keep_days, now)
         return target
 
@@ -358,13 +368,15 @@ def no_database(path: Path) -> str:
 def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
                   everything: bool = False) -> list[Path]:
     """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
-    all of them — the retention period is over, and a backup must not outlive it)."""
+    all of them — the retention period is over, and a backup must not outlive it), and
+    as old half-written ones a kill left (``.mailbot-*.part``); returns the backups."""
     removed = []
     if not folder.is_dir():
         return removed
     limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400
-    for path in folder.glob("mailbot-*.sqlite"):
+    for path in [*folder.glob("mailbot-*.sqlite"), *folder.glob(".mailbot-*.part*")]:
         if path.stat().st_mtime < limit:
-            path.unlink()
-            removed.append(path)
+            path.unlink(missing_ok=True)
+            if not path.name.startswith("."):
+                removed.append(path)
     return removed

@@ -138,22 +138,34 @@ class Outbox(Tables):
 
     def bounced_reply(self, message_ids: Iterable[str],
                       recipients: Iterable[str]) -> dict[str, Any] | None:
-        """The sent reply a bounce returns: by the Message-ID it quotes; without any, the
-        latest reply to a failed address."""
-        ids = list(message_ids)
-        if ids:
-            marks = ", ".join("?" for _ in ids)
-            sql = f"message_id IN ({marks})"
-        else:
-            ids = list(recipients)
-            marks = ", ".join("?" for _ in ids)
-            sql = f"recipient IN ({marks})"
-        if not ids:
+        """The sent reply a bounce returns: one whose Message-ID the bounce quotes, to an
+        address it reports as failed. None when it quotes none of ours: a report naming a
+        person is no evidence on its own (anyone can write one), only our Message-ID in the
+        returned headers is (real MTAs quote them)."""
+        ids, addresses = list(message_ids), list(recipients)
+        if not ids or not addresses:
             return None
+        ids_in = ", ".join("?" for _ in ids)
+        addresses_in = ", ".join("?" for _ in addresses)
         row = self.db.execute(
             f"SELECT id, recipient, kind FROM outbox WHERE status IN ('sent', 'bounced') AND "
-            f"{sql} ORDER BY id DESC LIMIT 1", ids).fetchone()
+            f"message_id IN ({ids_in}) AND recipient IN ({addresses_in}) "
+            f"ORDER BY id DESC LIMIT 1", [*ids, *addresses]).fetchone()
         return {"id": row[0], "recipient": row[1], "kind": row[2]} if row else None
+
+    def quoted_replies(self, message_ids: Iterable[str]) -> list[str]:
+        """To whom the sent replies with these Message-IDs went (sorted)."""
+        ids = list(message_ids)
+        marks = ", ".join("?" for _ in ids)
+        return [row[0] for row in self.db.execute(
+            f"SELECT DISTINCT recipient FROM outbox WHERE status IN ('sent', 'bounced') AND "
+            f"message_id IN ({marks}) ORDER BY recipient", ids).fetchall()] if ids else []
+
+    def replied_to(self, addresses: Iterable[str]) -> list[str]:
+        """Those of ``addresses`` that a reply of ours went to (sorted)."""
+        return [address for address in sorted(set(addresses)) if self.db.execute(
+            "SELECT 1 FROM outbox WHERE recipient = ? AND status IN ('sent', 'bounced') "
+            "LIMIT 1", [address]).fetchone()]
 
     def mark_bounced(self, reply_id: int, email: str, status: str, now: dt.datetime) -> None:
         """The reply came back: ``bounced`` with its status code; the person's address is

@@ -18,7 +18,8 @@ PURE = ["models", "parse", "people", "classify", "guard", "policy", "lifecycle",
 IO_MODULES = {"store", "store_rows", "store_messages", "store_registrations", "store_outbox",
               "store_state", "migrations", "imap", "maildir", "inbox", "outbox", "daemon",
               "service", "jobs", "sending", "organiser", "cli", "lock", "notify", "net",
-              "doctor", "browse", "health", "digest", "cli_common", "cli_desk", "cli_run"}
+              "doctor", "browse", "health", "digest", "cli_common", "cli_desk", "cli_run",
+              "store_file"}
 IO_STDLIB = {"socket", "ssl", "sqlite3", "sqlite_utils", "imapclient", "aiosmtplib", "asyncio",
              "subprocess", "threading"}
 

@@ -141,3 +141,23 @@ def test_a_bounce_of_a_confirmed_person_others_wait_for_is_called_out(make_confi
     assert "bestätigt, und andere warten auf einen Platz" in review
     assert rows(config, "SELECT status FROM registrations WHERE email = 'anna@a.example'") == [
         ("confirmed",)], "a human decides whether Anna's place goes on"
+
+
+def test_a_bounce_for_another_address_changes_nobody_and_waits_for_a_human(
+        make_config, mailbox, smtp):
+    """Anna's mail is forwarded and the forwarded address fails: the bounce quotes our
+    reply to Anna but reports another address. Nobody is marked (no evidence that Anna's
+    own address fails); a human reads it."""
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    assert cli(config, "run", "--once").exit_code == 0
+    mailbox.append(dsn("anna.arndt@forward.example", reply_id(config, "anna@a.example")))
+
+    assert cli(config, "run", "--once").exit_code == 0
+
+    assert rows(config, "SELECT status FROM outbox") == [("sent",)]
+    assert rows(config, "SELECT undeliverable FROM registrations") == [(None,)]
+    [left] = mailbox.folder("INBOX").values()
+    assert b"\\Flagged" in left["flags"]
+    assert ("Unzustellbar-Meldung für anna.arndt@forward.example zu unserer Antwort an "
+            "anna@a.example") in cli(config, "review").output

@@ -64,6 +64,9 @@ def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox
     old.parent.mkdir(mode=0o700)
     old.write_bytes(b"")
     os.utime(old, (time.time() - 8 * 86400,) * 2)  # older than backup_days = 7
+    killed = old.with_name(".mailbot-x1y2.part")  # half-written by a kill: names people too
+    killed.write_bytes(b"SQLite format 3\x00")
+    os.utime(killed, (time.time() - 8 * 86400,) * 2)
 
     monkeypatch.setattr(cli_mod, "interactive", lambda: True)
     result = CliRunner().invoke(main, ["--config", str(event_db), "forget", "anna@a.example"],
@@ -81,6 +84,7 @@ def test_forget_writes_a_backup_then_deletes_the_persons_mails(event_db, mailbox
     assert "Jan van der Berg <jan@berg.example>" in senders(mailbox, "Processed")
     [backup] = (event_db.parent / "backups").glob("mailbot-*.sqlite")
     assert backup != old and backup.stat().st_mode & 0o777 == 0o600
+    assert list((event_db.parent / "backups").iterdir()) == [backup], "the old ones went"
     with sqlite3.connect(backup) as conn:  # the backup still holds her: it is the undo
         assert conn.execute("SELECT name FROM registrations WHERE email = 'anna@a.example'"
                             ).fetchall() == [("Anna Arndt",)]
