@@ -127,8 +127,9 @@ def setup_lines(config: Config) -> list[str]:
                                           (smtp.max_per_day, "day")) if n]
         login = f"login {smtp.username} with {mechanism(smtp)}" if smtp.username else \
             "no login"
-        lines.append(f"SMTP {smtp.host}:{smtp.port} {smtp.security}, {login}, at most "
-                     f"{', '.join(limits) or 'no limit'}, {smtp.connections} connection"
+        pace = f"at most {', '.join(limits)}" if limits else "no sending limit"
+        lines.append(f"SMTP {smtp.host}:{smtp.port} {smtp.security}, {login}, {pace}, "
+                     f"{smtp.connections} connection"
                      f"{'s' if smtp.connections != 1 else ''}")
     return lines
 
