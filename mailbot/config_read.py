@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -314,6 +315,8 @@ def _digest(s: Section) -> DigestConfig:
         if not ADDR_RE.fullmatch(to):
             raise s.error("to", f"not an e-mail address: {to!r}")
     at = s.text("at", "08:00")
+    if re.fullmatch(r"\d:\d\d", at.strip()):
+        at = "0" + at.strip()  # "8:00" is meant as 08:00
     try:
         time = dt.time.fromisoformat(at)
     except ValueError:

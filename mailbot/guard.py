@@ -87,6 +87,16 @@ def robot_sender(mail: ParsedMail, own: str) -> str | None:
     return None
 
 
+def not_a_participant(address: str, own: str) -> str | None:
+    """Why an address typed at the desk (`mailbot add`, `edit --email`) cannot be a
+    participant: our own contact address, or a robot's (mailer-daemon, no-reply, …)."""
+    if address == own.lower():
+        return f"{address} is the contact address mailbot answers from, not a participant"
+    if _ROBOT_LOCALPART.match(address.partition("@")[0]):
+        return f"{address} is a robot's address (no person reads it), not a participant"
+    return None
+
+
 def own_address(mail: ParsedMail, own: str) -> str | None:
     if mail.sender == own.lower():
         return "eigene Adresse als Absender"

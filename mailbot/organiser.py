@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from . import guard
 from .classify import Reading
 from .clock import now_utc
 from .compose import body_forms
@@ -124,6 +125,9 @@ class Desk:
         address = valid_address(email)
         if address is None:
             raise OrganiserError(f"not an e-mail address: {email!r}")
+        refused = guard.not_a_participant(address, self.processor.own)
+        if refused:
+            raise OrganiserError(refused)
         person = Participant(address, name, organisation)
         decision, queued = self._apply(person, Intent.REGISTER,
                                        "von Hand angemeldet (mailbot add)", mail)
@@ -161,6 +165,9 @@ class Desk:
             address = valid_address(new_email)
             if address is None:
                 raise OrganiserError(f"not an e-mail address: {new_email!r}")
+            refused = guard.not_a_participant(address, self.processor.own)
+            if refused:
+                raise OrganiserError(refused)
             if address != email and self.store.registrations([address]):
                 raise OrganiserError(f"{address} is registered already")
             if address != email:

@@ -260,3 +260,17 @@ def test_check_warns_about_the_copied_example(example_config):
         example_config.event, registration_deadline=example_config.event.end))
     assert any("registration_deadline: 31.05.2021 15:00 is after the start"
                in w for w in warnings(late, now))
+
+
+def test_the_digest_time_may_be_written_without_its_leading_zero(example_config):
+    import datetime as dt
+    import tomllib
+
+    from mailbot import config as cfg
+
+    data = tomllib.loads(example_config.source.read_text())
+    data["digest"] = {"to": "orga@isi-innovation.de", "at": "8:00"}
+    assert cfg.parse(data, secrets=False).digest.at == dt.time(8, 0)
+    data["digest"]["at"] = "8 Uhr"
+    with pytest.raises(cfg.ConfigError, match=r'\[digest\] at: not a time like "08:00"'):
+        cfg.parse(data, secrets=False)

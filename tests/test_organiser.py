@@ -127,6 +127,19 @@ def test_unknown_address_or_message_is_one_line_exit_1(event_db):
         assert len(out.strip().splitlines()) == 1 and "Traceback" not in out
 
 
+def test_add_and_edit_refuse_our_own_address_and_robots(event_db, smtp):
+    """Found by the attack round: `add` registered the contact address itself (every reply
+    would go to our own inbox) and robot addresses (a confirmation to mailer-daemon)."""
+    for address in ("n.collinet@isi-innovation.de", "MAILER-DAEMON@x.example",
+                    "no-reply@x.example"):
+        out = cli(event_db, "add", address, "--name", "Jemand", "--no-mail", code=1)
+        assert "not a participant" in out and len(out.strip().splitlines()) == 1, out
+    before = rows(event_db, "SELECT email, status FROM registrations ORDER BY email")
+    out = cli(event_db, "edit", before[0][0], "--email", "postmaster@x.example", code=1)
+    assert "robot" in out
+    assert rows(event_db, "SELECT email, status FROM registrations ORDER BY email") == before
+
+
 def test_forget_leaves_no_trace_in_the_database_files(event_db, smtp, mailbox):
     mailbox.append(registration_mail(
         "Sekretariat", "office@koeln.example",
