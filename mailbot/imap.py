@@ -19,7 +19,7 @@ from .config import ImapConfig
 from .folder import InboxError, InboxLoginError, erase_our_copies, to_erase
 from .models import InboundMail
 from .net import connection_problem
-from .notify import wait
+from .notify import command_timeout, wait
 from .parse import content_key
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class ImapInbox:
         cfg = self.cfg
         context = ssl.create_default_context(cafile=cfg.ca_file)
         client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "tls",
-                            ssl_context=context, timeout=cfg.timeout)
+                            ssl_context=context, timeout=command_timeout(cfg.timeout))
         client.normalise_times = False  # INTERNALDATE as an aware datetime
         if cfg.security == "starttls":
             client.starttls(context)

@@ -38,6 +38,14 @@ def watchdog_interval() -> float | None:
     return usec / 1e6 if usec > 0 else None
 
 
+def command_timeout(configured: float) -> float:
+    """Seconds one IMAP or SMTP command may take: the configured timeout, but below
+    WatchdogSec/2, so a stalled server is given up long before systemd's watchdog would
+    kill mailbot."""
+    interval = watchdog_interval()
+    return min(configured, interval * 0.4) if interval else configured
+
+
 def alive() -> None:
     """Tell the watchdog the process is alive — at most once per WatchdogSec/4 (once a
     second without a known WatchdogSec): callers may call it as often as they like."""

@@ -25,7 +25,7 @@ import aiosmtplib
 from . import auth
 from .config import SmtpConfig
 from .net import connection_problem
-from .notify import alive, watchdog_interval
+from .notify import alive, command_timeout
 from .rate import is_throttle
 from .text import ADDR_RE
 
@@ -55,13 +55,6 @@ def after_failure(attempts: int, error: str, permanent: bool,
     if attempts >= MAX_ATTEMPTS:
         return f"{error} (given up after {attempts} attempts)", None
     return error, retry_delay(attempts)
-
-
-def command_timeout(configured: float) -> float:
-    """Seconds one SMTP command may take: [smtp] timeout, but below WatchdogSec/2, so a
-    stalled server is given up long before systemd's watchdog would kill mailbot."""
-    interval = watchdog_interval()
-    return min(configured, interval * 0.4) if interval else configured
 
 
 @dataclass(frozen=True)

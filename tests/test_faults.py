@@ -633,3 +633,22 @@ def test_each_database_error_is_one_line_with_the_fix(tmp_path, error, words):
 
     text = explain(sqlite3.OperationalError(error), tmp_path / "mailbot.sqlite")
     assert words in text and "\n" not in text and str(tmp_path) in text
+
+
+def test_an_imap_command_waits_less_than_half_the_watchdog(mailbox, make_config, monkeypatch):
+    """A stalled IMAP server must be given up before systemd's watchdog kills mailbot (as
+    SMTP already was): the socket timeout is capped at 0.4 × WatchdogSec."""
+    config = config_mod.load(make_config())
+    assert config.imap.timeout > 4
+    monkeypatch.setenv("WATCHDOG_USEC", "10000000")  # WatchdogSec=10
+    inbox = open_inbox(config.imap, None, 10, 1_000_000)
+    try:
+        assert inbox.client.socket().gettimeout() == pytest.approx(4.0)
+    finally:
+        inbox.close()
+    monkeypatch.delenv("WATCHDOG_USEC")
+    inbox = open_inbox(config.imap, None, 10, 1_000_000)
+    try:
+        assert inbox.client.socket().gettimeout() == pytest.approx(config.imap.timeout)
+    finally:
+        inbox.close()
