@@ -315,7 +315,8 @@ class Processor(Jobs, Sending):
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.deliver_alerts(inbox)
-        self.save_copies(inbox)
+        if stop is None or not stop.is_set():  # after a stop: the next round saves them
+            self.save_copies(inbox)
         if not summary.send_errors and error_before is not None and \
                 self.store.get_state("last_error") == error_before:  # `status`: it is old
             self.store.set_state("last_clean_poll", error_before[1], now_utc())
