@@ -12,7 +12,6 @@ doctor.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import json
 import logging
@@ -22,21 +21,19 @@ from pathlib import Path
 
 import click
 
-from . import browse, guard, health
+from . import browse, health
 from . import config as config_mod
 from .cli_common import fail, load, opened
-from .rate import remaining_today
 from .report import (
     CSV_COLUMNS,
     LIST_COLUMNS,
     format_review,
-    format_status,
     format_table,
     to_csv,
     to_excel_csv,
     zoom_rows,
 )
-from .store import DATABASE_ERRORS, Store, now_utc
+from .store import DATABASE_ERRORS, now_utc
 
 # daemon, organiser and compose (jinja2, icalendar) are imported inside the commands that
 # use them: `status`, `list` and `review` start without them (see bench/startup.py).
@@ -122,27 +119,10 @@ def status(ctx: click.Context) -> None:
     Exit code 1 when it does not work (a server refuses its login), for monitoring."""
     config = load(ctx, secrets=False)
     with opened(config) as store:
-        refused = health.problems(store)
-        text = format_status(
-            config, store.counts("registrations", "status"), len(store.for_review()),
-            store.counts("outbox", "status"), store.failed_replies(),
-            store.get_state("last_poll"), store.get_state("last_error"),
-            store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST),
-            refused=refused, budget=_budget(config, store),
-            undeliverable=store.undeliverable_count())
+        text, refused = health.status_text(config, store)
     click.echo(text)
     if refused:
         sys.exit(1)
-
-
-def _budget(config: config_mod.Config, store: Store) -> tuple[int, int] | None:
-    """(left, max_per_day) of the 24-hour sending budget, if there is one."""
-    most = config.smtp.max_per_day
-    if most is None:
-        return None
-    now = now_utc()
-    sent = store.sent_since(now - dt.timedelta(days=1, seconds=2))
-    return remaining_today(sent, now, most) or 0, most
 
 
 @main.command("list")

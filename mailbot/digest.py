@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from .compose import digest_mail
 from .config import Config
+from .health import status_text
 from .models import Reply
-from .report import CSV_COLUMNS, format_review, format_status, to_excel_csv
+from .report import CSV_COLUMNS, format_review, to_excel_csv
 from .store import Store
 
 if TYPE_CHECKING:
@@ -56,13 +57,9 @@ def build(config: Config, store: Store, now: dt.datetime) -> Reply:
     tz = config.event.tz
     changed = store.changed_since(since)
     review = store.for_review()
-    error = store.get_state("last_error")
-    clean = store.get_state("last_clean_poll")
     lines = [f"mailbot – daily digest, {now.astimezone(tz):%d.%m.%Y %H:%M}", ""]
     lines += _changes(changed, since, tz)
-    lines += ["", format_status(config, store.counts("registrations", "status"), len(review),
-                                store.counts("outbox", "status"), store.failed_replies(),
-                                store.get_state("last_poll"), error, clean)]
+    lines += ["", status_text(config, store)[0]]
     lines += ["", format_review(review, tz)]
     if review:
         lines += ["", "Answer them from your mail program, then: mailbot dismiss ID "

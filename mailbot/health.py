@@ -15,9 +15,12 @@ import email.utils
 import enum
 from email.message import EmailMessage
 
+from . import guard
 from .config import Config
 from .models import Action, Reply
 from .parse import valid_message_id
+from .rate import remaining_today
+from .report import format_status
 from .store import Store, iso
 
 PARTS = {"imap": "IMAP (reading mail)", "smtp": "SMTP (sending replies)"}
@@ -145,3 +148,27 @@ def given(store: Store, config: Config, part: str, since: str, reply: Reply, row
                                reply if queue else None, now) and \
                 store.handled(row["message_id"]) is None:
             store.record(row, [], [], now)
+
+
+def status_text(config: Config, store: Store) -> tuple[str, list[tuple[str, str, str]]]:
+    """The overview `mailbot status` prints and the digest carries (one text for both),
+    and the refused logins (non-empty: not working)."""
+    refused = problems(store)
+    text = format_status(
+        config, store.counts("registrations", "status"), len(store.for_review()),
+        store.counts("outbox", "status"), store.failed_replies(),
+        store.get_state("last_poll"), store.get_state("last_error"),
+        store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST),
+        refused=refused, budget=_budget(config, store),
+        undeliverable=store.undeliverable_count())
+    return text, refused
+
+
+def _budget(config: Config, store: Store) -> tuple[int, int] | None:
+    """(left, max_per_day) of the 24-hour sending budget, if there is one."""
+    most = config.smtp.max_per_day
+    if most is None:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    sent = store.sent_since(now - dt.timedelta(days=1, seconds=2))
+    return remaining_today(sent, now, most) or 0, most

@@ -75,3 +75,17 @@ def test_forget_takes_the_digests_too(mailbox, smtp, make_config):
     assert result.output.splitlines()[-1].startswith("erased j.weiss@koeln.example: "
                                                      "1 registration, 1 reply,")
     assert rows(config, "SELECT count(*) FROM outbox WHERE kind = 'digest'") == [(0,)]
+
+
+def test_the_digest_carries_the_same_overview_as_status(mailbox, smtp, make_config):
+    """The digest is the organiser's view without a terminal: what `mailbot status` says
+    (here the day's sending budget) is in it too — counted before the digest itself went."""
+    config = make_config(extra='\n[digest]\nto = "orga@isi-innovation.de"\nat = "00:00"\n')
+    config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nmax_per_day = 500\n", 1))
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    run(config)
+    [digest] = digests(smtp)
+    text = digest.get_body(("plain",)).get_content()
+    assert "Sending budget: 499 of 500 replies left for the next 24 hours" in text
+    status = CliRunner().invoke(main, ["--config", str(config), "status"]).output
+    assert "Sending budget: 498 of 500 replies left for the next 24 hours" in status
