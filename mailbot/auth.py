@@ -24,10 +24,12 @@ import urllib.request
 from typing import Any
 
 from .config import ImapConfig, OAuth2Config, SmtpConfig
+from .notify import command_timeout
 
 log = logging.getLogger(__name__)
 
 MARGIN = 300.0  # renew this many seconds before a token expires (a fifth of short ones)
+TOKEN_TIMEOUT = 30.0  # seconds a token request may take (below the watchdog: command_timeout)
 
 
 class AuthError(Exception):
@@ -114,7 +116,8 @@ def _generic(source: Tokens, fresh: bool) -> tuple[str, float]:
         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
     context = ssl.create_default_context(cafile=cfg.ca_file)
     try:
-        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+        with urllib.request.urlopen(request, timeout=command_timeout(TOKEN_TIMEOUT),
+                                    context=context) as response:
             data = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -139,12 +142,15 @@ def _oauth_error(data: dict) -> str:
 
 
 def _session(ca_file: str | None) -> Any:
-    """A requests session that trusts ``ca_file`` (else the system's CAs). Given on each
-    request, as a session-wide ``verify`` loses against ``$REQUESTS_CA_BUNDLE``."""
+    """A requests session that trusts ``ca_file`` (else the system's CAs) and gives up a
+    stalled token endpoint like a stalled mail server (requests waits forever by default:
+    systemd's watchdog would kill mailbot first). Given on each request, as a session-wide
+    ``verify`` loses against ``$REQUESTS_CA_BUNDLE``."""
     import requests
 
     class Session(requests.Session):
         def request(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", command_timeout(TOKEN_TIMEOUT))
             if ca_file:
                 kwargs.setdefault("verify", ca_file)
             return super().request(*args, **kwargs)
