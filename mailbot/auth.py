@@ -12,6 +12,7 @@ refusal is an :class:`AuthError` whose one-line message names what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -271,13 +272,16 @@ async def smtp_login(client: Any, cfg: SmtpConfig) -> None:
                             f"({exc.code} {exc.message}); {_password_hint(exc)}") from None
         return
     source = tokens_for(cfg.oauth2)
+    # a token request blocks (and may wait for the IMAP side's under the cache's lock): in
+    # a thread, so the event loop goes on telling the watchdog and can honour a stop
     try:
-        await client.auth_xoauth2(cfg.username, _token(source, where))
+        await client.auth_xoauth2(cfg.username, await asyncio.to_thread(_token, source, where))
         return
     except aiosmtplib.SMTPAuthenticationError:
         log.info("%s: OAuth2 token refused; fetching a new one", where)
     try:
-        await client.auth_xoauth2(cfg.username, _token(source, where, renew=True))
+        await client.auth_xoauth2(cfg.username,
+                                  await asyncio.to_thread(_token, source, where, True))
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise AuthError(f"{where}: OAuth2 login refused for mailbox {cfg.username!r} "
                         f"({exc.code} {exc.message}); "
