@@ -12,6 +12,7 @@ refusal is an :class:`AuthError` whose one-line message names what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -24,10 +25,12 @@ import urllib.request
 from typing import Any
 
 from .config import ImapConfig, OAuth2Config, SmtpConfig
+from .notify import command_timeout
 
 log = logging.getLogger(__name__)
 
 MARGIN = 300.0  # renew this many seconds before a token expires (a fifth of short ones)
+TOKEN_TIMEOUT = 30.0  # seconds a token request may take (below the watchdog: command_timeout)
 
 
 class AuthError(Exception):
@@ -114,7 +117,8 @@ def _generic(source: Tokens, fresh: bool) -> tuple[str, float]:
         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
     context = ssl.create_default_context(cafile=cfg.ca_file)
     try:
-        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+        with urllib.request.urlopen(request, timeout=command_timeout(TOKEN_TIMEOUT),
+                                    context=context) as response:
             data = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -139,12 +143,15 @@ def _oauth_error(data: dict) -> str:
 
 
 def _session(ca_file: str | None) -> Any:
-    """A requests session that trusts ``ca_file`` (else the system's CAs). Given on each
-    request, as a session-wide ``verify`` loses against ``$REQUESTS_CA_BUNDLE``."""
+    """A requests session that trusts ``ca_file`` (else the system's CAs) and gives up a
+    stalled token endpoint like a stalled mail server (requests waits forever by default:
+    systemd's watchdog would kill mailbot first). Given on each request, as a session-wide
+    ``verify`` loses against ``$REQUESTS_CA_BUNDLE``."""
     import requests
 
     class Session(requests.Session):
         def request(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", command_timeout(TOKEN_TIMEOUT))
             if ca_file:
                 kwargs.setdefault("verify", ca_file)
             return super().request(*args, **kwargs)
@@ -265,13 +272,16 @@ async def smtp_login(client: Any, cfg: SmtpConfig) -> None:
                             f"({exc.code} {exc.message}); {_password_hint(exc)}") from None
         return
     source = tokens_for(cfg.oauth2)
+    # a token request blocks (and may wait for the IMAP side's under the cache's lock): in
+    # a thread, so the event loop goes on telling the watchdog and can honour a stop
     try:
-        await client.auth_xoauth2(cfg.username, _token(source, where))
+        await client.auth_xoauth2(cfg.username, await asyncio.to_thread(_token, source, where))
         return
     except aiosmtplib.SMTPAuthenticationError:
         log.info("%s: OAuth2 token refused; fetching a new one", where)
     try:
-        await client.auth_xoauth2(cfg.username, _token(source, where, renew=True))
+        await client.auth_xoauth2(cfg.username,
+                                  await asyncio.to_thread(_token, source, where, True))
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise AuthError(f"{where}: OAuth2 login refused for mailbox {cfg.username!r} "
                         f"({exc.code} {exc.message}); "

@@ -10,6 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -138,7 +139,7 @@ class ImapInbox:
             wait(timeout, stop, heartbeat)
             return
         deadline = time.monotonic() + min(timeout, IDLE_MAX)
-        try:
+        with self._failing():
             if self._arrived():
                 return
             self.client.idle()
@@ -148,8 +149,6 @@ class ImapInbox:
             finally:
                 if not closed:
                     self.client.idle_done()
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
         if closed:
             raise InboxError(f"{self.description}: connection closed by the server")
 
@@ -179,6 +178,15 @@ class ImapInbox:
         uids = self.client.search(["UID", f"{self._seen_upto + 1}:*"])
         return any(u > self._seen_upto for u in uids)
 
+    @contextmanager
+    def _failing(self, what: str = "") -> Iterator[None]:
+        """A lost connection or an IMAP error inside, as one InboxError line naming the
+        inbox (and ``what`` failed)."""
+        try:
+            yield
+        except (OSError, IMAPClientError) as exc:
+            raise InboxError(f"{self.description}: {what}{connection_problem(exc)}") from None
+
     def _connect(self) -> IMAPClient:
         cfg = self.cfg
         context = ssl.create_default_context(cafile=cfg.ca_file)
@@ -192,7 +200,7 @@ class ImapInbox:
     def batches(self) -> Iterator[list[InboundMail]]:
         """The folder's mail in batches. Sizes come first (RFC822.SIZE): mail over the
         limit is fetched as headers only and handed on with ``oversize`` set."""
-        try:
+        with self._failing():
             uids = sorted(self.client.search(["NOT", "DELETED"]))
             self._seen_upto = max(uids, default=self._seen_upto or 0)
             if self.left is not None:  # flagged or not ours: read once, not on every poll
@@ -206,8 +214,6 @@ class ImapInbox:
                 mails = self._fetch(small, b"BODY[]", "BODY.PEEK[]", sizes, False)
                 mails += self._fetch(big, b"BODY[HEADER]", "BODY.PEEK[HEADER]", sizes, True)
                 yield sorted(mails, key=lambda m: int(m.ref))
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def _fetch(self, uids: Sequence[int], key: bytes, item: str, sizes: dict,
                oversize: bool) -> list[InboundMail]:
@@ -237,16 +243,14 @@ class ImapInbox:
         again while it is there (and, if flagged, while it keeps its flag)."""
         if self.left is None or not refs:
             return
-        try:
+        with self._failing():
             self.left.add(self._validity(), (int(r) for r in refs), flagged)
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def done(self, refs: Sequence[str]) -> None:
         if not refs:
             return
         uids = [int(r) for r in refs]
-        try:
+        with self._failing("moving mail failed: "):
             self.client.add_flags(uids, [b"\\Seen"])
             if self.can_move:
                 self.client.move(uids, self.cfg.processed_folder)
@@ -258,24 +262,18 @@ class ImapInbox:
                 # without UIDPLUS an EXPUNGE would remove every \Deleted mail of the shared
                 # inbox, not only ours: ours stay marked deleted until the mail program
                 # expunges them
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: moving mail failed: "
-                             f"{connection_problem(exc)}") from None
 
     def flag(self, refs: Sequence[str]) -> None:
         if not refs:
             return
         uids = [int(r) for r in refs]
-        try:
+        with self._failing("flagging mail failed: "):
             self.client.add_flags(uids, [b"\\Flagged"])
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: flagging mail failed: "
-                             f"{connection_problem(exc)}") from None
         self.leave(refs, flagged=True)  # waits for a human: not read again while flagged
 
     def find(self, message_id: str) -> InboundMail | None:
         """The mail with this Message-ID (or content hash key) still in the folder."""
-        try:
+        with self._failing():
             if message_id.startswith("sha256:"):
                 for batch in self.batches():
                     for mail in batch:
@@ -290,22 +288,15 @@ class ImapInbox:
                 return None
             return InboundMail(str(uids[0]), data[b"BODY[]"],
                                _aware(data[b"INTERNALDATE"]))
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def unflag(self, refs: Sequence[str]) -> None:
         """Take the flag off (a human settled the mail; the service moves it later)."""
-        try:
+        with self._failing():
             self.client.remove_flags([int(r) for r in refs], [b"\\Flagged"])
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def release(self, ref: str) -> None:
         """A mail a human has settled: unflagged, marked seen, moved to the processed folder."""
-        try:
-            self.client.remove_flags([int(ref)], [b"\\Flagged"])
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
+        self.unflag([ref])
         self.done([ref])
 
     def erase(self, keys: set[str], sender: str | None = None) -> int:
@@ -314,7 +305,7 @@ class ImapInbox:
         Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
         EXPUNGE would take every deleted mail of a shared inbox)."""
         removed = 0
-        try:
+        with self._failing("deleting mail failed: "):
             for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
                 if not self.client.folder_exists(folder):
                     continue
@@ -330,9 +321,6 @@ class ImapInbox:
             if copies:  # the inbox and processed folder (cli.py could add "and Sent")
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: deleting mail failed: "
-                             f"{connection_problem(exc)}") from None
         return removed
 
     def _matching(self, keys: set[str], sender: str | None) -> list[int]:
@@ -367,7 +355,7 @@ class ImapInbox:
     def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
         """A copy of a sent reply in the Sent folder, marked seen; with ``check``, only if
         no mail with its Message-ID is there yet (a crash may have come after the APPEND)."""
-        try:
+        with self._failing("copy to Sent failed: "):
             folder = self.sent_folder()
             if check and message_id:
                 self.client.select_folder(folder, readonly=True)
@@ -377,16 +365,11 @@ class ImapInbox:
                 finally:
                     self.client.select_folder(self.cfg.folder)
             self.client.append(folder, raw, flags=[b"\\Seen"])
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: copy to Sent failed: "
-                             f"{connection_problem(exc)}") from None
 
     def append_alert(self, raw: bytes) -> None:
         """Put a mail for the organiser into the folder, flagged (health.py)."""
-        try:
+        with self._failing():
             self.client.append(self.cfg.folder, raw, flags=[b"\\Flagged"])
-        except (OSError, IMAPClientError) as exc:
-            raise InboxError(f"{self.description}: {connection_problem(exc)}") from None
 
     def close(self) -> None:
         try:

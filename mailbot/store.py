@@ -45,6 +45,8 @@ from .store_rows import registration as _registration  # noqa: F401
 from .store_state import State
 from .text import ADDR_RE
 
+BUSY_TIMEOUT_MS = 10_000  # how long a write waits for a lock another program holds
+
 
 def erased(email: str) -> str:
     """What stands in place of an erased address: a hash, so counts still add up."""
@@ -144,7 +146,7 @@ class Store(Messages, Registrations, Outbox, State):
             # WAL + NORMAL: a commit survives a crash of mailbot (not a power cut of the
             # last moments) and costs no fsync per mail.
             self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA busy_timeout = 10000")
+        self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self.db.execute("PRAGMA secure_delete = ON")  # deleted personal data is overwritten
         self._refuse_foreign()
         self.migrate()
@@ -214,12 +216,11 @@ class Store(Messages, Registrations, Outbox, State):
     def waiting_at_most(self, seconds: float) -> Iterator[None]:
         """A lock another program holds is waited for ``seconds`` at most, instead of the
         whole busy_timeout — for a write whose caller has somewhere else to put it."""
-        (before,) = self.db.execute("PRAGMA busy_timeout").fetchone()
         self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
         try:
             yield
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {int(before)}")
+        finally:  # set once at open and nowhere else: no need to read it back per reply
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def migrate(self) -> None:
         migrate(self.db, MIGRATIONS)

@@ -3,8 +3,11 @@ with the provider's token and introspection endpoints faked on loopback (tokense
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -403,6 +406,36 @@ def test_an_unreachable_token_endpoint_is_a_connection_problem_not_a_refusal(
     assert result.exit_code == 2
     assert "OAuth2 token endpoint" in result.output and "not reachable" in result.output
     assert status.exit_code == 0 and status.output.startswith("State: working")
+
+
+def test_a_stalled_token_endpoint_is_given_up_below_the_watchdog(generic_config, monkeypatch):
+    """A token endpoint that takes the connection and never answers (a fake: no real server
+    stalls on cue) is given up like a stalled mail server, at 0.4 x WatchdogSec, not after
+    the 30 s of a token request: systemd would have killed mailbot by then."""
+    config = cfg.load(generic_config)
+    stalled = socket.socket()
+    stalled.bind(("127.0.0.1", 0))
+    stalled.listen(4)  # the kernel completes the handshake; nobody ever reads or answers
+    url = f"http://127.0.0.1:{stalled.getsockname()[1]}/token"
+    source = auth.Tokens(dataclasses.replace(config.imap.oauth2, token_url=url))
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")  # WatchdogSec=2: 0.8 s per request
+    outcome: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            source.token()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    try:
+        worker.start()
+        worker.join(20)  # a hang check far above 0.8 s and below the old 30 s, not a timing
+        assert not worker.is_alive(), "the token request waited past the watchdog"
+    finally:
+        stalled.close()
+    assert len(outcome) == 1 and isinstance(outcome[0], auth.AuthUnreachable), outcome
+    assert "not reachable" in str(outcome[0])
 
 
 def test_a_refused_password_at_microsoft_names_oauth2(tmp_path, make_config, monkeypatch):
