@@ -173,6 +173,15 @@ def make_config(tmp_path, dovecot, smtp_server, mailbox):
     return make
 
 
+def with_port(text: str, section: str, port: int) -> str:
+    """``text`` (a config) with the ``port =`` line of ``[section]`` pointed at ``port``:
+    for a test's own server (a stalling SMTP, a cuttable IMAP proxy) in place of the fixture."""
+    head, _, rest = text.partition(f"[{section}]")
+    before, _, after = rest.partition("\nport = ")
+    _, _, after = after.partition("\n")
+    return f"{head}[{section}]{before}\nport = {port}\n{after}"
+
+
 def rows(config, sql: str, *params) -> list[tuple]:
     """Rows of a query on the database beside ``config`` (the test's mailbot.sqlite)."""
     conn = sqlite3.connect(config.parent / "mailbot.sqlite")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import CONTACT, registration_mail, rows, start_daemon, stop, wait_for
+from conftest import CONTACT, registration_mail, rows, start_daemon, stop, wait_for, with_port
 from servers import CuttableProxy, RecordingHandler, free_port
 
 from mailbot import config as config_mod
@@ -154,22 +154,7 @@ def slow_smtp():
 
 
 def with_smtp_port(config: Path, port: int) -> Path:
-    text = config.read_text()
-    head, _, rest = text.partition("[smtp]")
-    section, _, tail = rest.partition("[database]")
-    section = "\n".join(f"port = {port}" if line.startswith("port =") else line
-                        for line in section.split("\n"))
-    config.write_text(f"{head}[smtp]{section}[database]{tail}")
-    return config
-
-
-def with_imap_port(config: Path, port: int) -> Path:
-    text = config.read_text()
-    head, _, rest = text.partition("[imap]")
-    section, _, tail = rest.partition("[smtp]")
-    section = "\n".join(f"port = {port}" if line.startswith("port =") else line
-                        for line in section.split("\n"))
-    config.write_text(f"{head}[imap]{section}[smtp]{tail}")
+    config.write_text(with_port(config.read_text(), "smtp", port))
     return config
 
 
@@ -178,7 +163,8 @@ def with_imap_port(config: Path, port: int) -> Path:
 def test_a_dropped_idle_session_is_noticed_at_once_without_a_busy_loop(mailbox, smtp,
                                                                         make_config):
     proxy = CuttableProxy(mailbox.server.port)
-    config = with_imap_port(make_config(extra=""), proxy.port)
+    config = make_config()
+    config.write_text(with_port(config.read_text(), "imap", proxy.port))
     config.write_text(config.read_text().replace("poll_interval = 0.5", "poll_interval = 300"))
     systemd = Systemd(watchdog=2.0)  # pings at most every 0.5 s
     proc = start_daemon(config, mailbox.server.password, env=systemd.env)

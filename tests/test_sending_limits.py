@@ -9,7 +9,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from conftest import registration_mail, rows
+from conftest import registration_mail, rows, with_port
 from servers import RecordingHandler, free_port
 
 from mailbot import config as cfg
@@ -52,21 +52,13 @@ def test_replies_go_once_each_and_never_faster_than_the_limit(
     monkeypatch.setitem(rate.WINDOWS, "minute", WINDOW)
     monkeypatch.setattr(rate, "THROTTLE_FIRST", 0.5)
     config = make_config()
-    text = config.read_text().replace(
-        'security = "none"\n\n[database]',
-        'security = "none"\nmax_per_minute = 2\nmax_per_day = 100\n\n[database]')
-    config.write_text(_with_smtp_port(text, port))
+    text = _with_limit(config.read_text(), "max_per_minute = 2\nmax_per_day = 100")
+    config.write_text(with_port(text, "smtp", port))
     people = [f"p{i}@x{i}.example" for i in range(6)]
     for i, address in enumerate(people):
         mailbox.append(registration_mail(f"Person {i}", address))
 
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
-        assert result.exit_code == 0, result.output
-        if rows(config, "SELECT count(*) FROM outbox WHERE status != 'sent'") == [(0,)]:
-            break
-        time.sleep(0.2)
+    _run_until_all_sent(config)
 
     assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == sorted(people), "each once"
     assert handler.attempts > len(people), "some were answered 450 and sent again"
@@ -78,11 +70,15 @@ def test_replies_go_once_each_and_never_faster_than_the_limit(
     assert "Sending budget: 94 of 100 replies left for the next 24 hours" in status.output
 
 
-def _with_smtp_port(text: str, port: int) -> str:
-    head, _, tail = text.partition("[smtp]")
-    lines = tail.split("\n")
-    lines = [f"port = {port}" if line.startswith("port = ") else line for line in lines]
-    return head + "[smtp]" + "\n".join(lines)
+def _run_until_all_sent(config) -> None:
+    """``run --once`` again and again (as cron would) until every reply is sent, 90 s at most."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+        assert result.exit_code == 0, result.output
+        if rows(config, "SELECT count(*) FROM outbox WHERE status != 'sent'") == [(0,)]:
+            return
+        time.sleep(0.2)
 
 
 def test_answers_to_mail_go_before_reminders_when_the_budget_is_short():
@@ -252,19 +248,13 @@ def test_a_server_stricter_than_the_configured_limit_loses_and_repeats_nothing(
     monkeypatch.setattr(rate, "THROTTLE_FIRST", 0.5)
     try:
         config = make_config()
-        config.write_text(_with_smtp_port(_with_limit(config.read_text(), "max_per_minute = 5"),
-                                          controller.port))
+        config.write_text(with_port(_with_limit(config.read_text(), "max_per_minute = 5"),
+                                    "smtp", controller.port))
         people = [f"p{i}@x{i}.example" for i in range(6)]
         for i, address in enumerate(people):
             mailbox.append(registration_mail(f"Person {i}", address))
 
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
-            assert result.exit_code == 0, result.output
-            if rows(config, "SELECT count(*) FROM outbox WHERE status != 'sent'") == [(0,)]:
-                break
-            time.sleep(0.2)
+        _run_until_all_sent(config)
     finally:
         controller.stop()
 
