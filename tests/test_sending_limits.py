@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -13,7 +14,7 @@ from conftest import registration_mail, rows, with_port
 from servers import RecordingHandler, free_port
 
 from mailbot import config as cfg
-from mailbot import rate
+from mailbot import providers, rate
 from mailbot.cli import main
 
 WINDOW = 1.5  # the test's "minute", in seconds
@@ -109,15 +110,25 @@ def test_slow_down_answers_are_recognised():
     assert 30 <= pauses[0] <= 60 and 60 <= pauses[1] <= 120 and pauses[3] <= 3600
 
 
-@pytest.mark.parametrize("name", ["microsoft365", "google", "ionos", "strato", "gmx", "webde",
-                                  "t-online", "mailboxorg", "hetzner"])
-def test_a_preset_fills_servers_and_limits(example_config, tmp_path, monkeypatch, name):
+PRESETS = sorted(providers.PRESETS)  # every preset, from the code's own list
+PER_CUSTOMER_HOST = {"all-inkl"}  # its host names the customer: given by hand
+
+
+def _preset_config(example_config, tmp_path, monkeypatch, name: str) -> Path:
     text = _strip_servers(example_config.source.read_text())
-    text = text.replace("[imap]\n", f'[imap]\nprovider = "{name}"\n', 1)
+    host = ('host = "w0123456.kasserver.com"\n' if name in PER_CUSTOMER_HOST else "")
+    text = text.replace("[imap]\n", f'[imap]\nprovider = "{name}"\n{host}', 1)
+    text = text.replace("[smtp]\n", f"[smtp]\n{host}", 1)
     path = tmp_path / "mailbot.toml"
     path.write_text(text)
     monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
     monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
+    return path
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_preset_fills_servers_and_limits(example_config, tmp_path, monkeypatch, name):
+    path = _preset_config(example_config, tmp_path, monkeypatch, name)
 
     config = cfg.load(path)
 
@@ -200,14 +211,23 @@ def _with_limit(text: str, line: str) -> str:
                                                            f'[database]')
 
 
-def test_check_prints_what_a_preset_will_use(example_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", PRESETS)
+def test_check_prints_what_each_preset_will_use(example_config, tmp_path, monkeypatch, name):
     from mailbot.doctor import setup_lines
 
-    text = _strip_servers(example_config.source.read_text())
-    path = tmp_path / "mailbot.toml"
-    path.write_text(text.replace("[imap]\n", '[imap]\nprovider = "microsoft365"\n', 1))
-    monkeypatch.setenv("MAILBOT_IMAP_PASSWORD", "x")
-    monkeypatch.setenv("MAILBOT_SMTP_PASSWORD", "x")
+    config = cfg.load(_preset_config(example_config, tmp_path, monkeypatch, name))
+    imap, smtp = setup_lines(config)
+
+    assert imap.startswith(f"IMAP {config.imap.host}:{config.imap.port} {config.imap.security} "
+                           f"(preset {name}), login ")
+    assert smtp.startswith(f"SMTP {config.smtp.host}:{config.smtp.port} {config.smtp.security}")
+    assert ", at most " in smtp, "every preset names its sending limit"
+
+
+def test_check_prints_what_the_microsoft_preset_will_use(example_config, tmp_path, monkeypatch):
+    from mailbot.doctor import setup_lines
+
+    path = _preset_config(example_config, tmp_path, monkeypatch, "microsoft365")
 
     imap, smtp = setup_lines(cfg.load(path))
 
