@@ -161,3 +161,34 @@ def test_a_bounce_for_another_address_changes_nobody_and_waits_for_a_human(
     assert b"\\Flagged" in left["flags"]
     assert ("Unzustellbar-Meldung für anna.arndt@forward.example zu unserer Antwort an "
             "anna@a.example") in cli(config, "review").output
+
+
+def test_a_bounced_reminder_stops_the_next_reminder_and_is_never_answered(make_config, mailbox,
+                                                                          smtp):
+    """Issue 14: a DSN of a reminder (not only of a confirmation) marks the address."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = (now + dt.timedelta(hours=2)).astimezone(berlin).replace(tzinfo=None)
+    config = make_config(start=start.isoformat(), end=(start + dt.timedelta(hours=3)).isoformat(),
+                         extra='\n[reminders]\nbefore = ["3h", "1h"]\n')
+    for name, address in (("Anna Arndt", "anna@a.example"), ("Bernd Bauer", "bernd@b.example")):
+        mailbox.append(registration_mail(name, address))
+    assert cli(config, "run", "--once").exit_code == 0  # confirmations and the 3 h reminder
+    mailbox.append(dsn("anna@a.example", reply_id(config, "anna@a.example", "reminder")))
+    assert cli(config, "run", "--once").exit_code == 0
+    sent_before = len(smtp.envelopes)
+
+    soon = (now + dt.timedelta(minutes=30)).astimezone(berlin).replace(tzinfo=None)
+    config.write_text(config.read_text().replace(start.isoformat(), soon.isoformat()))
+    assert cli(config, "remind").exit_code == 0  # the 1 h reminder is due now
+
+    assert rows(config, "SELECT kind, status FROM outbox WHERE recipient = 'anna@a.example' "
+                        "ORDER BY id") == [("confirmation", "sent"), ("reminder", "bounced")]
+    assert rows(config, "SELECT email FROM registrations WHERE undeliverable IS NOT NULL") == [
+        ("anna@a.example",)]
+    later = [e.rcpt_tos for e in smtp.envelopes[sent_before:]]
+    assert later == [["bernd@b.example"]], "the next reminder goes to Bernd only"
+    assert all(e.rcpt_tos != [CONTACT] for e in smtp.envelopes), "the DSN is never answered"
