@@ -37,6 +37,7 @@ from .explained import (  # noqa: F401  (the word hints: re-exported for their t
 from .models import Intent, ParsedMail
 from .people import split_signature
 from .sentences import _F, has_any, quote, sentences
+from .text import ADDR_RE
 
 _has = has_any  # the name its test reads
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
@@ -229,10 +230,13 @@ _SELF_OBJECT = re.compile(r"\b(?:mich|uns|me|us|myself|ourselves|meine teilnahme
 
 def _speaks_of_others(clause: str, said: str) -> bool:
     """The clause registers or cancels somebody else: "Herr Pieper nimmt teil", "ich melde
-    Herrn Pieper an", "meine Kollegin kann nicht" — not "ich melde mich an"."""
+    Herrn Pieper an", "meine Kollegin kann nicht", "ich sage für a@b.example ab" — not "ich
+    melde mich an". An address in the clause is a person spoken of whatever the verb: the
+    rule of evidence then asks that people found them (else a human reads it)."""
     if _THIRD_VERB.match(said):
         return True
-    return bool(_THIRD_PERSON.search(clause)) and not _SELF_OBJECT.search(clause)
+    return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(clause)) and not (
+        _SELF_OBJECT.search(clause))
 
 
 def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
