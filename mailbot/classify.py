@@ -37,7 +37,7 @@ from .explained import (  # noqa: F401  (the word hints: re-exported for their t
 from .models import Intent, ParsedMail
 from .people import split_signature
 from .sentences import _F, has_any, quote, sentences
-from .text import ADDR_RE
+from .text import ADDR_RE, span_around
 
 _has = has_any  # the name its test reads
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
@@ -214,13 +214,7 @@ _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:–—]|\s-\s)\s*")
 
 def _clause(sentence: str, m: re.Match) -> tuple[str, str]:
     """(the clause in which the match stands, the rest of the sentence)."""
-    start, end = 0, len(sentence)
-    for brk in _CLAUSE_BREAK.finditer(sentence):
-        if brk.end() <= m.start():
-            start = brk.end()
-        elif brk.start() >= m.end():
-            end = brk.start()
-            break
+    start, end = span_around(sentence, m, _CLAUSE_BREAK)
     return sentence[start:end], f"{sentence[:start]} {sentence[end:]}"
 
 
