@@ -315,7 +315,8 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
                        f"prüfen: {quote(found.hedge)}", sentence=found.hedge)
     if found.asks:
         return Reading(Intent.QUESTION, True, reason=note)
-    by_subject = _from_subject(subject, body)
+    # the subject speaks only for a body that holds nothing a human must read
+    by_subject = None if note else _from_subject(subject, body)
     if by_subject:
         return by_subject
     if _THANKS.search(body) and len(body) < 600 and not note and _bare(found.unexplained):
