@@ -192,7 +192,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
             found.elsewhere = found.elsewhere or (other and f"{other}: {quote(sentence)}")
-            if _speaks_of_others(clause, m[0]):
+            if _speaks_of_others(clause, m[0], sentence):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
                 _REGISTER.search(rest) or _CANCEL.search(rest)) else ""
@@ -222,14 +222,15 @@ _THIRD_VERB = re.compile(r"^(?:kommt|nimmt|ist|wird)\b", _F)
 _SELF_OBJECT = re.compile(r"\b(?:mich|uns|me|us|myself|ourselves|meine teilnahme|my place)\b", _F)
 
 
-def _speaks_of_others(clause: str, said: str) -> bool:
+def _speaks_of_others(clause: str, said: str, sentence: str = "") -> bool:
     """The clause registers or cancels somebody else: "Herr Pieper nimmt teil", "ich melde
     Herrn Pieper an", "meine Kollegin kann nicht", "ich sage für a@b.example ab" — not "ich
-    melde mich an". An address in the clause is a person spoken of whatever the verb: the
-    rule of evidence then asks that people found them (else a human reads it)."""
+    melde mich an". An address anywhere in the sentence ("ich sage ab, im Namen von Jan Jung,
+    jan@…") is a person spoken of whatever the verb: the rule of evidence then asks that
+    people found them (else a human reads it)."""
     if _THIRD_VERB.match(said):
         return True
-    return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(clause)) and not (
+    return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(sentence or clause)) and not (
         _SELF_OBJECT.search(clause))
 
 
