@@ -321,13 +321,26 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     if by_subject:
         return by_subject
     if _THANKS.search(body) and len(body) < 600 and not note and _bare(found.unexplained):
-        return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
+        note = _asked(body)
+        if not note:
+            return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
     if note:
         return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
     if found.unexplained:
         return Reading(Intent.UNKNOWN, reason=f"Anliegen nicht erkannt: "
                                               f"{quote(found.unexplained[0])}")
     return Reading(Intent.UNKNOWN)
+
+
+def _asked(body: str) -> str:
+    """A request or question anywhere, also one explained as an instruction for what we send
+    anyway ("Schicken Sie mir den Link bitte nochmal"), as a note; a thank-you gets no answer,
+    so it must ask for nothing."""
+    for sentence in sentences(body):
+        why = salient(sentence, None)
+        if why in ("Frage", "Bitte"):
+            return f"{why}: {quote(sentence)}"
+    return ""
 
 
 def _bare(unexplained: list[str]) -> bool:
