@@ -47,8 +47,11 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
         _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
         processor.flush(summary, stop)
         processor.store.check_file()
+        heartbeat()  # each IMAP command may take 0.4 x WatchdogSec: a ping before each step
         inbox.done(to_move)
+        heartbeat()
         inbox.flag(to_flag)
+        heartbeat()
         inbox.leave(to_leave)
         progress(summary)
         if stop is not None and stop.is_set():

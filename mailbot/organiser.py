@@ -122,16 +122,21 @@ class Desk:
         processor.remember_details()  # what the calendar entries made here will show
 
     def add(self, email: str, name: str, organisation: str | None, mail: bool) -> Outcome:
-        address = valid_address(email)
-        if address is None:
-            raise OrganiserError(f"not an e-mail address: {email!r}")
-        refused = guard.not_a_participant(address, self.processor.own)
-        if refused:
-            raise OrganiserError(refused)
+        address = self._participant_address(email)
         person = Participant(address, name, organisation)
         decision, queued = self._apply(person, Intent.REGISTER,
                                        "von Hand angemeldet (mailbot add)", mail)
         return Outcome(_describe(decision, address), queued)
+
+    def _participant_address(self, value: str) -> str:
+        """The address a participant may have (add, edit --email), or OrganiserError."""
+        address = valid_address(value)
+        if address is None:
+            raise OrganiserError(f"not an e-mail address: {value!r}")
+        refused = guard.not_a_participant(address, self.processor.own)
+        if refused:
+            raise OrganiserError(refused)
+        return address
 
     def cancel(self, email: str, mail: bool = True) -> Outcome:
         email = email.lower()
@@ -162,12 +167,7 @@ class Desk:
         now = now_utc()
         replies = []
         if new_email:
-            address = valid_address(new_email)
-            if address is None:
-                raise OrganiserError(f"not an e-mail address: {new_email!r}")
-            refused = guard.not_a_participant(address, self.processor.own)
-            if refused:
-                raise OrganiserError(refused)
+            address = self._participant_address(new_email)
             if address != email and self.store.registrations([address]):
                 raise OrganiserError(f"{address} is registered already")
             if address != email:

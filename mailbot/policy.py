@@ -151,7 +151,8 @@ def _to_read(note: str, mail: Request) -> str:
             return ""
     if note.startswith("Person:"):  # "Herr Schulz wird am Vormittag teilnehmen": known
         names = {w for p in mail.people for w in p.name.split()[-1:]}
-        if any(name in names for name in _TITLED_NAME.findall(note)):
+        named = _TITLED_NAME.findall(note)  # every person named must be a participant
+        if named and all(name in names for name in named):
             return ""
     return note
 

@@ -47,6 +47,7 @@ class Sending:
             return
         now = now_utc()
         for row in self.store.copies_to_save(now - dt.timedelta(days=7)):
+            alive()  # one APPEND may take 0.4 x WatchdogSec: many copies are work, not a hang
             sent_at = dt.datetime.fromisoformat(row["sent_at"])
             raw = restamp(row["body"], sent_at, self.config.event.tz)
             check = row["sent_copy"] == "saving"

@@ -102,9 +102,10 @@ class Processor(Jobs, Sending):
                 action, attention = done
                 return WAITING if action == Action.REVIEW or attention else ALREADY
             try:
-                decision = self.bounced(parsed, mail)
+                robot = guard.check(parsed, self.own)  # once per mail: bounce and request
+                decision = self.bounced(parsed, mail) if robot else None
                 plan = (Plan(decision) if decision is not None
-                        else self.plan(self.request(parsed, mail.received_at)))
+                        else self.plan(self._request(parsed, mail.received_at, None, robot)))
                 replies = self.compose(plan.replies, now_utc())
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
@@ -130,9 +131,8 @@ class Processor(Jobs, Sending):
     def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
         """A bounce of one of our replies: the reply is marked ``bounced``, the address
         undeliverable, and the bounce left for a human (never answered). None for any
-        other mail (also for bounces of mail that is not ours: the robot rule ignores it)."""
-        if guard.check(parsed, self.own) is None:
-            return None
+        other mail (also for bounces of mail that is not ours: the robot rule ignores it).
+        Asked only for a mail the robot rule (guard.check) stops: a bounce is a robot's."""
         found = bounce.read(mail.raw)
         if found is None:
             return None
@@ -190,10 +190,14 @@ class Processor(Jobs, Sending):
                 reading: Reading | None = None) -> Request:
         """What a mail asks, read once (classify), with the loop guard's and the sender
         check's verdicts."""
+        return self._request(parsed, arrival, reading, guard.check(parsed, self.own))
+
+    def _request(self, parsed: ParsedMail, arrival: dt.datetime, reading: Reading | None,
+                 robot: str | None) -> Request:
+        """:meth:`request` with the loop guard's verdict already known (``robot``)."""
         authserv = self.config.imap.authserv_id if self.config.imap else None
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
-                          robot=guard.check(parsed, self.own),
-                          suspicious=guard.spoofed(parsed, authserv))
+                          robot=robot, suspicious=guard.spoofed(parsed, authserv))
 
     def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
@@ -311,7 +315,8 @@ class Processor(Jobs, Sending):
         self.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.deliver_alerts(inbox)
-        self.save_copies(inbox)
+        if stop is None or not stop.is_set():  # after a stop: the next round saves them
+            self.save_copies(inbox)
         if not summary.send_errors and error_before is not None and \
                 self.store.get_state("last_error") == error_before:  # `status`: it is old
             self.store.set_state("last_clean_poll", error_before[1], now_utc())

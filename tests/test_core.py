@@ -383,3 +383,14 @@ def test_a_reason_for_the_log_keeps_no_word_of_the_mail():
     assert unquoted(reason) == "Anmeldung: ‚…‘; Reply-To weicht ab"
     assert unquoted(reason[:25]) == "Anmeldung: ‚…‘"
     assert "Chemo" in reason  # the database keeps the quote
+
+
+def test_a_note_naming_a_person_beside_the_participant_is_still_read(event):
+    """The note is dropped only when every titled name in it is a participant's."""
+    parsed = parse_mail(mail("From: Bernd Schulz <schulz@a.example>\n"
+                             "To: n.collinet@isi-innovation.de"))
+    known = Reading(Intent.REGISTER, note="Person: „Herr Schulz wird am Vormittag teilnehmen“")
+    assert not decide(parsed, known, situation(), event).attention
+    other = Reading(Intent.REGISTER,
+                    note="Person: „Herr Schulz und Frau Meier werden am Vormittag teilnehmen“")
+    assert decide(parsed, other, situation(), event).attention
