@@ -37,6 +37,7 @@ from .explained import (  # noqa: F401  (the word hints: re-exported for their t
 from .models import Intent, ParsedMail
 from .people import split_signature
 from .sentences import _F, has_any, quote, sentences
+from .text import ADDR_RE, span_around
 
 _has = has_any  # the name its test reads
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
@@ -191,7 +192,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
             found.elsewhere = found.elsewhere or (other and f"{other}: {quote(sentence)}")
-            if _speaks_of_others(clause, m[0]):
+            if _speaks_of_others(clause, m[0], sentence):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
                 _REGISTER.search(rest) or _CANCEL.search(rest)) else ""
@@ -213,13 +214,7 @@ _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:–—]|\s-\s)\s*")
 
 def _clause(sentence: str, m: re.Match) -> tuple[str, str]:
     """(the clause in which the match stands, the rest of the sentence)."""
-    start, end = 0, len(sentence)
-    for brk in _CLAUSE_BREAK.finditer(sentence):
-        if brk.end() <= m.start():
-            start = brk.end()
-        elif brk.start() >= m.end():
-            end = brk.start()
-            break
+    start, end = span_around(sentence, m, _CLAUSE_BREAK)
     return sentence[start:end], f"{sentence[:start]} {sentence[end:]}"
 
 
@@ -227,12 +222,16 @@ _THIRD_VERB = re.compile(r"^(?:kommt|nimmt|ist|wird)\b", _F)
 _SELF_OBJECT = re.compile(r"\b(?:mich|uns|me|us|myself|ourselves|meine teilnahme|my place)\b", _F)
 
 
-def _speaks_of_others(clause: str, said: str) -> bool:
+def _speaks_of_others(clause: str, said: str, sentence: str = "") -> bool:
     """The clause registers or cancels somebody else: "Herr Pieper nimmt teil", "ich melde
-    Herrn Pieper an", "meine Kollegin kann nicht" — not "ich melde mich an"."""
+    Herrn Pieper an", "meine Kollegin kann nicht", "ich sage für a@b.example ab" — not "ich
+    melde mich an". An address anywhere in the sentence ("ich sage ab, im Namen von Jan Jung,
+    jan@…") is a person spoken of whatever the verb: the rule of evidence then asks that
+    people found them (else a human reads it)."""
     if _THIRD_VERB.match(said):
         return True
-    return bool(_THIRD_PERSON.search(clause)) and not _SELF_OBJECT.search(clause)
+    return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(sentence or clause)) and not (
+        _SELF_OBJECT.search(clause))
 
 
 def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
@@ -317,17 +316,31 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
                        f"prüfen: {quote(found.hedge)}", sentence=found.hedge)
     if found.asks:
         return Reading(Intent.QUESTION, True, reason=note)
-    by_subject = _from_subject(subject, body)
+    # the subject speaks only for a body that holds nothing a human must read
+    by_subject = None if note else _from_subject(subject, body)
     if by_subject:
         return by_subject
     if _THANKS.search(body) and len(body) < 600 and not note and _bare(found.unexplained):
-        return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
+        note = _asked(body)
+        if not note:
+            return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
     if note:
         return Reading(Intent.UNKNOWN, reason=f"nicht verstanden – {note}", note=note)
     if found.unexplained:
         return Reading(Intent.UNKNOWN, reason=f"Anliegen nicht erkannt: "
                                               f"{quote(found.unexplained[0])}")
     return Reading(Intent.UNKNOWN)
+
+
+def _asked(body: str) -> str:
+    """A request or question anywhere, also one explained as an instruction for what we send
+    anyway ("Schicken Sie mir den Link bitte nochmal"), as a note; a thank-you gets no answer,
+    so it must ask for nothing."""
+    for sentence in sentences(body):
+        why = salient(sentence, None)
+        if why in ("Frage", "Bitte"):
+            return f"{why}: {quote(sentence)}"
+    return ""
 
 
 def _bare(unexplained: list[str]) -> bool:

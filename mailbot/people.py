@@ -34,7 +34,7 @@ from .signature import (
     signature,  # noqa: F401
     split_signature,
 )
-from .text import ADDR_RE, ADDR_SPEC, clean_text, valid_address
+from .text import ADDR_RE, ADDR_SPEC, clean_text, span_around, valid_address
 
 _PAIR = re.compile(
     rf"(?P<name>{_NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
@@ -168,13 +168,7 @@ def _unpaired_list_address(body: str, paired: set[str]) -> str | None:
 
 def _sentence_at(line: str, m: re.Match) -> str:
     """The sentence of ``line`` in which the match stands."""
-    start, end = 0, len(line)
-    for brk in _SENTENCE_BREAK.finditer(line):
-        if brk.end() <= m.start():
-            start = brk.end()
-        elif brk.start() >= m.end():
-            end = brk.start()
-            break
+    start, end = span_around(line, m, _SENTENCE_BREAK)
     return line[start:end]
 
 

@@ -16,6 +16,18 @@ def clean_text(value: str, limit: int = 200) -> str:
     return re.sub(r" {2,}", " ", "".join(chars)).strip()[:limit]
 
 
+def span_around(text: str, m: re.Match, breaks: re.Pattern) -> tuple[int, int]:
+    """(start, end) of the piece of ``text`` between the ``breaks`` around the match ``m``."""
+    start, end = 0, len(text)
+    for brk in breaks.finditer(text):
+        if brk.end() <= m.start():
+            start = brk.end()
+        elif brk.start() >= m.end():
+            end = brk.start()
+            break
+    return start, end
+
+
 def valid_address(value: str) -> str | None:
     """The address in lower case if it is a plain ``local@domain.tld``, else None."""
     value = value.strip()
