@@ -21,8 +21,8 @@ from pathlib import Path
 
 import click
 
-from . import browse, health
 from . import config as config_mod
+from . import health
 from .cli_common import fail, load, opened
 from .report import (
     CSV_COLUMNS,
@@ -204,6 +204,8 @@ def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
     """Look at the database in the browser (datasette): participants, waitlist, mail to
     answer, replies — in German, times in the event's time zone. Read-only, and only on
     127.0.0.1: from another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
+    from . import browse  # asyncio and datasette: only for this command
+
     config = load(ctx, secrets=False)
     try:
         with opened(config) as store:  # the views of the current schema, the event's zone

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from . import config as config_mod
-from .auth import mechanism
 from .config import Config
 from .store import DATABASE_ERRORS, Store, explain, now_utc
 
@@ -114,6 +113,8 @@ def _check_warnings(config: Config) -> list[str]:
 
 def setup_lines(config: Config) -> list[str]:
     """What mailbot will use: servers, logins, limits, copies in Sent (presets filled in)."""
+    from .auth import mechanism  # urllib and http: only for `check`, not for `status`
+
     lines = []
     imap, smtp = config.imap, config.smtp
     if imap is not None:
@@ -147,6 +148,8 @@ def _check_inbox(config: Config) -> tuple[bool, str]:
         processed = (config.imap.processed_folder if config.imap
                      else config.maildir.processed_folder)
         mails = "1 mail" if count == 1 else f"{count} mails"
+        from .auth import mechanism
+
         login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
                  if config.imap else "")
         return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "

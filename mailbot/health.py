@@ -18,7 +18,6 @@ from email.message import EmailMessage
 from . import guard
 from .config import Config
 from .models import Action, Reply
-from .parse import valid_message_id
 from .rate import remaining_today
 from .report import format_status
 from .store import Store, iso
@@ -95,6 +94,8 @@ def alert(config: Config, part: str, error: str, since: str,
         f"Diese Nachricht kommt einmal je Störung. Sie bleibt markiert im Posteingang; "
         f"`mailbot dismiss` nimmt sie von der Liste.\n\n-- \nmailbot\n", cte="quoted-printable")
     body = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    from .parse import valid_message_id  # alerts are rare; `status` need not load the parser
+
     key = valid_message_id(message_id) or message_id
     reply = Reply(recipient=contact.address, subject=str(msg["Subject"]),
                   kind=OrganiserKind.ALERT,  # type: ignore[arg-type]

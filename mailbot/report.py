@@ -9,9 +9,8 @@ import email.policy
 import email.utils
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .classify import Reading
 from .config import Config
 from .models import (
     ALREADY,
@@ -24,7 +23,10 @@ from .models import (
     Reply,
     Summary,
 )
-from .people import PARTICLES
+from .names import PARTICLES
+
+if TYPE_CHECKING:  # annotations only: `status` and `list` need not load the reader
+    from .classify import Reading
 
 
 def local(value: str | None, tz: dt.tzinfo) -> str:

@@ -133,7 +133,8 @@ def test_every_command_is_found_and_the_read_only_ones_start_light():
     assert {"run", "status", "check", "cancel", "move-up", "purge", "preview"} <= set(names)
     assert all(main.get_command(ctx, name).name == name for name in names)
     code = ("import sys, mailbot.cli; print(sorted(m for m in ('imapclient', 'aiosmtplib', "
-            "'jinja2', 'icalendar', 'mailbot.daemon', 'mailbot.organiser') if m in sys.modules))")
+            "'jinja2', 'icalendar', 'mailbot.daemon', 'mailbot.organiser', 'asyncio', "
+            "'urllib.request', 'html2text', 'mailbot.parse') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
