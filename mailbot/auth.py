@@ -25,7 +25,7 @@ import urllib.request
 from typing import Any
 
 from .config import ImapConfig, OAuth2Config, SmtpConfig
-from .notify import command_timeout
+from .notify import alive, command_timeout
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,10 @@ async def smtp_login(client: Any, cfg: SmtpConfig) -> None:
 
 
 def _token(source: Tokens, where: str, renew: bool = False) -> str:
+    """A token for a login. The watchdog hears from us first: connect, token fetch and a
+    renewal after a refusal are each capped below WatchdogSec/2 (command_timeout), and a
+    ping before each fetch keeps their sum from looking like a hang."""
+    alive()
     try:
         return source.renew() if renew else source.token()
     except AuthError as exc:
