@@ -9,10 +9,12 @@ server's answer, so the window between "250 OK" and the database knowing it stay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
+import sqlite3
 import ssl
 import threading
 from collections.abc import Sequence
@@ -269,7 +271,10 @@ class SmtpTransport:
         try:
             await self._transaction(client, item)
         except asyncio.CancelledError:
-            sink.finished(item.id, "abandoned: mailbot was stopped while sending it", False)
+            # a locked database must not turn the stop into an error: the row then stays
+            # `sending`, which the next start counts as an attempt (count_interrupted)
+            with contextlib.suppress(sqlite3.Error):
+                sink.finished(item.id, "abandoned: mailbot was stopped while sending it", False)
             raise
         except aiosmtplib.SMTPResponseException as exc:
             if isinstance(exc, aiosmtplib.SMTPSenderRefused) or exc.code == 421:
