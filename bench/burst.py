@@ -43,7 +43,7 @@ from conftest import CONFIG, Mailbox  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
 from servers import start_dovecot, start_smtp  # noqa: E402
 
-from mailbot.parse import parse_mail  # noqa: E402
+from mailbot.reading.parse import parse_mail  # noqa: E402
 
 OWN = "n.collinet@isi-innovation.de"
 

@@ -22,10 +22,10 @@ from conftest import CONFIG, Mailbox  # noqa: E402
 from servers import start_dovecot, start_smtp  # noqa: E402
 
 from mailbot import config as config_mod  # noqa: E402
-from mailbot.daemon import run_round  # noqa: E402
-from mailbot.inbox import LeftAlone, open_inbox  # noqa: E402
-from mailbot.outbox import open_transport  # noqa: E402
-from mailbot.service import Processor  # noqa: E402
+from mailbot.mail.inbox import LeftAlone, open_inbox  # noqa: E402
+from mailbot.mail.smtp import open_transport  # noqa: E402
+from mailbot.service.loop import run_round  # noqa: E402
+from mailbot.service.processor import Processor  # noqa: E402
 from mailbot.store import Store  # noqa: E402
 
 

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mailbot import guard
-from mailbot.classify import read
 from mailbot.config import EventConfig
-from mailbot.parse import parse_mail
+from mailbot.reading.classify import read
+from mailbot.reading.parse import parse_mail
+from mailbot.rules import guard
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = [ROOT.parent / "shared" / "samples" / "mail", ROOT / "tests" / "mails",

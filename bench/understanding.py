@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailbot import config as cfg
-from mailbot.models import ATTENTION, FOREIGN, WAITING, InboundMail, Summary
-from mailbot.service import Processor
+from mailbot.core.models import ATTENTION, FOREIGN, WAITING, InboundMail, Summary
+from mailbot.service.processor import Processor
 from mailbot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,7 +235,7 @@ def mistakes(entry: dict, seen: Seen, registered: set[str]) -> list[str]:
 
 
 def sender_of(raw: bytes) -> str | None:
-    from mailbot.parse import parse_from
+    from mailbot.reading.parse import parse_from
 
     msg = email.message_from_bytes(raw)
     return parse_from(str(msg.get("From", "")))[0]
@@ -286,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="*", type=Path)
     args = parser.parse_args(argv)
     folders = args.folders or [f for f in DEFAULT if f.exists()]
-    import mailbot.parse
+    import mailbot.reading.parse
 
-    print(f"code: {Path(mailbot.parse.__file__).parent}")
+    print(f"code: {Path(mailbot.reading.parse.__file__).parent}")
     rows = []
     for folder in folders:
         score = run(folder, args.verbose)

@@ -7,8 +7,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from conftest import SAMPLES, registration_mail, rows
 
-from mailbot import bounce
 from mailbot.cli import main
+from mailbot.reading import bounce
 from mailbot.store import Store
 
 CONTACT = "n.collinet@isi-innovation.de"

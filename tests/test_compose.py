@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from conftest import registration_mail
 
 from mailbot.cli import main
-from mailbot.compose import Composer, restamp
-from mailbot.models import Participant, Registration, ReplyKind, Status
+from mailbot.core.models import Participant, Registration, ReplyKind, Status
+from mailbot.replies.compose import Composer, restamp
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2021, 5, 21, 8, 0, tzinfo=dt.UTC)

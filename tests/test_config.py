@@ -244,7 +244,7 @@ def test_cli_typo_exits_2_with_one_line_also_in_check(tmp_path):
 
 
 def test_check_warns_about_the_copied_example(example_config):
-    from mailbot.doctor import warnings
+    from mailbot.desk.doctor import warnings
 
     now = dt.datetime(2021, 5, 31, 6, 0, tzinfo=dt.UTC)  # before the start, after the 24h
     found = warnings(example_config, now, confirmed=301)

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from mailbot import config as cfg
-from mailbot import guard
-from mailbot.classify import Reading, classify
-from mailbot.config_read import _event
-from mailbot.config_section import Section
-from mailbot.models import Action, Intent, Participant, ReplyKind, Status
-from mailbot.parse import parse_from, parse_mail
-from mailbot.people import split_name
-from mailbot.policy import Situation, decide, next_registration, within_budget
+from mailbot.config.read import _event
+from mailbot.config.section import Section
+from mailbot.core.models import Action, Intent, Participant, Reading, ReplyKind, Status
+from mailbot.reading.classify import classify
+from mailbot.reading.parse import parse_from, parse_mail
+from mailbot.reading.people import split_name
+from mailbot.rules import guard
+from mailbot.rules.policy import Situation, decide, next_registration, within_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))
@@ -217,7 +217,7 @@ def test_robot_and_unknown_sender(event):
 
 
 def test_calendar_identity_survives_cancel_and_comeback(event):
-    from mailbot.policy import Step
+    from mailbot.rules.policy import Step
 
     person = Participant("a@a.example", "Anna A")
     t0 = dt.datetime(2021, 5, 1, tzinfo=dt.UTC)
@@ -366,8 +366,8 @@ def test_without_authserv_id_only_a_fail_in_the_topmost_header_counts():
 
 
 def test_the_inbox_verdict():
-    from mailbot.models import ALREADY, ATTENTION, FOREIGN, WAITING
-    from mailbot.policy import inbox_verdict
+    from mailbot.core.models import ALREADY, ATTENTION, FOREIGN, WAITING
+    from mailbot.rules.policy import inbox_verdict
 
     assert [inbox_verdict(o) for o in ("review", ATTENTION, WAITING)] == ["flag"] * 3
     assert [inbox_verdict(o) for o in ("register", "ignore", "noop", ALREADY)] == ["move"] * 4
@@ -377,7 +377,7 @@ def test_the_inbox_verdict():
 def test_a_reason_for_the_log_keeps_no_word_of_the_mail():
     """The log gets the reason without its quotes; a sentence with its own typographic
     quotes, or one cut off by a length limit, leaks no word either."""
-    from mailbot.sentences import quote, unquoted
+    from mailbot.core.text import quote, unquoted
 
     reason = f"Anmeldung: {quote('ich komme zum ‚Workshop‘ trotz Chemo')}; Reply-To weicht ab"
     assert unquoted(reason) == "Anmeldung: ‚…‘; Reply-To weicht ab"

@@ -24,11 +24,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import CONFIG, ROOT, Mailbox, _users, registration_mail
 
-from mailbot import browse
 from mailbot.cli import main
-from mailbot.clock import now_utc
-from mailbot.people import PARTICLES
-from mailbot.report import zoom_rows
+from mailbot.core.clock import now_utc
+from mailbot.desk import browse
+from mailbot.reading.people import PARTICLES
+from mailbot.replies.report import zoom_rows
 from mailbot.store import VIEWS, Store
 
 BERLIN = ZoneInfo("Europe/Berlin")

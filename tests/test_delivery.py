@@ -10,8 +10,10 @@ from click.testing import CliRunner
 from conftest import registration_mail, rows
 from servers import CuttableProxy, free_port
 
-from mailbot import daemon, inbox, service
 from mailbot.cli import main
+from mailbot.mail import inbox
+from mailbot.service import loop as daemon
+from mailbot.service import processor as service
 
 
 def invoke(config):

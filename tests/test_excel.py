@@ -6,7 +6,7 @@ import csv
 import io
 from zoneinfo import ZoneInfo
 
-from mailbot.report import to_excel_csv
+from mailbot.replies.report import to_excel_csv
 
 
 def test_excel_csv_is_semicolon_local_time_and_never_a_formula():

@@ -25,12 +25,12 @@ from servers import CuttableProxy, RecordingHandler, free_port
 
 from mailbot import config as config_mod
 from mailbot.cli import main
-from mailbot.daemon import run_round
-from mailbot.inbox import LeftAlone, open_inbox
-from mailbot.models import Summary
-from mailbot.outbox import open_transport
-from mailbot.report import describe
-from mailbot.service import Processor
+from mailbot.core.models import Summary
+from mailbot.mail.inbox import LeftAlone, open_inbox
+from mailbot.mail.smtp import open_transport
+from mailbot.replies.report import describe
+from mailbot.service.loop import run_round
+from mailbot.service.processor import Processor
 from mailbot.store import Store
 
 
@@ -456,7 +456,7 @@ def test_a_kept_sent_mark_marks_only_the_reply_it_names(mailbox, smtp, make_conf
     """The side file `<database>.sent` (replies the server took while the database was
     locked, then a stop or a kill) is applied before anything is sent: its reply is not
     sent again; a line whose recipient is not the row's (an id used again) marks nothing."""
-    from mailbot.sentfile import recipient_hash
+    from mailbot.mail.sentfile import recipient_hash
 
     config = make_config()
     fill(mailbox, 2)

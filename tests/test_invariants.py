@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot import guard
-from mailbot.classify import read
-from mailbot.models import Action, Status
-from mailbot.parse import parse_mail
-from mailbot.policy import Situation, decide
+from mailbot.core.models import Action, Status
+from mailbot.reading.classify import read
+from mailbot.reading.parse import parse_mail
+from mailbot.rules import guard
+from mailbot.rules.policy import Situation, decide
 
 OWN = "n.collinet@isi-innovation.de"
 SENDER = "p.klein@awo-dortmund.de"

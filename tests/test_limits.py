@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from conftest import registration_mail
 
 from mailbot.cli import main
-from mailbot.parse import MAX_TEXT, parse_mail
+from mailbot.reading.parse import MAX_TEXT, parse_mail
 
 OWN = "n.collinet@isi-innovation.de"
 HEAD = (b"From: Anna Arndt <anna@a.example>\r\nTo: n.collinet@isi-innovation.de\r\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.parse import mail_key, parse_mail
+from mailbot.reading.parse import mail_key, parse_mail
 
 HERE = Path(__file__).parent
 MAILS = sorted((HERE / "mails").rglob("*.eml"))
@@ -32,9 +32,9 @@ def test_odd_headers_give_the_same_key(raw):
 
 
 def test_maildir_find_reads_no_body(tmp_path, monkeypatch):
-    from mailbot import parse
     from mailbot.config import MaildirConfig
-    from mailbot.maildir import MaildirInbox
+    from mailbot.mail.maildir import MaildirInbox
+    from mailbot.reading import parse
 
     for sub in ("cur", "new", "tmp"):
         (tmp_path / sub).mkdir()

@@ -17,11 +17,11 @@ from conftest import CONFIG, Mailbox, registration_mail, rows, start_daemon, sto
 from servers import free_port, start_dovecot
 from tokenserver import Provider, XOAuth2Handler, google_key, self_signed
 
-from mailbot import auth
 from mailbot import config as cfg
 from mailbot.cli import main
-from mailbot.inbox import open_inbox
-from mailbot.outbox import open_transport
+from mailbot.mail import auth
+from mailbot.mail.inbox import open_inbox
+from mailbot.mail.smtp import open_transport
 
 _apps = itertools.count(1)
 

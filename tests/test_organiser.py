@@ -221,7 +221,7 @@ def test_add_while_the_service_handles_the_same_persons_mail_confirms_once(
     """`mailbot add` in another process, at the very moment the service has read that Anna
     is not registered yet: the add waits for the service's transaction and then finds her
     registered — one registration, one calendar entry, one confirmation."""
-    from mailbot import service
+    from mailbot.service import processor as service
 
     config = make_config()
     mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))

@@ -10,9 +10,9 @@ from conftest import MAILS, SAMPLES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.models import FOREIGN, InboundMail, Summary
-from mailbot.parse import parse_mail
-from mailbot.service import Processor
+from mailbot.core.models import FOREIGN, InboundMail, Summary
+from mailbot.reading.parse import parse_mail
+from mailbot.service.processor import Processor
 from mailbot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def test_an_internal_error_is_recorded_as_one_not_as_an_unreadable_mail(
         example_config, monkeypatch, caplog):
     """A mistake of mailbot's own (here: in the decision) leaves the mail for a human as an
     internal error, with the traceback in the log — never as "Mail nicht lesbar"."""
-    from mailbot import policy
+    from mailbot.rules import policy
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")

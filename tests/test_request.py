@@ -11,11 +11,11 @@ import datetime as dt
 import pytest
 from conftest import registration_mail
 
-from mailbot import policy
-from mailbot.clock import now_utc
-from mailbot.models import InboundMail, Summary
-from mailbot.organiser import Desk
-from mailbot.service import Processor
+from mailbot.core.clock import now_utc
+from mailbot.core.models import InboundMail, Summary
+from mailbot.desk.organiser import Desk
+from mailbot.rules import policy
+from mailbot.service.processor import Processor
 from mailbot.store import Store
 
 ROW = ("status", "name", "organisation", "ics_sequence", "event_version", "registered_by")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mailbot.clock import now_utc
-from mailbot.models import Reply, ReplyKind
-from mailbot.outbox import INTERRUPTED, MAX_ATTEMPTS, after_failure, retry_delay
+from mailbot.core.clock import now_utc
+from mailbot.core.models import Reply, ReplyKind
+from mailbot.mail.smtp import INTERRUPTED, MAX_ATTEMPTS, after_failure, retry_delay
 from mailbot.store import Store
 
 

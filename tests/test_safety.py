@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import registration_mail, rows, start_daemon, stop, wait_for
 from test_organiser import cli, event_db  # noqa: F401  (the fixture)
 
-from mailbot import cli_common as cli_mod
+from mailbot.cli import common as cli_mod
 from mailbot.cli import main
 
 

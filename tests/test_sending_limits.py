@@ -14,8 +14,9 @@ from conftest import registration_mail, rows, with_port
 from servers import RecordingHandler, free_port
 
 from mailbot import config as cfg
-from mailbot import providers, rate
 from mailbot.cli import main
+from mailbot.config import providers
+from mailbot.rules import rate
 
 WINDOW = 1.5  # the test's "minute", in seconds
 
@@ -213,7 +214,7 @@ def _with_limit(text: str, line: str) -> str:
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_check_prints_what_each_preset_will_use(example_config, tmp_path, monkeypatch, name):
-    from mailbot.doctor import setup_lines
+    from mailbot.desk.doctor import setup_lines
 
     config = cfg.load(_preset_config(example_config, tmp_path, monkeypatch, name))
     imap, smtp = setup_lines(config)
@@ -225,7 +226,7 @@ def test_check_prints_what_each_preset_will_use(example_config, tmp_path, monkey
 
 
 def test_check_prints_what_the_microsoft_preset_will_use(example_config, tmp_path, monkeypatch):
-    from mailbot.doctor import setup_lines
+    from mailbot.desk.doctor import setup_lines
 
     path = _preset_config(example_config, tmp_path, monkeypatch, "microsoft365")
 

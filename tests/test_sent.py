@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from conftest import registration_mail, rows
 
 from mailbot.cli import main
-from mailbot.inbox import ImapInbox, InboxError
-from mailbot.service import Processor
+from mailbot.mail.inbox import ImapInbox, InboxError
+from mailbot.service.processor import Processor
 from mailbot.store import Store
 
 PEOPLE = [("Anna Arndt", "anna@a.example"), ("Bernd Bauer", "bernd@b.example")]

@@ -17,7 +17,7 @@ from conftest import registration_mail, rows, start_daemon, stop, wait_for
 from servers import CuttableProxy
 
 from mailbot.cli import main
-from mailbot.lock import exclusive
+from mailbot.host.lock import exclusive
 
 
 def test_idle_answers_a_new_mail_without_waiting_for_the_poll(mailbox, smtp, make_config):

@@ -16,8 +16,8 @@ from test_organiser import cli, event_db  # noqa: F401  (the fixture)
 
 from mailbot import config as cfg
 from mailbot.cli import main
-from mailbot.models import Summary
-from mailbot.report import describe
+from mailbot.core.models import Summary
+from mailbot.replies.report import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +116,7 @@ def test_forget_counts_in_words(event_db, smtp):  # noqa: F811
 
 
 def test_add_no_mail_beside_a_run_says_nothing_about_sending(event_db):  # noqa: F811
-    from mailbot.lock import exclusive
+    from mailbot.host.lock import exclusive
 
     with exclusive(Path(event_db.parent / "mailbot.sqlite")):  # as a cron run would hold it
         out = cli(event_db, "add", "neu@x.example", "--name", "Neu", "--no-mail")

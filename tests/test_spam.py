@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mailbot import config as cfg
-from mailbot.compose import Composer, example_replies
-from mailbot.models import Participant, ReplyKind
+from mailbot.core.models import Participant, ReplyKind
+from mailbot.replies.compose import Composer, example_replies
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,10 +11,10 @@ import datetime as dt
 
 import pytest
 
-from mailbot import guard
-from mailbot.classify import read
-from mailbot.parse import parse_mail
-from mailbot.policy import Situation, decide
+from mailbot.reading.classify import read
+from mailbot.reading.parse import parse_mail
+from mailbot.rules import guard
+from mailbot.rules.policy import Situation, decide
 
 OWN = "n.collinet@isi-innovation.de"
 PETRA = "p.klein@awo-dortmund.de"
@@ -306,24 +306,21 @@ def test_the_word_hints_never_hide_a_match():
 
     from conftest import MAILS, SAMPLES
 
-    from mailbot import classify as c
+    from mailbot.reading import classify, eventfacts, hints
+    from mailbot.reading.sentences import has_any, sentences
 
     texts = [parse_mail(p.read_bytes(), OWN).text for folder in (SAMPLES, MAILS, MAILS / "blind")
              for p in sorted(folder.glob("*.eml"))]
     for test in Path(__file__).parent.glob("test_*.py"):
         texts += regex.findall(r'"([^"\n]{8,})"', test.read_text(encoding="utf-8"))
-    pairs = [(c._CANCEL, c._CANCEL_WORDS), (c._REGISTER, c._REGISTER_WORDS),
-             (c._INDIRECT_QUESTION, c._QUESTION_WORDS), (c._AWAY, c._AWAY_WORDS),
-             (c._SUBSTITUTE, c._SUBSTITUTE_WORDS), (c._NAMED_RELATIVE, c._RELATIVE_WORDS),
-             (c._INSTRUCTION, c._INSTRUCTION_WORDS),
-             (c._PROVENANCE, ("einladung", "invitation")), (c._DATE, c._DATE_WORDS + tuple(
-                 "0123456789")), (c._EXCUSE, c._EXCUSE_WORDS),
-             (c._AWAY_CONTEXT, c._AWAY_CONTEXT_WORDS), (c._REQUEST, c._REQUEST_WORDS),
-             (c._NEGATION, c._NEGATION_WORDS)]
-    for sentence in (s for t in texts for s in c.sentences(t)):
+    pairs = [*classify.WORD_HINTS, *hints.WORD_HINTS,
+             (eventfacts.DATE, eventfacts.DATE_WORDS + tuple("0123456789"))]
+    assert len(pairs) == 13
+    for sentence in (s for t in texts for s in sentences(t)):
         for pattern, words in pairs:
-            assert not pattern.search(sentence) or c._has(sentence.lower(), words), sentence
-        assert not c._TITLED.search(sentence) or c._has(sentence, c._TITLE_WORDS), sentence
+            assert not pattern.search(sentence) or has_any(sentence.lower(), words), sentence
+        assert not hints.TITLED.search(sentence) or has_any(sentence, hints.TITLE_WORDS), \
+            sentence
 
 
 @pytest.mark.parametrize("body, organisation", [

@@ -1,0 +1,1 @@
+"""mailbot: reads a contact inbox, registers people for an event, answers them."""

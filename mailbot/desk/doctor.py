@@ -1,0 +1,208 @@
+"""`mailbot check`, the doctor: every problem of the configuration, the servers and the
+database, one line each; and what it warns about in a configuration that loads — a valid
+file can still describe the wrong event (a copied example, an event long over).
+`warnings()` is pure: the caller gives the time and the number of confirmed people."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mailbot import config as config_mod
+from mailbot.config import Config
+from mailbot.store import DATABASE_ERRORS, Store, explain, now_utc
+
+EXAMPLE_ZOOM_URL = "https://zoom.us/j/84512345678?pwd=..."
+_PLACEHOLDER = re.compile(r"\.\.\.|…|(?<![\w-])example(?![\w-])", re.IGNORECASE)
+
+
+def check(path: Path, echo: Callable[[str], None]) -> int:
+    """`mailbot check`: the configuration (every problem, with its key), the login to the
+    IMAP and SMTP servers, the processed folder, the database; one line each through
+    ``echo``. The exit code: 0 all passes, 1 valid with warnings, 2 something fails."""
+    problems = config_mod.problems(path)
+    if problems:
+        for problem in problems:
+            echo(f"✗ {problem}")
+        return 2
+    config = config_mod.load(path)
+    echo(f"✓ configuration {path}")
+    for line in setup_lines(config):
+        echo(f"  {line}")
+    results = [_check_inbox(config), _check_transport(config), _check_database(config)]
+    for ok, text in results:
+        echo(f"{'✓' if ok else '✗'} {text}")
+    if config.imap and not config.imap.authserv_id:
+        echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
+             "topmost Authentication-Results header says dmarc=fail; set it to your mail "
+             "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
+    found = _check_warnings(config)
+    for text in found:
+        echo(f"! {text}")
+    if not all(ok for ok, _ in results):
+        return 2
+    if found:
+        echo("Valid, but please look at the lines marked ! before going live.")
+    return 1 if found else 0
+
+
+def warnings(config: Config, now: dt.datetime, confirmed: int | None = None) -> list[str]:
+    """One line per thing that is valid but almost certainly not meant."""
+    event = config.event
+    found = []
+    if event.start <= now:
+        found.append(f"[event] start: {_local(event.start)} has passed — is this the right "
+                     f"event?")
+    if event.registration_deadline and event.registration_deadline > event.start:
+        found.append(f"[event] registration_deadline: {_local(event.registration_deadline)} "
+                     f"is after the start ({_local(event.start)})")
+    for before in config.reminders:
+        due = event.start - before
+        if now < event.start and due < now:
+            found.append(f"[reminders] before: the reminder {_duration(before)} before the "
+                         f"start was due {_local(due)}, already past: it will not be sent")
+    if event.capacity is not None and confirmed is not None and confirmed > event.capacity:
+        found.append(f"[event] capacity: {event.capacity}, but {confirmed} people are "
+                     f"already confirmed (nobody is moved to the waitlist)")
+    found += [f"{key}: {value!r} looks like a placeholder from the example — put in the "
+              f"real value" for key, value in placeholders(config)]
+    return found
+
+
+def placeholders(config: Config) -> list[tuple[str, str]]:
+    """(``[section] key``, value) for every text that is still the example's filler."""
+    found = [(key, value) for key, value in _texts(config)
+             if value == EXAMPLE_ZOOM_URL or _PLACEHOLDER.search(value)]
+    return list(dict.fromkeys(found))  # [oauth2] is read into [imap] and [smtp]: name it once
+
+
+def _texts(obj: Any, section: str = "") -> Iterator[tuple[str, str]]:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in ("password", "source", "database", "templates"):
+            continue
+        if dataclasses.is_dataclass(value):
+            yield from _texts(value, f.name)
+        elif isinstance(value, str) and section:
+            yield f"[{section}] {f.name}", value
+
+
+def _local(moment: dt.datetime) -> str:
+    return f"{moment:%d.%m.%Y %H:%M}"
+
+
+def _duration(delta: dt.timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:g}h" if hours < 48 else f"{hours / 24:g}d"
+
+
+def _check_warnings(config: Config) -> list[str]:
+    """Valid but unlikely meant: an event in the past, the example's placeholders …"""
+    confirmed = None
+    if config.database.exists():
+        with contextlib.suppress(OSError, *DATABASE_ERRORS), Store(config.database) as store:
+            confirmed = store.counts("registrations", "status").get("confirmed", 0)
+    return warnings(config, now_utc(), confirmed)
+
+
+def setup_lines(config: Config) -> list[str]:
+    """What mailbot will use: servers, logins, limits, copies in Sent (presets filled in)."""
+    from mailbot.mail.auth import mechanism  # urllib and http: only for `check`, not for `status`
+
+    lines = []
+    imap, smtp = config.imap, config.smtp
+    if imap is not None:
+        preset = f" (preset {imap.provider})" if imap.provider else ""
+        lines.append(f"IMAP {imap.host}:{imap.port} {imap.security}{preset}, login "
+                     f"{imap.username} with {mechanism(imap)}, copy of each reply in Sent: "
+                     f"{'yes' if imap.save_sent else 'no'}")
+    if smtp.host:
+        limits = [f"{n}/{w}" for n, w in ((smtp.max_per_minute, "minute"),
+                                          (smtp.max_per_hour, "hour"),
+                                          (smtp.max_per_day, "day")) if n]
+        login = f"login {smtp.username} with {mechanism(smtp)}" if smtp.username else \
+            "no login"
+        pace = f"at most {', '.join(limits)}" if limits else "no sending limit"
+        lines.append(f"SMTP {smtp.host}:{smtp.port} {smtp.security}, {login}, {pace}, "
+                     f"{smtp.connections} connection"
+                     f"{'s' if smtp.connections != 1 else ''}")
+    return lines
+
+
+def _check_inbox(config: Config) -> tuple[bool, str]:
+    from mailbot.mail.inbox import InboxError, open_inbox  # imapclient: only for check
+
+    try:
+        inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
+                           False)
+    except InboxError as exc:
+        return False, str(exc)
+    try:
+        count = sum(len(batch) for batch in inbox.batches())
+        processed = (config.imap.processed_folder if config.imap
+                     else config.maildir.processed_folder)
+        mails = "1 mail" if count == 1 else f"{count} mails"
+        from mailbot.mail.auth import mechanism
+
+        login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
+                 if config.imap else "")
+        return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "
+                      f"processed folder {processed!r} ready")
+    except InboxError as exc:
+        return False, str(exc)
+    finally:
+        inbox.close()
+
+
+def _check_transport(config: Config) -> tuple[bool, str]:
+    from mailbot.mail.smtp import TransportError, open_transport  # aiosmtplib: only for check
+
+    try:
+        return True, open_transport(config.smtp, config.contact.address).probe()
+    except TransportError as exc:
+        return False, str(exc)
+
+
+def _check_database(config: Config) -> tuple[bool, str]:
+    if not config.database.exists():
+        folder = config.database.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if os.access(folder, os.W_OK):
+            return True, (f"database {config.database}: not there yet, it is made (mode 0600)"
+                          f" at the first run")
+        return False, f"database {config.database}: cannot be created ({folder} not writable)"
+    try:
+        store = Store(config.database)
+    except DATABASE_ERRORS as exc:
+        return False, database_problem(config, exc)
+    except OSError as exc:
+        return False, f"database {config.database}: {exc}"
+    with store:
+        try:
+            version = store.schema_version()
+            mode = config.database.stat().st_mode & 0o777
+            if mode & 0o077:
+                return False, (f"database {config.database}: readable by others (mode "
+                               f"{mode:o}); run: chmod 600 {config.database}")
+            rows = sum(store.counts("registrations", "status").values())
+            return True, (f"database {config.database}: schema {version}, {rows} "
+                          f"registrations, mode {mode:o}")
+        except DATABASE_ERRORS as exc:
+            return False, database_problem(config, exc)
+
+
+def database_problem(config: Config, exc: Exception) -> str:
+    """One line about a database that cannot be used, with what to do."""
+    text = str(exc).lower()
+    if not isinstance(exc, OSError) and "readonly" not in text and "unable to open" not in text:
+        return explain(exc, config.database)  # locked, full, damaged, foreign, deleted
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
+            f"see README, \"Organiser commands beside the systemd service\")")

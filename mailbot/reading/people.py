@@ -1,0 +1,261 @@
+"""Who is a mail about? Participants from what a person wrote (pure).
+
+Sources, strongest first: people listed with their addresses (numbered lists, ``Name |
+E-Mail`` tables, "meine Kollegin Petra Klein (p.klein@…)"), a registration on someone's
+behalf ("im Auftrag von Frau Karin Schulz … k.schulz@…"), ``Name:`` / ``Organisation:``
+fields, the signature, the sender's display name. A person named without an address is
+not guessed at: the mail goes to a human.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailbot.core.models import Participant
+from mailbot.core.text import ADDR_RE, ADDR_SPEC, clean_text, span_around, valid_address
+from mailbot.reading.names import (
+    NAME,
+    PARTICLES,  # noqa: F401
+    is_person,  # noqa: F401
+    name_from_subject,
+    name_in,
+    person_name,
+    sender_name_from,
+    split_name,
+)
+from mailbot.reading.signature import (
+    FIELD_RE,
+    ORG_WORDS,
+    fields,
+    looks_like_name,
+    organisation_correction,
+    organisation_from,
+    organisation_in_text,
+    signature,  # noqa: F401
+    split_signature,
+)
+
+_PAIR = re.compile(
+    rf"(?P<name>{NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
+    rf"[<(\[]?(?:mailto:)?(?P<email>{ADDR_SPEC})[>)\]]?"
+)
+_TABLE_ROW = re.compile(rf"^.*\|.*{ADDR_SPEC}.*$|^.*\t.*{ADDR_SPEC}.*$", re.MULTILINE)
+_WITH_ME = re.compile(
+    r"\b(?:ich|mich)\s+(?:und|sowie|plus)\b|\b(?:und|sowie|außer)\s+(?:ich|mich|mir)\b"
+    r"|\bmit mir\b|\bneben mir\b|\bzu zweit\b|\bzu dritt\b|\bme and\b|\band I\b|\bmyself and\b"
+    r"|\bmyself\b|\bmich (?:selbst|auch)\b",
+    re.IGNORECASE,
+)
+_ON_BEHALF = re.compile(
+    r"\b(?:im Auftrag (?:von|meiner|meines|unserer|unseres)|on behalf of|für (?:meine[nr]? )?"
+    r"(?:Chefin|Chef|Kollegin|Kollegen|Vorgesetzte[nr]?|Geschäftsführerin|Geschäftsführer|"
+    r"Vorsitzende[nr]?)\b[^.!?\n]{0,60}\b(?:anmelden|an\b))",
+    re.IGNORECASE,
+)
+_UNADDRESSED = re.compile(
+    r"\b(?:meine|meinen|unsere|unseren)\s+(?:Kolleg(?:in|en|e)|Mitarbeiter(?:in|innen)?|Chefin|Chef"
+    r"|Vorsitzende[nr]?|Geschäftsführer(?:in)?)\b(?P<rest>[^.!?\n]{0,100})",
+    re.IGNORECASE,
+)
+_NAME_AFTER_ROLE = re.compile(r"\s*,?\s*(?:Frau|Herrn?|Dr\.)?\s*[A-ZÄÖÜ][a-zäöüß]+")
+_COMING = re.compile(r"\b(?:kommt|kommen|mit\b|anmelden|an\b|teilnehmen|nimmt|dabei|auch\b"
+                     r"|attend|join)", re.IGNORECASE)
+_ON_BEHALF_NAME = re.compile(
+    rf"\b(?:im Auftrag (?:von|meiner|meines|unserer|unseres)|on behalf of)\s+"
+    rf"(?:\w+\s+)?(?:Frau|Herrn?|Ms\.?|Mr\.?)?\s*(?P<name>{NAME})",
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """The participants of a mail; ``registered_by`` is the sender when they registered
+    somebody else; ``issue`` says why a human must look (e.g. a person without address)."""
+
+    participants: tuple[Participant, ...]
+    registered_by: str | None = None
+    issue: str | None = None
+
+
+_HEADER_NAMES = {"message-id", "reply-to", "return-path", "in-reply-to", "references", "from",
+                 "to", "cc", "bcc", "sender", "delivered-to", "x-original-to", "kopie"}
+
+
+def _pairs(text: str) -> list[tuple[str, str, str | None]]:
+    """(name, address, organisation from a table cell) for every person listed with an
+    address, in order of appearance."""
+    out: list[tuple[str, str, str | None]] = []
+    for row in _TABLE_ROW.finditer(text):
+        cells = [c.strip() for c in re.split(r"\||\t", row[0]) if c.strip()]
+        address = next((valid_address(c.strip("<>()")) for c in cells
+                        if valid_address(c.strip("<>()"))), None)
+        names = [c for c in cells if "@" not in c and looks_like_name(split_name(c))]
+        orgs = [c for c in cells if "@" not in c and ORG_WORDS.search(c)]
+        if address and names:
+            out.append((split_name(names[0]), address, orgs[0] if orgs else None))
+    seen = {a for _, a, _ in out}
+    for line in text.split("\n"):
+        if FIELD_RE.match(line):
+            continue
+        for m in _PAIR.finditer(line):
+            if not (_ROSTER_LINE.match(line) or _REGISTERING.search(_sentence_at(line, m))):
+                continue  # an address for invoices or questions is not a participant
+            address = m["email"].lower()
+            name = person_name(m["name"])
+            if address in seen or not name or name.lower() in _HEADER_NAMES:
+                continue
+            seen.add(address)
+            out.append((name, address, None))
+    return out + _pairs_in_sentences(text, seen)
+
+
+_SENTENCE = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+|\n\s*\n")
+
+
+def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]]:
+    """A person named in a registering sentence whose address follows later in that
+    sentence or in the next one ("… kommt Heike Brandt mit, Sie erreichen sie unter
+    h.brandt@…"). Only one new address per sentence: anything more is not guessed."""
+    out: list[tuple[str, str, None]] = []
+    if text.count("@") <= len(seen) or not {a.lower() for a in ADDR_RE.findall(text)} - seen:
+        return out  # most mails: no address besides those already paired
+    parts = [p.replace("\n", " ") for p in _SENTENCE.split(text)]
+    for i, sentence in enumerate(parts):
+        if "@" not in sentence and "@" not in (parts[i + 1] if i + 1 < len(parts) else ""):
+            continue
+        if not _REGISTERING.search(sentence):
+            continue
+        name = name_in(sentence.split("@")[0])
+        if not name:
+            continue
+        for where in parts[i: i + 2]:
+            fresh = [a.lower() for a in ADDR_RE.findall(where) if a.lower() not in seen]
+            if len(set(fresh)) == 1:
+                seen.add(fresh[0])
+                out.append((name, fresh[0], None))
+                break
+            if fresh:
+                break
+    return out
+
+
+_REGISTERING = re.compile(
+    r"\b(?:anmeld\w*|melde\w*|teilnehm\w*|teil\b|nimmt|nehmen|kommt|kommen|dabei|register\w*"
+    r"|attend\w*|join\w*|participa\w*|teilnehmer\w*|teilnahme|zugangsdaten|bestätigung)\b",
+    re.IGNORECASE)
+_SELF = re.compile(
+    r"\b(?:melde|melden)\s+(?:\S+\s+){0,3}?(?:mich|uns)\b|\b(?:ich|wir)\b.{0,80}"
+    r"\b(?:teilnehmen|teil\b|dabei)|\bmyself\b|\b(?:I|we)(?:'d| would)? like to (?:register"
+    r"|attend|join)", re.IGNORECASE)
+_ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{NAME}[ \t]*[,;:|–(<-]?[ \t]*"
+                          rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+")  # not after "31." or "e.V."
+_LIST_MARK = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+")
+
+
+def _unpaired_list_address(body: str, paired: set[str]) -> str | None:
+    """An address on a list line that no name could be paired with: rather than drop that
+    person silently, the mail goes to a human."""
+    for line in body.split("\n"):
+        if _LIST_MARK.match(line):
+            for address in ADDR_RE.findall(line):
+                if address.lower() not in paired:
+                    return address.lower()
+    return None
+
+
+def _sentence_at(line: str, m: re.Match) -> str:
+    """The sentence of ``line`` in which the match stands."""
+    start, end = span_around(line, m, _SENTENCE_BREAK)
+    return line[start:end]
+
+
+def find(text: str, sender: str | None, sender_name: str, own: str = "",
+         subject: str = "") -> Found:
+    """Who the mail is about. ``own`` is our contact address: neither it nor any other
+    address of our domain is a participant."""
+    if sender is None:
+        return Found(())
+    found = fields(text)
+    body, sig = split_signature(text, sender_name)
+    organisation = (found.get("organisation") or organisation_correction(body)
+                    or organisation_from(sig) or organisation_in_text(body))
+    form_address = valid_address(found.get("email", "")) if found.get("name") else None
+    name = sender_name_from(found, sender_name, sig, sender, subject)
+    if not organisation and name and name == name_from_subject(subject)[0]:
+        organisation = name_from_subject(subject)[1]
+    me = Participant(email=form_address or sender, name=name, organisation=organisation)
+    own_domain = own.lower().rpartition("@")[2]
+    pairs = [p for p in _pairs(body) if p[1].rpartition("@")[2] != own_domain or not own]
+    unread = _unpaired_list_address(body, {a for _, a, _ in pairs})
+    if unread:
+        return Found((me,), issue=f"Liste nicht vollständig lesbar ({unread})")
+    others = [p for p in pairs if p[1] != me.email]
+    if _ON_BEHALF.search(body):
+        behalf = _on_behalf(body, others, {own.lower(), me.email}, organisation)
+        if behalf:
+            return Found((behalf,), registered_by=sender)
+    if others:
+        people = [Participant(a, n, org or organisation) for n, a, org in pairs]
+        roster = any(_ROSTER_LINE.match(line) or _TABLE_ROW.match(line)
+                     for line in body.split("\n"))
+        if me.email not in {p.email for p in people} and (
+                _WITH_ME.search(body) or (_SELF.search(body) and not roster)):
+            people = [me, *people]  # "ich und meine Kollegin …": the sender comes too
+        return Found(tuple(_unique(people)))
+    unaddressed = _unaddressed_person(body)
+    if unaddressed:
+        return Found((me,), issue=f"Person ohne E-Mail-Adresse genannt ({unaddressed})")
+    return Found((me,))
+
+
+def _on_behalf(text: str, others: list, exclude: set[str],
+               organisation: str | None) -> Participant | None:
+    """The one person registered by someone else: named after "im Auftrag von", reached
+    at the one address in the text that is neither the sender's nor ours. Unless stated
+    otherwise, they belong to the sender's organisation (a secretary, a colleague)."""
+    if len(others) == 1:
+        name, address, org = others[0]
+        return Participant(address, name, org or organisation)
+    addresses = {a.lower() for a in ADDR_RE.findall(text)} - exclude
+    m = _ON_BEHALF_NAME.search(text)
+    if len(addresses) == 1 and m:
+        return Participant(addresses.pop(), person_name(m["name"]), organisation)
+    return None
+
+
+_NAMED_BY_TITLE = re.compile(
+    r"\b(?:melde|melden)\s+(?:\S+\s+){0,2}?(?:Frau|Herrn|Herr)\s+[^.!?\n]{0,60}"
+    r"|\b(?:Frau|Herr)\s+(?:(?:Dr|Prof)\.?\s+)*[A-ZÄÖÜ][\w-]+(?:\s+[A-ZÄÖÜ][\w-]+)?\s+"
+    r"(?:nimmt|kommt|wird|möchte|würde)\b[^.!?\n]{0,60}"
+    r"|\b(?:ich|mich)\s+(?:und|sowie)\s+(?:Frau\s+|Herrn?\s+|meine\w*\s+|unsere\w*\s+)"
+    r"[^.!?\n]{0,60}")
+
+
+def _unaddressed_person(text: str) -> str | None:
+    """ "meine Kollegin Frau Sommer kommt auch mit", "ich melde Herrn Dr. Weber an" –
+    somebody named, but no address."""
+    for line in text.split("\n"):
+        for m in _UNADDRESSED.finditer(line):
+            rest = m["rest"]
+            if ("@" in _sentence_at(line, m) or not _NAME_AFTER_ROLE.match(rest)
+                    or not _COMING.search(rest)):
+                continue
+            return clean_text(m[0][:60], 80)
+    for line in text.split("\n"):
+        for m in _NAMED_BY_TITLE.finditer(line):
+            if "@" not in _sentence_at(line, m):
+                return clean_text(m[0][:60], 80)
+    return None
+
+
+def _unique(people: list[Participant]) -> list[Participant]:
+    seen: set[str] = set()
+    out = []
+    for p in people:
+        if p.email not in seen:
+            seen.add(p.email)
+            out.append(p)
+    return out

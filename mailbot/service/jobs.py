@@ -1,0 +1,154 @@
+"""The scheduled jobs of the service: free places to the waitlist, reminders, announcements
+of changed details, the end of the retention period. Part of :class:`service.Processor`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+
+from mailbot.config import Config
+from mailbot.core.models import Action, Decision, Participant, Registration, Reply, ReplyKind
+from mailbot.replies.compose import ComposeError, Composer
+from mailbot.rules.policy import (
+    announcements,
+    changed_details,
+    due_reminders,
+    event_details,
+    promotion,
+    purge_due,
+    realise,
+    reminders_due,
+)
+from mailbot.store import Store, now_utc, prune_backups
+from mailbot.store.messages import note_row
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """The scheduled jobs, on the Processor's configuration, store and composer."""
+
+    config: Config
+    store: Store
+    composer: Composer
+    version: str
+
+    def fill_places(self) -> int:
+        """Free places (capacity raised, a confirmed person erased) go to the waitlist, first
+        come first served (policy.promotion); each person moved up gets the confirmation."""
+        moved = 0
+        while self._promotion() is not None:  # a look first, without the write lock
+            with self.store.immediate():
+                found = self._promotion()
+                if found is None:
+                    break
+                decision, head = found
+                now = now_utc()
+                plan = realise(decision, {head.email: head}, self.version, self._new_uid)
+                try:
+                    replies = self.compose(plan.replies, now)
+                except ComposeError as exc:
+                    self._template_broken(ReplyKind.CONFIRMATION, head.email, exc, now)
+                    break
+                row = note_row(f"promotion:{uuid.uuid4()}", Action.NOOP, decision.reason, now)
+                self.store.record(row, list(plan.registrations), replies, now)
+            moved += 1
+        return moved
+
+    def _promotion(self) -> tuple[Decision, Registration] | None:
+        head = self.store.first_waitlisted()
+        decision = promotion(head, self.store.confirmed_count() if head else 0,
+                             self.config.event)
+        return (decision, head) if decision is not None and head is not None else None
+
+    def remind(self) -> int:
+        """Queue the reminders that are due (each person, each reminder once)."""
+        now, event = now_utc(), self.config.event
+        if not reminders_due(self.config.reminders, event.start, now, event.cancelled):
+            return 0  # nothing due: no need to read every registration on each poll
+        plan = due_reminders(self.store.with_status("confirmed", reachable=True),
+                             self.config.reminders, event.start, now,
+                             self.store.notices("reminder:"), event.cancelled)
+        queued = 0
+        for reg, key, send in plan:
+            reply = self._compose(ReplyKind.REMINDER, reg, now) if send else None
+            if send and reply is None:
+                continue  # a broken template: logged, tried again next round
+            queued += self.store.record_notice(reg.email, key, reply, now) and send
+        return queued
+
+    def _compose(self, kind: ReplyKind, reg: Registration, now: dt.datetime,
+                 moved_up: bool = False, changes: list | None = None) -> Reply | None:
+        """A notice for one person; None (logged, in `status` as last error) when the
+        template cannot be rendered, so one broken template does not stop the service."""
+        person = Participant(reg.email, reg.name, reg.organisation)
+        try:
+            return self.composer.reply(kind, person, reg, None, now, lang=reg.language,
+                                       moved_up=moved_up, changes=changes)
+        except ComposeError as exc:
+            self._template_broken(kind, reg.email, exc, now)
+            return None
+
+    def _template_broken(self, kind: ReplyKind, email: str, exc: ComposeError,
+                         now: dt.datetime) -> None:
+        log.error("cannot compose %s for %s: %s", kind.value, email, exc)
+        self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
+
+    def announce(self) -> int:
+        """Queue an update (or, for a cancelled event, a cancellation) to everyone whose
+        calendar entry shows older details; running it again sends nothing new."""
+        now = now_utc()
+        current = {r.email: r for r in self.store.with_status("confirmed", "waitlisted",
+                                                               reachable=True)}
+        plan = self.announcement_plan(list(current.values()))
+        self.remember_details()
+        queued = 0
+        for reg, kind, key in plan:
+            changes = self.changes_since(current[reg.email].event_version)
+            reply = self._compose(kind, reg, now, changes=changes)
+            if reply is not None:
+                queued += self.store.record_notice(reg.email, key, reply, now,
+                                                   before=current[reg.email], after=reg)
+        return queued
+
+    def remember_details(self) -> None:
+        """Keep what this version of the event shows, so that a later announcement can say
+        what changed (state ``details:<version>``; written once per version)."""
+        key = f"details:{self.version}"
+        if self.store.get_state(key) is None:
+            details = event_details(self.config.event, self.config.zoom)
+            self.store.set_state(key, json.dumps(details, ensure_ascii=False), now_utc())
+
+    def changes_since(self, version: str | None) -> list[tuple[str, str, str]]:
+        """(field, old, new) between the details of ``version`` and the current ones."""
+        old = self.store.get_state(f"details:{version}") if version else None
+        return changed_details(json.loads(old[0]) if old else None,
+                               event_details(self.config.event, self.config.zoom))
+
+    def announcement_plan(self, current: list | None = None) -> list:
+        """Who would get an announcement now: (registration, kind, notice key)."""
+        if current is None:
+            current = self.store.with_status("confirmed", "waitlisted", reachable=True)
+        return announcements(current, self.version, self.config.event.cancelled,
+                             self.store.notices(""))
+
+    def purge_due(self) -> dt.datetime:
+        """When the retention period ends (lifecycle.purge_due)."""
+        return purge_due(self.config.event, self.config.privacy.retain_days)
+
+    def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
+        """Once a day: erase the event's personal data when its retention period is over."""
+        last = self.store.get_state("last_purge_check")
+        if last and last[1][:10] == now.isoformat()[:10]:
+            return None
+        self.store.set_state("last_purge_check", "", now)
+        prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
+                      everything=now >= self.purge_due())
+        if now < self.purge_due() or not self.store.counts("registrations", "status"):
+            return None
+        counts = self.store.erase_all(now)
+        log.info("retention period over: personal data of %d registrations erased",
+                 sum(counts.values()))
+        return counts

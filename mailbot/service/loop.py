@@ -1,0 +1,249 @@
+"""The loop: reads the inbox in batches, hands each mail to the service, moves or flags it;
+keeps the connection (IMAP IDLE, backoff), tells systemd (sd_notify, watchdog), obeys
+signals. What is done with a mail is service.py.
+
+Per batch: record every mail (one commit) → send the outbox → move or flag. A crash before
+the commit loses nothing: nothing of the batch was sent or moved yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from mailbot.config import Config, ConfigError
+from mailbot.core.models import InboundMail, Summary
+from mailbot.host.lock import exclusive
+from mailbot.host.notify import alive, notify, wait
+from mailbot.mail.inbox import Inbox, InboxError, InboxLoginError, open_inbox
+from mailbot.mail.smtp import open_transport
+from mailbot.replies.report import describe
+from mailbot.rules.policy import inbox_verdict
+from mailbot.service import health
+from mailbot.service.processor import Processor
+from mailbot.store import Store, explain, now_utc
+
+log = logging.getLogger(__name__)
+
+HOLD = 2.0  # seconds a batch may keep the database locked before it commits in between
+
+
+def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None = None,
+              heartbeat: Callable[[], None] = lambda: None,
+              progress: Callable[[Summary], None] = lambda _: None) -> Summary:
+    """Handle every mail waiting in the inbox, send the replies, move the mail."""
+    summary = Summary()
+    error_before = processor.begin_round(summary, stop)
+    for batch in inbox.batches():
+        heartbeat()
+        processor.store.check_file()  # deleted or replaced: stop before anything is moved
+        to_move, to_flag, to_leave = [], [], []
+        _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
+        processor.flush(summary, stop)
+        processor.store.check_file()
+        heartbeat()  # each IMAP command may take 0.4 x WatchdogSec: a ping before each step
+        inbox.done(to_move)
+        heartbeat()
+        inbox.flag(to_flag)
+        heartbeat()
+        inbox.leave(to_leave)
+        progress(summary)
+        if stop is not None and stop.is_set():
+            return summary
+    processor.end_round(inbox, summary, stop, error_before)
+    return summary
+
+
+def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summary,
+                  stop: threading.Event | None, to_move: list, to_flag: list,
+                  to_leave: list) -> None:
+    """Handle a batch with one commit: each mail's rows stay together (a savepoint
+    each), and a crash before the commit loses nothing — nothing of the batch was sent
+    or moved yet, so the next run reads the same mails again. A batch that holds the
+    database longer than HOLD seconds (big mails) commits in between, so organisers'
+    commands are not kept waiting."""
+    waiting = deque(batch)
+    while waiting:
+        with processor.store.immediate():
+            began = time.monotonic()
+            while waiting:  # at least one mail per transaction
+                if stop is not None and stop.is_set():
+                    return
+                mail = waiting.popleft()
+                outcome = processor.handle_safely(mail, summary)
+                summary.mails[outcome] += 1
+                where = {"flag": to_flag, "move": to_move, "leave": to_leave}
+                where[inbox_verdict(outcome)].append(mail.ref)
+                if time.monotonic() - began > HOLD:
+                    break  # commit; the rest of the batch in the next transaction
+
+
+def _open_inbox(config: Config) -> Inbox:
+    return open_inbox(config.imap, config.maildir, config.daemon.batch_size,
+                      config.limits.max_message_bytes, config.daemon.idle)
+
+
+def _open_inbox_noting(config: Config, processor: Processor) -> Inbox:
+    """The inbox; a refused login is noted for `status` and the organiser."""
+    try:
+        inbox = _open_inbox(config)
+    except InboxError as exc:
+        processor.store.set_state("last_error", str(exc), now_utc())
+        if isinstance(exc, InboxLoginError):
+            processor.login_refused("imap", str(exc))
+        raise
+    health.working(processor.store, "imap", now_utc())
+    return inbox
+
+
+def run_once(config: Config, stop: threading.Event | None = None,
+             progress: Callable[[Summary], None] = lambda _: None) -> Summary:
+    """Handle all waiting mail once, then close everything (``run --once``, cron).
+    Raises AlreadyRunning when another mailbot works on the same database."""
+    with exclusive(config.database):
+        store = Store(config.database)
+        try:
+            processor = Processor(config, store,
+                                  open_transport(config.smtp, config.contact.address))
+            inbox = _open_inbox_noting(config, processor)
+            inbox.left = processor.left_alone()
+            try:
+                summary = run_round(processor, inbox, stop, progress=progress)
+                processor.remember(inbox.left)
+                return summary
+            finally:
+                inbox.close()
+        finally:
+            store.close()
+
+
+class Backoff:
+    """Waits after failures: 1 s, 2 s, 4 s … up to 5 minutes, each with jitter."""
+
+    def __init__(self, first: float = 1.0, most: float = 300.0):
+        self.first, self.most, self.failures = first, most, 0
+
+    def next(self) -> float:
+        delay = min(self.most, self.first * 2 ** self.failures)
+        self.failures += 1
+        return delay * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class Control:
+    """What signals ask of the service: to stop (SIGTERM, SIGINT) or to read its
+    configuration again (SIGHUP, ``systemctl reload``). Both wake the loop through
+    ``stop``; a reload happens between two rounds, like a restart without the gap."""
+
+    def __init__(self, stop: threading.Event, load: Callable[[], Config]):
+        self.stop, self.load = stop, load
+        self.ending, self.asked = threading.Event(), threading.Event()
+
+    def terminate(self) -> None:
+        self.ending.set()
+        self.stop.set()
+
+    def hangup(self) -> None:
+        self.asked.set()
+        self.stop.set()
+
+    def again(self, config: Config) -> Config | None:
+        """After the service loop ended: the configuration to go on with, None to stop.
+        A configuration with an error is logged and the old one kept."""
+        if self.ending.is_set() or not self.asked.is_set():
+            return None
+        self.asked.clear()
+        self.stop.clear()
+        if self.ending.is_set():  # SIGTERM came meanwhile
+            self.stop.set()
+            return None
+        notify("RELOADING=1", "STATUS=reloading the configuration")
+        try:
+            new = self.load()
+        except ConfigError as exc:
+            log.error("SIGHUP: %s; going on with the configuration as it was", exc)
+            return config
+        if new.database != config.database:
+            log.error("SIGHUP: [database] path changed; going on with %s — restart mailbot "
+                      "to use the new database", config.database)
+            return config
+        log.info("SIGHUP: configuration read again")
+        return new
+
+
+def run_forever(config: Config, stop: threading.Event, control: Control | None = None) -> None:
+    """The service: holds the lock, keeps the inbox connection, handles mail as it comes
+    (IMAP IDLE, else every ``poll_interval`` s) until ``stop`` is set. A lost connection
+    is re-made with backoff; each change of state is logged once. With ``control``, a
+    SIGHUP reads the configuration again. Raises StoreError when the database file is
+    deleted or replaced meanwhile."""
+    with exclusive(config.database):
+        store = Store(config.database)
+        try:
+            log.info("mailbot started for %s", config.contact.address)
+            current: Config | None = config
+            while current is not None:
+                processor = Processor(current, store,
+                                      open_transport(current.smtp, current.contact.address))
+                store.set_state("running_version", processor.version, now_utc())
+                notify("READY=1", "STATUS=starting")
+                _serve(current, processor, stop)
+                current = control.again(current) if control is not None else None
+        finally:
+            notify("STOPPING=1")
+            store.close()
+    log.info("mailbot stopped")
+
+
+def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
+    backoff = Backoff()
+    lost_since: float | None = None
+    left = processor.left_alone()  # mail left in the folder is not read again
+    while not stop.is_set():
+        inbox = None
+        try:
+            inbox = _open_inbox_noting(config, processor)
+            inbox.left = left
+            if lost_since is not None:
+                log.info("%s: connected again after %.0f s", inbox.description,
+                         time.monotonic() - lost_since)
+            else:
+                log.info("%s: connected", inbox.description)
+            lost_since = None
+            backoff.reset()
+            _loop(config, processor, inbox, stop)
+        except InboxError as exc:
+            processor.store.set_state("last_error", str(exc), now_utc())
+            if lost_since is None:
+                log.error("%s; trying again with backoff (up to every 5 minutes)", exc)
+                lost_since = time.monotonic()
+            notify("STATUS=inbox unreachable, retrying")
+            wait(backoff.next(), stop)
+        except sqlite3.Error as exc:  # e.g. locked by `mailbot forget`: nothing was moved
+            log.error("%s; trying again", explain(exc, processor.store.path))
+            wait(backoff.next(), stop)
+        finally:
+            if inbox is not None:
+                inbox.close()
+
+
+def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Event) -> None:
+    while not stop.is_set():
+        summary = run_round(processor, inbox, stop, alive)
+        processor.remember(inbox.left)
+        if summary.news:
+            log.info("%s", describe(summary))
+        notify(f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, {summary.read} mails read")
+        alive()
+        inbox.wait(config.daemon.poll_interval, stop, alive)
+
+
+__all__ = ["Control", "Summary", "describe", "run_forever", "run_once", "run_round"]

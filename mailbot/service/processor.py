@@ -1,0 +1,324 @@
+"""The use cases: what mailbot does with a mail, and around each round of the inbox.
+
+One mail's path: parse → is it ours? → already handled? → loop guard → classify → decide →
+compose → record (the mail's rows together). The scheduled jobs (promote, remind, announce,
+purge, digest) are in jobs.py, sending and the Sent copies in sending.py; the loop that
+reads the inbox in batches, moves and flags is daemon.py.
+A mail that was recorded but not yet moved (a crash, a lost connection) is recognised by
+its key on the next run and only moved: never answered twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+
+from mailbot.config import Config
+from mailbot.core.models import (
+    ALREADY,
+    ATTENTION,
+    FOREIGN,
+    WAITING,
+    Action,
+    InboundMail,
+    ParsedMail,
+    Participant,
+    Reading,
+    Reply,
+    ReplyKind,
+    Request,
+    Status,
+    Summary,
+)
+from mailbot.core.text import unquoted
+from mailbot.mail.inbox import Inbox, LeftAlone
+from mailbot.mail.smtp import Transport
+from mailbot.reading import bounce
+from mailbot.reading.classify import read
+from mailbot.reading.parse import content_key, parse_mail
+from mailbot.replies.compose import ComposeError, Composer
+from mailbot.replies.report import mail_date, preview_text
+from mailbot.rules import guard, policy
+from mailbot.rules.policy import (
+    ASKED,
+    DAY,
+    HOUR,
+    Decision,
+    Plan,
+    ReplySpec,
+    Situation,
+    as_request,
+    asked_key,
+    budget_addresses,
+    event_version,
+)
+from mailbot.service.digest import queue_digest
+from mailbot.service.jobs import Jobs
+from mailbot.service.sending import Sending
+from mailbot.store import DATABASE_ERRORS, Store, iso, now_utc
+from mailbot.store.messages import note_row
+
+log = logging.getLogger(__name__)
+
+
+def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
+    """The first lines of what a person wrote, for the review list."""
+    kept = [line for line in text.split("\n") if line.strip()][:lines]
+    return "\n".join(kept)[:limit]
+
+
+class Processor(Jobs, Sending):
+    """The use cases for one configuration: build once; the loop (daemon.run_round) hands
+    it each mail and calls :meth:`begin_round` and :meth:`end_round` around them."""
+
+    def __init__(self, config: Config, store: Store, transport: Transport | None):
+        self.config = config
+        self.store = store
+        self.transport = transport
+        self.composer = Composer(config)
+        self.own = config.contact.address
+        self.smtp_failing = False
+        self.version = event_version(config.event, config.zoom)
+        self.copy_failing = False  # copies to the Sent folder fail (logged once)
+        store.use_time_zone(config.event.timezone, now_utc())  # the views show local time
+
+    # -- one mail ---------------------------------------------------------------------
+
+    def handle(self, mail: InboundMail, summary: Summary) -> str:
+        """Record what to do with one mail; returns its action, FOREIGN, ALREADY or WAITING."""
+        too_large = (f"zu groß ({mail.oversize / 1e6:.1f} MB), nicht gelesen"
+                     if mail.oversize else None)
+        try:
+            parsed = parse_mail(mail.raw, self.own, too_large)
+        except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
+            log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
+            return self._for_human(mail, f"Mail nicht lesbar ({type(exc).__name__})")
+        if self.own not in parsed.recipients or self.our_digest(parsed):
+            return FOREIGN
+        with self.store.immediate():  # nobody else writes between our reads and our rows
+            done = self.store.handled(parsed.key)
+            if done is not None:
+                action, attention = done
+                return WAITING if action == Action.REVIEW or attention else ALREADY
+            try:
+                robot = guard.check(parsed, self.own)  # once per mail: bounce and request
+                decision = self.bounced(parsed, mail) if robot else None
+                plan = (Plan(decision) if decision is not None
+                        else self.plan(self._request(parsed, mail.received_at, None, robot)))
+                replies = self.compose(plan.replies, now_utc())
+            except ComposeError as exc:
+                log.error("cannot compose reply to %s: %s", parsed.key, exc)
+                plan = Plan(Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200]))
+                replies = []
+            decision = plan.decision
+            self.store.record(self._message_row(parsed, mail, plan), list(plan.registrations),
+                              replies, now_utc(), notices=list(plan.notices))
+        for reply in replies:
+            summary.replies[reply.kind.value] += 1
+        log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
+                 f" ({unquoted(decision.reason)})" if decision.reason else "")
+        if decision.attention:
+            return ATTENTION
+        return decision.action.value
+
+    def our_digest(self, parsed: ParsedMail) -> bool:
+        """Our daily digest, come back to the contact address ([digest] to): the organiser's
+        to read in the inbox, left as it is — never answered, never swept into Processed."""
+        return (parsed.sender == self.own.lower() and parsed.message_id is not None
+                and self.store.is_ours(parsed.message_id, ReplyKind.DIGEST.value))
+
+    def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
+        """A bounce of one of our replies: the reply is marked ``bounced``, the address
+        undeliverable, and the bounce left for a human (never answered). None for any
+        other mail (also for bounces of mail that is not ours: the robot rule ignores it).
+        Asked only for a mail the robot rule (guard.check) stops: a bounce is a robot's."""
+        found = bounce.read(mail.raw)
+        if found is None:
+            return None
+        reply = self.store.bounced_reply(found.original_ids, found.failed)
+        if reply is None:
+            return self._unproven_bounce(found)
+        address = reply["recipient"]
+        self.store.mark_bounced(reply["id"], address, found.status, now_utc())
+        reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
+                  f"{f' ({found.status})' if found.status else ''}; keine Erinnerungen mehr")
+        reg = self.store.registrations([address]).get(address)
+        if reg is not None and reg.status is Status.CONFIRMED and \
+                self.store.first_waitlisted() is not None:
+            reason += "; bestätigt, und andere warten auf einen Platz"
+        log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
+        return Decision(Action.REVIEW, reason[:200])
+
+    def _unproven_bounce(self, found: bounce.Bounce) -> Decision | None:
+        """A bounce that quotes no Message-ID of our reply to an address it reports as
+        failed changes nobody: anyone can write one naming a participant. When it names
+        someone we replied to, or quotes a reply of ours to another address (a forwarded
+        address failed), a human looks (left flagged); otherwise it is a bounce of mail we
+        did not send (the robot rule)."""
+        ours = self.store.replied_to(found.failed)
+        returned = self.store.quoted_replies(found.original_ids)
+        if not ours and not returned:
+            return None
+        log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
+                    "changed, left for review")
+        failed = ", ".join(found.failed)
+        reason = (f"Unzustellbar-Meldung für {failed} zu unserer Antwort an "
+                  f"{', '.join(returned)}" if returned else
+                  f"Unzustellbar-Meldung für {failed} ohne eine Message-ID unserer Antworten")
+        return Decision(Action.REVIEW, f"{reason}: nichts geändert, bitte prüfen"[:200])
+
+    def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
+                  now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
+        """What decide() must know about these people now, and their current rows (the
+        first on the waitlist included, who may move up)."""
+        existing = self.store.registrations(p.email for p in people)
+        head = self.store.first_waitlisted()
+        counted = self.config.event.capacity is not None  # only a capacity needs the count
+        situation = Situation(
+            current={e: r.status for e, r in existing.items()},
+            confirmed_count=self.store.confirmed_count() if counted else 0,
+            received_at=received_at, now=now,
+            max_age=self.config.daemon.max_age,
+            max_participants=self.config.limits.max_participants, waitlist_head=head,
+            others_get_details=self.config.limits.others_get_details, **extra)
+        if head is not None:
+            existing.setdefault(head.email, head)
+        return situation, existing
+
+    def request(self, parsed: ParsedMail, arrival: dt.datetime,
+                reading: Reading | None = None) -> Request:
+        """What a mail asks, read once (classify), with the loop guard's and the sender
+        check's verdicts."""
+        return self._request(parsed, arrival, reading, guard.check(parsed, self.own))
+
+    def _request(self, parsed: ParsedMail, arrival: dt.datetime, reading: Reading | None,
+                 robot: str | None) -> Request:
+        """:meth:`request` with the loop guard's verdict already known (``robot``)."""
+        authserv = self.config.imap.authserv_id if self.config.imap else None
+        return as_request(parsed, reading or read(parsed, self.config.event), arrival,
+                          robot=robot, suspicious=guard.spoofed(parsed, authserv))
+
+    def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
+        """Decision, rows and replies to compose for one request (nothing is written). The
+        same for a mail and an organiser's change (``budget=False``: no abuse budget)."""
+        now = now_utc()
+        situation, existing = self.situation(request.people, request.arrival, now, **extra)
+        usage = self.usage(request, budget_addresses(request, situation), now) if budget \
+            else None
+        return policy.plan(request, situation, self.config.event, existing, self.version,
+                           self._new_uid, usage, self.config.limits)
+
+    def usage(self, request: Request, addresses: list[str], now: dt.datetime) -> guard.Usage:
+        """What the abuse budgets have used so far, for these addresses."""
+        if not addresses:
+            return guard.Usage()
+        per_address, per_domain = self.store.replies_since(now - DAY, addresses)
+        by_sender = (self.store.count_notices(asked_key(request.sender), now - DAY)
+                     if request.sender else 0)
+        return guard.Usage(
+            per_address, per_domain, others_by_sender=by_sender,
+            others_overall=self.store.count_notices(ASKED, now - HOUR),
+            new_per_key=self.store.new_registrations(
+                (guard.burst_key(a) for a in addresses), request.arrival - HOUR))
+
+    def compose(self, specs: Iterable[ReplySpec], now: dt.datetime) -> list[Reply]:
+        """The replies of a plan; raises ComposeError when a template cannot be rendered."""
+        return [self.composer.reply(s.kind, s.person, s.registration, s.in_reply_to, now,
+                                    lang=s.lang, others=list(s.others), by=s.by,
+                                    moved_up=s.moved_up) for s in specs]
+
+    def preview(self, raw: bytes) -> str:
+        """How mailbot reads a mail and what it would answer, as if it came at its Date —
+        on this Processor's store, which should be an in-memory one (nothing is sent)."""
+        parsed = parse_mail(raw, self.own)
+        reading = read(parsed, self.config.event)
+        if self.own not in parsed.recipients:
+            return preview_text(self.own, parsed, reading)
+        arrived = mail_date(parsed) or now_utc()
+        plan = self.plan(self.request(parsed, arrived, reading), age_applies=False)
+        return preview_text(self.own, parsed, reading, arrived, plan.decision,
+                            self.compose(plan.replies, now_utc()))
+
+    def left_alone(self) -> LeftAlone:
+        """The mail a former run left in the IMAP folder (flagged, not ours) — for this
+        folder and contact address only: with another address other mail is ours."""
+        state = self.store.get_state(self._left_key())
+        return LeftAlone.from_text(state[0] if state else None)
+
+    def remember(self, left: LeftAlone | None) -> None:
+        if left is None:
+            return
+        text, key = left.to_text(), self._left_key()
+        state = self.store.get_state(key)
+        if (state[0] if state else ":") != text:
+            self.store.set_state(key, text, now_utc(), limit=None)
+
+    def _left_key(self) -> str:
+        imap = self.config.imap
+        where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
+        return f"left_alone {where} for {self.own}"
+
+    def _new_uid(self) -> str:
+        return f"{uuid.uuid4()}@{self.config.contact.domain}"
+
+    def _message_row(self, parsed: ParsedMail, mail: InboundMail, plan: Plan) -> dict:
+        decision, for_human = plan.decision, plan.for_human
+        return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
+                "received_at": iso(mail.received_at), "action": decision.action.value,
+                "reason": decision.reason or None, "needs_attention": int(decision.attention),
+                "excerpt": excerpt(parsed.text) if for_human else None}
+
+    def _for_human(self, mail: InboundMail, reason: str) -> str:
+        """Recorded for review under the key of its bytes (no Message-ID needed)."""
+        key = content_key(mail.raw or b"")
+        if self.store.handled(key) is None:
+            self.store.record(note_row(key, Action.REVIEW, reason, mail.received_at), [], [],
+                              now_utc())
+        return Action.REVIEW.value
+
+    def handle_safely(self, mail: InboundMail, summary: Summary) -> str:
+        """:meth:`handle`, with a mistake of mailbot's own (not of the mail: that one is
+        "nicht lesbar") recorded as an internal error, the traceback in the log, and the
+        mail left for a human — one such mail must not stop the batch."""
+        try:
+            return self.handle(mail, summary)
+        except DATABASE_ERRORS:
+            raise  # the database, not the mail: stop the batch, nothing is moved, retry later
+        except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the batch
+            log.exception("internal error while handling mail %s", mail.ref)
+            return self._for_human(mail, f"Interner Fehler von mailbot ({type(exc).__name__}) "
+                                         f"– bitte lesen; Einzelheiten im Log")
+
+    # -- around each round of the inbox -----------------------------------------------
+
+    def begin_round(self, summary: Summary, stop: threading.Event | None) -> tuple | None:
+        """Before the inbox is read: free places filled, replies left queued by an earlier
+        run sent. Returns the last error as it was (see :meth:`end_round`)."""
+        self.store.check_file()
+        self.remember_details()
+        error_before = self.store.get_state("last_error")
+        self.fill_places()
+        self.flush(summary, stop)  # replies left queued by an earlier run go first
+        return error_before
+
+    def end_round(self, inbox: Inbox, summary: Summary, stop: threading.Event | None,
+                  error_before: tuple | None) -> None:
+        """After the inbox was read: reminders, the digest, the retention check, the
+        organiser's alert, the Sent copies; an older error marked as resolved."""
+        reminders = self.remind()
+        if reminders:
+            summary.replies[ReplyKind.REMINDER.value] += reminders
+            self.flush(summary, stop)
+        if self.config.digest.to and queue_digest(self.config, self.store, now_utc()):
+            self.flush(summary, stop)
+        self.purge_if_due(now_utc())
+        self.store.set_state("last_poll", inbox.description, now_utc())
+        self.deliver_alerts(inbox)
+        if stop is None or not stop.is_set():  # after a stop: the next round saves them
+            self.save_copies(inbox)
+        if not summary.send_errors and error_before is not None and \
+                self.store.get_state("last_error") == error_before:  # `status`: it is old
+            self.store.set_state("last_clean_poll", error_before[1], now_utc())

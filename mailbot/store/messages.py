@@ -1,0 +1,95 @@
+"""The store's ``messages`` table: one row per mail handled, written together with the
+registrations and replies that follow from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from mailbot.core.clock import iso
+from mailbot.core.models import Action, Registration, Reply
+from mailbot.store.rows import Tables
+
+
+def note_row(key: str, action: Action, reason: str, at: dt.datetime) -> dict[str, Any]:
+    """The ``messages`` row for something that is not a mail of the inbox as read (a
+    promotion, an organiser's change, an unreadable mail): no sender, subject or excerpt."""
+    return {"message_id": key, "sender": None, "subject": None, "received_at": iso(at),
+            "action": action.value, "reason": reason, "needs_attention": 0, "excerpt": None}
+
+
+class Messages(Tables):
+    """Mails handled, and those waiting for a human."""
+
+    def knows_address(self, email: str) -> bool:
+        """Whether any mail from, or reply to, this address is stored."""
+        return self.db.execute(
+            "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
+            "WHERE recipient = ?", [email, email]).fetchone() is not None
+
+    def handled(self, key: str) -> tuple[str, bool] | None:
+        """(action, needs a human) recorded for the mail with this key; None if it is new."""
+        row = self.db.execute("SELECT action, needs_attention FROM messages "
+                              "WHERE message_id = ?", [key]).fetchone()
+        return (row[0], bool(row[1])) if row else None
+
+    def message(self, key: str) -> dict[str, Any] | None:
+        """The ``messages`` row of one mail."""
+        rows = list(self.db.query("SELECT action, reason, needs_attention FROM messages "
+                                  "WHERE message_id = ?", [key]))
+        return rows[0] if rows else None
+
+    def message_keys(self, sender: str | None = None) -> set[str]:
+        """The keys (Message-ID or content hash) of the mails handled, or of one sender's."""
+        if sender is None:
+            rows = self.db.execute("SELECT message_id FROM messages")
+        else:
+            rows = self.db.execute("SELECT message_id FROM messages WHERE sender = ?",
+                                   [sender.lower()])
+        return {key for (key,) in rows.fetchall() if not key.startswith("manual:")}
+
+    def record(self, message: dict[str, Any], registrations: Iterable[Registration],
+               replies: Iterable[Reply], now: dt.datetime,
+               notices: Iterable[tuple[str, str]] = ()) -> None:
+        """A mail's rows, its participants' new state, its replies and (email, key)
+        notices, in one transaction (a savepoint when the caller holds one already)."""
+        with self.db.atomic():
+            self._insert("messages", {**message, "processed_at": iso(now)})
+            for reg in registrations:
+                self._save_registration(reg, now)
+            for reply in replies:
+                self._queue(reply, now)
+            for email, key in notices:
+                self.db.execute("INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
+                                "VALUES (?, ?, ?, 1)", [email, key, iso(now)])
+
+    def held_for_review(self, reason_prefix: str) -> int:
+        """Mail still waiting for a human whose reason begins with ``reason_prefix``."""
+        return self.db.execute("SELECT count(*) FROM messages WHERE action = 'review' AND "
+                               "resolved_at IS NULL AND reason LIKE ? || '%'",
+                               [reason_prefix]).fetchone()[0]
+
+    def for_review(self) -> list[dict[str, Any]]:
+        """Mail waiting for a human: review, or answered but flagged; oldest first. ``id``
+        is the row's rowid: it never changes (messages rows are never deleted, so VACUUM
+        keeps the rowids), and it is the number `review`, `approve` and `dismiss` use."""
+        return list(self.db.query(
+            "SELECT rowid AS id, message_id, sender, subject, received_at, action, reason, "
+            "excerpt "
+            "FROM messages WHERE (action = 'review' OR needs_attention = 1) "
+            "AND resolved_at IS NULL ORDER BY received_at, message_id"))
+
+    def resolve(self, key: str, action: str, reason: str, now: dt.datetime,
+                registrations: Iterable[Registration] = (),
+                replies: Iterable[Reply] = ()) -> None:
+        """An organiser settled a mail: its new action and reason, with any rows and
+        replies that follow, in one transaction."""
+        with self.db.atomic():
+            self.db.execute("UPDATE messages SET action = ?, reason = ?, resolved_at = ?, "
+                            "needs_attention = 0 WHERE message_id = ?",
+                            [action, reason[:300], iso(now), key])
+            for reg in registrations:
+                self._save_registration(reg, now)
+            for reply in replies:
+                self._queue(reply, now)
