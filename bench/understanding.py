@@ -4,7 +4,7 @@ Usage: .venv/bin/python bench/understanding.py [-v] [FOLDER ...]
 
 Without FOLDER: the shared samples (../shared/samples/mail), tests/mails and
 tests/mails/blind. Each folder holds .eml files and an expected.json (see
-tests/test_samples.py).
+tests/test_corpora.py).
 
 Every mail of a corpus goes, in name order, through the same code as ``run --once``:
 ``Processor.handle`` (parse → is it ours? → guard → classify → decide → compose → record)
@@ -18,7 +18,7 @@ the expected outcome:
 - SILENT LOSS: no reply and no flag (the mail left the inbox unseen), but a human was
   needed (the expected outcome is a registration, a cancellation, a review or attention).
 
-A measurement, not a test: tests/test_samples.py asserts the same against real servers.
+A measurement, not a test: tests/test_corpora.py asserts the same against real servers.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def silent(entry: dict, seen: Seen) -> bool:
 
 def mistakes(entry: dict, seen: Seen, registered: set[str]) -> list[str]:
     """Why the outcome is not the expected one (empty: right) — the rules of
-    tests/test_samples.py, checked right after the mail."""
+    tests/test_corpora.py, checked right after the mail."""
     action = entry["action"]
     if action == "foreign":
         return [] if seen.outcome == FOREIGN and not seen.replies else [f"got {seen.outcome}"]

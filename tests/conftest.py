@@ -25,6 +25,14 @@ from servers import Dovecot, RecordingHandler, start_dovecot, start_smtp  # noqa
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples" / "mail"
 MAILS = Path(__file__).parent / "mails"
+
+
+def shared_sample(name: str) -> bytes:
+    """A mail of ../shared/samples/mail; the test is skipped in a clone with nothing beside it."""
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip(f"{path} is not here (the repository alone)")
+    return path.read_bytes()
 CONTACT = "n.collinet@isi-innovation.de"
 _users = itertools.count(1)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from click.testing import CliRunner
-from conftest import SAMPLES, registration_mail, rows
+from conftest import registration_mail, rows, shared_sample
 
 from mailbot.cli import main
 from mailbot.reading import bounce
@@ -107,7 +105,7 @@ def test_no_announcement_or_reminder_goes_to_an_address_that_bounced(make_config
 
 
 def test_the_sample_bounce_of_a_stranger_is_still_only_ignored():
-    raw = (SAMPLES / "09_bounce.eml").read_bytes()
+    raw = shared_sample("09_bounce.eml")
     found = bounce.read(raw)
     assert found == bounce.Bounce(("unbekannt@example.org",), "5.1.1", ())
 
@@ -120,8 +118,10 @@ def test_bounces_are_read_standard_and_not():
     assert standard == bounce.Bounce(("bernd@b.example",), "5.7.1",
                                      ("<r2@isi-innovation.de>",))
     assert bounce.read(registration_mail("Anna Arndt", "anna@a.example")) is None
-    absence = (Path(SAMPLES) / "08_abwesenheit.eml").read_bytes()
-    assert bounce.read(absence) is None
+
+
+def test_an_absence_notice_is_no_bounce():
+    assert bounce.read(shared_sample("08_abwesenheit.eml")) is None
 
 
 def test_a_bounce_of_a_confirmed_person_others_wait_for_is_called_out(make_config, mailbox,

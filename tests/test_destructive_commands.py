@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import registration_mail, rows, start_daemon, stop, wait_for
-from test_organiser import cli, event_db  # noqa: F401  (the fixture)
+from test_desk_commands import cli, event_db  # noqa: F401  (the fixture)
 
 from mailbot.cli import common as cli_mod
 from mailbot.cli import main

@@ -7,7 +7,7 @@ import email
 import email.policy
 
 from conftest import registration_mail, rows
-from test_organiser import cli, event_db  # noqa: F401  (the fixture)
+from test_desk_commands import cli, event_db  # noqa: F401  (the fixture)
 
 
 def parsed(envelope):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from conftest import registration_mail, rows
-from test_organiser import cli, event_db  # noqa: F401  (the fixture)
+from test_desk_commands import cli, event_db  # noqa: F401  (the fixture)
 
 from mailbot import config as cfg
 from mailbot.cli import main

@@ -21,7 +21,7 @@ def invoke(config):
 
 
 # many people of one organisation at once: not the burst of forged senders the abuse limit
-# holds for a human (tests/test_abuse.py), here they are just many replies
+# holds for a human (tests/test_abuse_budgets.py), here they are just many replies
 ONE_BIG_ORGANISATION = "\n[limits]\nmax_new_per_domain_per_hour = 100\n"
 
 

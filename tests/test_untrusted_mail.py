@@ -326,7 +326,7 @@ def test_a_kill_during_the_very_first_start_does_not_block_every_later_start(
         mailbox, smtp, make_config, monkeypatch, where):
     """mailbot dies (SIGKILL, power) while it creates its database: the next start must
     work, not say 'an empty file … restore it from the backup' — there is no backup of a
-    database that never held anything. (tests/test_service.py's random kills hit this
+    database that never held anything. (tests/test_service_under_stress.py's random kills hit this
     now and then under load: 'no such table: outbox'.) Killed after the schema is written
     (enable_wal) or while it is written (a migration step)."""
     import sqlite_utils.db
