@@ -165,7 +165,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     from mailbot.service.processor import Processor
 
     with opened(config) as store:
-        due = Processor(config, store, None).purge_due()
+        due = Processor(config, store, None).jobs.purge_due()
         counts = store.counts("registrations", "status")
         keys = store.message_keys()
     if now < due and not force:
@@ -284,7 +284,7 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
             click.echo(outcome.text)
             if send and outcome.queued:
                 summary = Summary()
-                processor.flush(summary)
+                processor.sending.flush(summary)
                 click.echo(f"{summary.sent} sent"
                            + (f", {summary.send_errors} not yet (queued)"
                               if summary.send_errors else "")

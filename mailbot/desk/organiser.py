@@ -93,11 +93,11 @@ def _same_version_as_service(config: Config) -> None:
 def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
     with Store(config.database) as store:
         processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
-        queued = processor.remind() if task == "remind" else processor.announce()
+        queued = processor.jobs.remind() if task == "remind" else processor.jobs.announce()
         if not send:
             return queued, None
         summary = Summary()
-        processor.flush(summary)
+        processor.sending.flush(summary)
         return queued, summary
 
 
@@ -119,7 +119,7 @@ class Desk:
         self.processor = processor
         self.store = processor.store
         self.config = processor.config
-        processor.remember_details()  # what the calendar entries made here will show
+        processor.jobs.remember_details()  # what the calendar entries made here will show
 
     def add(self, email: str, name: str, organisation: str | None, mail: bool) -> Outcome:
         address = self._participant_address(email)
@@ -206,7 +206,7 @@ class Desk:
                 state = reg.status.value if reg else "not registered"
                 raise OrganiserError(f"{email} is not on the waitlist ({state})")
             plan = realise(Decision(Action.NOOP, "", (moved_up(reg),)), {email: reg},
-                           self.processor.version, self.processor._new_uid)
+                           self.processor.version, self.processor.new_uid)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
                          list(plan.registrations), self.processor.compose(plan.replies, now),
                          now)
@@ -295,7 +295,7 @@ class Desk:
                        f"{_n(counts['mails'], 'mail')}")
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
-        due = self.processor.purge_due()
+        due = self.processor.jobs.purge_due()
         if now < due and not force:
             return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
                            f"([privacy] retain_days_after_event = "

@@ -45,7 +45,7 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
         processor.store.check_file()  # deleted or replaced: stop before anything is moved
         to_move, to_flag, to_leave = [], [], []
         _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
-        processor.flush(summary, stop)
+        processor.sending.flush(summary, stop)
         processor.store.check_file()
         heartbeat()  # each IMAP command may take 0.4 x WatchdogSec: a ping before each step
         inbox.done(to_move)
@@ -96,7 +96,7 @@ def _open_inbox_noting(config: Config, processor: Processor) -> Inbox:
     except InboxError as exc:
         processor.store.set_state("last_error", str(exc), now_utc())
         if isinstance(exc, InboxLoginError):
-            processor.login_refused("imap", str(exc))
+            processor.sending.login_refused("imap", str(exc))
         raise
     health.working(processor.store, "imap", now_utc())
     return inbox

@@ -3,7 +3,7 @@
 One mail's path: parse → is it ours? → already handled? → loop guard → classify → decide →
 compose → record (the mail's rows together). The scheduled jobs (promote, remind, announce,
 purge, digest) are in jobs.py, sending and the Sent copies in sending.py; the loop that
-reads the inbox in batches, moves and flags is daemon.py.
+reads the inbox in batches, moves and flags is loop.py.
 A mail that was recorded but not yet moved (a crash, a lost connection) is recognised by
 its key on the next run and only moved: never answered twice.
 """
@@ -70,19 +70,19 @@ def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
     return "\n".join(kept)[:limit]
 
 
-class Processor(Jobs, Sending):
+class Processor:
     """The use cases for one configuration: build once; the loop (daemon.run_round) hands
     it each mail and calls :meth:`begin_round` and :meth:`end_round` around them."""
 
     def __init__(self, config: Config, store: Store, transport: Transport | None):
         self.config = config
         self.store = store
-        self.transport = transport
         self.composer = Composer(config)
         self.own = config.contact.address
-        self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
-        self.copy_failing = False  # copies to the Sent folder fail (logged once)
+        self.sending = Sending(config, store, transport)
+        self.jobs = Jobs(config, store, self.composer, self.version, self.compose,
+                         self.new_uid)
         store.use_time_zone(config.event.timezone, now_utc())  # the views show local time
 
     # -- one mail ---------------------------------------------------------------------
@@ -209,7 +209,7 @@ class Processor(Jobs, Sending):
         usage = self.usage(request, budget_addresses(request, situation), now) if budget \
             else None
         return policy.plan(request, situation, self.config.event, existing, self.version,
-                           self._new_uid, usage, self.config.limits)
+                           self.new_uid, usage, self.config.limits)
 
     def usage(self, request: Request, addresses: list[str], now: dt.datetime) -> guard.Usage:
         """What the abuse budgets have used so far, for these addresses."""
@@ -261,7 +261,7 @@ class Processor(Jobs, Sending):
         where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
         return f"left_alone {where} for {self.own}"
 
-    def _new_uid(self) -> str:
+    def new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
     def _message_row(self, parsed: ParsedMail, mail: InboundMail, plan: Plan) -> dict:
@@ -298,27 +298,27 @@ class Processor(Jobs, Sending):
         """Before the inbox is read: free places filled, replies left queued by an earlier
         run sent. Returns the last error as it was (see :meth:`end_round`)."""
         self.store.check_file()
-        self.remember_details()
+        self.jobs.remember_details()
         error_before = self.store.get_state("last_error")
-        self.fill_places()
-        self.flush(summary, stop)  # replies left queued by an earlier run go first
+        self.jobs.fill_places()
+        self.sending.flush(summary, stop)  # replies left queued by an earlier run go first
         return error_before
 
     def end_round(self, inbox: Inbox, summary: Summary, stop: threading.Event | None,
                   error_before: tuple | None) -> None:
         """After the inbox was read: reminders, the digest, the retention check, the
         organiser's alert, the Sent copies; an older error marked as resolved."""
-        reminders = self.remind()
+        reminders = self.jobs.remind()
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
-            self.flush(summary, stop)
+            self.sending.flush(summary, stop)
         if self.config.digest.to and queue_digest(self.config, self.store, now_utc()):
-            self.flush(summary, stop)
-        self.purge_if_due(now_utc())
+            self.sending.flush(summary, stop)
+        self.jobs.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
-        self.deliver_alerts(inbox)
+        self.sending.deliver_alerts(inbox)
         if stop is None or not stop.is_set():  # after a stop: the next round saves them
-            self.save_copies(inbox)
+            self.sending.save_copies(inbox)
         if not summary.send_errors and error_before is not None and \
                 self.store.get_state("last_error") == error_before:  # `status`: it is old
             self.store.set_state("last_clean_poll", error_before[1], now_utc())
