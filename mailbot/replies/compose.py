@@ -28,7 +28,14 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from mailbot.config import Config
-from mailbot.core.models import Participant, Registration, Reply, ReplyKind, Status
+from mailbot.core.models import (
+    OrganiserKind,
+    Participant,
+    Registration,
+    Reply,
+    ReplyKind,
+    Status,
+)
 from mailbot.core.text import clean_text
 from mailbot.replies import ics
 
@@ -216,7 +223,7 @@ def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, 
     body = _multipart("mixed", [_text_part("plain", text), csv_part])
     raw = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("ascii") + body
     _check_headers(raw)
-    return Reply(recipient=config.digest.to, subject=subject, kind=ReplyKind.DIGEST,
+    return Reply(recipient=config.digest.to, subject=subject, kind=OrganiserKind.DIGEST,
                  message_id=message_id, in_reply_to=None, body=raw)
 
 

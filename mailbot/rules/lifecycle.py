@@ -125,3 +125,10 @@ def announcements(registrations: list[Registration], version: str, cancelled: bo
 def purge_due(event: EventConfig, retain_days: int) -> dt.datetime:
     """When the retention period ends: the event's end + retain_days_after_event."""
     return event.end + dt.timedelta(days=retain_days)
+
+
+def status_reply(status: Status) -> ReplyKind | None:
+    """The reply that tells a person her current state: the confirmation with the
+    details, or the waitlist notice; None for a cancelled row (nothing to resend)."""
+    return {Status.CONFIRMED: ReplyKind.CONFIRMATION,
+            Status.WAITLISTED: ReplyKind.WAITLISTED}.get(status)

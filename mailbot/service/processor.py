@@ -24,6 +24,7 @@ from mailbot.core.models import (
     WAITING,
     Action,
     InboundMail,
+    OrganiserKind,
     ParsedMail,
     Participant,
     Reading,
@@ -32,6 +33,7 @@ from mailbot.core.models import (
     Request,
     Status,
     Summary,
+    needs_human,
 )
 from mailbot.core.text import unquoted
 from mailbot.mail.inbox import Inbox, LeftAlone
@@ -102,7 +104,7 @@ class Processor:
             done = self.store.handled(parsed.key)
             if done is not None:
                 action, attention = done
-                return WAITING if action == Action.REVIEW or attention else ALREADY
+                return WAITING if needs_human(action, attention) else ALREADY
             try:
                 robot = guard.check(parsed, self.own)  # once per mail: bounce and request
                 decision = self.bounced(parsed, mail) if robot else None
@@ -128,7 +130,7 @@ class Processor:
         """Our daily digest, come back to the contact address ([digest] to): the organiser's
         to read in the inbox, left as it is — never answered, never swept into Processed."""
         return (parsed.sender == self.own.lower() and parsed.message_id is not None
-                and self.store.is_ours(parsed.message_id, ReplyKind.DIGEST.value))
+                and self.store.is_ours(parsed.message_id, OrganiserKind.DIGEST.value))
 
     def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
         """A bounce of one of our replies: the reply is marked ``bounced``, the address
