@@ -307,3 +307,12 @@ class StatusFacts:
     refused: tuple[tuple[str, str, str], ...] = ()  # (part, error, since) of refused logins
     budget: tuple[int, int] | None = None  # (left, max_per_day) of the sending budget
     undeliverable: int = 0  # addresses whose replies bounced
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """What a delivery status report says (reading.bounce reads it)."""
+
+    failed: tuple[str, ...]  # addresses reported as failed for good, lower-case
+    status: str  # the DSN status code, e.g. "5.1.1" ("" when the report gives none)
+    original_ids: tuple[str, ...]  # Message-IDs quoted from the returned mail

@@ -18,10 +18,7 @@ from collections.abc import Iterable
 
 from mailbot.config import Config
 from mailbot.core.models import (
-    ALREADY,
     ATTENTION,
-    FOREIGN,
-    WAITING,
     Action,
     InboundMail,
     OrganiserKind,
@@ -33,7 +30,6 @@ from mailbot.core.models import (
     Request,
     Status,
     Summary,
-    needs_human,
 )
 from mailbot.core.text import unquoted
 from mailbot.mail.inbox import Inbox, LeftAlone
@@ -57,6 +53,7 @@ from mailbot.rules.policy import (
     budget_addresses,
     event_version,
 )
+from mailbot.rules.triage import BouncedReply, before_reading, cannot_compose, decide_bounce
 from mailbot.service.digest import queue_digest
 from mailbot.service.jobs import Jobs
 from mailbot.service.sending import Sending
@@ -98,13 +95,14 @@ class Processor:
         except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
             log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
             return self._for_human(mail, f"Mail nicht lesbar ({type(exc).__name__})")
-        if self.own not in parsed.recipients or self.our_digest(parsed):
-            return FOREIGN
+        for_us = self.own in parsed.recipients
+        early = before_reading(for_us, for_us and self.our_digest(parsed))
+        if early is not None:
+            return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            done = self.store.handled(parsed.key)
-            if done is not None:
-                action, attention = done
-                return WAITING if needs_human(action, attention) else ALREADY
+            early = before_reading(True, False, self.store.handled(parsed.key))
+            if early is not None:
+                return early
             try:
                 robot = guard.check(parsed, self.own)  # once per mail: bounce and request
                 decision = self.bounced(parsed, mail) if robot else None
@@ -113,7 +111,7 @@ class Processor:
                 replies = self.compose(plan.replies, now_utc())
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
-                plan = Plan(Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200]))
+                plan = Plan(cannot_compose(str(exc)))
                 replies = []
             decision = plan.decision
             self.store.record(self._message_row(parsed, mail, plan), list(plan.registrations),
@@ -133,44 +131,30 @@ class Processor:
                 and self.store.is_ours(parsed.message_id, OrganiserKind.DIGEST.value))
 
     def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
-        """A bounce of one of our replies: the reply is marked ``bounced``, the address
-        undeliverable, and the bounce left for a human (never answered). None for any
-        other mail (also for bounces of mail that is not ours: the robot rule ignores it).
-        Asked only for a mail the robot rule (guard.check) stops: a bounce is a robot's."""
+        """A bounce of one of our replies (rules.triage.decide_bounce says what it means);
+        None for any other mail. Asked only for a mail the robot rule (guard.check) stops:
+        a bounce is a robot's."""
         found = bounce.read(mail.raw)
         if found is None:
             return None
-        reply = self.store.bounced_reply(found.original_ids, found.failed)
-        if reply is None:
-            return self._unproven_bounce(found)
-        address = reply["recipient"]
-        self.store.mark_bounced(reply["id"], address, found.status, now_utc())
-        reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
-                  f"{f' ({found.status})' if found.status else ''}; keine Erinnerungen mehr")
-        reg = self.store.registrations([address]).get(address)
-        if reg is not None and reg.status is Status.CONFIRMED and \
-                self.store.first_waitlisted() is not None:
-            reason += "; bestätigt, und andere warten auf einen Platz"
-        log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
-        return Decision(Action.REVIEW, reason[:200])
-
-    def _unproven_bounce(self, found: bounce.Bounce) -> Decision | None:
-        """A bounce that quotes no Message-ID of our reply to an address it reports as
-        failed changes nobody: anyone can write one naming a participant. When it names
-        someone we replied to, or quotes a reply of ours to another address (a forwarded
-        address failed), a human looks (left flagged); otherwise it is a bounce of mail we
-        did not send (the robot rule)."""
-        ours = self.store.replied_to(found.failed)
-        returned = self.store.quoted_replies(found.original_ids)
-        if not ours and not returned:
-            return None
-        log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
-                    "changed, left for review")
-        failed = ", ".join(found.failed)
-        reason = (f"Unzustellbar-Meldung für {failed} zu unserer Antwort an "
-                  f"{', '.join(returned)}" if returned else
-                  f"Unzustellbar-Meldung für {failed} ohne eine Message-ID unserer Antworten")
-        return Decision(Action.REVIEW, f"{reason}: nichts geändert, bitte prüfen"[:200])
+        row = self.store.bounced_reply(found.original_ids, found.failed)
+        reply = None
+        if row is not None:
+            reg = self.store.registrations([row["recipient"]]).get(row["recipient"])
+            waits = reg is not None and reg.status is Status.CONFIRMED and \
+                self.store.first_waitlisted() is not None
+            reply = BouncedReply(row["id"], row["recipient"], row["kind"], waits)
+        verdict = decide_bounce(
+            found, reply, self.store.replied_to(found.failed) if reply is None else [],
+            self.store.quoted_replies(found.original_ids) if reply is None else [])
+        if verdict.mark is not None:
+            self.store.mark_bounced(verdict.mark.id, verdict.mark.recipient, found.status,
+                                    now_utc())
+            log.warning("reply %d bounced (%s)", verdict.mark.id, found.status or "-")
+        elif verdict.decision is not None:
+            log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
+                        "changed, left for review")
+        return verdict.decision
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
