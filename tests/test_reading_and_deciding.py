@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from mailbot import config as cfg
-from mailbot.config.read import _event
-from mailbot.config.section import Section
 from mailbot.core.models import Action, Intent, Participant, Reading, ReplyKind, Status
 from mailbot.reading.classify import classify
 from mailbot.reading.parse import parse_from, parse_mail
@@ -39,7 +37,7 @@ def mail(headers: str, body: str = "Hiermit melde ich mich an.", charset: str = 
 def event():
     with (ROOT / "config" / "example.toml").open("rb") as fh:
         data = tomllib.load(fh)
-    return _event(Section(data, "event"))
+    return cfg.parse(data, secrets=False).event
 
 
 # -- parse -------------------------------------------------------------------------------
