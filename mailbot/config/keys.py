@@ -24,7 +24,7 @@ PLAIN_SECTIONS: dict[str, tuple[str, ...]] = {
     "oauth2": ("provider", "scope", "ca_file", "client_id", "tenant", "authority",
                "client_secret_file", "certificate_file", "certificate_thumbprint",
                "service_account_file", "delegated_user", "token_url",
-               *OAUTH2_SECRET_KEYS)}  # the secret keys: refused by config_read, with the reason
+               *OAUTH2_SECRET_KEYS)}  # the secret keys: refused by config.read, with the reason
 NOT_SECTIONS = {"source"}  # Config fields that are not read from the file
 EXTRA_SECTIONS = ("oauth2",)  # sections read into other ones ([imap], [smtp])
 

@@ -1,5 +1,5 @@
 """The configuration's values: frozen dataclasses, one per section of the TOML file, and
-:class:`ConfigError`. How a file becomes them is in config_read.py; ``mailbot.config``
+:class:`ConfigError`. How a file becomes them is in config/read.py; ``mailbot.config``
 is the entry point (load, parse, problems) and names all of these too."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The loop: reads the inbox in batches, hands each mail to the service, moves or flags it;
 keeps the connection (IMAP IDLE, backoff), tells systemd (sd_notify, watchdog), obeys
-signals. What is done with a mail is service.py.
+signals. What is done with a mail is processor.py.
 
 Per batch: record every mail (one commit) → send the outbox → move or flag. A crash before
 the commit loses nothing: nothing of the batch was sent or moved yet.

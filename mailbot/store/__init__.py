@@ -4,7 +4,7 @@ Tables (a documented interface for organisers; see README): ``messages`` (one ro
 handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply); and
 the organisers' views of them in German and local time (``VIEWS``). The schema and its
 numbered migrations are in ``migrations``; each table's reading and writing in its part
-(``store_messages``, ``store_registrations``, ``store_outbox``, ``store_state``), which
+(``store.messages``, ``store.registrations``, ``store.outbox``, ``store.state``), which
 ``Store`` puts together. Every mail's rows are written together (one transaction, or a
 savepoint in the batch's), before anything is sent. The store has no clock (callers pass
 ``now``), no retry rule and no knowledge of mail formats.
@@ -112,7 +112,7 @@ def explain(exc: BaseException, path: Path) -> str:
 
 class Store(Messages, Registrations, Outbox, State):
     """The database at ``path``; created 0600 with its folder 0700 when missing, whole
-    or not at all (``store_file.create``). So mailbot never leaves a 0-byte file, and one found is
+    or not at all (``store.file.create``). So mailbot never leaves a 0-byte file, and one found is
     refused, not taken as new: emptied from outside (a failed copy, a full disk) it cannot
     be told from one nothing was written into — only an earlier mailbot killed at its very
     first start made those, and deleting it then loses nothing. A context manager: ``with

@@ -181,7 +181,7 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.create_view("antworten", VIEWS["antworten"])
 
 
-# the domain of a registration's address, as store_registrations.new_registrations asks it
+# the domain of a registration's address, as store.registrations.new_registrations asks it
 DOMAIN_OF_EMAIL = "substr(email, instr(email, '@') + 1)"
 
 
