@@ -15,36 +15,52 @@ from mailbot.core.models import ParsedMail
 
 _ROBOT_LOCALPART = re.compile(
     r"^(?:mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|"
-    r"bounce[-+].*|.*-bounces(?:\+.*)?|noreply[-+].*|listserv|majordomo|daemon)$",
+    r"bounce[-+].*|.*-bounces(?:\+.*)?|noreply[-+].*|listserv|majordomo|daemon|"
+    # a list's system addresses (RFC 2142; those Pigeonhole's vacation never answers)
+    r"owner-.*|.*-owner(?:\+.*)?|.*-request(?:\+.*)?)$",
     re.IGNORECASE,
 )
 
 
+def values(mail: ParsedMail, name: str) -> tuple[str, ...]:
+    """Every value of header ``name`` (lower-case) in ``mail``, in order."""
+    found = mail.header_values.get(name)
+    if found is None:
+        return (mail.headers[name],) if name in mail.headers else ()
+    return found
+
+
 def auto_submitted(mail: ParsedMail, own: str) -> str | None:
-    value = mail.headers.get("auto-submitted", "").strip().lower()
-    if value and not value.startswith("no"):
-        return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
+    for value in values(mail, "auto-submitted"):
+        value = value.strip().lower()
+        if value and not value.startswith("no"):
+            return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
     return None
 
 
 def precedence(mail: ParsedMail, own: str) -> str | None:
-    value = mail.headers.get("precedence", "").strip().lower()
-    if value in ("bulk", "list", "junk", "auto_reply", "auto-reply"):
-        return f"Massen- oder Listenmail (Precedence: {value})"
+    for value in values(mail, "precedence"):
+        value = value.strip().lower()
+        if value in ("bulk", "list", "junk", "auto_reply", "auto-reply"):
+            return f"Massen- oder Listenmail (Precedence: {value})"
     return None
+
+
+# headers only a mailing list (or a loop guard like procmail's) writes
+_LIST_HEADERS = ("x-mailing-list", "mailing-list", "x-loop")
 
 
 def list_headers(mail: ParsedMail, own: str) -> str | None:
     for name in mail.headers:
-        if name.startswith("list-"):
+        if name.startswith("list-") or name in _LIST_HEADERS:
             return f"Mailingliste ({name.title()})"
     return None
 
 
 def microsoft_auto_reply(mail: ParsedMail, own: str) -> str | None:
-    if mail.headers.get("x-autoreply") or mail.headers.get("x-autorespond"):
+    if any(v.strip() for v in values(mail, "x-autoreply") + values(mail, "x-autorespond")):
         return "automatische Antwort (X-Autoreply)"
-    if "oof" in mail.headers.get("x-ms-exchange-generated-message-source", "").lower():
+    if any("oof" in v.lower() for v in values(mail, "x-ms-exchange-generated-message-source")):
         return "Abwesenheitsnotiz (Exchange)"
     return None
 
@@ -75,8 +91,7 @@ def report(mail: ParsedMail, own: str) -> str | None:
 
 
 def empty_return_path(mail: ParsedMail, own: str) -> str | None:
-    value = mail.headers.get("return-path")
-    if value is not None and value.strip() in ("", "<>"):
+    if any(v.strip() in ("", "<>") for v in values(mail, "return-path")):
         return "Unzustellbarkeitsmeldung (leerer Return-Path)"
     return None
 
@@ -84,6 +99,26 @@ def empty_return_path(mail: ParsedMail, own: str) -> str | None:
 def robot_sender(mail: ParsedMail, own: str) -> str | None:
     if mail.sender and _ROBOT_LOCALPART.match(mail.sender.partition("@")[0]):
         return f"Absender ist kein Mensch ({mail.sender})"
+    return None
+
+
+def robot_return_path(mail: ParsedMail, own: str) -> str | None:
+    """The envelope sender (Return-Path) of a list or a bounce handler: a list's copy,
+    whatever its From says."""
+    for value in values(mail, "return-path"):
+        local = value.strip().strip("<>").rpartition("@")[0]
+        if local and _ROBOT_LOCALPART.match(local):
+            return "Mail einer Liste oder eines Systems (Return-Path)"
+    return None
+
+
+def spam(mail: ParsedMail) -> str | None:
+    """The spam filter's verdict (SpamAssassin's X-Spam-Flag/X-Spam-Status, rspamd's
+    X-Spam): such mail may carry a forged sender, so no reply (the Zoom details would go
+    to a victim as backscatter) — but a person's mail may be misjudged: a human looks."""
+    for name in ("x-spam-flag", "x-spam-status", "x-spam"):
+        if any(v.strip().lower().startswith("yes") for v in values(mail, name)):
+            return f"vom Spamfilter als Spam eingestuft ({name.title()}) – keine Antwort"
     return None
 
 
@@ -113,6 +148,7 @@ RULES: tuple[Callable[[ParsedMail, str], str | None], ...] = (
     robot_subject,
     empty_return_path,
     robot_sender,
+    robot_return_path,
 )
 
 
@@ -137,6 +173,11 @@ def spoofed(mail: ParsedMail, authserv_id: str | None) -> str | None:
 
 
 _SPOOFED = "DMARC-Prüfung fehlgeschlagen – Absender womöglich gefälscht"
+
+
+def suspicious(mail: ParsedMail, authserv_id: str | None) -> str | None:
+    """Why a human must look before anybody is answered: a forged sender or spam."""
+    return spoofed(mail, authserv_id) or spam(mail)
 
 
 # -- abuse budgets: how many strangers one mail, one sender, one domain may make us mail --

@@ -199,7 +199,7 @@ class Processor(Jobs, Sending):
         """:meth:`request` with the loop guard's verdict already known (``robot``)."""
         authserv = self.config.imap.authserv_id if self.config.imap else None
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
-                          robot=robot, suspicious=guard.spoofed(parsed, authserv))
+                          robot=robot, suspicious=guard.suspicious(parsed, authserv))
 
     def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
