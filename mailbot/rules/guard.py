@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from mailbot.core.addresses import mailbox, org_domain
 from mailbot.core.models import ParsedMail
 
 _ROBOT_LOCALPART = re.compile(
@@ -196,34 +197,36 @@ BURST = "Anmeldewelle"  # how the reason of a burst begins (counted in `status`)
 
 
 def burst_key(address: str) -> str:
-    """What a burst of new registrations is counted by: the domain, or for freemail the
-    address itself."""
-    domain = address.rpartition("@")[2]
-    return address if domain in FREEMAIL else domain
+    """Whose budget an address draws on — one owner's, however spelled: the registrable
+    domain (``a.evil.example`` and ``b.evil.example`` are ``evil.example``), or at a
+    freemail domain the mailbox without ``+tag`` (and without dots at Gmail)."""
+    domain = org_domain(address)
+    return mailbox(address) if domain in FREEMAIL else domain
 
 
 @dataclass(frozen=True)
 class Usage:
     """What the budgets have used so far (read from the store for one mail)."""
 
-    replies_per_address: Counter[str] = field(default_factory=Counter)  # last 24 h
-    replies_per_domain: Counter[str] = field(default_factory=Counter)  # last 24 h
+    replies_per_address: Counter[str] = field(default_factory=Counter)  # mailbox, 24 h
+    replies_per_domain: Counter[str] = field(default_factory=Counter)  # org domain, 24 h
     others_by_sender: int = 0  # people registered by this sender and mailed, last 24 h
     others_overall: int = 0  # people registered by anybody else and mailed, last hour
     new_per_key: Mapping[str, int] = field(default_factory=dict)  # burst_key → last hour
+    others_today: int = 0  # people registered by anybody else and mailed, last 24 h
 
 
 def reply_cap(recipients: list[str], usage: Usage, per_address: int,
               per_domain: int) -> str | None:
-    """A reply beyond the daily caps per address or per domain (this mail's own replies
-    counted as they come)."""
+    """A reply beyond the daily caps per mailbox or per registrable domain (this mail's
+    own replies counted as they come): ``p+1@`` and ``p+2@`` share one budget."""
     address_count, domain_count = Counter(usage.replies_per_address), Counter(
         usage.replies_per_domain)
     for address in recipients:
-        domain = address.rpartition("@")[2]
-        if address_count[address] >= per_address or domain_count[domain] >= per_domain:
+        box, domain = mailbox(address), org_domain(address)
+        if address_count[box] >= per_address or domain_count[domain] >= per_domain:
             return f"Antwortlimit pro Tag erreicht ({address}) – keine Anmeldung ohne Antwort"
-        address_count[address] += 1
+        address_count[box] += 1
         domain_count[domain] += 1
     return None
 
@@ -247,6 +250,15 @@ def others_per_hour(others: list[str], usage: Usage, most: int) -> str | None:
     if others and usage.others_overall + len(others) > most:
         return (f"mehr als {most} von anderen angemeldete Personen in einer Stunde "
                 f"(max_others_per_hour) – keine Mail an sie")
+    return None
+
+
+def others_per_day(others: list[str], usage: Usage, most: int) -> str | None:
+    """People who never wrote to us, mailed because someone else named them: at most
+    ``most`` a day overall, however many senders (or spellings of one) there are."""
+    if others and usage.others_today + len(others) > most:
+        return (f"mehr als {most} von anderen angemeldete Personen an einem Tag "
+                f"(max_others_per_day) – keine Mail an sie")
     return None
 
 

@@ -221,6 +221,7 @@ class Processor(Jobs, Sending):
         return guard.Usage(
             per_address, per_domain, others_by_sender=by_sender,
             others_overall=self.store.count_notices(ASKED, now - HOUR),
+            others_today=self.store.count_notices(ASKED, now - DAY),
             new_per_key=self.store.new_registrations(
                 (guard.burst_key(a) for a in addresses), request.arrival - HOUR))
 
