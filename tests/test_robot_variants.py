@@ -76,10 +76,12 @@ def test_no_robot_variant_gets_a_reply(mailbox, smtp, make_config, sender, extra
 
 
 def test_the_same_mail_from_a_person_is_answered(mailbox, smtp, make_config):
-    """The control: without the robot's mark the very same mail is a registration."""
+    """The control: without the robot's mark the very same mail is a registration — also
+    when a mail service's "bounce+…" envelope sender carried it (a web form's mail)."""
     config = make_config()
     mailbox.append(registration_mail("Klaus Becker", PERSON, extra="Precedence: normal\r\n"
-                                     "X-Spam-Flag: NO\r\nAuto-Submitted: no\r\n"))
+                                     "X-Spam-Flag: NO\r\nAuto-Submitted: no\r\n"
+                                     "Return-Path: <bounce+4f2a=stadt-hamm@mg.example>\r\n"))
 
     run_once(config)
 

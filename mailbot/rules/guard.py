@@ -103,12 +103,19 @@ def robot_sender(mail: ParsedMail, own: str) -> str | None:
     return None
 
 
+# a mailing list's envelope sender (Mailman, Sympa, Majordomo); not a mail service's
+# "bounce+…" one, which a web form's mail may carry too
+_LIST_RETURN_PATH = re.compile(
+    r"^(?:owner-.*|.*-owner(?:\+.*)?|.*-request(?:\+.*)?|.*-bounces(?:\+.*)?)$",
+    re.IGNORECASE)
+
+
 def robot_return_path(mail: ParsedMail, own: str) -> str | None:
-    """The envelope sender (Return-Path) of a list or a bounce handler: a list's copy,
-    whatever its From says."""
+    """The envelope sender (Return-Path) of a mailing list: a list's copy, whatever its
+    From says."""
     for value in values(mail, "return-path"):
         local = value.strip().strip("<>").rpartition("@")[0]
-        if local and _ROBOT_LOCALPART.match(local):
+        if local and _LIST_RETURN_PATH.match(local):
             return "Mail einer Liste oder eines Systems (Return-Path)"
     return None
 
