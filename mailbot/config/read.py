@@ -296,6 +296,7 @@ def _limits(s: Section) -> LimitsConfig:
         max_others_per_sender_per_day=s.integer("max_others_per_sender_per_day", 10,
                                                 minimum=0),
         max_others_per_hour=s.integer("max_others_per_hour", 30, minimum=0),
+        max_others_per_day=s.integer("max_others_per_day", 50, minimum=0),
         others_get_details=s.get("others_get_details", bool, "true or false", True),
         max_new_per_domain_per_hour=s.integer("max_new_per_domain_per_hour", 20),
     )

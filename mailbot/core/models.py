@@ -133,6 +133,9 @@ class ParsedMail:
     limit: str | None = None  # why the mail was not read in full (too large, too complex)
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, unfolded
     language: str | None = None  # "de" or "en" when the text makes it clear
+    # every occurrence of each header (lower-case name → values in order): a robot's mark
+    # counts wherever it stands, also behind a harmless first one
+    header_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,7 @@ def within_budget(decision: Decision, mail: Request | ParsedMail, usage: Usage,
               or guard.unlisted_sender(others, listed)
               or guard.others_per_sender(others, usage, limits.max_others_per_sender_per_day)
               or guard.others_per_hour(others, usage, limits.max_others_per_hour)
+              or guard.others_per_day(others, usage, limits.max_others_per_day)
               or guard.domain_burst(new, usage, limits.max_new_per_domain_per_hour))
     return Decision(Action.REVIEW, reason) if reason else decision
 
@@ -283,8 +284,10 @@ HOUR = dt.timedelta(hours=1)
 
 
 def asked_key(sender: str) -> str:
-    """The notice key for people registered by ``sender`` (a hash: no address in keys)."""
-    return ASKED + hashlib.sha256(sender.lower().encode()).hexdigest()[:16]
+    """The notice key for people registered by ``sender`` — by whose budget the sender
+    draws on (:func:`guard.burst_key`: all of one domain's or one mailbox's spellings);
+    a hash: no address in keys."""
+    return ASKED + hashlib.sha256(guard.burst_key(sender.lower()).encode()).hexdigest()[:16]
 
 
 def asked(decision: Decision) -> list[tuple[str, str]]:

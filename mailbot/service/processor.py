@@ -185,7 +185,7 @@ class Processor:
         """:meth:`request` with the loop guard's verdict already known (``robot``)."""
         authserv = self.config.imap.authserv_id if self.config.imap else None
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
-                          robot=robot, suspicious=guard.spoofed(parsed, authserv))
+                          robot=robot, suspicious=guard.suspicious(parsed, authserv))
 
     def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
@@ -207,6 +207,7 @@ class Processor:
         return guard.Usage(
             per_address, per_domain, others_by_sender=by_sender,
             others_overall=self.store.count_notices(ASKED, now - HOUR),
+            others_today=self.store.count_notices(ASKED, now - DAY),
             new_per_key=self.store.new_registrations(
                 (guard.burst_key(a) for a in addresses), request.arrival - HOUR))
 

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from mailbot.core.addresses import mailbox, org_domain
+
 
 def _v1(db: sqlite_utils.Database) -> None:
     db.table("messages").create(
@@ -192,8 +194,25 @@ def _v11(db: sqlite_utils.Database) -> None:
                f"({DOMAIN_OF_EMAIL}, registered_at)")
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """The budgets count per owner, not per spelling (issue 20): the mailbox without
+    ``+tag`` (``mailbox``, ``recipient_mailbox``) and the registrable domain
+    (``org_domain``, ``recipient_org_domain``) of each registration and reply."""
+    for table, column, prefix, when in (("registrations", "email", "", "registered_at"),
+                                        ("outbox", "recipient", "recipient_", "created_at")):
+        db[table].add_column(f"{prefix}mailbox", str)
+        db[table].add_column(f"{prefix}org_domain", str)
+        for rowid, address in db.execute(f"SELECT rowid, {column} FROM {table}").fetchall():
+            db.execute(f"UPDATE {table} SET {prefix}mailbox = ?, {prefix}org_domain = ? "
+                       f"WHERE rowid = ?", [mailbox(address), org_domain(address), rowid])
+        for key in ("mailbox", "org_domain"):
+            db.execute(f"CREATE INDEX IF NOT EXISTS idx_{table}_{key} ON {table} "
+                       f"({prefix}{key}, {when})")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
+                               _v12]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
