@@ -178,6 +178,7 @@ def _auth(s: Section, oauth2: OAuth2Config | None) -> str:
 
 def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
     security, host, port = _security(s, "imap")
+    assert host is not None  # s.text: [imap] host is required
     auth = _auth(s, oauth2)
     password = s.password()
     if password is None and auth == "password":
@@ -257,6 +258,7 @@ def _oauth2(s: Section) -> OAuth2Config:
                                             "certificate_thumbprint)" if not secret_name
                       else "give client_secret_file or certificate_file, not both")
     name = secret_name or cert_name
+    assert name is not None  # exactly one of the two is given (checked above)
     secret = read_secret(s, name, "client_secret_file" if secret_name else "certificate_file")
     common = dict(provider=provider, client_id=client_id, secret_file=str(secret_path(name)),
                   scope=scope, ca_file=ca_file)

@@ -296,7 +296,7 @@ def calendar_method(msg: Message) -> str | None:
             method = part.get_param("method")
             if isinstance(method, str):
                 return method.strip().upper()[:20]
-            data = part.get_payload(decode=True) or b""
+            data = _decoded(part)
             m = re.search(rb"^METHOD:(\w+)", data, re.MULTILINE)
             return m[1].decode("ascii").upper() if m else "UNKNOWN"
     return None
@@ -314,7 +314,7 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
     for part in msg.walk():
         if part.get_content_type() != "text/calendar":
             continue
-        data = part.get_payload(decode=True) or b""
+        data = _decoded(part)
         text = _ICAL_UNFOLD.sub("", decode_bytes(data[:200_000], part.get_content_charset()))
         m = _ATTENDEE.search(text)
         if not m:
@@ -329,8 +329,14 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
     return None
 
 
+def _decoded(part: Message) -> bytes:
+    """A part's payload, transfer-decoded (a multipart part has none: empty)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _part_text(part: Message) -> str:
-    data = part.get_payload(decode=True) or b""
+    data = _decoded(part)
     text = decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
     if "flowed" in part.get("content-type", "").lower() and str(
             part.get_param("format", "")).lower() == "flowed":

@@ -213,10 +213,11 @@ def preview_text(own: str, parsed: ParsedMail, reading: Reading,
     for number, reply in enumerate(replies, 1):
         msg = email.message_from_bytes(reply.body, policy=email.policy.default)
         calendar = any(p.get_content_type() == "text/calendar" for p in msg.walk())
+        text = msg.get_body(("plain",))
         lines += ["", f"Reply {number} of {len(replies)}: {reply.kind.value} to "
                       f"{reply.recipient}" + (" (with calendar entry)" if calendar else ""),
                   f"Subject: {reply.subject}", "-" * 60,
-                  msg.get_body(("plain",)).get_content().rstrip()]
+                  text.get_content().rstrip() if text else "(no plain text)"]
     if not replies:
         lines += ["", "No reply."]
     return "\n".join(lines)

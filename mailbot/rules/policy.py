@@ -194,11 +194,11 @@ def _register(mail: Request, situation: Situation, event: EventConfig) -> Decisi
                         f"mehr als {situation.max_participants} Personen in einer Mail")
     late = situation.deadline_applies and situation.received_at > event.deadline
     if late or event.cancelled:
-        steps = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
+        closed = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
         reason = ("Veranstaltung abgesagt" if event.cancelled
                   else "nach dem Anmeldeschluss eingegangen")
-        return Decision(Action.REGISTER, reason, steps)
-    steps = []
+        return Decision(Action.REGISTER, reason, closed)
+    steps: list[Step] = []
     confirmed = situation.confirmed_count
     for person in people:
         by = _by(mail, person)
@@ -354,7 +354,7 @@ def realise(decision: Decision, existing: Mapping[str, Registration], version: s
     registrations, replies = [], []
     names = tuple(s.participant.name or s.participant.email for s in decision.steps
                   if s.reply is not ReplyKind.ON_BEHALF)
-    writers = {p.email for p in request.people} | {request.sender} if request else set()
+    writers = {*(p.email for p in request.people), request.sender} if request else set()
     key, arrival = (request.key, request.arrival) if request else ("", None)
     language = request.language if request else None
     for step in decision.steps:

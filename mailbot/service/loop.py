@@ -43,7 +43,9 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
     for batch in inbox.batches():
         heartbeat()
         processor.store.check_file()  # deleted or replaced: stop before anything is moved
-        to_move, to_flag, to_leave = [], [], []
+        to_move: list[str] = []
+        to_flag: list[str] = []
+        to_leave: list[str] = []
         _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
         processor.sending.flush(summary, stop)
         processor.store.check_file()

@@ -157,7 +157,7 @@ class Processor:
         return verdict.decision
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
-                  now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
+                  now: dt.datetime, **extra: bool) -> tuple[Situation, dict]:
         """What decide() must know about these people now, and their current rows (the
         first on the waitlist included, who may move up)."""
         existing = self.store.registrations(p.email for p in people)
@@ -187,7 +187,7 @@ class Processor:
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
                           robot=robot, suspicious=guard.suspicious(parsed, authserv))
 
-    def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
+    def plan(self, request: Request, budget: bool = True, **extra: bool) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
         same for a mail and an organiser's change (``budget=False``: no abuse budget)."""
         now = now_utc()
@@ -281,7 +281,8 @@ class Processor:
 
     # -- around each round of the inbox -----------------------------------------------
 
-    def begin_round(self, summary: Summary, stop: threading.Event | None) -> tuple | None:
+    def begin_round(self, summary: Summary, stop: threading.Event | None
+                    ) -> tuple[str, str] | None:
         """Before the inbox is read: free places filled, replies left queued by an earlier
         run sent. Returns the last error as it was (see :meth:`end_round`)."""
         self.store.check_file()
@@ -292,7 +293,7 @@ class Processor:
         return error_before
 
     def end_round(self, inbox: Inbox, summary: Summary, stop: threading.Event | None,
-                  error_before: tuple | None) -> None:
+                  error_before: tuple[str, str] | None) -> None:
         """After the inbox was read: reminders, the digest, the retention check, the
         organiser's alert, the Sent copies; an older error marked as resolved."""
         reminders = self.jobs.remind()

@@ -94,7 +94,7 @@ class Sending:
             log.warning("%d replies were on their way when mailbot last ended: sent again",
                         interrupted)
         rows = self.store.pending_replies(now_utc())
-        if not rows:
+        if not rows or self.transport is None:  # no transport (a preview): they stay queued
             return
         now, tz = now_utc(), self.config.event.tz
         chosen = [] if self._paused(now) else rate.choose(rows, self.sending_budget(now))

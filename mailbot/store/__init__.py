@@ -355,7 +355,7 @@ class Store(Messages, Registrations, Outbox, State):
 
 # What a store call may raise: StoreError, and sqlite3's own errors of single reads and
 # writes (see StoreError). Callers catch this instead of importing sqlite3.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.Error)
+DATABASE_ERRORS: tuple[type[StoreError], type[sqlite3.Error]] = (StoreError, sqlite3.Error)
 
 
 def no_database(path: Path) -> str:
@@ -369,7 +369,7 @@ def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
     """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
     all of them — the retention period is over, and a backup must not outlive it), and
     as old half-written ones a kill left (``.mailbot-*.part``); returns the backups."""
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400

@@ -232,7 +232,9 @@ def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> tuple[tuple[
     tz = ZoneInfo(zone)
 
     def offset(seconds: int) -> int:
-        return int(dt.datetime.fromtimestamp(seconds, tz).utcoffset().total_seconds())
+        utc_offset = dt.datetime.fromtimestamp(seconds, tz).utcoffset()
+        assert utc_offset is not None  # an aware time: a ZoneInfo always has an offset
+        return int(utc_offset.total_seconds())
 
     def text(seconds: int) -> str:
         return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%d %H:%M:%S}"
