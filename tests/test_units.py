@@ -219,7 +219,7 @@ def test_install_md_configuration_serves_the_service_and_the_trial():
 def test_a_relative_password_file_is_read_from_the_credentials_directory(tmp_path,
                                                                          monkeypatch):
     """What the doc's one configuration relies on, in mailbot's own lookup."""
-    from mailbot.config import secret_path
+    from mailbot.config.section import secret_path
 
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     assert secret_path("imap-password") == tmp_path / "imap-password"

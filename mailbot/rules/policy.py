@@ -359,7 +359,7 @@ def realise(decision: Decision, existing: Mapping[str, Registration], version: s
     language = request.language if request else None
     for step in decision.steps:
         old = existing.get(step.participant.email)
-        new = next_registration(step, old, key, arrival, new_uid())  # type: ignore[arg-type]
+        new = next_registration(step, old, key, arrival, new_uid())
         mine = step.participant.email in writers  # not someone moved up the waitlist
         if new is not None and mine and language:
             new = replace(new, language=language)

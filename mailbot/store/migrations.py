@@ -200,8 +200,8 @@ def _v12(db: sqlite_utils.Database) -> None:
     (``org_domain``, ``recipient_org_domain``) of each registration and reply."""
     for table, column, prefix, when in (("registrations", "email", "", "registered_at"),
                                         ("outbox", "recipient", "recipient_", "created_at")):
-        db[table].add_column(f"{prefix}mailbox", str)
-        db[table].add_column(f"{prefix}org_domain", str)
+        db.table(table).add_column(f"{prefix}mailbox", str)
+        db.table(table).add_column(f"{prefix}org_domain", str)
         for rowid, address in db.execute(f"SELECT rowid, {column} FROM {table}").fetchall():
             db.execute(f"UPDATE {table} SET {prefix}mailbox = ?, {prefix}org_domain = ? "
                        f"WHERE rowid = ?", [mailbox(address), org_domain(address), rowid])
