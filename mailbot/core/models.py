@@ -117,6 +117,10 @@ class ParsedMail:
     limit: str | None = None  # why the mail was not read in full (too large, too complex)
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, unfolded
     language: str | None = None  # "de" or "en" when the text makes it clear
+    # a hash of what the writer made (From, Subject, Date, body), not of what servers add
+    # on the way (Received, Delivered-To, X-…): one Message-ID with other content is
+    # another mail; "" when the mail was not read in full
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ class Desk:
         if row["action"] != Action.REVIEW:
             raise OrganiserError("this mail was already answered (it also asks something): "
                                  "answer the question yourself, then `mailbot dismiss` it")
-        mail = inbox.find(row["message_id"]) if inbox else None
+        mail = inbox.find(row["message_id"], row["fingerprint"]) if inbox else None
         parsed = parse_mail(mail.raw, self.processor.own) if mail else None
         people = list(parsed.participants) if parsed else []
         if email or not people:
@@ -277,7 +277,7 @@ class Desk:
         action = row["action"] if row["action"] != Action.REVIEW else Action.NOOP.value
         self.store.resolve(row["message_id"], action, f"von Hand erledigt: {row['reason'] or ''}",
                            now_utc())
-        mail = inbox.find(row["message_id"]) if inbox else None
+        mail = inbox.find(row["message_id"], row["fingerprint"]) if inbox else None
         if mail and inbox:
             inbox.release(mail.ref)
         where = _where(mail, inbox)

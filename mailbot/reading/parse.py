@@ -22,6 +22,7 @@ import html2text
 
 from mailbot.core.models import ParsedMail
 from mailbot.core.text import ADDR_RE, clean_text, guess_language, valid_address
+from mailbot.reading.keys import fingerprint
 from mailbot.reading.people import find
 
 _FROM_RE = re.compile(
@@ -129,6 +130,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         auth_results=tuple(decode_header(v)[:2000] for k, v in msg.raw_items()
                            if k.lower() == "authentication-results")[:20],
         language=guess_language(text),
+        fingerprint=fingerprint(raw[head_end:], sender, headers),
     )
 
 
@@ -162,6 +164,20 @@ def mail_key(raw: bytes) -> str:
     msg = _HEADER_PARSER.parsebytes(raw[:head_end])
     value = next((v for k, v in msg.raw_items() if k.strip().lower() == "message-id"), "")
     return valid_message_id(decode_header(value)) or content_key(raw)
+
+
+def same_content(raw: bytes, fingerprint: str | None) -> bool:
+    """Whether ``raw`` has this fingerprint (or its start); True for None or "": any."""
+    return not fingerprint or mail_fingerprint(raw).startswith(fingerprint)
+
+
+def mail_fingerprint(raw: bytes) -> str:
+    """The ``fingerprint`` ``parse_mail`` gives ``raw``, read without parsing the body."""
+    head_end = header_end(raw)
+    if head_end > MAX_HEADER_BYTES:
+        return ""
+    msg = _HEADER_PARSER.parsebytes(raw[:head_end])
+    return fingerprint(raw[head_end:], parse_from(_raw_header(msg, "from"))[0], _headers(msg))
 
 
 def _unparsed(raw: bytes, head_end: int, reason: str) -> ParsedMail:

@@ -15,6 +15,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 
 from mailbot.config import Config
 from mailbot.core.models import (
@@ -38,6 +39,7 @@ from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
 from mailbot.reading import bounce
 from mailbot.reading.classify import read
+from mailbot.reading.keys import other_mail_key
 from mailbot.reading.parse import content_key, parse_mail
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.replies.report import mail_date, preview_text
@@ -99,7 +101,8 @@ class Processor(Jobs, Sending):
         if self.own not in parsed.recipients or self.our_digest(parsed):
             return FOREIGN
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            done = self.store.handled(parsed.key)
+            parsed = self._own_key(parsed)
+            done = self.store.handled(parsed.key, parsed.fingerprint)
             if done is not None:
                 action, attention = done
                 return WAITING if action == Action.REVIEW or attention else ALREADY
@@ -123,6 +126,16 @@ class Processor(Jobs, Sending):
         if decision.attention:
             return ATTENTION
         return decision.action.value
+
+    def _own_key(self, parsed: ParsedMail) -> ParsedMail:
+        """The mail under a key of its own when an earlier, different mail (another
+        fingerprint) was recorded under its Message-ID: a form mailer that gives every mail
+        one ID, a list's altered copy. The same mail delivered again keeps its key."""
+        if not self.store.other_content(parsed.key, parsed.fingerprint):
+            return parsed
+        log.warning("mail %s: its Message-ID was recorded for another mail; read as a new "
+                    "one", parsed.key)
+        return replace(parsed, key=other_mail_key(parsed.key, parsed.fingerprint))
 
     def our_digest(self, parsed: ParsedMail) -> bool:
         """Our daily digest, come back to the contact address ([digest] to): the organiser's
@@ -269,7 +282,8 @@ class Processor(Jobs, Sending):
         return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
                 "received_at": iso(mail.received_at), "action": decision.action.value,
                 "reason": decision.reason or None, "needs_attention": int(decision.attention),
-                "excerpt": excerpt(parsed.text) if for_human else None}
+                "excerpt": excerpt(parsed.text) if for_human else None,
+                "fingerprint": parsed.fingerprint or None}
 
     def _for_human(self, mail: InboundMail, reason: str) -> str:
         """Recorded for review under the key of its bytes (no Message-ID needed)."""
