@@ -20,9 +20,16 @@ _ROBOT_LOCALPART = re.compile(
 )
 
 
+PRESSED = frozenset({"ACCEPTED", "DECLINED", "TENTATIVE"})  # a person's answer in a calendar
+
+
 def auto_submitted(mail: ParsedMail, own: str) -> str | None:
+    """Auto-Submitted, except on a calendar's answer: Google Calendar marks the REPLY a
+    person's button press makes "auto-generated" (the other robot rules still apply)."""
     value = mail.headers.get("auto-submitted", "").strip().lower()
-    if value and not value.startswith("no"):
+    pressed = (mail.calendar_method or "").upper() == "REPLY" and \
+        (mail.calendar_reply or ("",))[0] in PRESSED
+    if value and not value.startswith("no") and not pressed:
         return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
     return None
 
