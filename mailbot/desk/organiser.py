@@ -258,10 +258,14 @@ class Desk:
             sender_name=parsed.sender_name if sender and parsed else people[0].name,
             message_id=parsed.message_id if parsed else None,
             language=parsed.language if parsed else None)
-        with self.store.immediate():
+        with self.store.immediate():  # a human looked: the limits per mail are waived
             plan = self.processor.plan(request, budget=False, deadline_applies=False,
-                                       age_applies=False)
+                                       age_applies=False, max_participants=len(people))
             decision, regs = plan.decision, list(plan.registrations)
+            if decision.action is Action.REVIEW:  # nothing done: the mail keeps waiting
+                raise OrganiserError(f"not approved: {decision.reason}; the mail still "
+                                     f"waits for review (answer it yourself, then "
+                                     f"`mailbot dismiss` it)")
             replies = self.processor.compose(plan.replies, now)
             self.store.resolve(row["message_id"], Action.REGISTER.value,
                                f"von Hand freigegeben: {row['reason'] or ''}", now, regs,

@@ -190,13 +190,13 @@ class Processor(Jobs, Sending):
         existing = self.store.registrations(p.email for p in people)
         head = self.store.first_waitlisted()
         counted = self.config.event.capacity is not None  # only a capacity needs the count
+        limits = {"max_participants": self.config.limits.max_participants, **extra}
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
             confirmed_count=self.store.confirmed_count() if counted else 0,
             received_at=received_at, now=now,
-            max_age=self.config.daemon.max_age,
-            max_participants=self.config.limits.max_participants, waitlist_head=head,
-            others_get_details=self.config.limits.others_get_details, **extra)
+            max_age=self.config.daemon.max_age, waitlist_head=head,
+            others_get_details=self.config.limits.others_get_details, **limits)
         if head is not None:
             existing.setdefault(head.email, head)
         return situation, existing
