@@ -303,8 +303,8 @@ class _LeaveInPlace:
     def __init__(self, inbox):
         self.inbox = inbox
 
-    def find(self, message_id: str):
-        return self.inbox.find(message_id)
+    def find(self, message_id: str, fingerprint: str | None = None):
+        return self.inbox.find(message_id, fingerprint)
 
     def release(self, ref: str) -> None:
         self.inbox.unflag([ref])  # settled: not flagged for a human any more

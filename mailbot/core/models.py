@@ -136,6 +136,10 @@ class ParsedMail:
     # every occurrence of each header (lower-case name → values in order): a robot's mark
     # counts wherever it stands, also behind a harmless first one
     header_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # a hash of what the writer made (From, Subject, Date, body), not of what servers add
+    # on the way (Received, Delivered-To, X-…): one Message-ID with other content is
+    # another mail; "" when the mail was not read in full
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

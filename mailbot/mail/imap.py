@@ -21,7 +21,8 @@ from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
 from mailbot.mail.folder import InboxError, InboxLoginError, erase_our_copies, to_erase
 from mailbot.mail.net import connection_problem
-from mailbot.reading.parse import content_key
+from mailbot.reading.keys import split_key
+from mailbot.reading.parse import content_key, same_content
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,10 @@ class ImapInbox:
             self.client.add_flags(uids, [b"\\Flagged"])
         self.leave(refs, flagged=True)  # waits for a human: not read again while flagged
 
-    def find(self, message_id: str) -> InboundMail | None:
-        """The mail with this Message-ID (or content hash key) still in the folder."""
+    def find(self, message_id: str, fingerprint: str | None = None) -> InboundMail | None:
+        """The mail with this key (Message-ID, content hash, or Message-ID with a
+        fingerprint: another mail under an ID seen before) still in the folder; with a
+        ``fingerprint``, the one of these contents."""
         with self._failing():
             if message_id.startswith("sha256:"):
                 for batch in self.batches():
@@ -280,14 +283,14 @@ class ImapInbox:
                         if content_key(mail.raw) == message_id:
                             return mail
                 return None
+            message_id, prefix = split_key(message_id)
             uids = self.client.search(["HEADER", "Message-ID", message_id])
-            if not uids:
-                return None
-            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"]).get(uids[0], {})
-            if data.get(b"BODY[]") is None:  # deleted meanwhile
-                return None
-            return InboundMail(str(uids[0]), data[b"BODY[]"],
-                               _aware(data[b"INTERNALDATE"]))
+            for uid in uids[:50]:
+                data = self.client.fetch([uid], ["BODY.PEEK[]", "INTERNALDATE"]).get(uid, {})
+                raw = data.get(b"BODY[]")
+                if raw is not None and same_content(raw, prefix or fingerprint):
+                    return InboundMail(str(uid), raw, _aware(data[b"INTERNALDATE"]))
+            return None
 
     def unflag(self, refs: Sequence[str]) -> None:
         """Take the flag off (a human settled the mail; the service moves it later)."""

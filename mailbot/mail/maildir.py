@@ -16,7 +16,8 @@ from mailbot.config import MaildirConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import wait
 from mailbot.mail.folder import InboxError, to_erase
-from mailbot.reading.parse import content_key, header_end, mail_key
+from mailbot.reading.keys import split_key
+from mailbot.reading.parse import content_key, header_end, mail_key, same_content
 
 if TYPE_CHECKING:
     from mailbot.mail.imap import LeftAlone
@@ -81,10 +82,12 @@ class MaildirInbox:
             flags = "".join(sorted(set(_flags(ref)) | {"F"}))
             os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
 
-    def find(self, message_id: str) -> InboundMail | None:
+    def find(self, message_id: str, fingerprint: str | None = None) -> InboundMail | None:
+        message_id, prefix = split_key(message_id)
         for batch in self.batches():
             for mail in batch:
-                if mail_key(mail.raw) == message_id:
+                if mail_key(mail.raw) == message_id and \
+                        same_content(mail.raw, prefix or fingerprint):
                     return mail
         return None
 

@@ -22,9 +22,9 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
     person = step.participant
     if step.status is None:
         if (existing is not None and step.reply is ReplyKind.DUPLICATE and person.organisation
-                and person.organisation != existing.organisation):
-            return replace(existing, organisation=person.organisation)  # a correction
-        return None
+                and person.organisation != existing.organisation and not step.registered_by):
+            return replace(existing, organisation=person.organisation)  # her own correction
+        return None  # a stranger's mail about her changes nothing of her row
     if existing is not None and step.status is Status.CANCELLED:
         return replace(existing, status=Status.CANCELLED,
                        ics_sequence=existing.ics_sequence + 1)
@@ -38,8 +38,11 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
                             organisation=person.organisation, status=step.status,
                             ics_uid=new_uid, ics_sequence=0, registered_at=now,
                             message_id=mail_key, registered_by=step.registered_by)
-    return Registration(email=person.email, name=person.name or existing.name,
-                        organisation=person.organisation or existing.organisation,
+    own = not step.registered_by  # her name and organisation: only her own word changes them
+    return Registration(email=person.email, name=person.name if own and person.name
+                        else existing.name,
+                        organisation=person.organisation if own and person.organisation
+                        else existing.organisation,
                         status=step.status, ics_uid=existing.ics_uid,
                         ics_sequence=existing.ics_sequence + 1, registered_at=now,
                         message_id=mail_key, registered_by=step.registered_by,

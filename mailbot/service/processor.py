@@ -15,6 +15,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 
 from mailbot.config import Config
 from mailbot.core.models import (
@@ -36,6 +38,7 @@ from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
 from mailbot.reading import bounce
 from mailbot.reading.classify import read
+from mailbot.reading.keys import other_mail_key
 from mailbot.reading.parse import content_key, parse_mail
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.replies.report import mail_date, preview_text
@@ -100,7 +103,9 @@ class Processor:
         if early is not None:
             return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            early = before_reading(True, False, self.store.handled(parsed.key))
+            parsed = self._own_key(parsed)
+            early = before_reading(True, False,
+                                   self.store.handled(parsed.key, parsed.fingerprint))
             if early is not None:
                 return early
             try:
@@ -123,6 +128,16 @@ class Processor:
         if decision.attention:
             return ATTENTION
         return decision.action.value
+
+    def _own_key(self, parsed: ParsedMail) -> ParsedMail:
+        """The mail under a key of its own when an earlier, different mail (another
+        fingerprint) was recorded under its Message-ID: a form mailer that gives every mail
+        one ID, a list's altered copy. The same mail delivered again keeps its key."""
+        if not self.store.other_content(parsed.key, parsed.fingerprint):
+            return parsed
+        log.warning("mail %s: its Message-ID was recorded for another mail; read as a new "
+                    "one", parsed.key)
+        return replace(parsed, key=other_mail_key(parsed.key, parsed.fingerprint))
 
     def our_digest(self, parsed: ParsedMail) -> bool:
         """Our daily digest, come back to the contact address ([digest] to): the organiser's
@@ -157,19 +172,19 @@ class Processor:
         return verdict.decision
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
-                  now: dt.datetime, **extra: bool) -> tuple[Situation, dict]:
+                  now: dt.datetime, **extra: Any) -> tuple[Situation, dict]:
         """What decide() must know about these people now, and their current rows (the
         first on the waitlist included, who may move up)."""
         existing = self.store.registrations(p.email for p in people)
         head = self.store.first_waitlisted()
         counted = self.config.event.capacity is not None  # only a capacity needs the count
+        limits = {"max_participants": self.config.limits.max_participants, **extra}
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
             confirmed_count=self.store.confirmed_count() if counted else 0,
             received_at=received_at, now=now,
-            max_age=self.config.daemon.max_age,
-            max_participants=self.config.limits.max_participants, waitlist_head=head,
-            others_get_details=self.config.limits.others_get_details, **extra)
+            max_age=self.config.daemon.max_age, waitlist_head=head,
+            others_get_details=self.config.limits.others_get_details, **limits)
         if head is not None:
             existing.setdefault(head.email, head)
         return situation, existing
@@ -187,7 +202,7 @@ class Processor:
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
                           robot=robot, suspicious=guard.suspicious(parsed, authserv))
 
-    def plan(self, request: Request, budget: bool = True, **extra: bool) -> Plan:
+    def plan(self, request: Request, budget: bool = True, **extra: Any) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
         same for a mail and an organiser's change (``budget=False``: no abuse budget)."""
         now = now_utc()
@@ -256,7 +271,8 @@ class Processor:
         return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
                 "received_at": iso(mail.received_at), "action": decision.action.value,
                 "reason": decision.reason or None, "needs_attention": int(decision.attention),
-                "excerpt": excerpt(parsed.text) if for_human else None}
+                "excerpt": excerpt(parsed.text) if for_human else None,
+                "fingerprint": parsed.fingerprint or None}
 
     def _for_human(self, mail: InboundMail, reason: str) -> str:
         """Recorded for review under the key of its bytes (no Message-ID needed)."""

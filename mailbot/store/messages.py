@@ -28,11 +28,22 @@ class Messages(Tables):
             "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
             "WHERE recipient = ?", [email, email]).fetchone() is not None
 
-    def handled(self, key: str) -> tuple[str, bool] | None:
-        """(action, needs a human) recorded for the mail with this key; None if it is new."""
-        row = self.db.execute("SELECT action, needs_attention FROM messages "
+    def handled(self, key: str, fingerprint: str | None = None) -> tuple[str, bool] | None:
+        """(action, needs a human) recorded for the mail with this key; None if it is new.
+        With a ``fingerprint``, a row of another mail's content under the key (a row
+        without one matches any) does not count (see :meth:`other_content`)."""
+        row = self.db.execute("SELECT action, needs_attention, fingerprint FROM messages "
                               "WHERE message_id = ?", [key]).fetchone()
-        return (row[0], bool(row[1])) if row else None
+        if row is None or fingerprint and row[2] and row[2] != fingerprint:
+            return None
+        return (row[0], bool(row[1]))
+
+    def other_content(self, key: str, fingerprint: str) -> bool:
+        """Whether the row under ``key`` is of another mail: it has a fingerprint, and not
+        this one (a row from before fingerprints were kept matches any mail of its ID)."""
+        row = self.db.execute("SELECT fingerprint FROM messages WHERE message_id = ?",
+                              [key]).fetchone()
+        return bool(row and row[0] and fingerprint and row[0] != fingerprint)
 
     def message(self, key: str) -> dict[str, Any] | None:
         """The ``messages`` row of one mail."""
@@ -76,7 +87,7 @@ class Messages(Tables):
         keeps the rowids), and it is the number `review`, `approve` and `dismiss` use."""
         return list(self.db.query(
             "SELECT rowid AS id, message_id, sender, subject, received_at, action, reason, "
-            "excerpt "
+            "excerpt, fingerprint "
             f"FROM messages WHERE {NEEDS_HUMAN_SQL} "
             "AND resolved_at IS NULL ORDER BY received_at, message_id"))
 

@@ -210,9 +210,16 @@ def _v12(db: sqlite_utils.Database) -> None:
                        f"({prefix}{key}, {when})")
 
 
+
+def _v13(db: sqlite_utils.Database) -> None:
+    """A fingerprint of each mail's content beside its Message-ID: another mail under an
+    ID seen before is a new mail. Older rows have none and match any mail of their ID."""
+    db.table("messages").add_column("fingerprint", str)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                               _v12]
+                               _v12, _v13]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
