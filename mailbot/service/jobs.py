@@ -173,9 +173,11 @@ class Jobs:
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
+        rows = self.store.counts("registrations", "status")
+        lost = not rows and not self.store.get_state("purged_counts")  # a new, empty file
         prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
-                      keep_newest=True)  # the last backup goes only with the data
-        if not self.store.counts("registrations", "status"):
+                      keep_newest=lost)  # then the last backup may be all that is left
+        if not rows:
             self.store.set_state(PURGE_KEY, "", now)
             return None
         facts = self.purge_facts()
