@@ -113,6 +113,7 @@ def run_once(config: Config, stop: threading.Event | None = None,
                                   open_transport(config.smtp, config.contact.address))
             inbox = _open_inbox_noting(config, processor)
             inbox.left = processor.left_alone()
+            processor.use_baseline(inbox)
             try:
                 summary = run_round(processor, inbox, stop, progress=progress)
                 processor.remember(inbox.left)
@@ -212,6 +213,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
         try:
             inbox = _open_inbox_noting(config, processor)
             inbox.left = left
+            processor.use_baseline(inbox)
             if lost_since is not None:
                 log.info("%s: connected again after %.0f s", inbox.description,
                          time.monotonic() - lost_since)
