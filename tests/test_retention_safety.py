@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from conftest import rows
+from conftest import rows, start_daemon, stop, wait_for
 from test_desk_commands import cli, event_db  # noqa: F401  (the fixture)
 
 RETAIN = ("retain_days_after_event = 36500", "retain_days_after_event = 30")
@@ -88,3 +88,16 @@ def test_a_due_purge_is_announced_a_day_ahead_then_done(event_db):  # noqa: F811
     assert list((event_db.parent / "backups").glob("*.sqlite")) == [], "they go with the data"
     assert "Retention: the retention period is over: personal data erased" in \
         cli(event_db, "status")
+
+
+def test_the_service_says_at_its_start_why_it_will_not_purge(event_db, dovecot):  # noqa: F811
+    text = event_db.read_text().replace(*RETAIN)
+    event_db.write_text(text.replace("start = 2021-05-31T10:00:00", "start = 2020-05-31T10:00:00")
+                        .replace("end = 2021-05-31T15:00:00", "end = 2020-05-31T15:00:00"))
+    proc = start_daemon(event_db, dovecot.password)
+    try:
+        assert wait_for(lambda: "not erased automatically" in cli(event_db, "status"))
+    finally:
+        err = stop(proc)
+    assert "retention: not erased automatically: [event] start is 31.05.2020 now" in err
+    assert _registered(event_db) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email.parser
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from mailbot.reading.parse import parse_from, valid_message_id
@@ -78,7 +79,8 @@ def _our_copy(head: bytes, recipient: str | None) -> bool:
 UIDS_PER_COMMAND = 1000  # a STORE of 50,000 UIDs is "Too long argument" (Dovecot)
 
 
-def _chunks(uids: list[int], size: int = UIDS_PER_COMMAND):
+def chunks(uids: Sequence[int], size: int = UIDS_PER_COMMAND) -> Iterator[Sequence[int]]:
+    """``uids`` in pieces of ``size``: a command takes a limited number."""
     for i in range(0, len(uids), size):
         yield uids[i : i + size]
 
@@ -87,7 +89,7 @@ def store_in_chunks(client, uids: list[int]) -> int:
     """Mark ``uids`` of the selected folder ``\\Deleted`` and UID EXPUNGE them, a limited
     number per command; how many. Without UIDPLUS they stay marked deleted for the mail
     program to expunge (a plain EXPUNGE would take every deleted mail of a shared inbox)."""
-    for chunk in _chunks(sorted(uids)):
+    for chunk in chunks(sorted(uids)):
         client.add_flags(chunk, [b"\\Deleted"])
         if client.has_capability("UIDPLUS"):
             client.uid_expunge(chunk)
@@ -106,7 +108,7 @@ def erase_our_copies(client, skip: tuple[str, ...], names: tuple[str, ...],
     for folder in dict.fromkeys(n for n in sent if n not in skip):
         client.select_folder(folder)
         ours = []
-        for chunk in _chunks(client.search(["NOT", "DELETED"]), 500):
+        for chunk in chunks(client.search(["NOT", "DELETED"]), 500):
             heads = client.fetch(chunk, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO)]"])
             ours += [uid for uid, data in heads.items() if _our_copy(next(
                 (v for k, v in data.items() if k.startswith(b"BODY")), b"") or b"", recipient)]

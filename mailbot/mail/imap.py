@@ -23,6 +23,7 @@ from mailbot.mail.folder import (
     Baseline,
     InboxError,
     InboxLoginError,
+    chunks,
     erase_our_copies,
     store_in_chunks,
     to_erase,
@@ -35,11 +36,6 @@ log = logging.getLogger(__name__)
 SENT_NAMES = ("Sent", "Gesendet", "Gesendete Elemente", "INBOX.Sent", "Sent Items")
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class LeftAlone:
@@ -215,7 +211,7 @@ class ImapInbox:
                 skip = self.left.current(self._validity(), uids, lambda: set(
                     self.client.search(["FLAGGED", "NOT", "DELETED"])))
                 uids = [u for u in uids if u not in skip]
-            for chunk in _chunks(uids, self.batch_size):
+            for chunk in chunks(uids, self.batch_size):
                 sizes = self.client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
                 chunk = self._after_baseline(chunk, sizes)
                 big = [u for u, d in sizes.items() if d.get(b"RFC822.SIZE", 0) > self.max_bytes]
@@ -225,8 +221,8 @@ class ImapInbox:
                 yield sorted(mails, key=lambda m: int(m.ref))
 
     def _after_baseline(self, chunk: Sequence[int], sizes: dict) -> Sequence[int]:
-        """The UIDs of ``chunk`` that came after mailbot's first start (or were young
-        then); the others stay in the folder, unrecorded, and are not looked at again."""
+        """The UIDs of ``chunk`` not from before mailbot's first start (Baseline); the
+        others stay in the folder, unrecorded, and are not looked at again."""
         if self.baseline is None:
             return chunk
         validity = self._validity()
@@ -329,9 +325,8 @@ class ImapInbox:
     def erase(self, keys: set[str], sender: str | None = None) -> int:
         """Delete for good (``\\Deleted`` + ``UID EXPUNGE``, in chunks) the mails in the
         folder and the processed folder whose key is in ``keys`` (mailbot handled them),
-        and mailbot's replies (to ``sender``, if given) in Sent; how many.
-        Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
-        EXPUNGE would take every deleted mail of a shared inbox)."""
+        and mailbot's replies (to ``sender``, if given) in Sent; how many (store_in_chunks:
+        without UIDPLUS they stay marked deleted for the mail program to expunge)."""
         removed = 0
         with self._failing("deleting mail failed: "):
             for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
@@ -348,7 +343,7 @@ class ImapInbox:
 
     def _matching(self, keys: set[str]) -> list[int]:
         found, unsure = [], []
-        for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+        for chunk in chunks(self.client.search(["NOT", "DELETED"]), 500):
             for uid, data in self.client.fetch(chunk, [_HEAD_ITEM]).items():
                 head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
                 verdict = to_erase(head or b"", keys)
@@ -356,7 +351,7 @@ class ImapInbox:
                     found.append(uid)
                 elif verdict is None:
                     unsure.append(uid)
-        for chunk in _chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
+        for chunk in chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
             for uid, data in self.client.fetch(chunk, ["BODY.PEEK[]"]).items():
                 if content_key(data.get(b"BODY[]", b"")) in keys:
                     found.append(uid)

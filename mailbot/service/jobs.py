@@ -164,6 +164,19 @@ class Jobs:
                           start_then=when(START_KEY), first_row=first, newest_row=newest,
                           announced=when(ANNOUNCED_KEY))
 
+    def say_retention(self, now: dt.datetime) -> None:
+        """At the service's start and after a reload: whether the configuration read makes
+        the automatic purge refuse — in the log and in `status` at once, not only at the
+        next daily check. Erases nothing."""
+        self.remember_start()
+        if not self.store.counts("registrations", "status"):
+            return
+        facts = self.purge_facts()
+        verdict, why = purge_verdict(facts, now)
+        if verdict == "refuse":
+            log.warning("retention: %s", why)
+            self.store.set_state(PURGE_KEY, why, now)
+
     def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
         """Once a day: erase the event's personal data when its retention period is over
         (lifecycle.purge_verdict: announced a day before, refused on a doubtful date or

@@ -195,6 +195,7 @@ def run_forever(config: Config, stop: threading.Event, control: Control | None =
                 processor = Processor(current, store,
                                       open_transport(current.smtp, current.contact.address))
                 store.set_state("running_version", processor.version, now_utc())
+                processor.say_retention(now_utc())  # a refused purge is said at once
                 notify("READY=1", "STATUS=starting")
                 _serve(current, processor, stop)
                 current = control.again(current) if control is not None else None
