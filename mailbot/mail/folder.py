@@ -3,8 +3,11 @@ person's erasure takes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email.parser
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from mailbot.reading.parse import parse_from, valid_message_id
 
@@ -19,11 +22,41 @@ class InboxLoginError(InboxError):
     helps until someone fixes the password, the secret or the permission."""
 
 
-def to_erase(head: bytes, keys: set[str], sender: str | None) -> bool | None:
-    """Whether a mail with these headers is one to erase; None: only its hash can tell."""
+@dataclass(frozen=True)
+class Baseline:
+    """mailbot's first start in this folder: the mail that was there already and older
+    than ``max_age`` then stays where it is, unrecorded (not mailbot's to handle). Mail
+    that came later — IMAP: a UID from ``uid_next`` on in the same UIDVALIDITY — is read,
+    however old its date (a registration moved back into the inbox). Without UIDs (a
+    Maildir, a rebuilt folder) the date alone tells."""
+
+    started: dt.datetime
+    max_age: dt.timedelta
+    validity: int | None = None
+    uid_next: int | None = None
+
+    def before(self, received_at: dt.datetime, validity: int | None = None,
+               uid: int | None = None) -> bool:
+        if (uid is not None and self.uid_next is not None and validity == self.validity
+                and uid >= self.uid_next):
+            return False
+        return received_at < self.started - self.max_age
+
+    def to_text(self) -> str:
+        return f"{self.started.isoformat()} {self.validity or ''} {self.uid_next or ''}"
+
+    @classmethod
+    def from_text(cls, text: str, max_age: dt.timedelta) -> Baseline:
+        started, validity, uid_next = (text.split(" ") + ["", ""])[:3]
+        return cls(dt.datetime.fromisoformat(started), max_age,
+                   int(validity) if validity else None, int(uid_next) if uid_next else None)
+
+
+def to_erase(head: bytes, keys: set[str]) -> bool | None:
+    """Whether a mail with these headers is one mailbot handled (its key is in ``keys``)
+    and so one to erase; None: only its hash can tell. The From line decides nothing: a
+    person's mail to a colleague who shares the inbox is not mailbot's to delete."""
     msg = email.parser.BytesHeaderParser().parsebytes(head)
-    if sender and parse_from(str(msg.get("from", "")))[0] == sender.lower():
-        return True
     message_id = valid_message_id(str(msg.get("message-id", "")))
     if message_id:
         return message_id in keys
@@ -43,6 +76,26 @@ def _our_copy(head: bytes, recipient: str | None) -> bool:
     return recipient is None or parse_from(str(msg.get("to", "")))[0] == recipient.lower()
 
 
+UIDS_PER_COMMAND = 1000  # a STORE of 50,000 UIDs is "Too long argument" (Dovecot)
+
+
+def chunks(uids: Sequence[int], size: int = UIDS_PER_COMMAND) -> Iterator[Sequence[int]]:
+    """``uids`` in pieces of ``size``: a command takes a limited number."""
+    for i in range(0, len(uids), size):
+        yield uids[i : i + size]
+
+
+def store_in_chunks(client, uids: list[int]) -> int:
+    """Mark ``uids`` of the selected folder ``\\Deleted`` and UID EXPUNGE them, a limited
+    number per command; how many. Without UIDPLUS they stay marked deleted for the mail
+    program to expunge (a plain EXPUNGE would take every deleted mail of a shared inbox)."""
+    for chunk in chunks(sorted(uids)):
+        client.add_flags(chunk, [b"\\Deleted"])
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(chunk)
+    return len(uids)
+
+
 def erase_our_copies(client, skip: tuple[str, ...], names: tuple[str, ...],
                      recipient: str | None) -> int:
     """Delete mailbot's replies from the Sent folder (copied there by mailbot or filed by
@@ -54,13 +107,10 @@ def erase_our_copies(client, skip: tuple[str, ...], names: tuple[str, ...],
     removed = 0
     for folder in dict.fromkeys(n for n in sent if n not in skip):
         client.select_folder(folder)
-        uids = client.search(["NOT", "DELETED"])
-        heads = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO)]"]) if uids else {}
-        ours = [uid for uid, data in heads.items() if _our_copy(
-            next((v for k, v in data.items() if k.startswith(b"BODY")), b"") or b"", recipient)]
-        if ours:
-            client.add_flags(ours, [b"\\Deleted"])
-            if client.has_capability("UIDPLUS"):
-                client.uid_expunge(ours)
-            removed += len(ours)
+        ours = []
+        for chunk in chunks(client.search(["NOT", "DELETED"]), 500):
+            heads = client.fetch(chunk, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO)]"])
+            ours += [uid for uid, data in heads.items() if _our_copy(next(
+                (v for k, v in data.items() if k.startswith(b"BODY")), b"") or b"", recipient)]
+        removed += store_in_chunks(client, ours)
     return removed

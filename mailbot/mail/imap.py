@@ -19,7 +19,15 @@ from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
-from mailbot.mail.folder import InboxError, InboxLoginError, erase_our_copies, to_erase
+from mailbot.mail.folder import (
+    Baseline,
+    InboxError,
+    InboxLoginError,
+    chunks,
+    erase_our_copies,
+    store_in_chunks,
+    to_erase,
+)
 from mailbot.mail.net import connection_problem
 from mailbot.reading.keys import split_key
 from mailbot.reading.parse import content_key, same_content
@@ -29,11 +37,6 @@ log = logging.getLogger(__name__)
 SENT_NAMES = ("Sent", "Gesendet", "Gesendete Elemente", "INBOX.Sent", "Sent Items")
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class LeftAlone:
@@ -103,6 +106,7 @@ class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
 
     left: LeftAlone | None = None  # set by the service: mail not to download again
+    baseline: Baseline | None = None  # set by the service: mail from before its first start
     _seen_upto: int | None = None  # the highest UID the last SEARCH found
     _uidvalidity: int | None = None
 
@@ -208,13 +212,32 @@ class ImapInbox:
                 skip = self.left.current(self._validity(), uids, lambda: set(
                     self.client.search(["FLAGGED", "NOT", "DELETED"])))
                 uids = [u for u in uids if u not in skip]
-            for chunk in _chunks(uids, self.batch_size):
-                sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
+            for chunk in chunks(uids, self.batch_size):
+                sizes = self.client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
+                chunk = self._after_baseline(chunk, sizes)
                 big = [u for u, d in sizes.items() if d.get(b"RFC822.SIZE", 0) > self.max_bytes]
                 small = [u for u in chunk if u in sizes and u not in big]
                 mails = self._fetch(small, b"BODY[]", "BODY.PEEK[]", sizes, False)
                 mails += self._fetch(big, b"BODY[HEADER]", "BODY.PEEK[HEADER]", sizes, True)
                 yield sorted(mails, key=lambda m: int(m.ref))
+
+    def _after_baseline(self, chunk: Sequence[int], sizes: dict) -> Sequence[int]:
+        """The UIDs of ``chunk`` not from before mailbot's first start (Baseline); the
+        others stay in the folder, unrecorded, and are not looked at again."""
+        if self.baseline is None:
+            return chunk
+        validity = self._validity()
+        before = [u for u in chunk if u in sizes and b"INTERNALDATE" in sizes[u]
+                  and self.baseline.before(_aware(sizes[u][b"INTERNALDATE"]), validity, u)]
+        if before and self.left is not None:
+            self.left.add(validity, before)
+        return [u for u in chunk if u not in before]
+
+    def start_mark(self) -> tuple[int | None, int | None]:
+        """(UIDVALIDITY, UIDNEXT) of the folder: where mailbot's first start was."""
+        with self._failing():
+            status = self.client.folder_status(self.cfg.folder, [b"UIDVALIDITY", b"UIDNEXT"])
+        return int(status[b"UIDVALIDITY"]), int(status[b"UIDNEXT"])
 
     def _fetch(self, uids: Sequence[int], key: bytes, item: str, sizes: dict,
                oversize: bool) -> list[InboundMail]:
@@ -303,22 +326,17 @@ class ImapInbox:
         self.done([ref])
 
     def erase(self, keys: set[str], sender: str | None = None) -> int:
-        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``) the mails in the folder and the
-        processed folder whose key is in ``keys`` or whose From is ``sender``; how many.
-        Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
-        EXPUNGE would take every deleted mail of a shared inbox)."""
+        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``, in chunks) the mails in the
+        folder and the processed folder whose key is in ``keys`` (mailbot handled them),
+        and mailbot's replies (to ``sender``, if given) in Sent; how many (store_in_chunks:
+        without UIDPLUS they stay marked deleted for the mail program to expunge)."""
         removed = 0
         with self._failing("deleting mail failed: "):
             for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
                 if not self.client.folder_exists(folder):
                     continue
                 self.client.select_folder(folder)
-                uids = self._matching(keys, sender)
-                if uids:
-                    self.client.add_flags(uids, [b"\\Deleted"])
-                    if self.client.has_capability("UIDPLUS"):
-                        self.client.uid_expunge(uids)
-                    removed += len(uids)
+                removed += store_in_chunks(self.client, self._matching(keys))
             copies = erase_our_copies(self.client, (self.cfg.folder, self.cfg.processed_folder),
                                       SENT_NAMES, sender)  # not counted: the caller names
             if copies:  # the inbox and processed folder (cli.py could add "and Sent")
@@ -326,17 +344,17 @@ class ImapInbox:
             self.client.select_folder(self.cfg.folder)
         return removed
 
-    def _matching(self, keys: set[str], sender: str | None) -> list[int]:
+    def _matching(self, keys: set[str]) -> list[int]:
         found, unsure = [], []
-        for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+        for chunk in chunks(self.client.search(["NOT", "DELETED"]), 500):
             for uid, data in self.client.fetch(chunk, [_HEAD_ITEM]).items():
                 head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
-                verdict = to_erase(head or b"", keys, sender)
+                verdict = to_erase(head or b"", keys)
                 if verdict:
                     found.append(uid)
                 elif verdict is None:
                     unsure.append(uid)
-        for chunk in _chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
+        for chunk in chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
             for uid, data in self.client.fetch(chunk, ["BODY.PEEK[]"]).items():
                 if content_key(data.get(b"BODY[]", b"")) in keys:
                     found.append(uid)

@@ -15,13 +15,14 @@ from typing import Protocol
 
 from mailbot.config import ImapConfig, MaildirConfig
 from mailbot.core.models import InboundMail
-from mailbot.mail.folder import InboxError, InboxLoginError  # noqa: F401  (re-exported)
+from mailbot.mail.folder import Baseline, InboxError, InboxLoginError  # noqa: F401  (re-exported)
 from mailbot.mail.imap import IDLE_MAX, SENT_NAMES, ImapInbox, LeftAlone  # noqa: F401  (re-exported)
 from mailbot.mail.maildir import MaildirInbox
 
 
 class Inbox(Protocol):
     left: LeftAlone | None  # the service sets it: mail not to download again (IMAP only)
+    baseline: Baseline | None  # the service sets it: mail from before its first start
 
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...
@@ -36,6 +37,7 @@ class Inbox(Protocol):
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None: ...
     def close(self) -> None: ...
+    def start_mark(self) -> tuple[int | None, int | None]: ...
     @property
     def description(self) -> str: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from mailbot.config import EventConfig, ZoomConfig
 from mailbot.core.models import Registration, ReplyKind, Status, Step
@@ -138,3 +138,49 @@ def status_reply(status: Status) -> ReplyKind | None:
     details, or the waitlist notice; None for a cancelled row (nothing to resend)."""
     return {Status.CONFIRMED: ReplyKind.CONFIRMATION,
             Status.WAITLISTED: ReplyKind.WAITLISTED}.get(status)
+
+
+PURGE_NOTICE = dt.timedelta(days=1)  # a due purge is announced this long before it is done
+
+
+@dataclass(frozen=True)
+class PurgeFacts:
+    """What the automatic purge looks at besides the clock."""
+
+    due: dt.datetime  # the end of the retention period by the configuration
+    start: dt.datetime  # [event] start as configured now
+    start_then: dt.datetime | None  # the start the registrations were made under
+    first_row: dt.datetime | None  # when the earliest registration came
+    newest_row: dt.datetime | None  # the newest change written to the database
+    announced: dt.datetime | None  # when this purge was first announced
+
+
+def purge_verdict(facts: PurgeFacts, now: dt.datetime) -> tuple[str, str]:
+    """The automatic purge: ("wait" | "refuse" | "announce" | "erase", one line why).
+    Nothing is erased on a guess: not when [event] start moved since the registrations
+    were made or lies before the first of them (a wrong year), not when the clock is
+    before the newest row (a clock far off); and a due purge is announced first and done
+    PURGE_NOTICE after that at the earliest."""
+    day = "%d.%m.%Y"
+    if now < facts.due:
+        return "wait", ""
+    if facts.start_then is not None and facts.start_then != facts.start:
+        return "refuse", (f"not erased automatically: [event] start is "
+                          f"{facts.start:{day}} now, the registrations were made for "
+                          f"{facts.start_then:{day}}; check the date, or erase by hand "
+                          f"with: mailbot purge")
+    if facts.first_row is not None and facts.first_row > facts.start:
+        return "refuse", (f"not erased automatically: the first registration came on "
+                          f"{facts.first_row:{day}}, after the event's start "
+                          f"({facts.start:{day}}) – a wrong year in [event] start? Check "
+                          f"it, or erase by hand with: mailbot purge")
+    if facts.newest_row is not None and now < facts.newest_row:
+        return "refuse", (f"not erased automatically: the clock ({now:{day} %H:%M} UTC) is "
+                          f"before the newest entry in the database "
+                          f"({facts.newest_row:{day} %H:%M} UTC); check the system clock")
+    since = facts.announced if facts.announced is not None and facts.announced <= now else now
+    if now < since + PURGE_NOTICE:
+        return "announce", (f"the retention period is over: all personal data will be "
+                            f"erased on {since + PURGE_NOTICE:{day}} at the earliest "
+                            f"(mailbot purge erases it now)")
+    return "erase", "the retention period is over: personal data erased"

@@ -84,10 +84,8 @@ def decide(request: Request | ParsedMail, reading: Reading | None, situation: Si
 def _decide(request: Request, situation: Situation, event: EventConfig) -> Decision:
     if request.robot:
         return Decision(Action.IGNORE, request.robot)
-    if situation.age_applies and situation.received_at < situation.now - situation.max_age:
-        days = situation.max_age / DAY
-        return Decision(Action.IGNORE, f"älter als {days:g} Tage – vor dem Start von mailbot "
-                                       f"eingegangen, nicht beantwortet")
+    # the age rule ([daemon] max_age) is the inbox's: the mail from before mailbot's first
+    # start is left there unrecorded (mail.folder.Baseline); any later mail is read
     if request.limit:
         return Decision(Action.REVIEW, request.limit)
     if request.sender is None:

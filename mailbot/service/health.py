@@ -156,6 +156,9 @@ def status_text(config: Config, store: Store) -> tuple[str, list[tuple[str, str,
         store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST),
         refused=tuple(refused), budget=_budget(config, store),
         undeliverable=store.undeliverable_count()))
+    purge = store.get_state("purge")  # jobs.purge_if_due: announced or refused
+    if purge and purge[0]:
+        text += f"\nRetention: {purge[0]}"
     return text, refused
 
 

@@ -115,6 +115,7 @@ def run_once(config: Config, stop: threading.Event | None = None,
                                   open_transport(config.smtp, config.contact.address))
             inbox = _open_inbox_noting(config, processor)
             inbox.left = processor.left_alone()
+            processor.use_baseline(inbox)
             try:
                 summary = run_round(processor, inbox, stop, progress=progress)
                 processor.remember(inbox.left)
@@ -196,6 +197,7 @@ def run_forever(config: Config, stop: threading.Event, control: Control | None =
                 processor = Processor(current, store,
                                       open_transport(current.smtp, current.contact.address))
                 store.set_state("running_version", processor.version, now_utc())
+                processor.jobs.say_retention(now_utc())  # a refused purge is said at once
                 notify("READY=1", "STATUS=starting")
                 _serve(current, processor, stop)
                 current = control.again(current) if control is not None else None
@@ -214,6 +216,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
         try:
             inbox = _open_inbox_noting(config, processor)
             inbox.left = left
+            processor.use_baseline(inbox)
             if lost_since is not None:
                 log.info("%s: connected again after %.0f s", inbox.description,
                          time.monotonic() - lost_since)

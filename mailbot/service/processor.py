@@ -34,6 +34,7 @@ from mailbot.core.models import (
     Summary,
 )
 from mailbot.core.text import unquoted
+from mailbot.mail.folder import Baseline
 from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
 from mailbot.reading import bounce
@@ -257,6 +258,21 @@ class Processor:
         state = self.store.get_state(key)
         if (state[0] if state else ":") != text:
             self.store.set_state(key, text, now_utc(), limit=None)
+
+    def use_baseline(self, inbox: Inbox) -> None:
+        """The inbox leaves alone the mail from before mailbot's first start in it (older
+        than [daemon] max_age then): stored at that start (state ``baseline …``) as the
+        time and, for IMAP, UIDVALIDITY and UIDNEXT. A database that handled mail before
+        there was a baseline takes the arrival of its earliest mail as the start."""
+        key = f"baseline {self._left_key().partition(' ')[2]}"
+        state = self.store.get_state(key)
+        if state is None:
+            validity, uid_next = inbox.start_mark()
+            started = self.store.earliest_mail() or now_utc()
+            state = (Baseline(started, self.config.daemon.max_age, validity,
+                              uid_next).to_text(), "")
+            self.store.set_state(key, state[0], now_utc())
+        inbox.baseline = Baseline.from_text(state[0], self.config.daemon.max_age)
 
     def _left_key(self) -> str:
         imap = self.config.imap

@@ -365,15 +365,19 @@ def no_database(path: Path) -> str:
 
 
 def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
-                  everything: bool = False) -> list[Path]:
+                  everything: bool = False, keep_newest: bool = False) -> list[Path]:
     """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
-    all of them — the retention period is over, and a backup must not outlive it), and
-    as old half-written ones a kill left (``.mailbot-*.part``); returns the backups."""
+    all of them — the retention period is over, and a backup must not outlive it;
+    ``keep_newest``: never the newest one), and as old half-written ones a kill left
+    (``.mailbot-*.part``); returns the backups."""
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
     limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400
-    for path in [*folder.glob("mailbot-*.sqlite"), *folder.glob(".mailbot-*.part*")]:
+    backups = sorted(folder.glob("mailbot-*.sqlite"))  # named by time: the last is newest
+    if keep_newest and not everything:
+        backups = backups[:-1]
+    for path in [*backups, *folder.glob(".mailbot-*.part*")]:
         if path.stat().st_mtime < limit:
             path.unlink(missing_ok=True)
             if not path.name.startswith("."):

@@ -51,6 +51,12 @@ class Messages(Tables):
                                   "WHERE message_id = ?", [key]))
         return rows[0] if rows else None
 
+    def earliest_mail(self) -> dt.datetime | None:
+        """When the earliest mail recorded arrived (None: no mail yet)."""
+        (first,) = self.db.execute("SELECT min(received_at) FROM messages "
+                                   "WHERE message_id NOT LIKE 'manual:%'").fetchone()
+        return dt.datetime.fromisoformat(first) if first else None
+
     def message_keys(self, sender: str | None = None) -> set[str]:
         """The keys (Message-ID or content hash) of the mails handled, or of one sender's."""
         if sender is None:
