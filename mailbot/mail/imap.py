@@ -19,7 +19,16 @@ from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
-from mailbot.mail.folder import InboxError, InboxLoginError, erase_our_copies, to_erase
+from mailbot.mail.folder import (
+    InboxError,
+    InboxLoginError,
+    ensure_folder,
+    erase_our_copies,
+    folder_name,
+    personal_namespace,
+    sent_folders,
+    to_erase,
+)
 from mailbot.mail.net import connection_problem
 from mailbot.reading.parse import content_key
 
@@ -115,9 +124,10 @@ class ImapInbox:
         try:
             self.client = self._connect()
             auth.imap_login(self.client, cfg)
-            if not readonly and not self.client.folder_exists(cfg.processed_folder):
-                self.client.create_folder(cfg.processed_folder)
-                log.info("created IMAP folder %s", cfg.processed_folder)
+            self.prefix, self.separator = personal_namespace(self.client)
+            self.processed = folder_name(cfg.processed_folder, self.prefix, self.separator)
+            if not readonly and ensure_folder(self.client, self.processed):
+                log.info("created IMAP folder %s", self.processed)
             self.client.select_folder(cfg.folder, readonly=readonly)
         except auth.AuthUnreachable as exc:
             raise InboxError(str(exc)) from None
@@ -253,9 +263,9 @@ class ImapInbox:
         with self._failing("moving mail failed: "):
             self.client.add_flags(uids, [b"\\Seen"])
             if self.can_move:
-                self.client.move(uids, self.cfg.processed_folder)
+                self.client.move(uids, self.processed)
             else:
-                self.client.copy(uids, self.cfg.processed_folder)
+                self.client.copy(uids, self.processed)
                 self.client.delete_messages(uids)
                 if self.client.has_capability("UIDPLUS"):
                     self.client.uid_expunge(uids)
@@ -306,7 +316,7 @@ class ImapInbox:
         EXPUNGE would take every deleted mail of a shared inbox)."""
         removed = 0
         with self._failing("deleting mail failed: "):
-            for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
+            for folder in dict.fromkeys((self.cfg.folder, self.processed)):
                 if not self.client.folder_exists(folder):
                     continue
                 self.client.select_folder(folder)
@@ -316,8 +326,8 @@ class ImapInbox:
                     if self.client.has_capability("UIDPLUS"):
                         self.client.uid_expunge(uids)
                     removed += len(uids)
-            copies = erase_our_copies(self.client, (self.cfg.folder, self.cfg.processed_folder),
-                                      SENT_NAMES, sender)  # not counted: the caller names
+            copies = erase_our_copies(self.client, (self.cfg.folder, self.processed),
+                                      SENT_NAMES, sender, self.prefix)  # not counted: the caller names
             if copies:  # the inbox and processed folder (cli.py could add "and Sent")
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
@@ -341,15 +351,16 @@ class ImapInbox:
 
     def sent_folder(self) -> str:
         """The folder for copies of sent replies: the one marked ``\\Sent`` (RFC 6154), else
-        the first of SENT_NAMES that exists, else a new "Sent"."""
+        the first of SENT_NAMES that exists, else a new "Sent" in the server's namespace
+        (``INBOX.Sent`` on Courier), marked ``\\Sent`` where the server can."""
         if getattr(self, "_sent", None) is None:
-            folders = self.client.list_folders()
-            marked = [name for flags, _, name in folders if b"\\Sent" in flags]
-            names = {name for _, _, name in folders}
-            self._sent = (marked or [n for n in SENT_NAMES if n in names] or [None])[0]
-            if self._sent is None:
-                self.client.create_folder("Sent")
-                self._sent = "Sent"
+            found = sent_folders(self.client, SENT_NAMES, self.prefix)
+            if found:
+                self._sent = found[0]
+            else:
+                name = folder_name("Sent", self.prefix, self.separator)
+                ensure_folder(self.client, name, b"\\Sent")
+                self._sent = name
         return self._sent
 
     def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
