@@ -74,8 +74,9 @@ def test_check_names_the_folders_it_made(make_config, mailbox, smtp):
 
     assert result.exit_code in (0, 1), result.output
     assert "'INBOX.Processed'" in result.output
-    assert "INBOX.Sent" in result.output
+    assert "copies in Sent: 'INBOX.Sent' takes them" in result.output
     assert mailbox.client.folder_exists("INBOX.Processed")
+    assert mailbox.folder("INBOX.Sent") == {}  # the trial copy is gone
 
 
 class LateClient(IMAPClient):

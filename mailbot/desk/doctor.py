@@ -145,15 +145,16 @@ def _check_inbox(config: Config) -> tuple[bool, str]:
         return False, str(exc)
     try:
         count = sum(len(batch) for batch in inbox.batches())
-        processed = (config.imap.processed_folder if config.imap
-                     else config.maildir.processed_folder)
+        processed = (inbox.processed if config.imap else config.maildir.processed_folder)
         mails = "1 mail" if count == 1 else f"{count} mails"
         from mailbot.mail.auth import mechanism
 
         login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
                  if config.imap else "")
+        sent = (f", copies in Sent: {inbox.check_sent()!r} takes them"
+                if config.imap and config.imap.save_sent else "")
         return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "
-                      f"processed folder {processed!r} ready")
+                      f"processed folder {processed!r} ready{sent}")
     except InboxError as exc:
         return False, str(exc)
     finally:

@@ -129,3 +129,24 @@ def sent_folders(client, names: tuple[str, ...], prefix: str) -> list[str]:
     found = {name for _, _, name in folders}
     named = [n for name in names for n in (name, prefix + name) if n in found]
     return list(dict.fromkeys(marked + named))
+
+
+_PROBE = (b"From: mailbot <mailbot@localhost>\r\nSubject: mailbot check (deleted at once)\r\n"
+          b"Message-ID: <check.mailbot-probe@localhost>\r\n\r\nmailbot check\r\n")
+
+
+def probe_append(client, folder: str, back_to: str) -> None:
+    """Try an APPEND into ``folder`` as a Sent copy would, and delete the trial mail at
+    once (UIDPLUS: only that one; without it, nothing is appended, the folder's LIST
+    answer has to do). Raises IMAPClientError as the real copy would fail."""
+    if not client.has_capability("UIDPLUS"):
+        client.folder_status(folder, [b"MESSAGES"])
+        return
+    answer = client.append(folder, _PROBE, flags=[b"\\Seen", b"\\Deleted"])
+    found = re.search(rb"APPENDUID \d+ (\d+)", answer or b"")
+    if found:
+        client.select_folder(folder)
+        try:
+            client.uid_expunge([int(found.group(1))])
+        finally:
+            client.select_folder(back_to)

@@ -19,16 +19,8 @@ from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
-from mailbot.mail.folder import (
-    InboxError,
-    InboxLoginError,
-    ensure_folder,
-    erase_our_copies,
-    folder_name,
-    personal_namespace,
-    sent_folders,
-    to_erase,
-)
+from mailbot.mail import folder as folders
+from mailbot.mail.folder import InboxError, InboxLoginError, erase_our_copies, to_erase
 from mailbot.mail.net import connection_problem
 from mailbot.reading.parse import content_key
 
@@ -124,9 +116,9 @@ class ImapInbox:
         try:
             self.client = self._connect()
             auth.imap_login(self.client, cfg)
-            self.prefix, self.separator = personal_namespace(self.client)
-            self.processed = folder_name(cfg.processed_folder, self.prefix, self.separator)
-            if not readonly and ensure_folder(self.client, self.processed):
+            self.prefix, self.separator = folders.personal_namespace(self.client)
+            self.processed = folders.folder_name(cfg.processed_folder, self.prefix, self.separator)
+            if not readonly and folders.ensure_folder(self.client, self.processed):
                 log.info("created IMAP folder %s", self.processed)
             self.client.select_folder(cfg.folder, readonly=readonly)
         except auth.AuthUnreachable as exc:
@@ -327,8 +319,8 @@ class ImapInbox:
                         self.client.uid_expunge(uids)
                     removed += len(uids)
             copies = erase_our_copies(self.client, (self.cfg.folder, self.processed),
-                                      SENT_NAMES, sender, self.prefix)  # not counted: the caller names
-            if copies:  # the inbox and processed folder (cli.py could add "and Sent")
+                                      SENT_NAMES, sender, self.prefix)  # not counted: the caller
+            if copies:  # names the inbox and processed folder (cli.py could add "and Sent")
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         return removed
@@ -354,14 +346,21 @@ class ImapInbox:
         the first of SENT_NAMES that exists, else a new "Sent" in the server's namespace
         (``INBOX.Sent`` on Courier), marked ``\\Sent`` where the server can."""
         if getattr(self, "_sent", None) is None:
-            found = sent_folders(self.client, SENT_NAMES, self.prefix)
+            found = folders.sent_folders(self.client, SENT_NAMES, self.prefix)
             if found:
                 self._sent = found[0]
             else:
-                name = folder_name("Sent", self.prefix, self.separator)
-                ensure_folder(self.client, name, b"\\Sent")
+                name = folders.folder_name("Sent", self.prefix, self.separator)
+                folders.ensure_folder(self.client, name, b"\\Sent")
                 self._sent = name
         return self._sent
+
+    def check_sent(self) -> str:
+        """The Sent folder, after a trial copy (deleted at once); InboxError if it fails."""
+        with self._failing("copy to Sent failed: "):
+            folder = self.sent_folder()
+            folders.probe_append(self.client, folder, self.cfg.folder)
+            return folder
 
     def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
         """A copy of a sent reply in the Sent folder, marked seen; with ``check``, only if
