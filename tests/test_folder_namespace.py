@@ -99,3 +99,32 @@ def test_a_folder_that_already_exists_is_fine(dovecot, mailbox):
         assert client.folder_exists("INBOX.Processed")
     finally:
         client.logout()
+
+
+def test_a_failing_sent_copy_shows_in_status_and_check(make_config, mailbox, smtp, dovecot):
+    mailbox.append(registration_mail(*PEOPLE[0]))
+    config = make_config()
+    assert run(config, "run", "--once").exit_code == 0
+    sent_dir = dovecot.root / "mail" / mailbox.user / "Maildir" / ".Sent"
+    assert len(mailbox.folder("INBOX.Sent")) == 1 and sent_dir.is_dir()
+    parts = [sent_dir / p for p in ("tmp", "new", "cur")]
+    for part in parts:  # the folder takes no mail (a full quota, a broken disk)
+        part.chmod(0o500)
+    try:
+        mailbox.append(registration_mail(*PEOPLE[1]))
+        assert run(config, "run", "--once").exit_code == 0
+        assert len(smtp.envelopes) == 2, "the reply itself goes out"
+
+        status = run(config, "status").output
+        assert "State: working, but the copies of replies in Sent FAIL" in status
+        assert "no copy in the Sent folder since" in status
+        check = run(config, "check")
+        assert check.exit_code == 2
+        assert "copy to Sent failed" in check.output
+    finally:
+        for part in parts:
+            part.chmod(0o700)
+
+    assert run(config, "run", "--once").exit_code == 0
+    assert len(mailbox.folder("INBOX.Sent")) == 2
+    assert "State: working\n" in run(config, "status").output
