@@ -36,18 +36,21 @@ def to_erase(head: bytes, keys: set[str], sender: str | None) -> bool | None:
 _OUR_ID = re.compile(r"\.mailbot(?:-[a-z]+)?@[^>]+>$")  # compose.py: make_msgid("mailbot…")
 
 
-def _our_copy(head: bytes, recipient: str | None) -> bool:
-    """Whether a mail in the Sent folder is one of mailbot's (to ``recipient``, if given):
-    `forget` and `purge` delete those too, the organiser's own mail there stays."""
+def _our_copy(head: bytes, recipient: str | None, keys: set[str] = frozenset()) -> bool:
+    """Whether a mail in the Sent folder is one of mailbot's (to ``recipient``, if given,
+    or one of ``keys``: a note naming her, a digest): `forget` and `purge` delete those
+    too, the organiser's own mail there stays."""
     msg = email.parser.BytesHeaderParser().parsebytes(head)
     message_id = valid_message_id(str(msg.get("message-id", "")))
     if not message_id or not _OUR_ID.search(message_id):
         return False
-    return recipient is None or parse_from(str(msg.get("to", "")))[0] == recipient.lower()
+    return recipient is None or message_id in keys or \
+        parse_from(str(msg.get("to", "")))[0] == recipient.lower()
 
 
 def erase_our_copies(client, skip: tuple[str, ...], names: tuple[str, ...],
-                     recipient: str | None, prefix: str = "") -> int:
+                     recipient: str | None, prefix: str = "",
+                     keys: set[str] = frozenset()) -> int:
     """Delete mailbot's replies from the Sent folder (copied there by mailbot or filed by
     the provider) of an IMAP ``client``: those to ``recipient``, or all when None (purge);
     the folder marked ``\\Sent`` or the first of ``names``; how many."""
@@ -58,7 +61,8 @@ def erase_our_copies(client, skip: tuple[str, ...], names: tuple[str, ...],
         uids = client.search(["NOT", "DELETED"])
         heads = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID TO)]"]) if uids else {}
         ours = [uid for uid, data in heads.items() if _our_copy(
-            next((v for k, v in data.items() if k.startswith(b"BODY")), b"") or b"", recipient)]
+            next((v for k, v in data.items() if k.startswith(b"BODY")), b"") or b"", recipient,
+            keys)]
         if ours:
             client.add_flags(ours, [b"\\Deleted"])
             if client.has_capability("UIDPLUS"):

@@ -319,8 +319,8 @@ class ImapInbox:
                         self.client.uid_expunge(uids)
                     removed += len(uids)
             copies = erase_our_copies(self.client, (self.cfg.folder, self.processed),
-                                      SENT_NAMES, sender, self.prefix)  # not counted: the caller
-            if copies:  # names the inbox and processed folder (cli.py could add "and Sent")
+                                      SENT_NAMES, sender, self.prefix, keys)
+            if copies:  # not counted: the caller names the inbox and processed folder
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         return removed
