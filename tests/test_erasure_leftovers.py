@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import sqlite3
 
 from click.testing import CliRunner
 from conftest import CONTACT, registration_mail, rows
@@ -76,3 +77,30 @@ def test_purge_now_leaves_no_digest_in_the_inbox(mailbox, smtp, make_config):
 
     assert result.exit_code == 0, result.output
     assert not [t for t in everywhere(mailbox) if "Anna" in t or "Bernd" in t]
+
+
+def test_the_end_of_the_retention_period_deletes_the_mails_too(mailbox, smtp, make_config):
+    config = registered_by_a_colleague(mailbox, smtp, make_config)
+    config.write_text(config.read_text().replace("retain_days_after_event = 36500",
+                                                 "retain_days_after_event = 30"))
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:  # as on the next day
+        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
+
+    once(config)  # the 2021 event is long over: the service erases by itself
+
+    assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
+    assert not [t for t in everywhere(mailbox) if "Anna" in t or "Bernd" in t]
+
+
+def test_keep_leaves_the_mails_at_the_end_of_the_retention_period(mailbox, smtp,
+                                                                  make_config):
+    config = registered_by_a_colleague(mailbox, smtp, make_config)
+    config.write_text(config.read_text().replace(
+        "retain_days_after_event = 36500", 'retain_days_after_event = 30\nmailbox = "keep"'))
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
+        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
+
+    once(config)
+
+    assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
+    assert len(mailbox.folder("Processed")) == 1

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from mailbot.config import Config
 from mailbot.core.models import Action, Decision, Participant, Registration, Reply, ReplyKind
+from mailbot.mail.inbox import Inbox, InboxError
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.rules.policy import (
     ReplySpec,
@@ -149,8 +150,10 @@ class Jobs:
         """When the retention period ends (lifecycle.purge_due)."""
         return purge_due(self.config.event, self.config.privacy.retain_days)
 
-    def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
-        """Once a day: erase the event's personal data when its retention period is over."""
+    def purge_if_due(self, now: dt.datetime, inbox: Inbox | None = None
+                     ) -> dict[str, int] | None:
+        """Once a day: erase the event's personal data when its retention period is over
+        (and, with [privacy] mailbox = "delete", first the mails in ``inbox``)."""
         last = self.store.get_state("last_purge_check")
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
@@ -159,7 +162,23 @@ class Jobs:
                       everything=now >= self.purge_due())
         if now < self.purge_due() or not self.store.counts("registrations", "status"):
             return None
+        if not self._erase_mails(inbox):
+            return None
         counts = self.store.erase_all(now)
         log.info("retention period over: personal data of %d registrations erased",
                  sum(counts.values()))
         return counts
+
+    def _erase_mails(self, inbox: Inbox | None) -> bool:
+        """The mails of the event (as `purge` deletes them) before the database: False when
+        that fails (the database stays whole; tried again the next day)."""
+        if inbox is None or self.config.privacy.mailbox != "delete":
+            return True
+        try:
+            removed = inbox.erase(self.store.message_keys() | self.store.own_mail_keys())
+        except InboxError as exc:
+            log.warning("retention period over, but %s: nothing erased, tried again "
+                        "tomorrow", exc)
+            return False
+        log.info("retention period over: %d mails deleted from the mailbox", removed)
+        return True

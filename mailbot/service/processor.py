@@ -300,7 +300,7 @@ class Processor:
             self.sending.flush(summary, stop)
         if self.config.digest.to and queue_digest(self.config, self.store, now_utc()):
             self.sending.flush(summary, stop)
-        self.jobs.purge_if_due(now_utc())
+        self.jobs.purge_if_due(now_utc(), inbox)
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.sending.deliver_alerts(inbox)
         if stop is None or not stop.is_set():  # after a stop: the next round saves them
