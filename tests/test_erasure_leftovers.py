@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import sqlite3
 
 from click.testing import CliRunner
@@ -104,3 +105,18 @@ def test_keep_leaves_the_mails_at_the_end_of_the_retention_period(mailbox, smtp,
 
     assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
     assert len(mailbox.folder("Processed")) == 1
+
+
+def test_the_service_log_names_no_address(mailbox, smtp, make_config, caplog):
+    caplog.set_level(logging.INFO)
+    config = make_config()
+    mailbox.append(registration_mail(
+        "Bernd Bauer", "bernd@b.example",
+        "meine Kollegin Anna Arndt (anna@b.example) und ich melden uns an."))
+    smtp.fail_codes.append("550 5.1.1 <bernd@b.example>: Recipient address rejected")
+
+    once(config)
+
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mailbot"))
+    assert "reply 1 not sent" in ours  # the log is there: row ids and message keys
+    assert "bernd@b.example" not in ours and "anna@b.example" not in ours

@@ -105,7 +105,7 @@ class Jobs:
 
     def _template_broken(self, kind: ReplyKind, email: str, exc: ComposeError,
                          now: dt.datetime) -> None:
-        log.error("cannot compose %s for %s: %s", kind.value, email, exc)
+        log.error("cannot compose %s: %s", kind.value, exc)  # no address in the log
         self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
 
     def announce(self) -> int:

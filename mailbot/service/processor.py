@@ -31,7 +31,7 @@ from mailbot.core.models import (
     Status,
     Summary,
 )
-from mailbot.core.text import unquoted
+from mailbot.core.text import ADDR_RE, unquoted
 from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
 from mailbot.reading import bounce
@@ -118,8 +118,8 @@ class Processor:
                               replies, now_utc(), notices=list(plan.notices))
         for reply in replies:
             summary.replies[reply.kind.value] += 1
-        log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
-                 f" ({unquoted(decision.reason)})" if decision.reason else "")
+        log.info("%s: %s%s", parsed.key, decision.action.value,  # no address: the key says
+                 f" ({ADDR_RE.sub('…', unquoted(decision.reason))})" if decision.reason else "")
         if decision.attention:
             return ATTENTION
         return decision.action.value

@@ -11,6 +11,7 @@ import threading
 
 from mailbot.config import Config
 from mailbot.core.models import Summary
+from mailbot.core.text import ADDR_RE
 from mailbot.host.notify import alive
 from mailbot.mail import sentfile
 from mailbot.mail.inbox import Inbox, InboxError
@@ -205,7 +206,7 @@ class _Recorder:
             self._mark_sent(self.items[reply_id])
             self.summary.sent += 1
             return
-        log.warning("reply %d not sent: %s", reply_id, error)
+        log.warning("reply %d not sent: %s", reply_id, ADDR_RE.sub("…", str(error)))
         throttle = rate.is_throttle(error)
         self.throttled += throttle
         permanent = permanent and not throttle
