@@ -128,11 +128,14 @@ def forget(ctx: click.Context, email: str, yes: bool) -> None:
     in the log; the database file is cleaned so nothing remains on disk. Their mails are
     deleted from the inbox and the processed folder ([privacy] mailbox = "delete"). A
     backup of the database is written first. Shows what goes and asks."""
+    from mailbot.replies.compose import body_forms  # the name as it stands in a reply
+
     config = load(ctx)
     email = email.strip().lower()
     with opened(config) as store:
         about = store.about(email)
-        keys = store.message_keys(email)
+        names = [about["name"], *body_forms(about["name"])] if about["name"] else []
+        keys = store.message_keys(email) | store.own_mail_keys(email, [email, *names])
     if not (about["status"] or about["replies"] or about["mails"]):
         fail(f"nothing stored about {email}", 1)
     who = f"{about['name']} <{email}>" if about["name"] else email
@@ -167,7 +170,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     with opened(config) as store:
         due = Processor(config, store, None).jobs.purge_due()
         counts = store.counts("registrations", "status")
-        keys = store.message_keys()
+        keys = store.message_keys() | store.own_mail_keys()
     if now < due and not force:
         click.echo(f"nothing to erase before {due.astimezone(config.event.tz):%d.%m.%Y} "
                    f"([privacy] retain_days_after_event = {config.privacy.retain_days})")

@@ -314,6 +314,7 @@ class StatusFacts:
     refused: tuple[tuple[str, str, str], ...] = ()  # (part, error, since) of refused logins
     budget: tuple[int, int] | None = None  # (left, max_per_day) of the sending budget
     undeliverable: int = 0  # addresses whose replies bounced
+    sent_copy: tuple[str, str] | None = None  # (error, since) while copies to Sent fail
 
 
 @dataclass(frozen=True)

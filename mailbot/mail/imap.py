@@ -9,7 +9,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from imapclient import IMAPClient
@@ -19,6 +19,7 @@ from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
+from mailbot.mail import folder as folders
 from mailbot.mail.folder import (
     Baseline,
     InboxError,
@@ -28,6 +29,7 @@ from mailbot.mail.folder import (
     store_in_chunks,
     to_erase,
 )
+from mailbot.mail.leftalone import LeftAlone
 from mailbot.mail.net import connection_problem
 from mailbot.reading.keys import split_key
 from mailbot.reading.parse import content_key, same_content
@@ -37,69 +39,6 @@ log = logging.getLogger(__name__)
 SENT_NAMES = ("Sent", "Gesendet", "Gesendete Elemente", "INBOX.Sent", "Sent Items")
 IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
-
-
-class LeftAlone:
-    """(UIDVALIDITY, UID) of the mails left in the folder on purpose — not ours, or flagged
-    for a human — so that a poll downloads only new mail. A flagged one is read again once
-    its flag is gone (a human settled it: the service moves it). Kept by the service across
-    reconnects; a new UIDVALIDITY (the folder was rebuilt) forgets them all."""
-
-    def __init__(self) -> None:
-        self.validity: int | None = None
-        self.foreign: set[int] = set()
-        self.flagged: set[int] = set()
-
-    def _same(self, validity: int) -> None:
-        if validity != self.validity:
-            self.validity, self.foreign, self.flagged = validity, set(), set()
-
-    def current(self, validity: int, present: Sequence[int],
-                flagged_now: Callable[[], set[int]]) -> set[int]:
-        """The UIDs not to read: remembered, still in the folder, and — for mail that
-        waits for a human — still flagged (``flagged_now`` is only asked when needed)."""
-        self._same(validity)
-        self.foreign &= set(present)
-        self.flagged &= set(present)
-        if self.flagged:
-            self.flagged &= flagged_now()
-        return self.foreign | self.flagged
-
-    def add(self, validity: int, uids: Iterable[int], flagged: bool = False) -> None:
-        self._same(validity)
-        (self.flagged if flagged else self.foreign).update(uids)
-
-    def to_text(self) -> str:
-        """``validity:1-40,45;46`` (not ours; flagged) — short also for 20,000 mails."""
-        return f"{self.validity or ''}:{_ranges(self.foreign)};{_ranges(self.flagged)}"
-
-    @classmethod
-    def from_text(cls, text: str | None) -> LeftAlone:
-        left = cls()
-        validity, _, rest = (text or "").partition(":")
-        if validity.isdigit():
-            foreign, _, flagged = rest.partition(";")
-            left.validity = int(validity)
-            left.foreign, left.flagged = _uids(foreign), _uids(flagged)
-        return left
-
-
-def _ranges(uids: set[int]) -> str:
-    parts: list[list[int]] = []
-    for uid in sorted(uids):
-        if parts and uid == parts[-1][1] + 1:
-            parts[-1][1] = uid
-        else:
-            parts.append([uid, uid])
-    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in parts)
-
-
-def _uids(text: str) -> set[int]:
-    found: set[int] = set()
-    for part in filter(None, text.split(",")):
-        first, _, last = part.partition("-")
-        found.update(range(int(first), int(last or first) + 1))
-    return found
 
 
 class ImapInbox:
@@ -120,9 +59,10 @@ class ImapInbox:
         try:
             self.client = self._connect()
             auth.imap_login(self.client, cfg)
-            if not readonly and not self.client.folder_exists(cfg.processed_folder):
-                self.client.create_folder(cfg.processed_folder)
-                log.info("created IMAP folder %s", cfg.processed_folder)
+            self.prefix, self.separator = folders.personal_namespace(self.client)
+            self.processed = folders.folder_name(cfg.processed_folder, self.prefix, self.separator)
+            if not readonly and folders.ensure_folder(self.client, self.processed):
+                log.info("created IMAP folder %s", self.processed)
             self.client.select_folder(cfg.folder, readonly=readonly)
         except auth.AuthUnreachable as exc:
             raise InboxError(str(exc)) from None
@@ -277,9 +217,9 @@ class ImapInbox:
         with self._failing("moving mail failed: "):
             self.client.add_flags(uids, [b"\\Seen"])
             if self.can_move:
-                self.client.move(uids, self.cfg.processed_folder)
+                self.client.move(uids, self.processed)
             else:
-                self.client.copy(uids, self.cfg.processed_folder)
+                self.client.copy(uids, self.processed)
                 self.client.delete_messages(uids)
                 if self.client.has_capability("UIDPLUS"):
                     self.client.uid_expunge(uids)
@@ -332,14 +272,14 @@ class ImapInbox:
         without UIDPLUS they stay marked deleted for the mail program to expunge)."""
         removed = 0
         with self._failing("deleting mail failed: "):
-            for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
+            for folder in dict.fromkeys((self.cfg.folder, self.processed)):
                 if not self.client.folder_exists(folder):
                     continue
                 self.client.select_folder(folder)
                 removed += store_in_chunks(self.client, self._matching(keys))
-            copies = erase_our_copies(self.client, (self.cfg.folder, self.cfg.processed_folder),
-                                      SENT_NAMES, sender)  # not counted: the caller names
-            if copies:  # the inbox and processed folder (cli.py could add "and Sent")
+            copies = erase_our_copies(self.client, (self.cfg.folder, self.processed),
+                                      SENT_NAMES, sender, self.prefix, keys)
+            if copies:  # not counted: the caller names the inbox and processed folder
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         return removed
@@ -362,16 +302,24 @@ class ImapInbox:
 
     def sent_folder(self) -> str:
         """The folder for copies of sent replies: the one marked ``\\Sent`` (RFC 6154), else
-        the first of SENT_NAMES that exists, else a new "Sent"."""
+        the first of SENT_NAMES that exists, else a new "Sent" in the server's namespace
+        (``INBOX.Sent`` on Courier), marked ``\\Sent`` where the server can."""
         if getattr(self, "_sent", None) is None:
-            folders = self.client.list_folders()
-            marked = [name for flags, _, name in folders if b"\\Sent" in flags]
-            names = {name for _, _, name in folders}
-            self._sent = (marked or [n for n in SENT_NAMES if n in names] or [None])[0]
-            if self._sent is None:
-                self.client.create_folder("Sent")
-                self._sent = "Sent"
+            found = folders.sent_folders(self.client, SENT_NAMES, self.prefix)
+            if found:
+                self._sent = found[0]
+            else:
+                name = folders.folder_name("Sent", self.prefix, self.separator)
+                folders.ensure_folder(self.client, name, b"\\Sent")
+                self._sent = name
         return self._sent
+
+    def check_sent(self) -> str:
+        """The Sent folder, after a trial copy (deleted at once); InboxError if it fails."""
+        with self._failing("copy to Sent failed: "):
+            folder = self.sent_folder()
+            folders.probe_append(self.client, folder, self.cfg.folder)
+            return folder
 
     def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
         """A copy of a sent reply in the Sent folder, marked seen; with ``check``, only if

@@ -20,7 +20,7 @@ from mailbot.reading.keys import split_key
 from mailbot.reading.parse import content_key, header_end, mail_key, same_content
 
 if TYPE_CHECKING:
-    from mailbot.mail.imap import LeftAlone
+    from mailbot.mail.leftalone import LeftAlone
 
 
 class MaildirInbox:

@@ -47,6 +47,11 @@ def format_status(config: Config, facts: StatusFacts) -> str:
     head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
         f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
         for part, error, since in refused]
+    if facts.sent_copy:
+        if not refused:
+            head = ["State: working, but the copies of replies in Sent FAIL"]
+        head.append(f"  no copy in the Sent folder since {local(facts.sent_copy[1], tz)}: "
+                    f"{facts.sent_copy[0]} (the replies themselves go out)")
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
               if event.capacity else " (no capacity limit)")

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from mailbot.config import Config
 from mailbot.core.models import Action, Decision, Participant, Registration, Reply, ReplyKind
+from mailbot.mail.inbox import Inbox, InboxError
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.rules.lifecycle import PurgeFacts, purge_verdict
 from mailbot.rules.policy import (
@@ -109,7 +110,7 @@ class Jobs:
 
     def _template_broken(self, kind: ReplyKind, email: str, exc: ComposeError,
                          now: dt.datetime) -> None:
-        log.error("cannot compose %s for %s: %s", kind.value, email, exc)
+        log.error("cannot compose %s: %s", kind.value, exc)  # no address in the log
         self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
 
     def announce(self) -> int:
@@ -188,10 +189,12 @@ class Jobs:
             log.warning("retention: %s", why)
             self.store.set_state(PURGE_KEY, why, now)
 
-    def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
+    def purge_if_due(self, now: dt.datetime, inbox: Inbox | None = None
+                     ) -> dict[str, int] | None:
         """Once a day: erase the event's personal data when its retention period is over
         (lifecycle.purge_verdict: announced a day before, refused on a doubtful date or
-        clock — said in the log and in `status` as state ``purge``)."""
+        clock — said in the log and in `status` as state ``purge``); with [privacy]
+        mailbox = "delete", first the mails in ``inbox``."""
         self.remember_start()  # each round: a date changed later is told apart
         last = self.store.get_state("last_purge_check")
         if last and last[1][:10] == now.isoformat()[:10]:
@@ -213,6 +216,8 @@ class Jobs:
             log.warning("retention: %s", why)
         if verdict != "erase":
             return None
+        if not self._erase_mails(inbox):
+            return None
         counts = self.store.erase_all(now)
         prune_backups(self.store.backup_folder, 0, now, everything=True)
         for key in (ANNOUNCED_KEY, START_KEY):
@@ -220,3 +225,17 @@ class Jobs:
         log.info("retention period over: personal data of %d registrations erased",
                  sum(counts.values()))
         return counts
+
+    def _erase_mails(self, inbox: Inbox | None) -> bool:
+        """The mails of the event (as `purge` deletes them) before the database: False when
+        that fails (the database stays whole; tried again the next day)."""
+        if inbox is None or self.config.privacy.mailbox != "delete":
+            return True
+        try:
+            removed = inbox.erase(self.store.message_keys() | self.store.own_mail_keys())
+        except InboxError as exc:
+            log.warning("retention period over, but %s: nothing erased, tried again "
+                        "tomorrow", exc)
+            return False
+        log.info("retention period over: %d mails deleted from the mailbox", removed)
+        return True

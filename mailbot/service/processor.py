@@ -33,7 +33,7 @@ from mailbot.core.models import (
     Status,
     Summary,
 )
-from mailbot.core.text import unquoted
+from mailbot.core.text import ADDR_RE, unquoted
 from mailbot.mail.folder import Baseline
 from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
@@ -124,8 +124,8 @@ class Processor:
                               replies, now_utc(), notices=list(plan.notices))
         for reply in replies:
             summary.replies[reply.kind.value] += 1
-        log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
-                 f" ({unquoted(decision.reason)})" if decision.reason else "")
+        log.info("%s: %s%s", parsed.key, decision.action.value,  # no address: the key says
+                 f" ({ADDR_RE.sub('…', unquoted(decision.reason))})" if decision.reason else "")
         if decision.attention:
             return ATTENTION
         return decision.action.value
@@ -334,7 +334,7 @@ class Processor:
             self.sending.flush(summary, stop)
         if self.config.digest.to and queue_digest(self.config, self.store, now_utc()):
             self.sending.flush(summary, stop)
-        self.jobs.purge_if_due(now_utc())
+        self.jobs.purge_if_due(now_utc(), inbox)
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.sending.deliver_alerts(inbox)
         if stop is None or not stop.is_set():  # after a stop: the next round saves them

@@ -284,6 +284,8 @@ class Store(Messages, Registrations, Outbox, State):
             for needle in needles:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
                                 [needle])
+                self.db.execute("UPDATE messages SET subject = NULL WHERE instr(subject, ?) > 0",
+                                [needle])  # "Anmeldung Anna Arndt" from whoever registered her
             self.db.execute("DELETE FROM notices WHERE email = ?", [email])
             parts = needles + [w for w in (name or "").split() if len(w) >= 3]
             for key, sender, reason in self.db.execute(

@@ -66,6 +66,22 @@ class Messages(Tables):
                                    [sender.lower()])
         return {key for (key,) in rows.fetchall() if not key.startswith("manual:")}
 
+    def own_mail_keys(self, email: str | None = None, needles: Iterable[str] = ()) -> set[str]:
+        """The Message-IDs of the mails besides a person's own that `forget` (``email``)
+        or `purge` (None: all) takes from the mailbox too: the mail that registered her,
+        each reply to her or naming her (``needles``: the note to whoever registered her)
+        and every digest (its CSV lists everyone) — in the inbox, processed folder, Sent."""
+        if email is None:
+            rows = self.db.execute("SELECT message_id FROM outbox")
+        else:
+            forms = [n.encode() for n in needles if n]
+            rows = self.db.execute(
+                "SELECT message_id FROM outbox WHERE kind = 'digest' OR recipient = ?"
+                + " OR instr(body, ?) > 0" * len(forms)
+                + " UNION SELECT message_id FROM registrations WHERE email = ?",
+                [email.lower(), *forms, email.lower()])
+        return {key for (key,) in rows.fetchall() if key and not key.startswith("manual:")}
+
     def record(self, message: dict[str, Any], registrations: Iterable[Registration],
                replies: Iterable[Reply], now: dt.datetime,
                notices: Iterable[tuple[str, str]] = ()) -> None:
