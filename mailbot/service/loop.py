@@ -44,7 +44,7 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
         heartbeat()
         processor.store.check_file()  # deleted or replaced: stop before anything is moved
         to_move, to_flag, to_leave = [], [], []
-        _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
+        _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave, heartbeat)
         processor.flush(summary, stop)
         processor.store.check_file()
         heartbeat()  # each IMAP command may take 0.4 x WatchdogSec: a ping before each step
@@ -62,12 +62,13 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
 
 def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summary,
                   stop: threading.Event | None, to_move: list, to_flag: list,
-                  to_leave: list) -> None:
+                  to_leave: list, heartbeat: Callable[[], None] = lambda: None) -> None:
     """Handle a batch with one commit: each mail's rows stay together (a savepoint
     each), and a crash before the commit loses nothing — nothing of the batch was sent
     or moved yet, so the next run reads the same mails again. A batch that holds the
     database longer than HOLD seconds (big mails) commits in between, so organisers'
-    commands are not kept waiting."""
+    commands are not kept waiting. A watchdog ping before each mail: a batch of
+    hard mails must not look like a hang."""
     waiting = deque(batch)
     while waiting:
         with processor.store.immediate():
@@ -75,6 +76,7 @@ def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summa
             while waiting:  # at least one mail per transaction
                 if stop is not None and stop.is_set():
                     return
+                heartbeat()
                 mail = waiting.popleft()
                 outcome = processor.handle_safely(mail, summary)
                 summary.mails[outcome] += 1

@@ -1,0 +1,83 @@
+"""Staying up (issue 20, points 12–18): a quadratic address line, a broken template on
+SIGHUP, faults of an OAuth2 token endpoint, a read-only database, cron beside the service,
+digests that waited, a 550 at RCPT, RSVP on the attendee. Real Dovecot and aiosmtpd; fakes
+only for a token endpoint, a stall or the clock."""
+
+from __future__ import annotations
+
+from conftest import CONTACT, registration_mail
+
+from mailbot import config as config_mod
+from mailbot.mail.inbox import LeftAlone, open_inbox
+from mailbot.mail.smtp import open_transport
+from mailbot.reading import people
+from mailbot.service.loop import run_round
+from mailbot.service.processor import Processor
+from mailbot.store import Store
+
+
+class Counting:
+    """A compiled pattern that counts its searches."""
+
+    def __init__(self, pattern):
+        self.pattern, self.searches = pattern, 0
+
+    def search(self, *args):
+        self.searches += 1
+        return self.pattern.search(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.pattern, name)
+
+
+def _long_line(n: int) -> str:
+    return "Wir melden an: " + " ".join(f"Anna Arndt a{i}@b.example" for i in range(n))
+
+
+def test_a_100_kb_address_line_costs_bounded_work(monkeypatch):
+    registering = Counting(people._REGISTERING)
+    monkeypatch.setattr(people, "_REGISTERING", registering)
+    named = []
+    real_name = people.person_name
+    monkeypatch.setattr(people, "person_name", lambda v: named.append(v) or real_name(v))
+    line = _long_line(5000)
+    assert len(line) > 100_000
+    found = people.find(line, "eve@evil.example", "Eve")
+    assert found.issue and "Adressen" in found.issue, "so many addresses: a human reads it"
+    assert len(found.participants) == 1
+    assert len(named) <= people.MAX_ADDRESSES and registering.searches <= 10
+
+
+def test_a_long_line_below_the_cap_is_read_once_per_sentence(monkeypatch):
+    registering = Counting(people._REGISTERING)
+    monkeypatch.setattr(people, "_REGISTERING", registering)
+    found = people.find(_long_line(150), "eve@evil.example", "Eve")
+    assert len(found.participants) >= 150
+    assert registering.searches <= 10, "one sentence, one search — not one per address"
+
+
+def test_the_loop_pings_the_watchdog_before_each_mail(mailbox, smtp, make_config, monkeypatch):
+    for i in range(3):
+        mailbox.append(registration_mail("Eve Evil", f"eve{i}@evil.example",
+                                         _long_line(5000)))
+    mailbox.append(registration_mail("Heike Wagner", "heike@x.example"))
+    config = config_mod.load(make_config())
+    store = Store(config.database)
+    inbox = open_inbox(config.imap, None, 50, 10_000_000)
+    inbox.left = LeftAlone()
+    events: list[str] = []
+    try:
+        processor = Processor(config, store, open_transport(config.smtp, CONTACT))
+        real = processor.handle_safely
+        monkeypatch.setattr(processor, "handle_safely",
+                            lambda mail, summary: events.append("mail") or real(mail, summary))
+        summary = run_round(processor, inbox, heartbeat=lambda: events.append("ping"))
+    finally:
+        inbox.close()
+        store.close()
+    assert events.count("mail") == 4
+    assert all(not (a == b == "mail") for a, b in zip(events, events[1:], strict=False)), events
+    assert summary.mails["register"] == 1 and summary.mails["review"] == 3
+    flagged = [m for m in mailbox.folder("INBOX").values() if "\\Flagged" in
+               {f.decode() for f in m["flags"]}]
+    assert len(flagged) == 3, "the three long lists wait for a human, flagged"
