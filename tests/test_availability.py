@@ -5,15 +5,26 @@ only for a token endpoint, a stall or the clock."""
 
 from __future__ import annotations
 
-from conftest import CONTACT, registration_mail
+import shutil
+import signal
+
+from click.testing import CliRunner
+from conftest import CONTACT, registration_mail, rows, start_daemon, stop, wait_for
+from test_server_failures import Systemd, slow_smtp, with_smtp_port  # noqa: F401
 
 from mailbot import config as config_mod
+from mailbot.cli import main
 from mailbot.mail.inbox import LeftAlone, open_inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.reading import people
+from mailbot.replies.compose import default_templates
 from mailbot.service.loop import run_round
 from mailbot.service.processor import Processor
 from mailbot.store import Store
+
+
+def invoke(config, *args):
+    return CliRunner().invoke(main, ["--config", str(config), *args])
 
 
 class Counting:
@@ -81,3 +92,74 @@ def test_the_loop_pings_the_watchdog_before_each_mail(mailbox, smtp, make_config
     flagged = [m for m in mailbox.folder("INBOX").values() if "\\Flagged" in
                {f.decode() for f in m["flags"]}]
     assert len(flagged) == 3, "the three long lists wait for a human, flagged"
+
+
+# -- point 13: SIGHUP with a broken template; SIGHUP during a send --------------------------
+
+def _own_templates(tmp_path, config_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    shutil.copy(default_templates() / "confirmation.de.txt", folder)
+    config_path.write_text(config_path.read_text() + f'\n[templates]\npath = "{folder}"\n')
+    return folder / "confirmation.de.txt"
+
+
+BROKEN = "{% if name %}Hallo {{ name }\n"
+
+
+def test_sighup_with_a_broken_template_keeps_the_old_configuration(mailbox, smtp,
+                                                                   make_config, tmp_path):
+    config = make_config()
+    template = _own_templates(tmp_path, config)
+    good = template.read_text()
+    systemd = Systemd()
+    proc = start_daemon(config, mailbox.server.password, env=systemd.env)
+    try:
+        assert wait_for(lambda: systemd.count("READY=1") == 1)
+        template.write_text(BROKEN + good)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: systemd.count("READY=1") == 2), "old configuration kept"
+        mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+        assert wait_for(lambda: len(smtp.envelopes) == 1), "still answering"
+        assert proc.poll() is None, "the service lives"
+    finally:
+        err = stop(proc)
+        systemd.close()
+    assert proc.returncode == 0, err
+    assert "confirmation.de.txt" in err and "going on with the configuration as it was" in err
+    assert "Traceback" not in err
+
+
+def test_check_and_the_start_name_a_broken_template(mailbox, smtp, make_config, tmp_path):
+    config = make_config()
+    template = _own_templates(tmp_path, config)
+    assert "all compile" in invoke(config, "check").output
+    template.write_text(BROKEN + template.read_text())
+    checked = invoke(config, "check")
+    assert checked.exit_code == 2
+    assert "✗ templates" in checked.output and "confirmation.de.txt, line 1" in checked.output
+    proc = start_daemon(config, mailbox.server.password)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "confirmation.de.txt" in err and "Traceback" not in err
+
+
+def test_sighup_during_a_slow_send_lets_the_reply_finish(mailbox, slow_smtp,  # noqa: F811
+                                                        make_config):
+    handler, port = slow_smtp(0)
+    config = with_smtp_port(make_config(), port)
+    handler.data_delay = 7  # longer than the 5 s a stop gives a reply on its way
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    proc = start_daemon(config, mailbox.server.password)
+    try:
+        assert handler.data_started.wait(30)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: rows(config, "SELECT status FROM outbox") == [("sent",)])
+        handler.data_delay = 0
+        mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+        assert wait_for(lambda: len(handler.envelopes) == 2), "going on after the reload"
+    finally:
+        err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "abandoned" not in err
+    assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == ["anna@a.example",
+                                                                 "bernd@b.example"]

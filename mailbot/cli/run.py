@@ -56,6 +56,8 @@ def run(ctx: click.Context, once: bool) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
     if not once:
+        from mailbot.replies.compose import ComposeError
+
         if ctx.parent is not None and not ctx.parent.params.get("verbose"):
             logging.getLogger().setLevel(logging.INFO)  # a service logs one line per mail
         try:
@@ -64,6 +66,8 @@ def run(ctx: click.Context, once: bool) -> None:
             fail(f"{exc}; not starting a second one", 1)
         except DATABASE_ERRORS as exc:
             fail(database_problem(config, exc))
+        except ComposeError as exc:  # a broken template: every restart would end the same
+            fail(f"{exc}; not starting (see `mailbot check`)")
         return
     def progress(summary: Summary) -> None:  # on a terminal only; cron stays quiet
         click.echo(f"\r{summary.read} mails handled, {summary.sent} replies sent …",
