@@ -20,7 +20,7 @@ from collections.abc import Callable
 from mailbot.config import Config, ConfigError
 from mailbot.core.models import InboundMail, Summary
 from mailbot.host.lock import exclusive
-from mailbot.host.notify import alive, notify, wait
+from mailbot.host.notify import STOPPING, alive, notify, wait
 from mailbot.mail.inbox import Inbox, InboxError, InboxLoginError, open_inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.replies.compose import ComposeError
@@ -152,9 +152,11 @@ class Control:
         self.stop, self.load = stop, load
         self.ending, self.asked = threading.Event(), threading.Event()
         self.wake = threading.Event()
+        STOPPING.clear()  # a new run (tests run many in one process)
 
     def terminate(self) -> None:
         self.ending.set()
+        STOPPING.set()
         self.stop.set()
         self.wake.set()
 
