@@ -163,3 +163,35 @@ def test_sighup_during_a_slow_send_lets_the_reply_finish(mailbox, slow_smtp,  # 
     assert "abandoned" not in err
     assert sorted(e.rcpt_tos[0] for e in handler.envelopes) == ["anna@a.example",
                                                                  "bernd@b.example"]
+
+
+# -- point 17: a 550 at RCPT is a bounce -------------------------------------------------
+
+def test_a_550_at_rcpt_marks_the_address_undeliverable_and_announce_skips_it(
+        make_config, mailbox, smtp):
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    smtp.fail_codes.append("550 5.1.1 <anna@a.example>: Recipient address rejected: "
+                           "User unknown")
+    assert invoke(config, "run", "--once").exit_code == 0
+    mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+    assert invoke(config, "run", "--once").exit_code == 0
+    marked = rows(config, "SELECT email FROM registrations WHERE undeliverable LIKE '5.1.1 %'")
+    assert marked == [("anna@a.example",)]
+    config.write_text(config.read_text().replace('passcode = "Auftakt21"',
+                                                 'passcode = "Neu2021"'))
+    result = invoke(config, "announce", "--yes")
+    assert result.exit_code == 0, result.output
+    updates = rows(config, "SELECT recipient FROM outbox WHERE kind = 'update'")
+    assert updates == [("bernd@b.example",)], "no announcement to the refused address"
+    assert "Undeliverable addresses: 1" in invoke(config, "status").output
+
+
+def test_a_refusal_about_us_marks_nobody():
+    from mailbot.rules.rate import refused_address
+
+    assert refused_address(550, "5.1.1 User unknown") == "5.1.1"
+    assert refused_address(550, "User unknown") == "550"
+    assert refused_address(554, "5.7.1 Relay access denied") is None
+    assert refused_address(550, "Relaying denied") is None
+    assert refused_address(450, "4.2.0 try later") is None
