@@ -5,6 +5,7 @@ only for a token endpoint, a stall or the clock."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import signal
 
@@ -14,13 +15,19 @@ from test_server_failures import Systemd, slow_smtp, with_smtp_port  # noqa: F40
 
 from mailbot import config as config_mod
 from mailbot.cli import main
+from mailbot.core.models import Registration, Status
 from mailbot.mail.inbox import LeftAlone, open_inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.reading import people
+from mailbot.reading.parse import parse_mail
 from mailbot.replies.compose import default_templates
+from mailbot.replies.ics import Calendars
 from mailbot.service.loop import run_round
 from mailbot.service.processor import Processor
 from mailbot.store import Store
+
+
+NOW = dt.datetime(2021, 5, 21, 8, 0, tzinfo=dt.UTC)
 
 
 def invoke(config, *args):
@@ -195,3 +202,27 @@ def test_a_refusal_about_us_marks_nobody():
     assert refused_address(554, "5.7.1 Relay access denied") is None
     assert refused_address(550, "Relaying denied") is None
     assert refused_address(450, "4.2.0 try later") is None
+
+
+# -- point 18: no RSVP parameter on the attendee ----------------------------------------
+
+def test_the_attendee_carries_no_rsvp_parameter(example_config):
+    import icalendar
+
+    reg = Registration("anna@a.example", "Anna Arndt", None, Status.CONFIRMED,
+                       "uid-1@isi-innovation.de", 0, NOW, "<m@a.example>")
+    raw = Calendars(example_config).calendar(reg, NOW)
+    assert b"RSVP" not in raw.upper(), "FALSE is the default: the parameter is left out"
+    [event] = icalendar.Calendar.from_ical(raw).walk("VEVENT")
+    assert event["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+
+
+def test_a_calendar_reply_with_rsvp_is_read_as_before():
+    raw = (b"From: Anna Arndt <anna@a.example>\r\nTo: " + CONTACT.encode() + b"\r\n"
+           b"Subject: Angenommen: Auftakttreffen\r\nMessage-ID: <r1@a.example>\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; charset=utf-8\r\n"
+           b"\r\nBEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:uid-1\r\n"
+           b"ATTENDEE;RSVP=FALSE;PARTSTAT=ACCEPTED;CN=Anna Arndt:mailto:anna@a.example\r\n"
+           b"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    parsed = parse_mail(raw, CONTACT)
+    assert parsed.calendar_reply[:2] == ("ACCEPTED", "anna@a.example")
