@@ -26,7 +26,6 @@ from mailbot.service.loop import run_round
 from mailbot.service.processor import Processor
 from mailbot.store import Store
 
-
 NOW = dt.datetime(2021, 5, 21, 8, 0, tzinfo=dt.UTC)
 
 
