@@ -5,12 +5,20 @@ only for a token endpoint, a stall or the clock."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import email
+import email.policy
+import os
 import shutil
 import signal
+import sqlite3
+import subprocess
 
+import pytest
 from click.testing import CliRunner
-from conftest import CONTACT, registration_mail, rows, start_daemon, stop, wait_for
+from conftest import CONTACT, registration_mail, rows, start_daemon, stop, wait_for, with_port
+from servers import free_port
 from test_server_failures import Systemd, slow_smtp, with_smtp_port  # noqa: F401
 
 from mailbot import config as config_mod
@@ -225,3 +233,60 @@ def test_a_calendar_reply_with_rsvp_is_read_as_before():
            b"END:VEVENT\r\nEND:VCALENDAR\r\n")
     parsed = parse_mail(raw, CONTACT)
     assert parsed.calendar_reply[:2] == ("ACCEPTED", "anna@a.example")
+
+
+# -- point 15: a read-only database; cron beside the service; digests that waited ---------
+
+@contextlib.contextmanager
+def read_only(path):
+    """``path`` read-only, also for root (who ignores the mode): immutable with chattr."""
+    path.chmod(0o400)
+    immutable = os.geteuid() == 0 and subprocess.run(
+        ["chattr", "+i", str(path)], capture_output=True).returncode == 0
+    if os.geteuid() == 0 and not immutable:
+        path.chmod(0o600)
+        pytest.skip("root without chattr: no read-only file to be had")
+    try:
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o600)
+
+
+def test_a_read_only_database_stops_the_service_with_one_line(mailbox, smtp, make_config):
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    assert invoke(config, "run", "--once").exit_code == 0
+    database = config.parent / "mailbot.sqlite"
+    mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+    with read_only(database):
+        proc = start_daemon(config, mailbox.server.password)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            err = stop(proc)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("mailbot:")], err
+
+
+def test_a_digest_that_waited_for_smtp_is_replaced_not_doubled(mailbox, smtp, make_config):
+    config = make_config(extra='\n[digest]\nto = "orga@isi-innovation.de"\nat = "00:00"\n')
+    working = config.read_text()
+    config.write_text(with_port(working, "smtp", free_port()))  # no SMTP this morning
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    invoke(config, "run", "--once")
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:  # the next morning
+        conn.execute("UPDATE state SET value = '2000-01-01' WHERE key = 'digest_day'")
+        conn.execute("UPDATE notices SET key = 'digest:2000-01-01' WHERE key LIKE 'digest:%'")
+    mailbox.append(registration_mail("Bernd Bauer", "bernd@b.example"))
+    invoke(config, "run", "--once")  # still no SMTP
+    assert rows(config, "SELECT count(*) FROM outbox WHERE kind = 'digest'") == [(1,)]
+    config.write_text(working)
+    assert invoke(config, "run", "--once").exit_code == 0
+    sent = [e for e in smtp.envelopes if e.rcpt_tos == ["orga@isi-innovation.de"]]
+    assert len(sent) == 1, "one digest, not two"
+    text = email.message_from_bytes(sent[0].content, policy=email.policy.default) \
+        .get_body(("plain",)).get_content()
+    assert "anna@a.example" in text and "bernd@b.example" in text, "it covers both days"
