@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mailbot.config import EventConfig
+from mailbot.config.types import EventConfig
 from mailbot.reading.classify import read
 from mailbot.reading.parse import parse_mail
 from mailbot.rules import guard

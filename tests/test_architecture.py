@@ -241,3 +241,35 @@ def test_every_command_is_found_and_the_read_only_ones_start_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def _defined(path: Path) -> set[str]:
+    """The names a module defines itself (def, class, assignment; also under if/try)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def test_tests_import_each_name_from_where_it_is_defined():
+    """No re-exports for tests: a test (or a bench) names the module that defines what it
+    uses, so a face (store, config, mail.inbox) can change without breaking them."""
+    root = PACKAGE.parent
+    found = []
+    for path in sorted([*root.glob("tests/*.py"), *root.glob("bench/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "mailbot.")):
+                continue
+            name = node.module.partition(".")[2]
+            if name not in MODULES:
+                continue
+            for alias in node.names:
+                if f"{name}.{alias.name}" not in MODULES and \
+                        alias.name not in _defined(MODULES[name]):
+                    found.append(f"{path.name}: from {node.module} import {alias.name}")
+    assert not found

@@ -27,9 +27,10 @@ from conftest import CONFIG, ROOT, Mailbox, _users, registration_mail
 from mailbot.cli import main
 from mailbot.core.clock import now_utc
 from mailbot.desk import browse
-from mailbot.reading.people import PARTICLES
+from mailbot.reading.names import PARTICLES
 from mailbot.replies.report import zoom_rows
-from mailbot.store import VIEWS, Store
+from mailbot.store import Store
+from mailbot.store.migrations import VIEWS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 METADATA = json.loads((ROOT / "config" / "datasette-metadata.json").read_text("utf-8"))

@@ -8,7 +8,6 @@ import email.policy
 import os
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -158,22 +157,6 @@ def test_an_unusable_database_is_one_line_not_a_traceback(event_db, tmp_path):  
         assert result.exit_code == 2, (args, result.output)
         [line] = result.output.strip().splitlines()
         assert line.startswith(f"mailbot: database {tmp_path / 'adir'}: "), line
-
-
-def test_the_organiser_wrapper_runs_as_the_services_user():
-    """systemd cannot run here; the wrapper must name what the unit names, or it would run
-    as another user (and chown the state directory away from the service)."""
-    root = Path(__file__).parent.parent
-    unit = (root / "config" / "mailbot.service").read_text()
-    wrapper = (root / "config" / "mailbot-organiser").read_text()
-    settings = {line.split("=", 1)[0]: line for line in unit.splitlines() if "=" in line}
-    assert settings["DynamicUser"] == "DynamicUser=yes" and "User" not in settings
-    for name in ("StateDirectory", "StateDirectoryMode", "UMask", "WorkingDirectory"):
-        assert f"-p {settings[name]} " in wrapper, name
-    for line in unit.splitlines():
-        if line.startswith(("LoadCredential=", "Environment=MAILBOT_CONFIG")):
-            assert line.split("=", 1)[1] in wrapper, line
-    assert "-p User=mailbot" in wrapper  # a DynamicUser service's user is its unit's name
 
 
 def test_review_ids_stay_and_approve_works_while_the_service_runs(

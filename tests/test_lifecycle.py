@@ -254,7 +254,7 @@ def test_details_changed_back_and_forth_are_announced_each_time(mailbox, smtp, m
 
 def test_no_reminder_for_a_cancelled_event():
     from mailbot.core.models import Registration, Status
-    from mailbot.rules.policy import due_reminders
+    from mailbot.rules.lifecycle import due_reminders
 
     start = dt.datetime(2021, 5, 31, 10, tzinfo=BERLIN)
     reg = Registration("a@a.example", "A", None, Status.CONFIRMED, "u", 0,

@@ -32,7 +32,7 @@ def test_odd_headers_give_the_same_key(raw):
 
 
 def test_maildir_find_reads_no_body(tmp_path, monkeypatch):
-    from mailbot.config import MaildirConfig
+    from mailbot.config.types import MaildirConfig
     from mailbot.mail.maildir import MaildirInbox
     from mailbot.reading import parse
 

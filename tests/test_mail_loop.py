@@ -107,7 +107,7 @@ def test_robots_get_no_reply_and_foreign_mail_is_untouched(mailbox, smtp, make_c
 
 
 def test_servers_without_move_get_copy_delete_expunge(mailbox, smtp, make_config, monkeypatch):
-    from mailbot.mail.inbox import ImapInbox
+    from mailbot.mail.imap import ImapInbox
 
     real_init = ImapInbox.__init__
 

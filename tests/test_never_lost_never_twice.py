@@ -14,6 +14,7 @@ from mailbot.cli import main
 from mailbot.mail import inbox
 from mailbot.service import loop as daemon
 from mailbot.service import processor as service
+from mailbot.service.sending import Sending
 
 
 def invoke(config):
@@ -57,7 +58,7 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
                                                                    make_config, monkeypatch):
     config = make_config()
     fill(mailbox)
-    real_flush = service.Processor.flush
+    real_flush = Sending.flush
     calls = []
 
     def dying_flush(self, summary, stop=None):
@@ -67,7 +68,7 @@ def test_crash_after_recording_before_sending_sends_on_the_next_run(mailbox, smt
         return real_flush(self, summary, stop)
 
     with monkeypatch.context() as m:
-        m.setattr(service.Processor, "flush", dying_flush)
+        m.setattr(Sending, "flush", dying_flush)
         invoke(config)
     assert smtp.envelopes == []
     assert rows(config, "SELECT count(*) FROM outbox WHERE status = 'queued'") == [(3,)]

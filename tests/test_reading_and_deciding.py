@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from mailbot import config as cfg
-from mailbot.config.read import _event
-from mailbot.config.section import Section
-from mailbot.core.models import Action, Intent, Participant, Reading, ReplyKind, Status
+from mailbot.core.models import Action, Intent, Participant, Reading, ReplyKind, Situation, Status
 from mailbot.reading.classify import classify
+from mailbot.reading.names import split_name
 from mailbot.reading.parse import parse_from, parse_mail
-from mailbot.reading.people import split_name
 from mailbot.rules import guard
-from mailbot.rules.policy import Situation, decide, next_registration, within_budget
+from mailbot.rules.lifecycle import next_registration
+from mailbot.rules.policy import decide, within_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))
@@ -39,7 +38,7 @@ def mail(headers: str, body: str = "Hiermit melde ich mich an.", charset: str = 
 def event():
     with (ROOT / "config" / "example.toml").open("rb") as fh:
         data = tomllib.load(fh)
-    return _event(Section(data, "event"))
+    return cfg.parse(data, secrets=False).event
 
 
 # -- parse -------------------------------------------------------------------------------
@@ -217,7 +216,7 @@ def test_robot_and_unknown_sender(event):
 
 
 def test_calendar_identity_survives_cancel_and_comeback(event):
-    from mailbot.rules.policy import Step
+    from mailbot.core.models import Step
 
     person = Participant("a@a.example", "Anna A")
     t0 = dt.datetime(2021, 5, 1, tzinfo=dt.UTC)

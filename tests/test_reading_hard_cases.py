@@ -11,10 +11,11 @@ import datetime as dt
 
 import pytest
 
+from mailbot.core.models import Situation
 from mailbot.reading.classify import read
 from mailbot.reading.parse import parse_mail
 from mailbot.rules import guard
-from mailbot.rules.policy import Situation, decide
+from mailbot.rules.policy import decide
 
 OWN = "n.collinet@isi-innovation.de"
 PETRA = "p.klein@awo-dortmund.de"

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailbot.core.models import Action, Status
+from mailbot.core.models import Action, Situation, Status
 from mailbot.reading.classify import read
 from mailbot.reading.parse import parse_mail
 from mailbot.rules import guard
-from mailbot.rules.policy import Situation, decide
+from mailbot.rules.policy import decide
 
 OWN = "n.collinet@isi-innovation.de"
 SENDER = "p.klein@awo-dortmund.de"

@@ -166,7 +166,7 @@ def test_sample_replies_cover_every_kind_in_both_languages(tmp_path):
                                        "sample-replies", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in tmp_path.glob("*.eml"))
-    assert len(files) == 2 * (len(ReplyKind) - 1), "all but the organiser's digest"
+    assert len(files) == 2 * len(ReplyKind), "every reply kind, in German and English"
     for path in tmp_path.glob("*.eml"):
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert msg["Auto-Submitted"] == "auto-replied"

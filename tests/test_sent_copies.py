@@ -9,8 +9,9 @@ from click.testing import CliRunner
 from conftest import registration_mail, rows
 
 from mailbot.cli import main
-from mailbot.mail.inbox import ImapInbox, InboxError
-from mailbot.service.processor import Processor
+from mailbot.mail.folder import InboxError
+from mailbot.mail.imap import ImapInbox
+from mailbot.service.sending import Sending
 from mailbot.store import Store
 
 PEOPLE = [("Anna Arndt", "anna@a.example"), ("Bernd Bauer", "bernd@b.example")]
@@ -84,7 +85,7 @@ def test_a_crash_between_send_and_append_leaves_one_copy(make_config, mailbox, s
                                                         two_mails, monkeypatch):
     config = make_config()
     with monkeypatch.context() as m:  # killed right after the replies went out
-        m.setattr(Processor, "save_copies", lambda self, inbox: None)
+        m.setattr(Sending, "save_copies", lambda self, inbox: None)
         assert run(config).exit_code == 0
     assert not mailbox.client.folder_exists("Sent")
 

@@ -26,7 +26,8 @@ from servers import CuttableProxy, RecordingHandler, free_port
 from mailbot import config as config_mod
 from mailbot.cli import main
 from mailbot.core.models import Summary
-from mailbot.mail.inbox import LeftAlone, open_inbox
+from mailbot.mail.imap import LeftAlone
+from mailbot.mail.inbox import open_inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.replies.report import describe
 from mailbot.service.loop import run_round

@@ -5,8 +5,8 @@ remind, announce, sample-replies, serve.
 The only place that configures logging and decides exit codes: 0 done, 1 a run that
 could not finish, 2 a configuration or connection problem (one line on stderr, no
 traceback). Here: the group and the read-only commands; the desk's changes by hand are in
-cli_desk.py, the commands that act through the service in cli_run.py (both imported only
-when one of their commands is used), the shared parts in cli_common.py, `check` in
+cli/desk.py, the commands that act through the service in cli/run.py (both imported only
+when one of their commands is used), the shared parts in cli/common.py, `check` in
 doctor.py.
 """
 
@@ -50,7 +50,7 @@ def _setup_logging(verbose: int) -> None:
 
 
 class _Group(click.Group):
-    """The commands; those of cli_run.py and cli_desk.py are imported when one of them is
+    """The commands; those of cli/run.py and cli/desk.py are imported when one of them is
     used (or listed by --help): `status`, `list` and `review` start without the mail
     libraries (imapclient, aiosmtplib) those modules need."""
 

@@ -165,7 +165,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     from mailbot.service.processor import Processor
 
     with opened(config) as store:
-        due = Processor(config, store, None).purge_due()
+        due = Processor(config, store, None).jobs.purge_due()
         counts = store.counts("registrations", "status")
         keys = store.message_keys()
     if now < due and not force:
@@ -222,14 +222,14 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
         inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
                            False)
         try:
-            removed = inbox.erase(keys, sender)
+            erased = inbox.erase(keys, sender)
         finally:
             inbox.close()
     except InboxError as exc:
         fail(f"{exc}; nothing was erased. Try again, or set [privacy] mailbox = \"keep\" "
              f"and delete the mails yourself", 2)
         return
-    click.echo(f"{plural(removed, 'mail')} deleted from {_folders(config)}")
+    click.echo(f"{plural(erased, 'mail')} deleted from {_folders(config)}")
 
 
 # _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were.
@@ -274,17 +274,14 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
                 outcome = action(Desk(processor), where)
             except (OrganiserError, ComposeError) as exc:
                 _fail(str(exc), 1)
-                return
             except InboxError as exc:  # the database is changed; the mail stays where it is
                 _fail(f"{exc}; the database is updated, please move the mail yourself", 2)
-                return
             except DATABASE_ERRORS as exc:
                 _fail(f"database {config.database}: {exc}; nothing was changed, try again", 2)
-                return
             click.echo(outcome.text)
             if send and outcome.queued:
                 summary = Summary()
-                processor.flush(summary)
+                processor.sending.flush(summary)
                 click.echo(f"{summary.sent} sent"
                            + (f", {summary.send_errors} not yet (queued)"
                               if summary.send_errors else "")

@@ -135,9 +135,9 @@ def announce(ctx: click.Context, yes: bool) -> None:
 
     with opened(config) as store:
         processor = Processor(config, store, None)
-        plan = processor.announcement_plan()
+        plan = processor.jobs.announcement_plan()
         before = {r.email: r.event_version for r in store.with_status("confirmed")}
-        changes = {tuple(processor.changes_since(before.get(reg.email))) for reg, _, _ in plan}
+        changes = {tuple(processor.jobs.changes_since(before.get(reg.email))) for reg, _, _ in plan}
     if not plan:
         click.echo("Everybody already has the current details: nothing to send.")
         return

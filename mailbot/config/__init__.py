@@ -19,7 +19,7 @@ from typing import Any
 
 from mailbot.config.keys import unknown_keys
 from mailbot.config.read import read, section_problems, with_preset
-from mailbot.config.section import Section, parse_duration, secret_path
+from mailbot.config.section import Reader, parse_duration, secret_path
 from mailbot.config.types import (
     AUTH_MODES,
     DEFAULT_PATH,
@@ -82,18 +82,15 @@ def load(path: str | os.PathLike[str], secrets: bool = True) -> Config:
 def parse(data: dict[str, Any], source: Path | None = None, secrets: bool = True) -> Config:
     """Validate an already-decoded TOML document. A key or section that mailbot does not
     know is an error (a typo would otherwise silently leave a default in place)."""
-    Section.seen = {}
-    Section.read_secrets = secrets
+    reader = Reader(read_secrets=secrets)
     try:
-        config = read(with_preset(data), source)
+        config = read(with_preset(data), source, reader)
     except ConfigError:
-        unknown = unknown_keys(data)  # a typo explains a "missing" better than "missing"
+        unknown = unknown_keys(data, reader.seen)  # a typo explains a "missing" better
         if unknown:
             raise ConfigError(unknown[0]) from None
         raise
-    finally:
-        Section.read_secrets = True
-    unknown = unknown_keys(data)
+    unknown = unknown_keys(data, reader.seen)
     if unknown:
         raise ConfigError(unknown[0])
     return config
@@ -112,12 +109,13 @@ def problems(path: str | os.PathLike[str]) -> list[str]:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError):
         return [first]
-    Section.seen = {}
-    found = [f"{path}: {problem}" for problem in unknown_keys(data)]
+    reader = Reader()
+    found = [f"{path}: {problem}" for problem in unknown_keys(data, reader.seen)]
     try:
         data = with_preset(data)
     except ConfigError as exc:
         return [f"{path}: {exc}"]
-    found += [f"{path}: {problem}" for problem in section_problems(data)]
-    found += [f"{path}: {p}" for p in unknown_keys(data) if f"{path}: {p}" not in found]
+    found += [f"{path}: {problem}" for problem in section_problems(data, reader)]
+    found += [f"{path}: {p}" for p in unknown_keys(data, reader.seen)
+              if f"{path}: {p}" not in found]
     return found or [first]

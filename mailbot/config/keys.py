@@ -7,7 +7,6 @@ import dataclasses
 import difflib
 from typing import Any, get_args, get_type_hints
 
-from mailbot.config.section import Section
 from mailbot.config.types import OAUTH2_SECRET_KEYS, Config
 
 # TOML keys whose name is not the name of the dataclass field they fill. A key named
@@ -25,12 +24,12 @@ PLAIN_SECTIONS: dict[str, tuple[str, ...]] = {
     "oauth2": ("provider", "scope", "ca_file", "client_id", "tenant", "authority",
                "client_secret_file", "certificate_file", "certificate_thumbprint",
                "service_account_file", "delegated_user", "token_url",
-               *OAUTH2_SECRET_KEYS)}  # the secret keys: refused by config_read, with the reason
+               *OAUTH2_SECRET_KEYS)}  # the secret keys: refused by config.read, with the reason
 NOT_SECTIONS = {"source"}  # Config fields that are not read from the file
 EXTRA_SECTIONS = ("oauth2",)  # sections read into other ones ([imap], [smtp])
 
 
-def unknown_keys(data: dict[str, Any]) -> list[str]:
+def unknown_keys(data: dict[str, Any], seen: dict[str, set[str]]) -> list[str]:
     """One line per section or key of ``data`` that mailbot does not know, with the
     nearest known name ("did you mean …") where one is close."""
     sections = {f.name: f.name for f in dataclasses.fields(Config)
@@ -42,12 +41,13 @@ def unknown_keys(data: dict[str, Any]) -> list[str]:
             found.append(f"[{name}]: unknown section{_suggest(name, sections)}")
         elif isinstance(value, dict):
             cls = None if name in EXTRA_SECTIONS else _dataclass_of(hints[name])
-            found += _unknown_in(value, name, cls)
+            found += _unknown_in(value, name, cls, seen)
     return found
 
 
-def _unknown_in(table: dict[str, Any], name: str, cls: type | None) -> list[str]:
-    known = set(PLAIN_SECTIONS.get(name, ())) | Section.seen.get(name, set())
+def _unknown_in(table: dict[str, Any], name: str, cls: type | None,
+                seen: dict[str, set[str]]) -> list[str]:
+    known = set(PLAIN_SECTIONS.get(name, ())) | seen.get(name, set())
     hints = get_type_hints(cls) if cls else {}
     for f in dataclasses.fields(cls) if cls else ():
         known.update(KEY_ALIASES.get(f.name, (f.name,)))  # an aliased name is not read
@@ -56,7 +56,7 @@ def _unknown_in(table: dict[str, Any], name: str, cls: type | None) -> list[str]
         if key not in known:
             found.append(f"[{name}] {key}: unknown key{_suggest(key, known)}")
         elif isinstance(value, dict) and _dataclass_of(hints.get(key)):
-            found += _unknown_in(value, f"{name}.{key}", _dataclass_of(hints[key]))
+            found += _unknown_in(value, f"{name}.{key}", _dataclass_of(hints[key]), seen)
     return found
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbot.config import providers
-from mailbot.config.section import Section, parse_duration, read_secret, secret_path
+from mailbot.config.section import Reader, Section, parse_duration, read_secret, secret_path
 from mailbot.config.types import (
     AUTH_MODES,
     DEFAULT_PORTS,
@@ -36,42 +36,42 @@ from mailbot.config.types import (
 from mailbot.core.text import ADDR_RE
 
 
-def read(data: dict[str, Any], source: Path | None) -> Config:
+def read(data: dict[str, Any], source: Path | None, reader: Reader) -> Config:
     """The Config of a document (its preset already applied); the first problem raises."""
-    event = _event(Section(data, "event"))
-    oauth2 = _oauth2(Section(data, "oauth2")) if "oauth2" in data else None
-    imap = _imap(Section(data, "imap"), oauth2) if "imap" in data else None
-    maildir = _maildir(Section(data, "maildir")) if "maildir" in data else None
+    event = _event(reader.section(data, "event"))
+    oauth2 = _oauth2(reader.section(data, "oauth2")) if "oauth2" in data else None
+    imap = _imap(reader.section(data, "imap"), oauth2) if "imap" in data else None
+    maildir = _maildir(reader.section(data, "maildir")) if "maildir" in data else None
     if imap and maildir:
         raise ConfigError("[imap] and [maildir]: give one inbox, not both")
     if not imap and not maildir:
         raise ConfigError("[imap]: missing (or [maildir] for a local inbox)")
-    templates = Section(data, "templates", optional=True).opt_str("path")
+    templates = reader.section(data, "templates", optional=True).opt_str("path")
     return Config(
         event=event,
-        zoom=_zoom(Section(data, "zoom")),
-        contact=_contact(Section(data, "contact")),
-        smtp=_smtp(Section(data, "smtp"), oauth2),
-        database=Path(Section(data, "database").text("path")),
+        zoom=_zoom(reader.section(data, "zoom")),
+        contact=_contact(reader.section(data, "contact")),
+        smtp=_smtp(reader.section(data, "smtp"), oauth2),
+        database=Path(reader.section(data, "database").text("path")),
         imap=imap,
         maildir=maildir,
-        daemon=_daemon(Section(data, "daemon", optional=True)),
-        limits=_limits(Section(data, "limits", optional=True)),
-        privacy=_privacy(Section(data, "privacy", optional=True)),
-        reminders=_reminders(Section(data, "reminders", optional=True)),
+        daemon=_daemon(reader.section(data, "daemon", optional=True)),
+        limits=_limits(reader.section(data, "limits", optional=True)),
+        privacy=_privacy(reader.section(data, "privacy", optional=True)),
+        reminders=_reminders(reader.section(data, "reminders", optional=True)),
         templates=Path(templates) if templates else None,
         source=source,
-        digest=_digest(Section(data, "digest", optional=True)),
+        digest=_digest(reader.section(data, "digest", optional=True)),
     )
 
 
-def section_problems(data: dict[str, Any]) -> list[str]:
+def section_problems(data: dict[str, Any], reader: Reader) -> list[str]:
     """Every section's first problem, each section validated on its own (for `check`)."""
     found = []
     oauth2 = None
     if "oauth2" in data:
         try:
-            oauth2 = _oauth2(Section(data, "oauth2"))
+            oauth2 = _oauth2(reader.section(data, "oauth2"))
         except ConfigError as exc:
             found.append(str(exc))
             oauth2 = _BROKEN
@@ -85,11 +85,11 @@ def section_problems(data: dict[str, Any]) -> list[str]:
     optional = {"daemon", "limits", "privacy", "reminders", "digest"}
     for name, check in parts:
         try:
-            check(Section(data, name, optional=name in optional))
+            check(reader.section(data, name, optional=name in optional))
         except ConfigError as exc:
             found.append(str(exc))
     try:
-        Section(data, "database").text("path")
+        reader.section(data, "database").text("path")
     except ConfigError as exc:
         found.append(str(exc))
     return found
@@ -178,6 +178,7 @@ def _auth(s: Section, oauth2: OAuth2Config | None) -> str:
 
 def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
     security, host, port = _security(s, "imap")
+    assert host is not None  # s.text: [imap] host is required
     auth = _auth(s, oauth2)
     password = s.password()
     if password is None and auth == "password":
@@ -257,6 +258,7 @@ def _oauth2(s: Section) -> OAuth2Config:
                                             "certificate_thumbprint)" if not secret_name
                       else "give client_secret_file or certificate_file, not both")
     name = secret_name or cert_name
+    assert name is not None  # exactly one of the two is given (checked above)
     secret = read_secret(s, name, "client_secret_file" if secret_name else "certificate_file")
     common = dict(provider=provider, client_id=client_id, secret_file=str(secret_path(name)),
                   scope=scope, ca_file=ca_file)
@@ -296,6 +298,7 @@ def _limits(s: Section) -> LimitsConfig:
         max_others_per_sender_per_day=s.integer("max_others_per_sender_per_day", 10,
                                                 minimum=0),
         max_others_per_hour=s.integer("max_others_per_hour", 30, minimum=0),
+        max_others_per_day=s.integer("max_others_per_day", 50, minimum=0),
         others_get_details=s.get("others_get_details", bool, "true or false", True),
         max_new_per_domain_per_hour=s.integer("max_new_per_domain_per_hour", 20),
     )

@@ -13,15 +13,26 @@ from zoneinfo import ZoneInfo
 from mailbot.config.types import ConfigError
 
 
+class Reader:
+    """One reading of one configuration: the keys its sections have seen (what is left is
+    unknown: keys.unknown_keys) and whether secrets are read or only checked."""
+
+    def __init__(self, read_secrets: bool = True):
+        self.seen: dict[str, set[str]] = {}  # section → keys read
+        self.read_secrets = read_secrets  # False: password_env/password_file are checked
+
+    def section(self, data: dict[str, Any], name: str, optional: bool = False) -> Section:
+        return Section(data, name, optional, self)
+
+
 class Section:
     """Typed access to one TOML table; every error names ``[section] key``."""
 
-    seen: dict[str, set[str]] = {}  # section → keys read (see config_keys.unknown_keys)
-    read_secrets = True  # False: password_env/password_file are checked, not read
-
-    def __init__(self, data: dict[str, Any], name: str, optional: bool = False):
+    def __init__(self, data: dict[str, Any], name: str, optional: bool = False,
+                 reader: Reader | None = None):
         self.name = name
-        self.keys = Section.seen.setdefault(name, set())
+        self.reader = reader or Reader()
+        self.keys = self.reader.seen.setdefault(name, set())
         value = data.get(name)
         if value is None:
             if not optional:
@@ -101,7 +112,7 @@ class Section:
         file_name = self.opt_str("password_file")
         if env_name and file_name:
             raise self.error("password_env", "give password_env or password_file, not both")
-        if (env_name or file_name) and not Section.read_secrets:
+        if (env_name or file_name) and not self.reader.read_secrets:
             return ""
         if env_name:
             value = os.environ.get(env_name)

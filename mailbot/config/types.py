@@ -1,5 +1,5 @@
 """The configuration's values: frozen dataclasses, one per section of the TOML file, and
-:class:`ConfigError`. How a file becomes them is in config_read.py; ``mailbot.config``
+:class:`ConfigError`. How a file becomes them is in config/read.py; ``mailbot.config``
 is the entry point (load, parse, problems) and names all of these too."""
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ class LimitsConfig:
     # sender and day, and overall per hour; beyond → review, no mail
     max_others_per_sender_per_day: int = 10
     max_others_per_hour: int = 30
+    max_others_per_day: int = 50  # … and overall per day (however many senders)
     others_get_details: bool = True  # False: they are only asked, the details follow
     max_new_per_domain_per_hour: int = 20  # a burst of new registrations → review
 

@@ -75,7 +75,23 @@ class ReplyKind(enum.StrEnum):
     UPDATE = "update"  # the organiser changed time or Zoom details: new calendar entry
     EVENT_CANCELLED = "event_cancelled"  # the whole event is off
     ADDRESS_CHANGED = "address_changed"  # to the old address after `mailbot edit --email`
-    DIGEST = "digest"  # the daily overview to the organiser ([digest] to)
+
+
+class OrganiserKind(enum.StrEnum):
+    """The outbox kind of a mail to the organiser (not a reply to a participant: no
+    template of its own, never in `sample-replies`)."""
+
+    DIGEST = "digest"  # the daily overview ([digest] to)
+    ALERT = "alert"  # a server refuses mailbot's login
+
+
+def needs_human(action: str, attention: bool | int) -> bool:
+    """A human must read this mail: it waits for review, or was answered and also asks
+    something (left flagged). The one rule; :data:`NEEDS_HUMAN_SQL` is its SQL form."""
+    return action == Action.REVIEW.value or bool(attention)
+
+
+NEEDS_HUMAN_SQL = "(action = 'review' OR needs_attention = 1)"  # needs_human() in SQL
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,9 @@ class ParsedMail:
     limit: str | None = None  # why the mail was not read in full (too large, too complex)
     auth_results: tuple[str, ...] = ()  # every Authentication-Results header, unfolded
     language: str | None = None  # "de" or "en" when the text makes it clear
+    # every occurrence of each header (lower-case name → values in order): a robot's mark
+    # counts wherever it stands, also behind a harmless first one
+    header_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,7 +191,7 @@ class Reply:
 
     recipient: str
     subject: str
-    kind: ReplyKind
+    kind: ReplyKind | OrganiserKind
     message_id: str
     in_reply_to: str | None
     body: bytes
@@ -272,4 +291,31 @@ class Plan:
     @property
     def for_human(self) -> bool:
         """Left flagged in the inbox (the inbox verdict): a human must read it."""
-        return self.decision.action is Action.REVIEW or self.decision.attention
+        return needs_human(self.decision.action.value, self.decision.attention)
+
+
+@dataclass(frozen=True)
+class StatusFacts:
+    """What `mailbot status` and the digest report, read from the store in one place
+    (service.health.status_text) and written out in another (replies.report)."""
+
+    registrations: Mapping[str, int]  # status -> count
+    review: int  # mails waiting for a human
+    outbox: Mapping[str, int]  # outbox status -> count
+    failed: list[dict]  # replies given up on: kind, recipient, last_error
+    last_poll: tuple[str, str] | None  # (where, when)
+    last_error: tuple[str, str] | None  # (error, when)
+    clean_poll: tuple[str, str] | None = None  # (the error it followed, when)
+    burst: int = 0  # of the review mails, held as a burst from one domain
+    refused: tuple[tuple[str, str, str], ...] = ()  # (part, error, since) of refused logins
+    budget: tuple[int, int] | None = None  # (left, max_per_day) of the sending budget
+    undeliverable: int = 0  # addresses whose replies bounced
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """What a delivery status report says (reading.bounce reads it)."""
+
+    failed: tuple[str, ...]  # addresses reported as failed for good, lower-case
+    status: str  # the DSN status code, e.g. "5.1.1" ("" when the report gives none)
+    original_ids: tuple[str, ...]  # Message-IDs quoted from the returned mail

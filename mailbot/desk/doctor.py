@@ -157,8 +157,9 @@ def _check_inbox(config: Config) -> tuple[bool, str]:
         return False, str(exc)
     try:
         count = sum(len(batch) for batch in inbox.batches())
-        processed = (config.imap.processed_folder if config.imap
-                     else config.maildir.processed_folder)
+        box = config.imap or config.maildir
+        assert box is not None  # open_inbox opened one of them
+        processed = box.processed_folder
         mails = "1 mail" if count == 1 else f"{count} mails"
         from mailbot.mail.auth import mechanism
 

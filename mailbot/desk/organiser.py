@@ -21,7 +21,6 @@ from mailbot.config import Config
 from mailbot.core.clock import now_utc
 from mailbot.core.models import (
     ALREADY,
-    ATTENTION,
     FOREIGN,
     WAITING,
     Action,
@@ -41,7 +40,9 @@ from mailbot.mail.inbox import Inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.reading.parse import parse_mail
 from mailbot.replies.compose import body_forms
+from mailbot.replies.report import outcome_words
 from mailbot.rules import guard
+from mailbot.rules.lifecycle import status_reply
 from mailbot.rules.policy import event_version, moved_up, realise
 from mailbot.service.processor import Processor, note_row
 from mailbot.store import Store, no_database
@@ -93,11 +94,11 @@ def _same_version_as_service(config: Config) -> None:
 def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
     with Store(config.database) as store:
         processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
-        queued = processor.remind() if task == "remind" else processor.announce()
+        queued = processor.jobs.remind() if task == "remind" else processor.jobs.announce()
         if not send:
             return queued, None
         summary = Summary()
-        processor.flush(summary)
+        processor.sending.flush(summary)
         return queued, summary
 
 
@@ -119,7 +120,7 @@ class Desk:
         self.processor = processor
         self.store = processor.store
         self.config = processor.config
-        processor.remember_details()  # what the calendar entries made here will show
+        processor.jobs.remember_details()  # what the calendar entries made here will show
 
     def add(self, email: str, name: str, organisation: str | None, mail: bool) -> Outcome:
         address = self._participant_address(email)
@@ -185,8 +186,7 @@ class Desk:
 
     def _address_replies(self, old: Registration, new: Registration,
                          now: dt.datetime) -> list:
-        kind = {Status.CONFIRMED: ReplyKind.CONFIRMATION,
-                Status.WAITLISTED: ReplyKind.WAITLISTED}.get(new.status)
+        kind = status_reply(new.status)
         if kind is None:
             return []
         compose = self.processor.composer.reply
@@ -206,7 +206,7 @@ class Desk:
                 state = reg.status.value if reg else "not registered"
                 raise OrganiserError(f"{email} is not on the waitlist ({state})")
             plan = realise(Decision(Action.NOOP, "", (moved_up(reg),)), {email: reg},
-                           self.processor.version, self.processor._new_uid)
+                           self.processor.version, self.processor.new_uid)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
                          list(plan.registrations), self.processor.compose(plan.replies, now),
                          now)
@@ -221,8 +221,7 @@ class Desk:
         reg = self.store.registrations([email]).get(email)
         if reg is None:
             raise OrganiserError(f"{email} is not registered")
-        kind = {Status.CONFIRMED: ReplyKind.CONFIRMATION,
-                Status.WAITLISTED: ReplyKind.WAITLISTED}.get(reg.status)
+        kind = status_reply(reg.status)
         if kind is None:
             raise OrganiserError(f"{email} has cancelled; use `mailbot add` to register again")
         now = now_utc()
@@ -295,7 +294,7 @@ class Desk:
                        f"{_n(counts['mails'], 'mail')}")
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
-        due = self.processor.purge_due()
+        due = self.processor.jobs.purge_due()
         if now < due and not force:
             return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
                            f"([privacy] retain_days_after_event = "
@@ -338,15 +337,6 @@ class Desk:
                              f"(see: mailbot review)")
 
 
-_OUTCOME_WORDS = {
-    "register": "register", "cancel": "cancel", "ignore": "no reply (automatic mail or "
-    "too old)", "review": "left flagged for you (review)", "noop": "no reply needed",
-    FOREIGN: "not addressed to us: left alone", ALREADY: "handled before: only moved",
-    WAITING: "handled before: still waiting for review", ATTENTION: "answered, and left "
-    "flagged for you (it also asks something)",
-}
-
-
 def inbox_preview(processor: Processor, inbox: Inbox) -> list[str]:
     """What `run` would do with each mail in the inbox now — decided and recorded in the
     processor's store, which must be a private copy (nothing is sent, moved or flagged)."""
@@ -363,7 +353,7 @@ def inbox_preview(processor: Processor, inbox: Inbox) -> list[str]:
                 FOREIGN, ALREADY, WAITING) else ""
             lines += ["", f"{mail.received_at.astimezone(tz):%d.%m.%Y %H:%M}  "
                           f"{parsed.sender or '(unreadable sender)'}: {parsed.subject or '–'}",
-                      f"  → {_OUTCOME_WORDS.get(outcome, outcome)}{reason}"]
+                      f"  → {outcome_words(outcome)}{reason}"]
             for reply in store.replies_after(last):
                 lines.append(f"  → would send: {reply['kind']} to {reply['recipient']}")
                 last = reply["id"]

@@ -11,22 +11,15 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from dataclasses import dataclass
 from email.message import Message
 
 from flufl.bounce import all_failures
 
+from mailbot.core.models import Bounce
 from mailbot.core.text import ADDR_RE
 
 _STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 _ORIGINAL_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]{1,250}>)", re.IGNORECASE | re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Bounce:
-    failed: tuple[str, ...]  # addresses reported as failed for good, lower-case
-    status: str  # the DSN status code, e.g. "5.1.1" ("" when the report gives none)
-    original_ids: tuple[str, ...]  # Message-IDs quoted from the returned mail
 
 
 def read(raw: bytes) -> Bounce | None:

@@ -69,7 +69,8 @@ _OWN_GREETING = re.compile(r"^[ \t>]*(?:Guten Tag|Hello)(?: [^\n]{1,125})?,[ \t]
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _READ_HEADERS = {"subject", "message-id", "auto-submitted", "precedence", "return-path",
                  "x-autoreply", "x-autorespond", "x-ms-exchange-generated-message-source",
-                 "content-type", "disposition-notification-to", "date"}
+                 "content-type", "disposition-notification-to", "date", "x-spam-flag",
+                 "x-spam-status", "x-spam", "x-loop", "x-mailing-list", "mailing-list"}
 _PARSER = email.parser.BytesParser(policy=email.policy.compat32)
 _HEADER_PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 _html = html2text.HTML2Text()
@@ -99,7 +100,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         msg = _HEADER_PARSER.parsebytes(raw[:head_end])
     else:
         msg = _PARSER.parsebytes(raw)
-    headers = _headers(msg)
+    headers, values = _headers(msg)
     message_id = valid_message_id(headers.get("message-id", ""))
     key = message_id or content_key(raw)
     sender, sender_name = parse_from(_raw_header(msg, "from"))
@@ -129,6 +130,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         auth_results=tuple(decode_header(v)[:2000] for k, v in msg.raw_items()
                            if k.lower() == "authentication-results")[:20],
         language=guess_language(text),
+        header_values=values,
     )
 
 
@@ -186,15 +188,16 @@ def _raw_header(msg: Message, name: str) -> str:
     return next((v for k, v in msg.raw_items() if k.lower() == name), "")
 
 
-def _headers(msg: Message) -> dict[str, str]:
-    """Lower-case name → unfolded value (first occurrence wins); decoded where a rule reads
-    the text (Subject, Precedence …), raw for the rest (Received lines and the like)."""
-    out: dict[str, str] = {}
+def _headers(msg: Message) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Lower-case name → unfolded value (first occurrence wins), and name → every value;
+    decoded where a rule reads the text (Subject, Precedence …), raw for the rest
+    (Received lines and the like)."""
+    every: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         key = name.strip().lower()
-        if key not in out:
-            out[key] = decode_header(value) if key in _READ_HEADERS else _FOLD.sub(" ", value)
-    return out
+        text = decode_header(value) if key in _READ_HEADERS else _FOLD.sub(" ", value)
+        every.setdefault(key, []).append(text)
+    return ({k: v[0] for k, v in every.items()}, {k: tuple(v) for k, v in every.items()})
 
 
 def decode_header(value: str) -> str:
@@ -293,7 +296,7 @@ def calendar_method(msg: Message) -> str | None:
             method = part.get_param("method")
             if isinstance(method, str):
                 return method.strip().upper()[:20]
-            data = part.get_payload(decode=True) or b""
+            data = _decoded(part)
             m = re.search(rb"^METHOD:(\w+)", data, re.MULTILINE)
             return m[1].decode("ascii").upper() if m else "UNKNOWN"
     return None
@@ -311,7 +314,7 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
     for part in msg.walk():
         if part.get_content_type() != "text/calendar":
             continue
-        data = part.get_payload(decode=True) or b""
+        data = _decoded(part)
         text = _ICAL_UNFOLD.sub("", decode_bytes(data[:200_000], part.get_content_charset()))
         m = _ATTENDEE.search(text)
         if not m:
@@ -326,8 +329,14 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
     return None
 
 
+def _decoded(part: Message) -> bytes:
+    """A part's payload, transfer-decoded (a multipart part has none: empty)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _part_text(part: Message) -> str:
-    data = part.get_payload(decode=True) or b""
+    data = _decoded(part)
     text = decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
     if "flowed" in part.get("content-type", "").lower() and str(
             part.get_param("format", "")).lower() == "flowed":

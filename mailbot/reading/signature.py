@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from mailbot.core.text import clean_text
 
@@ -147,7 +148,7 @@ _LEGAL_FORM = re.compile(r"\be\.\s?V\.|gGmbH|GmbH|\bgUG\b|Stiftung|[Vv]erband\b|
                          r"|\bStadt\b|\bKreis\b|Landkreis|Hochschule|Universität|Ministerium")
 
 
-def organisation_from(lines: list[str]) -> str | None:
+def organisation_from(lines: Sequence[str]) -> str | None:
     """The signature line that names an organisation (not the job title or phone);
     a line with a legal form or a public body ("e.V.", "Stiftung", "Stadt") wins."""
     best, best_score = None, 0.0

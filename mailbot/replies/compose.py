@@ -22,13 +22,21 @@ import email.policy
 import email.utils
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from markupsafe import Markup, escape
 
 from mailbot.config import Config
-from mailbot.core.models import Participant, Registration, Reply, ReplyKind, Status
+from mailbot.core.models import (
+    OrganiserKind,
+    Participant,
+    Registration,
+    Reply,
+    ReplyKind,
+    Status,
+)
 from mailbot.core.text import clean_text
 from mailbot.replies import ics
 
@@ -145,7 +153,7 @@ class Composer:
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
                 lang: str, others: list[str], by: str = "", moved_up: bool = False,
-                changes: list[tuple[str, str, str]] = ()) -> tuple[str, str]:
+                changes: Sequence[tuple[str, str, str]] = ()) -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(
@@ -230,7 +238,7 @@ def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, 
     body = _multipart("mixed", [_text_part("plain", text), csv_part])
     raw = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("ascii") + body
     _check_headers(raw)
-    return Reply(recipient=config.digest.to, subject=subject, kind=ReplyKind.DIGEST,
+    return Reply(recipient=config.digest.to, subject=subject, kind=OrganiserKind.DIGEST,
                  message_id=message_id, in_reply_to=None, body=raw)
 
 

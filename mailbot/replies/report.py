@@ -21,6 +21,7 @@ from mailbot.core.models import (
     Decision,
     ParsedMail,
     Reply,
+    StatusFacts,
     Summary,
 )
 from mailbot.reading.names import PARTICLES
@@ -35,14 +36,13 @@ def local(value: str | None, tz: dt.tzinfo) -> str:
     return f"{dt.datetime.fromisoformat(value).astimezone(tz):%d.%m.%Y %H:%M:%S}"
 
 
-def format_status(config: Config, registrations: dict[str, int], review: int,
-                  outbox: dict[str, int], failed: list[dict[str, Any]],
-                  last_poll: tuple[str, str] | None, last_error: tuple[str, str] | None,
-                  clean_poll: tuple[str, str] | None = None, burst: int = 0,
-                  refused: Sequence[tuple[str, str, str]] = (),
-                  budget: tuple[int, int] | None = None, undeliverable: int = 0) -> str:
-    """The overview; ``refused``: (part, error, since) of each refused login, shown first
-    as NOT WORKING."""
+def format_status(config: Config, facts: StatusFacts) -> str:
+    """The overview; refused logins are shown first as NOT WORKING."""
+    registrations, review, outbox, failed = (facts.registrations, facts.review, facts.outbox,
+                                             facts.failed)
+    last_poll, last_error, clean_poll = facts.last_poll, facts.last_error, facts.clean_poll
+    burst, refused, budget = facts.burst, facts.refused, facts.budget
+    undeliverable = facts.undeliverable
     event, tz = config.event, config.event.tz
     head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
         f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
@@ -213,13 +213,30 @@ def preview_text(own: str, parsed: ParsedMail, reading: Reading,
     for number, reply in enumerate(replies, 1):
         msg = email.message_from_bytes(reply.body, policy=email.policy.default)
         calendar = any(p.get_content_type() == "text/calendar" for p in msg.walk())
+        text = msg.get_body(("plain",))
         lines += ["", f"Reply {number} of {len(replies)}: {reply.kind.value} to "
                       f"{reply.recipient}" + (" (with calendar entry)" if calendar else ""),
                   f"Subject: {reply.subject}", "-" * 60,
-                  msg.get_body(("plain",)).get_content().rstrip()]
+                  text.get_content().rstrip() if text else "(no plain text)"]
     if not replies:
         lines += ["", "No reply."]
     return "\n".join(lines)
+
+
+# what became of one mail, as `preview --inbox` says it (the one home of these words;
+# MAIL_WORDS below counts them for a run's summary)
+OUTCOME_WORDS = {
+    Action.REGISTER: "register", Action.CANCEL: "cancel",
+    Action.IGNORE: "no reply (automatic mail or too old)",
+    Action.REVIEW: "left flagged for you (review)", Action.NOOP: "no reply needed",
+    FOREIGN: "not addressed to us: left alone", ALREADY: "handled before: only moved",
+    WAITING: "handled before: still waiting for review",
+    ATTENTION: "answered, and left flagged for you (it also asks something)",
+}
+
+
+def outcome_words(outcome: str) -> str:
+    return OUTCOME_WORDS.get(outcome, outcome)
 
 
 _MAIL_WORDS = (

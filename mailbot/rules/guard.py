@@ -11,40 +11,57 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from mailbot.core.addresses import mailbox, org_domain
 from mailbot.core.models import ParsedMail
 
 _ROBOT_LOCALPART = re.compile(
     r"^(?:mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|"
-    r"bounce[-+].*|.*-bounces(?:\+.*)?|noreply[-+].*|listserv|majordomo|daemon)$",
+    r"bounce[-+].*|.*-bounces(?:\+.*)?|noreply[-+].*|listserv|majordomo|daemon|"
+    # a list's system addresses (RFC 2142; those Pigeonhole's vacation never answers)
+    r"owner-.*|.*-owner(?:\+.*)?|.*-request(?:\+.*)?)$",
     re.IGNORECASE,
 )
 
 
+def values(mail: ParsedMail, name: str) -> tuple[str, ...]:
+    """Every value of header ``name`` (lower-case) in ``mail``, in order."""
+    found = mail.header_values.get(name)
+    if found is None:
+        return (mail.headers[name],) if name in mail.headers else ()
+    return found
+
+
 def auto_submitted(mail: ParsedMail, own: str) -> str | None:
-    value = mail.headers.get("auto-submitted", "").strip().lower()
-    if value and not value.startswith("no"):
-        return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
+    for value in values(mail, "auto-submitted"):
+        value = value.strip().lower()
+        if value and not value.startswith("no"):
+            return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
     return None
 
 
 def precedence(mail: ParsedMail, own: str) -> str | None:
-    value = mail.headers.get("precedence", "").strip().lower()
-    if value in ("bulk", "list", "junk", "auto_reply", "auto-reply"):
-        return f"Massen- oder Listenmail (Precedence: {value})"
+    for value in values(mail, "precedence"):
+        value = value.strip().lower()
+        if value in ("bulk", "list", "junk", "auto_reply", "auto-reply"):
+            return f"Massen- oder Listenmail (Precedence: {value})"
     return None
+
+
+# headers only a mailing list (or a loop guard like procmail's) writes
+_LIST_HEADERS = ("x-mailing-list", "mailing-list", "x-loop")
 
 
 def list_headers(mail: ParsedMail, own: str) -> str | None:
     for name in mail.headers:
-        if name.startswith("list-"):
+        if name.startswith("list-") or name in _LIST_HEADERS:
             return f"Mailingliste ({name.title()})"
     return None
 
 
 def microsoft_auto_reply(mail: ParsedMail, own: str) -> str | None:
-    if mail.headers.get("x-autoreply") or mail.headers.get("x-autorespond"):
+    if any(v.strip() for v in values(mail, "x-autoreply") + values(mail, "x-autorespond")):
         return "automatische Antwort (X-Autoreply)"
-    if "oof" in mail.headers.get("x-ms-exchange-generated-message-source", "").lower():
+    if any("oof" in v.lower() for v in values(mail, "x-ms-exchange-generated-message-source")):
         return "Abwesenheitsnotiz (Exchange)"
     return None
 
@@ -75,8 +92,7 @@ def report(mail: ParsedMail, own: str) -> str | None:
 
 
 def empty_return_path(mail: ParsedMail, own: str) -> str | None:
-    value = mail.headers.get("return-path")
-    if value is not None and value.strip() in ("", "<>"):
+    if any(v.strip() in ("", "<>") for v in values(mail, "return-path")):
         return "Unzustellbarkeitsmeldung (leerer Return-Path)"
     return None
 
@@ -84,6 +100,33 @@ def empty_return_path(mail: ParsedMail, own: str) -> str | None:
 def robot_sender(mail: ParsedMail, own: str) -> str | None:
     if mail.sender and _ROBOT_LOCALPART.match(mail.sender.partition("@")[0]):
         return f"Absender ist kein Mensch ({mail.sender})"
+    return None
+
+
+# a mailing list's envelope sender (Mailman, Sympa, Majordomo); not a mail service's
+# "bounce+…" one, which a web form's mail may carry too
+_LIST_RETURN_PATH = re.compile(
+    r"^(?:owner-.*|.*-owner(?:\+.*)?|.*-request(?:\+.*)?|.*-bounces(?:\+.*)?)$",
+    re.IGNORECASE)
+
+
+def robot_return_path(mail: ParsedMail, own: str) -> str | None:
+    """The envelope sender (Return-Path) of a mailing list: a list's copy, whatever its
+    From says."""
+    for value in values(mail, "return-path"):
+        local = value.strip().strip("<>").rpartition("@")[0]
+        if local and _LIST_RETURN_PATH.match(local):
+            return "Mail einer Liste oder eines Systems (Return-Path)"
+    return None
+
+
+def spam(mail: ParsedMail) -> str | None:
+    """The spam filter's verdict (SpamAssassin's X-Spam-Flag/X-Spam-Status, rspamd's
+    X-Spam): such mail may carry a forged sender, so no reply (the Zoom details would go
+    to a victim as backscatter) — but a person's mail may be misjudged: a human looks."""
+    for name in ("x-spam-flag", "x-spam-status", "x-spam"):
+        if any(v.strip().lower().startswith("yes") for v in values(mail, name)):
+            return f"vom Spamfilter als Spam eingestuft ({name.title()}) – keine Antwort"
     return None
 
 
@@ -113,6 +156,7 @@ RULES: tuple[Callable[[ParsedMail, str], str | None], ...] = (
     robot_subject,
     empty_return_path,
     robot_sender,
+    robot_return_path,
 )
 
 
@@ -139,6 +183,11 @@ def spoofed(mail: ParsedMail, authserv_id: str | None) -> str | None:
 _SPOOFED = "DMARC-Prüfung fehlgeschlagen – Absender womöglich gefälscht"
 
 
+def suspicious(mail: ParsedMail, authserv_id: str | None) -> str | None:
+    """Why a human must look before anybody is answered: a forged sender or spam."""
+    return spoofed(mail, authserv_id) or spam(mail)
+
+
 # -- abuse budgets: how many strangers one mail, one sender, one domain may make us mail --
 
 # Domains where one domain holds millions of unrelated people: a burst is counted per
@@ -155,34 +204,36 @@ BURST = "Anmeldewelle"  # how the reason of a burst begins (counted in `status`)
 
 
 def burst_key(address: str) -> str:
-    """What a burst of new registrations is counted by: the domain, or for freemail the
-    address itself."""
-    domain = address.rpartition("@")[2]
-    return address if domain in FREEMAIL else domain
+    """Whose budget an address draws on — one owner's, however spelled: the registrable
+    domain (``a.evil.example`` and ``b.evil.example`` are ``evil.example``), or at a
+    freemail domain the mailbox without ``+tag`` (and without dots at Gmail)."""
+    domain = org_domain(address)
+    return mailbox(address) if domain in FREEMAIL else domain
 
 
 @dataclass(frozen=True)
 class Usage:
     """What the budgets have used so far (read from the store for one mail)."""
 
-    replies_per_address: Counter[str] = field(default_factory=Counter)  # last 24 h
-    replies_per_domain: Counter[str] = field(default_factory=Counter)  # last 24 h
+    replies_per_address: Counter[str] = field(default_factory=Counter)  # mailbox, 24 h
+    replies_per_domain: Counter[str] = field(default_factory=Counter)  # org domain, 24 h
     others_by_sender: int = 0  # people registered by this sender and mailed, last 24 h
     others_overall: int = 0  # people registered by anybody else and mailed, last hour
     new_per_key: Mapping[str, int] = field(default_factory=dict)  # burst_key → last hour
+    others_today: int = 0  # people registered by anybody else and mailed, last 24 h
 
 
 def reply_cap(recipients: list[str], usage: Usage, per_address: int,
               per_domain: int) -> str | None:
-    """A reply beyond the daily caps per address or per domain (this mail's own replies
-    counted as they come)."""
+    """A reply beyond the daily caps per mailbox or per registrable domain (this mail's
+    own replies counted as they come): ``p+1@`` and ``p+2@`` share one budget."""
     address_count, domain_count = Counter(usage.replies_per_address), Counter(
         usage.replies_per_domain)
     for address in recipients:
-        domain = address.rpartition("@")[2]
-        if address_count[address] >= per_address or domain_count[domain] >= per_domain:
+        box, domain = mailbox(address), org_domain(address)
+        if address_count[box] >= per_address or domain_count[domain] >= per_domain:
             return f"Antwortlimit pro Tag erreicht ({address}) – keine Anmeldung ohne Antwort"
-        address_count[address] += 1
+        address_count[box] += 1
         domain_count[domain] += 1
     return None
 
@@ -206,6 +257,15 @@ def others_per_hour(others: list[str], usage: Usage, most: int) -> str | None:
     if others and usage.others_overall + len(others) > most:
         return (f"mehr als {most} von anderen angemeldete Personen in einer Stunde "
                 f"(max_others_per_hour) – keine Mail an sie")
+    return None
+
+
+def others_per_day(others: list[str], usage: Usage, most: int) -> str | None:
+    """People who never wrote to us, mailed because someone else named them: at most
+    ``most`` a day overall, however many senders (or spellings of one) there are."""
+    if others and usage.others_today + len(others) > most:
+        return (f"mehr als {most} von anderen angemeldete Personen an einem Tag "
+                f"(max_others_per_day) – keine Mail an sie")
     return None
 
 

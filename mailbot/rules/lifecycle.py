@@ -12,7 +12,7 @@ from mailbot.core.models import Registration, ReplyKind, Status, Step
 
 
 def next_registration(step: Step, existing: Registration | None, mail_key: str,
-                      now: dt.datetime, new_uid: str) -> Registration | None:
+                      now: dt.datetime | None, new_uid: str) -> Registration | None:
     """The row a step leaves behind, or None when the row stays as it is. ``now`` is when
     the mail arrived: it orders registrations (and a waitlist) by arrival.
 
@@ -25,16 +25,19 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
                 and person.organisation != existing.organisation):
             return replace(existing, organisation=person.organisation)  # a correction
         return None
+    if existing is not None and step.status is Status.CANCELLED:
+        return replace(existing, status=Status.CANCELLED,
+                       ics_sequence=existing.ics_sequence + 1)
+    if existing is not None and existing.status is Status.WAITLISTED and \
+            step.status is Status.CONFIRMED:
+        return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
+    if now is None:  # only a change of an existing row is made without a mail (a promotion)
+        raise ValueError("a new registration needs the time its mail arrived")
     if existing is None:
         return Registration(email=person.email, name=person.name,
                             organisation=person.organisation, status=step.status,
                             ics_uid=new_uid, ics_sequence=0, registered_at=now,
                             message_id=mail_key, registered_by=step.registered_by)
-    if step.status is Status.CANCELLED:
-        return replace(existing, status=Status.CANCELLED,
-                       ics_sequence=existing.ics_sequence + 1)
-    if existing.status is Status.WAITLISTED and step.status is Status.CONFIRMED:
-        return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
     return Registration(email=person.email, name=person.name or existing.name,
                         organisation=person.organisation or existing.organisation,
                         status=step.status, ics_uid=existing.ics_uid,
@@ -125,3 +128,10 @@ def announcements(registrations: list[Registration], version: str, cancelled: bo
 def purge_due(event: EventConfig, retain_days: int) -> dt.datetime:
     """When the retention period ends: the event's end + retain_days_after_event."""
     return event.end + dt.timedelta(days=retain_days)
+
+
+def status_reply(status: Status) -> ReplyKind | None:
+    """The reply that tells a person her current state: the confirmation with the
+    details, or the waitlist notice; None for a cancelled row (nothing to resend)."""
+    return {Status.CONFIRMED: ReplyKind.CONFIRMATION,
+            Status.WAITLISTED: ReplyKind.WAITLISTED}.get(status)

@@ -194,11 +194,11 @@ def _register(mail: Request, situation: Situation, event: EventConfig) -> Decisi
                         f"mehr als {situation.max_participants} Personen in einer Mail")
     late = situation.deadline_applies and situation.received_at > event.deadline
     if late or event.cancelled:
-        steps = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
+        closed = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
         reason = ("Veranstaltung abgesagt" if event.cancelled
                   else "nach dem Anmeldeschluss eingegangen")
-        return Decision(Action.REGISTER, reason, steps)
-    steps = []
+        return Decision(Action.REGISTER, reason, closed)
+    steps: list[Step] = []
     confirmed = situation.confirmed_count
     for person in people:
         by = _by(mail, person)
@@ -274,6 +274,7 @@ def within_budget(decision: Decision, mail: Request | ParsedMail, usage: Usage,
               or guard.unlisted_sender(others, listed)
               or guard.others_per_sender(others, usage, limits.max_others_per_sender_per_day)
               or guard.others_per_hour(others, usage, limits.max_others_per_hour)
+              or guard.others_per_day(others, usage, limits.max_others_per_day)
               or guard.domain_burst(new, usage, limits.max_new_per_domain_per_hour))
     return Decision(Action.REVIEW, reason) if reason else decision
 
@@ -283,8 +284,10 @@ HOUR = dt.timedelta(hours=1)
 
 
 def asked_key(sender: str) -> str:
-    """The notice key for people registered by ``sender`` (a hash: no address in keys)."""
-    return ASKED + hashlib.sha256(sender.lower().encode()).hexdigest()[:16]
+    """The notice key for people registered by ``sender`` — by whose budget the sender
+    draws on (:func:`guard.burst_key`: all of one domain's or one mailbox's spellings);
+    a hash: no address in keys."""
+    return ASKED + hashlib.sha256(guard.burst_key(sender.lower()).encode()).hexdigest()[:16]
 
 
 def asked(decision: Decision) -> list[tuple[str, str]]:
@@ -351,12 +354,12 @@ def realise(decision: Decision, existing: Mapping[str, Registration], version: s
     registrations, replies = [], []
     names = tuple(s.participant.name or s.participant.email for s in decision.steps
                   if s.reply is not ReplyKind.ON_BEHALF)
-    writers = {p.email for p in request.people} | {request.sender} if request else set()
+    writers = {*(p.email for p in request.people), request.sender} if request else set()
     key, arrival = (request.key, request.arrival) if request else ("", None)
     language = request.language if request else None
     for step in decision.steps:
         old = existing.get(step.participant.email)
-        new = next_registration(step, old, key, arrival, new_uid())  # type: ignore[arg-type]
+        new = next_registration(step, old, key, arrival, new_uid())
         mine = step.participant.email in writers  # not someone moved up the waitlist
         if new is not None and mine and language:
             new = replace(new, language=language)

@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import enum
 from email.message import EmailMessage
 
 from mailbot.config import Config
-from mailbot.core.models import Action, Reply
+from mailbot.core.models import Action, OrganiserKind, Reply, StatusFacts
 from mailbot.replies.report import format_status
 from mailbot.rules import guard
 from mailbot.rules.rate import remaining_today
 from mailbot.store import Store, iso
 
 PARTS = {"imap": "IMAP (reading mail)", "smtp": "SMTP (sending replies)"}
-
-
-class OrganiserKind(enum.StrEnum):
-    """The outbox kind of mails to the organiser (not a reply to a participant: no
-    template, never in `sample-replies`)."""
-
-    ALERT = "alert"  # a server refuses mailbot's login
 
 
 ALERT = OrganiserKind.ALERT.value  # the outbox kind and notice key prefix of these mails
@@ -100,7 +92,7 @@ def alert(config: Config, part: str, error: str, since: str,
 
     key = valid_message_id(message_id) or message_id
     reply = Reply(recipient=contact.address, subject=str(msg["Subject"]),
-                  kind=OrganiserKind.ALERT,  # type: ignore[arg-type]
+                  kind=OrganiserKind.ALERT,
                   message_id=message_id, in_reply_to=None, body=body)
     row = {"message_id": key, "sender": contact.address, "subject": str(msg["Subject"]),
            "received_at": iso(now), "action": Action.REVIEW.value,
@@ -157,13 +149,13 @@ def status_text(config: Config, store: Store) -> tuple[str, list[tuple[str, str,
     """The overview `mailbot status` prints and the digest carries (one text for both),
     and the refused logins (non-empty: not working)."""
     refused = problems(store)
-    text = format_status(
-        config, store.counts("registrations", "status"), len(store.for_review()),
+    text = format_status(config, StatusFacts(
+        store.counts("registrations", "status"), len(store.for_review()),
         store.counts("outbox", "status"), store.failed_replies(),
         store.get_state("last_poll"), store.get_state("last_error"),
         store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST),
-        refused=refused, budget=_budget(config, store),
-        undeliverable=store.undeliverable_count())
+        refused=tuple(refused), budget=_budget(config, store),
+        undeliverable=store.undeliverable_count()))
     return text, refused
 
 

@@ -1,5 +1,5 @@
 """The scheduled jobs of the service: free places to the waitlist, reminders, announcements
-of changed details, the end of the retention period. Part of :class:`service.Processor`."""
+of changed details, the end of the retention period. The Processor holds one (``jobs``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 
 from mailbot.config import Config
 from mailbot.core.models import Action, Decision, Participant, Registration, Reply, ReplyKind
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.rules.policy import (
+    ReplySpec,
     announcements,
     changed_details,
     due_reminders,
@@ -28,12 +30,21 @@ log = logging.getLogger(__name__)
 
 
 class Jobs:
-    """The scheduled jobs, on the Processor's configuration, store and composer."""
+    """The scheduled jobs, on the Processor's configuration, store and composer.
 
-    config: Config
-    store: Store
-    composer: Composer
-    version: str
+    ``compose`` turns a plan's reply specs into replies and ``new_uid`` makes a calendar
+    UID: both are the Processor's, handed over so that a promotion's reply is composed
+    exactly like a mail's."""
+
+    def __init__(self, config: Config, store: Store, composer: Composer, version: str,
+                 compose: Callable[[Iterable[ReplySpec], dt.datetime], list[Reply]],
+                 new_uid: Callable[[], str]):
+        self.config = config
+        self.store = store
+        self.composer = composer
+        self.version = version
+        self.compose = compose
+        self.new_uid = new_uid
 
     def fill_places(self) -> int:
         """Free places (capacity raised, a confirmed person erased) go to the waitlist, first
@@ -46,7 +57,7 @@ class Jobs:
                     break
                 decision, head = found
                 now = now_utc()
-                plan = realise(decision, {head.email: head}, self.version, self._new_uid)
+                plan = realise(decision, {head.email: head}, self.version, self.new_uid)
                 try:
                     replies = self.compose(plan.replies, now)
                 except ComposeError as exc:

@@ -1,6 +1,6 @@
 """The loop: reads the inbox in batches, hands each mail to the service, moves or flags it;
 keeps the connection (IMAP IDLE, backoff), tells systemd (sd_notify, watchdog), obeys
-signals. What is done with a mail is service.py.
+signals. What is done with a mail is processor.py.
 
 Per batch: record every mail (one commit) → send the outbox → move or flag. A crash before
 the commit loses nothing: nothing of the batch was sent or moved yet.
@@ -44,9 +44,11 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
     for batch in inbox.batches():
         heartbeat()
         processor.store.check_file()  # deleted or replaced: stop before anything is moved
-        to_move, to_flag, to_leave = [], [], []
+        to_move: list[str] = []
+        to_flag: list[str] = []
+        to_leave: list[str] = []
         _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave, heartbeat)
-        processor.flush(summary, stop)
+        processor.sending.flush(summary, stop)
         processor.store.check_file()
         heartbeat()  # each IMAP command may take 0.4 x WatchdogSec: a ping before each step
         inbox.done(to_move)
@@ -99,7 +101,7 @@ def _open_inbox_noting(config: Config, processor: Processor) -> Inbox:
     except InboxError as exc:
         processor.store.set_state("last_error", str(exc), now_utc())
         if isinstance(exc, InboxLoginError):
-            processor.login_refused("imap", str(exc))
+            processor.sending.login_refused("imap", str(exc))
         raise
     health.working(processor.store, "imap", now_utc())
     return inbox

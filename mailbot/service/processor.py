@@ -3,7 +3,7 @@
 One mail's path: parse → is it ours? → already handled? → loop guard → classify → decide →
 compose → record (the mail's rows together). The scheduled jobs (promote, remind, announce,
 purge, digest) are in jobs.py, sending and the Sent copies in sending.py; the loop that
-reads the inbox in batches, moves and flags is daemon.py.
+reads the inbox in batches, moves and flags is loop.py.
 A mail that was recorded but not yet moved (a crash, a lost connection) is recognised by
 its key on the next run and only moved: never answered twice.
 """
@@ -18,12 +18,10 @@ from collections.abc import Iterable
 
 from mailbot.config import Config
 from mailbot.core.models import (
-    ALREADY,
     ATTENTION,
-    FOREIGN,
-    WAITING,
     Action,
     InboundMail,
+    OrganiserKind,
     ParsedMail,
     Participant,
     Reading,
@@ -55,6 +53,7 @@ from mailbot.rules.policy import (
     budget_addresses,
     event_version,
 )
+from mailbot.rules.triage import BouncedReply, before_reading, cannot_compose, decide_bounce
 from mailbot.service.digest import queue_digest
 from mailbot.service.jobs import Jobs
 from mailbot.service.sending import Sending
@@ -70,19 +69,19 @@ def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
     return "\n".join(kept)[:limit]
 
 
-class Processor(Jobs, Sending):
+class Processor:
     """The use cases for one configuration: build once; the loop (daemon.run_round) hands
     it each mail and calls :meth:`begin_round` and :meth:`end_round` around them."""
 
     def __init__(self, config: Config, store: Store, transport: Transport | None):
         self.config = config
         self.store = store
-        self.transport = transport
         self.composer = Composer(config)
         self.own = config.contact.address
-        self.smtp_failing = False
         self.version = event_version(config.event, config.zoom)
-        self.copy_failing = False  # copies to the Sent folder fail (logged once)
+        self.sending = Sending(config, store, transport)
+        self.jobs = Jobs(config, store, self.composer, self.version, self.compose,
+                         self.new_uid)
         store.use_time_zone(config.event.timezone, now_utc())  # the views show local time
 
     # -- one mail ---------------------------------------------------------------------
@@ -96,13 +95,14 @@ class Processor(Jobs, Sending):
         except Exception as exc:  # noqa: BLE001 - any input must end as a visible outcome
             log.warning("cannot parse mail %s: %s", mail.ref, type(exc).__name__)
             return self._for_human(mail, f"Mail nicht lesbar ({type(exc).__name__})")
-        if self.own not in parsed.recipients or self.our_digest(parsed):
-            return FOREIGN
+        for_us = self.own in parsed.recipients
+        early = before_reading(for_us, for_us and self.our_digest(parsed))
+        if early is not None:
+            return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            done = self.store.handled(parsed.key)
-            if done is not None:
-                action, attention = done
-                return WAITING if action == Action.REVIEW or attention else ALREADY
+            early = before_reading(True, False, self.store.handled(parsed.key))
+            if early is not None:
+                return early
             try:
                 robot = guard.check(parsed, self.own)  # once per mail: bounce and request
                 decision = self.bounced(parsed, mail) if robot else None
@@ -111,7 +111,7 @@ class Processor(Jobs, Sending):
                 replies = self.compose(plan.replies, now_utc())
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
-                plan = Plan(Decision(Action.REVIEW, f"Antwort nicht erstellbar ({exc})"[:200]))
+                plan = Plan(cannot_compose(str(exc)))
                 replies = []
             decision = plan.decision
             self.store.record(self._message_row(parsed, mail, plan), list(plan.registrations),
@@ -128,50 +128,36 @@ class Processor(Jobs, Sending):
         """Our daily digest, come back to the contact address ([digest] to): the organiser's
         to read in the inbox, left as it is — never answered, never swept into Processed."""
         return (parsed.sender == self.own.lower() and parsed.message_id is not None
-                and self.store.is_ours(parsed.message_id, ReplyKind.DIGEST.value))
+                and self.store.is_ours(parsed.message_id, OrganiserKind.DIGEST.value))
 
     def bounced(self, parsed: ParsedMail, mail: InboundMail) -> Decision | None:
-        """A bounce of one of our replies: the reply is marked ``bounced``, the address
-        undeliverable, and the bounce left for a human (never answered). None for any
-        other mail (also for bounces of mail that is not ours: the robot rule ignores it).
-        Asked only for a mail the robot rule (guard.check) stops: a bounce is a robot's."""
+        """A bounce of one of our replies (rules.triage.decide_bounce says what it means);
+        None for any other mail. Asked only for a mail the robot rule (guard.check) stops:
+        a bounce is a robot's."""
         found = bounce.read(mail.raw)
         if found is None:
             return None
-        reply = self.store.bounced_reply(found.original_ids, found.failed)
-        if reply is None:
-            return self._unproven_bounce(found)
-        address = reply["recipient"]
-        self.store.mark_bounced(reply["id"], address, found.status, now_utc())
-        reason = (f"Unzustellbar: {reply['kind']} an {address} kam zurück"
-                  f"{f' ({found.status})' if found.status else ''}; keine Erinnerungen mehr")
-        reg = self.store.registrations([address]).get(address)
-        if reg is not None and reg.status is Status.CONFIRMED and \
-                self.store.first_waitlisted() is not None:
-            reason += "; bestätigt, und andere warten auf einen Platz"
-        log.warning("reply %d to %s bounced (%s)", reply["id"], address, found.status or "-")
-        return Decision(Action.REVIEW, reason[:200])
-
-    def _unproven_bounce(self, found: bounce.Bounce) -> Decision | None:
-        """A bounce that quotes no Message-ID of our reply to an address it reports as
-        failed changes nobody: anyone can write one naming a participant. When it names
-        someone we replied to, or quotes a reply of ours to another address (a forwarded
-        address failed), a human looks (left flagged); otherwise it is a bounce of mail we
-        did not send (the robot rule)."""
-        ours = self.store.replied_to(found.failed)
-        returned = self.store.quoted_replies(found.original_ids)
-        if not ours and not returned:
-            return None
-        log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
-                    "changed, left for review")
-        failed = ", ".join(found.failed)
-        reason = (f"Unzustellbar-Meldung für {failed} zu unserer Antwort an "
-                  f"{', '.join(returned)}" if returned else
-                  f"Unzustellbar-Meldung für {failed} ohne eine Message-ID unserer Antworten")
-        return Decision(Action.REVIEW, f"{reason}: nichts geändert, bitte prüfen"[:200])
+        row = self.store.bounced_reply(found.original_ids, found.failed)
+        reply = None
+        if row is not None:
+            reg = self.store.registrations([row["recipient"]]).get(row["recipient"])
+            waits = reg is not None and reg.status is Status.CONFIRMED and \
+                self.store.first_waitlisted() is not None
+            reply = BouncedReply(row["id"], row["recipient"], row["kind"], waits)
+        verdict = decide_bounce(
+            found, reply, self.store.replied_to(found.failed) if reply is None else [],
+            self.store.quoted_replies(found.original_ids) if reply is None else [])
+        if verdict.mark is not None:
+            self.store.mark_bounced(verdict.mark.id, verdict.mark.recipient, found.status,
+                                    now_utc())
+            log.warning("reply %d bounced (%s)", verdict.mark.id, found.status or "-")
+        elif verdict.decision is not None:
+            log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
+                        "changed, left for review")
+        return verdict.decision
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
-                  now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
+                  now: dt.datetime, **extra: bool) -> tuple[Situation, dict]:
         """What decide() must know about these people now, and their current rows (the
         first on the waitlist included, who may move up)."""
         existing = self.store.registrations(p.email for p in people)
@@ -199,9 +185,9 @@ class Processor(Jobs, Sending):
         """:meth:`request` with the loop guard's verdict already known (``robot``)."""
         authserv = self.config.imap.authserv_id if self.config.imap else None
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
-                          robot=robot, suspicious=guard.spoofed(parsed, authserv))
+                          robot=robot, suspicious=guard.suspicious(parsed, authserv))
 
-    def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
+    def plan(self, request: Request, budget: bool = True, **extra: bool) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
         same for a mail and an organiser's change (``budget=False``: no abuse budget)."""
         now = now_utc()
@@ -209,7 +195,7 @@ class Processor(Jobs, Sending):
         usage = self.usage(request, budget_addresses(request, situation), now) if budget \
             else None
         return policy.plan(request, situation, self.config.event, existing, self.version,
-                           self._new_uid, usage, self.config.limits)
+                           self.new_uid, usage, self.config.limits)
 
     def usage(self, request: Request, addresses: list[str], now: dt.datetime) -> guard.Usage:
         """What the abuse budgets have used so far, for these addresses."""
@@ -221,6 +207,7 @@ class Processor(Jobs, Sending):
         return guard.Usage(
             per_address, per_domain, others_by_sender=by_sender,
             others_overall=self.store.count_notices(ASKED, now - HOUR),
+            others_today=self.store.count_notices(ASKED, now - DAY),
             new_per_key=self.store.new_registrations(
                 (guard.burst_key(a) for a in addresses), request.arrival - HOUR))
 
@@ -261,7 +248,7 @@ class Processor(Jobs, Sending):
         where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
         return f"left_alone {where} for {self.own}"
 
-    def _new_uid(self) -> str:
+    def new_uid(self) -> str:
         return f"{uuid.uuid4()}@{self.config.contact.domain}"
 
     def _message_row(self, parsed: ParsedMail, mail: InboundMail, plan: Plan) -> dict:
@@ -294,31 +281,32 @@ class Processor(Jobs, Sending):
 
     # -- around each round of the inbox -----------------------------------------------
 
-    def begin_round(self, summary: Summary, stop: threading.Event | None) -> tuple | None:
+    def begin_round(self, summary: Summary, stop: threading.Event | None
+                    ) -> tuple[str, str] | None:
         """Before the inbox is read: free places filled, replies left queued by an earlier
         run sent. Returns the last error as it was (see :meth:`end_round`)."""
         self.store.check_file()
-        self.remember_details()
+        self.jobs.remember_details()
         error_before = self.store.get_state("last_error")
-        self.fill_places()
-        self.flush(summary, stop)  # replies left queued by an earlier run go first
+        self.jobs.fill_places()
+        self.sending.flush(summary, stop)  # replies left queued by an earlier run go first
         return error_before
 
     def end_round(self, inbox: Inbox, summary: Summary, stop: threading.Event | None,
-                  error_before: tuple | None) -> None:
+                  error_before: tuple[str, str] | None) -> None:
         """After the inbox was read: reminders, the digest, the retention check, the
         organiser's alert, the Sent copies; an older error marked as resolved."""
-        reminders = self.remind()
+        reminders = self.jobs.remind()
         if reminders:
             summary.replies[ReplyKind.REMINDER.value] += reminders
-            self.flush(summary, stop)
+            self.sending.flush(summary, stop)
         if self.config.digest.to and queue_digest(self.config, self.store, now_utc()):
-            self.flush(summary, stop)
-        self.purge_if_due(now_utc())
+            self.sending.flush(summary, stop)
+        self.jobs.purge_if_due(now_utc())
         self.store.set_state("last_poll", inbox.description, now_utc())
-        self.deliver_alerts(inbox)
+        self.sending.deliver_alerts(inbox)
         if stop is None or not stop.is_set():  # after a stop: the next round saves them
-            self.save_copies(inbox)
+            self.sending.save_copies(inbox)
         if not summary.send_errors and error_before is not None and \
                 self.store.get_state("last_error") == error_before:  # `status`: it is old
             self.store.set_state("last_clean_poll", error_before[1], now_utc())

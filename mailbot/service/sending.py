@@ -1,5 +1,5 @@
 """Sending: the outbox within the sending limits, the organiser's alerts, the copies in
-the Sent folder. Part of :class:`service.Processor`."""
+the Sent folder. The Processor holds one (``sending``)."""
 
 from __future__ import annotations
 
@@ -35,11 +35,12 @@ MARK_WAIT = 1.0  # seconds the mark "sent" waits for a database another program 
 class Sending:
     """Sends what the outbox holds, on the Processor's configuration and store."""
 
-    config: Config
-    store: Store
-    transport: Transport | None
-    smtp_failing: bool
-    copy_failing: bool
+    def __init__(self, config: Config, store: Store, transport: Transport | None):
+        self.config = config
+        self.store = store
+        self.transport = transport
+        self.smtp_failing = False
+        self.copy_failing = False  # copies to the Sent folder fail (logged once)
 
     def save_copies(self, inbox: Inbox) -> None:
         """Each sent reply once into the Sent folder ([imap] save_sent). Done after the
@@ -93,7 +94,7 @@ class Sending:
             log.warning("%d replies were on their way when mailbot last ended: sent again",
                         interrupted)
         rows = self.store.pending_replies(now_utc())
-        if not rows:
+        if not rows or self.transport is None:  # no transport (a preview): they stay queued
             return
         now, tz = now_utc(), self.config.event.tz
         chosen = [] if self._paused(now) else rate.choose(rows, self.sending_budget(now))

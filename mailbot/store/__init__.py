@@ -4,7 +4,7 @@ Tables (a documented interface for organisers; see README): ``messages`` (one ro
 handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply); and
 the organisers' views of them in German and local time (``VIEWS``). The schema and its
 numbered migrations are in ``migrations``; each table's reading and writing in its part
-(``store_messages``, ``store_registrations``, ``store_outbox``, ``store_state``), which
+(``store.messages``, ``store.registrations``, ``store.outbox``, ``store.state``), which
 ``Store`` puts together. Every mail's rows are written together (one transaction, or a
 savepoint in the batch's), before anything is sent. The store has no clock (callers pass
 ``now``), no retry rule and no knowledge of mail formats.
@@ -112,7 +112,7 @@ def explain(exc: BaseException, path: Path) -> str:
 
 class Store(Messages, Registrations, Outbox, State):
     """The database at ``path``; created 0600 with its folder 0700 when missing, whole
-    or not at all (``store_file.create``). So mailbot never leaves a 0-byte file, and one found is
+    or not at all (``store.file.create``). So mailbot never leaves a 0-byte file, and one found is
     refused, not taken as new: emptied from outside (a failed copy, a full disk) it cannot
     be told from one nothing was written into — only an earlier mailbot killed at its very
     first start made those, and deleting it then loses nothing. A context manager: ``with
@@ -355,7 +355,7 @@ class Store(Messages, Registrations, Outbox, State):
 
 # What a store call may raise: StoreError, and sqlite3's own errors of single reads and
 # writes (see StoreError). Callers catch this instead of importing sqlite3.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.Error)
+DATABASE_ERRORS: tuple[type[StoreError], type[sqlite3.Error]] = (StoreError, sqlite3.Error)
 
 
 def no_database(path: Path) -> str:
@@ -369,7 +369,7 @@ def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
     """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
     all of them — the retention period is over, and a backup must not outlive it), and
     as old half-written ones a kill left (``.mailbot-*.part``); returns the backups."""
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400

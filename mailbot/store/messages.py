@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mailbot.core.clock import iso
-from mailbot.core.models import Action, Registration, Reply
+from mailbot.core.models import NEEDS_HUMAN_SQL, Action, Registration, Reply
 from mailbot.store.rows import Tables
 
 
@@ -77,7 +77,7 @@ class Messages(Tables):
         return list(self.db.query(
             "SELECT rowid AS id, message_id, sender, subject, received_at, action, reason, "
             "excerpt "
-            "FROM messages WHERE (action = 'review' OR needs_attention = 1) "
+            f"FROM messages WHERE {NEEDS_HUMAN_SQL} "
             "AND resolved_at IS NULL ORDER BY received_at, message_id"))
 
     def resolve(self, key: str, action: str, reason: str, now: dt.datetime,

@@ -14,69 +14,71 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from mailbot.core.addresses import mailbox, org_domain
+
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["messages"].create(
+    db.table("messages").create(
         {"message_id": str, "sender": str, "subject": str, "received_at": str,
          "processed_at": str, "action": str, "reason": str},
         pk="message_id",
     )
-    db["messages"].create_index(["action"])
-    db["registrations"].create(
+    db.table("messages").create_index(["action"])
+    db.table("registrations").create(
         {"id": int, "email": str, "name": str, "organisation": str, "status": str,
          "registered_at": str, "updated_at": str, "message_id": str, "ics_uid": str,
          "ics_sequence": int},
         pk="id", not_null={"email", "status"},
     )
-    db["registrations"].create_index(["email"], unique=True)
-    db["registrations"].create_index(["status"])
-    db["outbox"].create(
+    db.table("registrations").create_index(["email"], unique=True)
+    db.table("registrations").create_index(["status"])
+    db.table("outbox").create(
         {"id": int, "recipient": str, "subject": str, "kind": str, "status": str,
          "attempts": int, "last_error": str, "message_id": str, "in_reply_to": str,
          "created_at": str, "sent_at": str, "body": bytes},
         pk="id", not_null={"recipient", "status"}, defaults={"attempts": 0},
     )
-    db["outbox"].create_index(["status"])
+    db.table("outbox").create_index(["status"])
 
 
 def _v2(db: sqlite_utils.Database) -> None:
     """Mail a human should read although it was answered; who registered whom; the
     first lines of mail for review (for `mailbot review`)."""
-    db["messages"].add_column("needs_attention", int, not_null_default=0)
-    db["messages"].add_column("excerpt", str)
-    db["registrations"].add_column("registered_by", str)
+    db.table("messages").add_column("needs_attention", int, not_null_default=0)
+    db.table("messages").add_column("excerpt", str)
+    db.table("registrations").add_column("registered_by", str)
 
 
 def _v3(db: sqlite_utils.Database) -> None:
     """Retries with backoff: when a reply that got a temporary refusal may go again."""
-    db["outbox"].add_column("next_attempt_at", str)
-    db["outbox"].create_index(["recipient", "created_at"])
+    db.table("outbox").add_column("next_attempt_at", str)
+    db.table("outbox").create_index(["recipient", "created_at"])
 
 
 def _v4(db: sqlite_utils.Database) -> None:
     """Small facts about the service for `mailbot status`: last poll, last error."""
-    db["state"].create({"key": str, "value": str, "updated_at": str}, pk="key")
+    db.table("state").create({"key": str, "value": str, "updated_at": str}, pk="key")
 
 
 def _v5(db: sqlite_utils.Database) -> None:
     """The language a participant wrote in (their later mails use it), and the notices
     each got once (reminders, announcements), so that none is sent twice."""
-    db["registrations"].add_column("language", str)
-    db["registrations"].add_column("event_version", str)
-    db["notices"].create({"email": str, "key": str, "created_at": str, "sent": int},
+    db.table("registrations").add_column("language", str)
+    db.table("registrations").add_column("event_version", str)
+    db.table("notices").create({"email": str, "key": str, "created_at": str, "sent": int},
                          pk=("email", "key"))
 
 
 def _v6(db: sqlite_utils.Database) -> None:
     """When an organiser settled a mail that waited for review (approve, dismiss)."""
-    db["messages"].add_column("resolved_at", str)
+    db.table("messages").add_column("resolved_at", str)
 
 
 def _v7(db: sqlite_utils.Database) -> None:
     """Daily reply caps per domain, counted through an index instead of a table scan."""
-    db["outbox"].add_column("recipient_domain", str)
+    db.table("outbox").add_column("recipient_domain", str)
     db.execute("UPDATE outbox SET recipient_domain = substr(recipient, instr(recipient, '@') + 1)")
-    db["outbox"].create_index(["recipient_domain", "created_at"])
+    db.table("outbox").create_index(["recipient_domain", "created_at"])
 
 
 def _local(column: str) -> str:
@@ -156,7 +158,7 @@ FROM outbox o ORDER BY o.created_at DESC, o.id DESC""",
 def _v8(db: sqlite_utils.Database) -> None:
     """The organisers' views (German words, local times) and the UTC offsets of the event's
     time zone that they read local time from (see ``Store.use_time_zone``)."""
-    db["time_zone"].create({"utc_from": str, "offset_seconds": int, "zone": str},
+    db.table("time_zone").create({"utc_from": str, "offset_seconds": int, "zone": str},
                            pk="utc_from")
     for name, sql in VIEWS.items():
         db.create_view(name, sql)
@@ -174,14 +176,14 @@ def _v10(db: sqlite_utils.Database) -> None:
     """A copy of each sent reply in the IMAP Sent folder (``sent_copy``: saving, saved),
     and bounces: a reply a DSN reports undeliverable (outbox status ``bounced``), its
     registration marked ``undeliverable`` (the DSN's status code and when)."""
-    db["outbox"].add_column("sent_copy", str)
+    db.table("outbox").add_column("sent_copy", str)
     db.execute("UPDATE outbox SET sent_copy = 'before' WHERE status = 'sent'")  # not copied
-    db["registrations"].add_column("undeliverable", str)
+    db.table("registrations").add_column("undeliverable", str)
     db.execute("DROP VIEW IF EXISTS antworten")  # it names the new kind and status
     db.create_view("antworten", VIEWS["antworten"])
 
 
-# the domain of a registration's address, as store_registrations.new_registrations asks it
+# the domain of a registration's address, as store.registrations.new_registrations asks it
 DOMAIN_OF_EMAIL = "substr(email, instr(email, '@') + 1)"
 
 
@@ -192,8 +194,25 @@ def _v11(db: sqlite_utils.Database) -> None:
                f"({DOMAIN_OF_EMAIL}, registered_at)")
 
 
+def _v12(db: sqlite_utils.Database) -> None:
+    """The budgets count per owner, not per spelling (issue 20): the mailbox without
+    ``+tag`` (``mailbox``, ``recipient_mailbox``) and the registrable domain
+    (``org_domain``, ``recipient_org_domain``) of each registration and reply."""
+    for table, column, prefix, when in (("registrations", "email", "", "registered_at"),
+                                        ("outbox", "recipient", "recipient_", "created_at")):
+        db.table(table).add_column(f"{prefix}mailbox", str)
+        db.table(table).add_column(f"{prefix}org_domain", str)
+        for rowid, address in db.execute(f"SELECT rowid, {column} FROM {table}").fetchall():
+            db.execute(f"UPDATE {table} SET {prefix}mailbox = ?, {prefix}org_domain = ? "
+                       f"WHERE rowid = ?", [mailbox(address), org_domain(address), rowid])
+        for key in ("mailbox", "org_domain"):
+            db.execute(f"CREATE INDEX IF NOT EXISTS idx_{table}_{key} ON {table} "
+                       f"({prefix}{key}, {when})")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
+                               _v12]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
@@ -213,7 +232,9 @@ def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> tuple[tuple[
     tz = ZoneInfo(zone)
 
     def offset(seconds: int) -> int:
-        return int(dt.datetime.fromtimestamp(seconds, tz).utcoffset().total_seconds())
+        utc_offset = dt.datetime.fromtimestamp(seconds, tz).utcoffset()
+        assert utc_offset is not None  # an aware time: a ZoneInfo always has an offset
+        return int(utc_offset.total_seconds())
 
     def text(seconds: int) -> str:
         return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%d %H:%M:%S}"

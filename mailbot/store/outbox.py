@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from mailbot.core.addresses import mailbox, org_domain
 from mailbot.core.clock import iso
 from mailbot.store.rows import Tables
 
@@ -30,20 +31,22 @@ class Outbox(Tables):
 
     def replies_since(self, since: dt.datetime,
                       addresses: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
-        """Replies made since ``since`` to these addresses, and to their domains (both use
-        the index on recipient, so the cost does not grow with the outbox)."""
-        per_address: Counter[str] = Counter()
+        """Replies made since ``since`` to the mailboxes of these addresses (``+tag``
+        aside), and to their registrable domains — keyed by ``core.addresses.mailbox`` and
+        ``org_domain``; both use an index, so the cost does not grow with the outbox."""
+        per_mailbox: Counter[str] = Counter()
         per_domain: Counter[str] = Counter()
         for address in set(addresses):
-            (per_address[address],) = self.db.execute(
-                "SELECT count(*) FROM outbox WHERE recipient = ? AND created_at >= ?",
-                [address, iso(since)]).fetchone()
-            domain = address.rpartition("@")[2]
+            box, domain = mailbox(address), org_domain(address)
+            if box not in per_mailbox:
+                (per_mailbox[box],) = self.db.execute(
+                    "SELECT count(*) FROM outbox WHERE recipient_mailbox = ? "
+                    "AND created_at >= ?", [box, iso(since)]).fetchone()
             if domain not in per_domain:
                 (per_domain[domain],) = self.db.execute(
-                    "SELECT count(*) FROM outbox WHERE recipient_domain = ? AND created_at >= ?",
-                    [domain, iso(since)]).fetchone()
-        return per_address, per_domain
+                    "SELECT count(*) FROM outbox WHERE recipient_org_domain = ? "
+                    "AND created_at >= ?", [domain, iso(since)]).fetchone()
+        return per_mailbox, per_domain
 
     def replies_after(self, reply_id: int) -> list[dict[str, Any]]:
         """Outbox rows (id, recipient, kind) added after ``reply_id``."""

@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from mailbot.core.addresses import mailbox, org_domain
 from mailbot.core.clock import iso
 from mailbot.core.models import Registration, Status
-from mailbot.store.migrations import DOMAIN_OF_EMAIL
 from mailbot.store.rows import Tables
 from mailbot.store.rows import registration as _registration
 
@@ -62,11 +62,11 @@ class Registrations(Tables):
                                [Status.CONFIRMED.value]).fetchone()[0]
 
     def new_registrations(self, keys: Iterable[str], since: dt.datetime) -> dict[str, int]:
-        """Registrations that arrived since ``since``, per key: a domain, or (a key with @)
-        one address."""
+        """Registrations that arrived since ``since``, per key: a registrable domain, or
+        (a key with @) one mailbox (``core.addresses``)."""
         out = {}
         for key in set(keys):
-            where = "email = ?" if "@" in key else f"{DOMAIN_OF_EMAIL} = ?"
+            where = "mailbox = ?" if "@" in key else "org_domain = ?"
             out[key] = self.db.execute(
                 f"SELECT count(*) FROM registrations WHERE {where} AND registered_at >= ?",
                 [key, iso(since)]).fetchone()[0]
@@ -82,5 +82,6 @@ class Registrations(Tables):
     def change_address(self, old: str, new: str) -> None:
         """A registration (and the reminders it was given) moves to another address, with
         its calendar UID; inside the caller's transaction."""
-        self.db.execute("UPDATE registrations SET email = ? WHERE email = ?", [new, old])
+        self.db.execute("UPDATE registrations SET email = ?, mailbox = ?, org_domain = ? "
+                        "WHERE email = ?", [new, mailbox(new), org_domain(new), old])
         self.db.execute("UPDATE notices SET email = ? WHERE email = ?", [new, old])

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlite_utils
 
+from mailbot.core.addresses import mailbox, org_domain
 from mailbot.core.clock import iso
 from mailbot.core.models import Registration, Reply, Status
 
@@ -28,6 +29,8 @@ class Tables:
         self._insert("outbox", {
             "recipient": reply.recipient, "subject": reply.subject,
             "recipient_domain": reply.recipient.rpartition("@")[2],
+            "recipient_mailbox": mailbox(reply.recipient),
+            "recipient_org_domain": org_domain(reply.recipient),
             "kind": reply.kind.value, "status": "queued", "attempts": 0,
             "message_id": reply.message_id, "in_reply_to": reply.in_reply_to,
             "created_at": iso(now), "body": reply.body,
@@ -40,13 +43,15 @@ class Tables:
             "updated_at": iso(now), "message_id": reg.message_id, "ics_uid": reg.ics_uid,
             "ics_sequence": reg.ics_sequence, "registered_by": reg.registered_by,
             "language": reg.language, "event_version": reg.event_version,
+            "mailbox": mailbox(reg.email), "org_domain": org_domain(reg.email),
         }
         self.db.execute(
             "INSERT INTO registrations (email, name, organisation, status, registered_at, "
             "updated_at, message_id, ics_uid, ics_sequence, registered_by, language, "
-            "event_version) VALUES (:email, :name, :organisation, :status, :registered_at, "
-            ":updated_at, :message_id, :ics_uid, :ics_sequence, :registered_by, :language, "
-            ":event_version) ON CONFLICT(email) DO UPDATE SET "
+            "event_version, mailbox, org_domain) VALUES (:email, :name, :organisation, "
+            ":status, :registered_at, :updated_at, :message_id, :ics_uid, :ics_sequence, "
+            ":registered_by, :language, :event_version, :mailbox, :org_domain) "
+            "ON CONFLICT(email) DO UPDATE SET "
             "name = excluded.name, organisation = excluded.organisation, "
             "status = excluded.status, registered_at = excluded.registered_at, "
             "updated_at = excluded.updated_at, message_id = excluded.message_id, "
