@@ -24,8 +24,8 @@ from test_server_failures import Systemd, slow_smtp, with_smtp_port  # noqa: F40
 from mailbot import config as config_mod
 from mailbot.cli import main
 from mailbot.core.models import Registration, Status
-from mailbot.mail.imap import LeftAlone
 from mailbot.mail.inbox import open_inbox
+from mailbot.mail.leftalone import LeftAlone
 from mailbot.mail.smtp import open_transport
 from mailbot.reading import people
 from mailbot.reading.parse import parse_mail
