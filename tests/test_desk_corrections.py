@@ -22,16 +22,30 @@ def calendar_uid(msg) -> str | None:
     return None
 
 
-def test_edit_name_and_organisation_sends_nothing(event_db, smtp):  # noqa: F811
+def test_edit_name_sends_the_confirmation_with_the_corrected_name(event_db, smtp):  # noqa: F811
+    """A careful secretary tells the person: the confirmation again, its calendar entry
+    with the corrected name (and a new sequence, so calendars take it)."""
     out = cli(event_db, "edit", "jan@berg.example", "--name", "Jan van den Berg",
               "--organisation", "Stadtteilbüro Nord")
-    assert out.splitlines() == ["jan@berg.example: name: 'Jan van der Berg' → 'Jan van den "
-                                "Berg', organisation: None → 'Stadtteilbüro Nord'"]
-    assert smtp.envelopes == []
+    assert out.splitlines()[0] == ("jan@berg.example: name: 'Jan van der Berg' → 'Jan van den "
+                                   "Berg', organisation: None → 'Stadtteilbüro Nord'; "
+                                   "confirmation sent again with the corrected name")
+    [sent] = smtp.envelopes
+    assert sent.rcpt_tos == ["jan@berg.example"]
+    msg = email.message_from_bytes(sent.content, policy=email.policy.default)
+    [ics] = [p.get_content() for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    assert "Jan van den Berg" in ics.replace("\r\n ", "") and "van der" not in ics
+    assert rows(event_db, "SELECT ics_sequence FROM registrations WHERE email = "
+                          "'jan@berg.example'") == [(1,)]
     assert rows(event_db, "SELECT name, organisation, status FROM registrations WHERE email "
                           "= 'jan@berg.example'") == [("Jan van den Berg", "Stadtteilbüro Nord",
                                                       "confirmed")]
     assert "nothing to change" in cli(event_db, "edit", "jan@berg.example", code=1)
+
+
+def test_edit_organisation_alone_sends_nothing(event_db, smtp):  # noqa: F811
+    cli(event_db, "edit", "jan@berg.example", "--organisation", "Stadtteilbüro Nord")
+    assert smtp.envelopes == []
 
 
 def test_edit_address_moves_the_registration_with_its_calendar_entry(event_db, smtp):  # noqa: F811
