@@ -83,3 +83,21 @@ def test_waitlist_and_move_up_by_hand(event_db, mailbox, smtp):  # noqa: F811
     assert reply.rcpt_tos == ["xaver@x.example"] and calendar_uid(parsed(reply))
     assert "is not on the waitlist (confirmed)" in cli(event_db, "move-up", "xaver@x.example",
                                                        code=1)
+
+
+def test_add_stores_the_language_of_the_event_or_of_lang(event_db, smtp):  # noqa: F811
+    cli(event_db, "add", "tel@anruf.example", "--name", "Petra Telefon")
+    cli(event_db, "add", "guest@abroad.example", "--name", "Jane Guest", "--lang", "en")
+    assert rows(event_db, "SELECT email, language FROM registrations WHERE email IN "
+                          "('tel@anruf.example', 'guest@abroad.example') ORDER BY email") == [
+        ("guest@abroad.example", "en"), ("tel@anruf.example", "de")]
+
+
+def test_cancelling_a_waitlisted_person_does_not_speak_of_a_calendar_entry(event_db, smtp):  # noqa: F811
+    """A waitlisted person has no calendar entry: the question says what really happens."""
+    cli(event_db, "add", "late@x.example", "--name", "Lena Spät")  # the 4th of 3 places
+    asked = cli(event_db, "cancel", "late@x.example", code=1)
+    assert "They get a cancellation mail and leave the waitlist." in asked
+    assert "calendar entry" not in asked
+    confirmed = cli(event_db, "cancel", "anna@a.example", code=1)
+    assert "their calendar entry is removed" in confirmed
