@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import Dovecot, RecordingHandler, start_dovecot, start_smtp  # noqa: E402
 
+from mailbot.core import i18n  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "samples" / "mail"
 MAILS = Path(__file__).parent / "mails"
@@ -34,6 +36,14 @@ def shared_sample(name: str) -> bytes:
         pytest.skip(f"{path} is not here (the repository alone)")
     return path.read_bytes()
 CONTACT = "n.collinet@isi-innovation.de"
+
+
+@pytest.fixture(autouse=True)
+def _english_to_start():
+    """Each test starts in English: a German command of an earlier test sets the language."""
+    i18n.use("en")
+
+
 _users = itertools.count(1)
 
 CONFIG = """\
@@ -43,6 +53,7 @@ start = {start}
 end = {end}
 timezone = "Europe/Berlin"
 language = "de"
+organiser_language = "en"
 {capacity}
 [zoom]
 url = "https://zoom.us/j/84512345678?pwd=dGVzdA"

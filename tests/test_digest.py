@@ -26,7 +26,7 @@ def digests(smtp) -> list:
 
 def test_the_digest_goes_once_a_day_with_news_review_and_the_list(mailbox, smtp, make_config):
     config = make_config(capacity=1, extra='\n[digest]\nto = "orga@isi-innovation.de"\n'
-                                           'at = "00:00"\n')
+                                           'at = "00:00"\nattach_list = true\n')
     mailbox.append(registration_mail("Jürgen Weiß", "j.weiss@koeln.example"))
     mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
     mailbox.append(registration_mail("Heike Wagner", "heike@awo.example", QUESTION))

@@ -187,3 +187,14 @@ def test_a_reply_that_waited_gets_the_date_of_sending(composer):
     original = email.message_from_bytes(reply.body, policy=email.policy.default)
     assert fresh.get_body(("plain",)).get_content() == original.get_body(
         ("plain",)).get_content()
+
+
+def test_the_privacy_note_needs_no_article_and_names_zoom(composer):
+    """"Institut für soziale Innovation verarbeitet …" lacked its article: the organisation
+    stands as who is responsible, the sentence speaks as "wir"; Zoom is named as recipient."""
+    _, msg = render(composer, ReplyKind.CONFIRMATION, registration())
+    text = " ".join(msg.get_body(("plain",)).get_content().split())
+    organisation = composer.config.contact.organisation
+    assert f"Datenschutz (verantwortlich: {organisation}): Wir verarbeiten Ihren Namen" in text
+    assert f"{organisation} verarbeitet" not in text
+    assert "erhält die Zoom Video Communications, Inc. die Angaben" in text

@@ -23,9 +23,11 @@ import click
 
 from mailbot import config as config_mod
 from mailbot.cli.common import fail, load, opened
+from mailbot.core.i18n import ngettext
 from mailbot.replies.report import (
     CSV_COLUMNS,
     LIST_COLUMNS,
+    csv_header,
     format_review,
     format_table,
     to_csv,
@@ -147,7 +149,7 @@ def list_(ctx: click.Context, status: str | None, fmt: str, waitlist: bool) -> N
         click.echo(to_csv(rows, CSV_COLUMNS, CSV_COLUMNS), nl=False)
     else:
         click.echo(format_table(rows, LIST_COLUMNS, config.event.tz))
-        click.echo(f"{len(rows)} {'person' if len(rows) == 1 else 'people'}")
+        click.echo(ngettext("{n} person", "{n} people", len(rows)).format(n=len(rows)))
 
 
 @main.command()
@@ -169,7 +171,7 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
                           ("Email", "First Name", "Last Name", "Organization"), excel)
         elif excel:
             rows = store.registration_rows()
-            text = to_excel_csv(rows, CSV_COLUMNS, CSV_COLUMNS, config.event.tz)
+            text = to_excel_csv(rows, CSV_COLUMNS, csv_header(), config.event.tz)
         else:
             rows = store.registration_rows()
             text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS)

@@ -11,6 +11,7 @@ from typing import NoReturn
 import click
 
 from mailbot import config as config_mod
+from mailbot.core import i18n
 from mailbot.desk.doctor import database_problem
 from mailbot.store import DATABASE_ERRORS, Store, no_database
 
@@ -24,10 +25,12 @@ def load(ctx: click.Context, secrets: bool = True) -> config_mod.Config:
     """The configuration; ``secrets=False`` for commands that only read the database (no
     mail password needed, so they run beside the service without its credentials)."""
     try:
-        return config_mod.load(ctx.obj, secrets)
+        config = config_mod.load(ctx.obj, secrets)
     except config_mod.ConfigError as exc:
         fail(str(exc))
         raise  # unreachable
+    i18n.use(config.event.organiser_language)  # the organiser reads her language from here on
+    return config
 
 
 def open_store(config: config_mod.Config) -> Store:

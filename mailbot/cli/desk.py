@@ -12,8 +12,10 @@ from mailbot.cli.common import confirm, fail, load, opened, plural
 from mailbot.cli.common import fail as _fail
 from mailbot.cli.common import load as _load
 from mailbot.cli.common import open_store as _open_store
+from mailbot.core.i18n import tr as _
 from mailbot.mail.inbox import InboxError, open_inbox
 from mailbot.mail.smtp import open_transport
+from mailbot.replies.report import status_word
 from mailbot.store import DATABASE_ERRORS, now_utc, prune_backups
 
 if TYPE_CHECKING:
@@ -52,12 +54,15 @@ def dismiss(ctx: click.Context, message: str) -> None:
 @click.option("--name", required=True, help="The person's name.")
 @click.option("--organisation", help="The person's organisation.")
 @click.option("--no-mail", is_flag=True, help="Record only; send no confirmation.")
+@click.option("--lang", type=click.Choice(["de", "en"]),
+              help="The language to write to them in [default: the event's language].")
 @click.pass_context
 def add(ctx: click.Context, email: str, name: str, organisation: str | None,
-        no_mail: bool) -> None:
+        no_mail: bool, lang: str | None) -> None:
     """Register someone by hand (e.g. after a phone call). Capacity and waitlist apply;
     the person gets the usual confirmation with the calendar entry."""
-    _desk_call(ctx, lambda desk, _: desk.add(email, name, organisation, not no_mail))
+    _desk_call(ctx, lambda desk, _inbox: desk.add(email, name, organisation, not no_mail,
+                                                  lang))
 
 
 @click.command("cancel")
@@ -74,15 +79,19 @@ def cancel_(ctx: click.Context, email: str, no_mail: bool, yes: bool) -> None:
         about = store.about(email)
         waiting = store.with_status("waitlisted")
     if about["status"] in ("confirmed", "waitlisted"):
-        lines = [f"This cancels the registration of {about['name'] or email} <{email}> "
-                 f"({about['status']}).",
-                 "  They get no mail (--no-mail)." if no_mail else
-                 "  They get a cancellation mail; their calendar entry is removed."]
-        if about["status"] == "confirmed" and waiting:
-            lines.append(f"  {waiting[0].name or waiting[0].email} <{waiting[0].email}> "
-                         f"moves up from the waitlist and gets a confirmation.")
-        if not confirm(lines, "Cancel this registration?", yes):
-            click.echo("Nothing changed.")
+        confirmed = about["status"] == "confirmed"
+        lines = [_("This cancels the registration of {who} <{email}> ({status}).").format(
+                     who=about["name"] or email, email=email, status=status_word(about["status"])),
+                 "  " + (_("They get no mail (--no-mail).") if no_mail else
+                         _("They get a cancellation mail; their calendar entry is removed.")
+                         if confirmed else
+                         _("They get a cancellation mail and leave the waitlist."))]
+        if confirmed and waiting:
+            lines.append("  " + _("{who} <{email}> moves up from the waitlist and gets a "
+                                  "confirmation.").format(who=waiting[0].name or waiting[0].email,
+                                                          email=waiting[0].email))
+        if not confirm(lines, _("Cancel this registration?"), yes):
+            click.echo(_("Nothing changed."))
             return
     _desk_call(ctx, lambda desk, _: desk.cancel(email, not no_mail))
 
@@ -245,7 +254,7 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
         outcome = _desk_run(config, action, need_inbox, send and alone,
                             beside_service=not alone)
         if not alone and outcome is not None and outcome.queued:
-            click.echo("(mailbot is running right now and sends the mail at its next round)")
+            click.echo(_("(mailbot is running right now and sends the mail at its next round)"))
 
     try:
         locked_or_queued(config, run)

@@ -220,7 +220,7 @@ def preview(ctx: click.Context, file: str | None, from_inbox: bool) -> None:
 
 
 def _preview_inbox(config: config_mod.Config) -> None:
-    from mailbot.desk.organiser import inbox_preview
+    from mailbot.desk.preview import inbox_preview
     from mailbot.service.processor import Processor
 
     try:

@@ -126,6 +126,7 @@ def _event(s: Section) -> EventConfig:
         end=end,
         timezone=tz_name,
         language=language,
+        organiser_language=s.choice("organiser_language", ("de", "en"), language),
         capacity=s.integer("capacity", None),
         registration_deadline=s.datetime("registration_deadline", tz, None),
         cancelled=s.get("cancelled", bool, "true or false", False),
@@ -326,7 +327,8 @@ def _digest(s: Section) -> DigestConfig:
         time = dt.time.fromisoformat(at)
     except ValueError:
         raise s.error("at", f'not a time like "08:00": {at!r}') from None
-    return DigestConfig(to=to, at=time)
+    return DigestConfig(to=to, at=time,
+                        attach_list=s.get("attach_list", bool, "true or false", False))
 
 
 def _serve(s: Section) -> ServeConfig:

@@ -37,6 +37,7 @@ class EventConfig:
     timezone: str
     language: str = "de"
     capacity: int | None = None
+    organiser_language: str = "de"  # mailbot's words to the organiser; default: `language`
     registration_deadline: dt.datetime | None = None
     cancelled: bool = False  # the whole event is off: `mailbot announce` tells everyone
 
@@ -164,6 +165,7 @@ class PrivacyConfig:
 class DigestConfig:
     to: str | None = None  # the organiser's address; None: no digest
     at: dt.time = dt.time(8, 0)  # local time of [event] timezone
+    attach_list: bool = False  # attach the participant list (teilnehmer.csv)
 
 
 @dataclass(frozen=True)

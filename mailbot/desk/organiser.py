@@ -19,10 +19,8 @@ from typing import TypeVar
 
 from mailbot.config import Config
 from mailbot.core.clock import now_utc
+from mailbot.core.i18n import tr as _
 from mailbot.core.models import (
-    ALREADY,
-    FOREIGN,
-    WAITING,
     Action,
     Decision,
     Intent,
@@ -40,7 +38,7 @@ from mailbot.mail.inbox import Inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.reading.parse import parse_mail
 from mailbot.replies.compose import body_forms
-from mailbot.replies.report import outcome_words
+from mailbot.replies.report import kind_word, status_word
 from mailbot.rules import guard
 from mailbot.rules.lifecycle import status_reply
 from mailbot.rules.policy import event_version, moved_up, realise
@@ -122,11 +120,13 @@ class Desk:
         self.config = processor.config
         processor.jobs.remember_details()  # what the calendar entries made here will show
 
-    def add(self, email: str, name: str, organisation: str | None, mail: bool) -> Outcome:
+    def add(self, email: str, name: str, organisation: str | None, mail: bool,
+            lang: str | None = None) -> Outcome:
         address = self._participant_address(email)
         person = Participant(address, name, organisation)
         decision, queued = self._apply(person, Intent.REGISTER,
-                                       "von Hand angemeldet (mailbot add)", mail)
+                                       "von Hand angemeldet (mailbot add)", mail,
+                                       lang or self.config.event.language)
         return Outcome(_describe(decision, address), queued)
 
     def _participant_address(self, value: str) -> str:
@@ -142,7 +142,7 @@ class Desk:
     def cancel(self, email: str, mail: bool = True) -> Outcome:
         email = email.lower()
         if not self.store.registrations([email]):
-            raise OrganiserError(f"{email} is not registered")
+            raise OrganiserError(_("{email} is not registered").format(email=email))
         person = Participant(email, "", None)
         decision, queued = self._apply(person, Intent.CANCEL,
                                        "von Hand abgemeldet (mailbot cancel)", mail)
@@ -156,33 +156,47 @@ class Desk:
         email = email.strip().lower()
         reg = self.store.registrations([email]).get(email)
         if reg is None:
-            raise OrganiserError(f"{email} is not registered")
+            raise OrganiserError(_("{email} is not registered").format(email=email))
         if name is None and organisation is None and new_email is None:
-            raise OrganiserError("nothing to change: give --name, --organisation or --email")
+            raise OrganiserError(_("nothing to change: give --name, --organisation or --email"))
         new = replace(reg, name=name.strip() if name else reg.name,
                       organisation=(organisation.strip() or None) if organisation is not None
                       else reg.organisation)
         changes = [f"{what}: {old!r} → {value!r}" for what, old, value in (
-            ("name", reg.name, new.name), ("organisation", reg.organisation, new.organisation))
-            if old != value]
+            (_("name"), reg.name, new.name),
+            (_("organisation"), reg.organisation, new.organisation)) if old != value]
         now = now_utc()
-        replies = []
+        new, replies = (new, []) if new_email else self._name_replies(reg, new, now)
         if new_email:
             address = self._participant_address(new_email)
             if address != email and self.store.registrations([address]):
-                raise OrganiserError(f"{address} is registered already")
+                raise OrganiserError(_("{email} is registered already").format(email=address))
             if address != email:
                 new = replace(new, email=address)
-                changes.append(f"address: {email} → {address}")
+                changes.append(_("address: {old} → {new}").format(old=email, new=address))
                 replies = self._address_replies(reg, new, now)
         if not changes:
-            return Outcome(f"{email}: nothing changed")
+            return Outcome(_("{email}: nothing changed").format(email=email))
         with self.store.immediate():
             if new.email != email:
                 self.store.change_address(email, new.email)
             self._record(f"von Hand geändert (mailbot edit): {'; '.join(changes)}", [new],
                          replies, now)
-        return Outcome(f"{email}: " + ", ".join(changes), len(replies))
+        sent = (_("; {kind} sent again with the corrected name").format(
+            kind=kind_word(replies[0].kind.value)) if replies and not new_email else "")
+        return Outcome(f"{email}: " + ", ".join(changes) + sent, len(replies))
+
+    def _name_replies(self, old: Registration, new: Registration,
+                      now: dt.datetime) -> tuple[Registration, list]:
+        """A corrected name: the confirmation or waitlist notice again (calendar updated)."""
+        kind = status_reply(new.status)
+        if kind is None or old.name == new.name:
+            return new, []
+        if new.status is Status.CONFIRMED:
+            new = replace(new, ics_sequence=new.ics_sequence + 1)
+        return new, [self.processor.composer.reply(
+            kind, Participant(new.email, new.name, new.organisation), new, None, now,
+            lang=new.language)]
 
     def _address_replies(self, old: Registration, new: Registration,
                          now: dt.datetime) -> list:
@@ -212,15 +226,16 @@ class Desk:
                          now)
         capacity = self.config.event.capacity
         confirmed = self.store.confirmed_count()
-        over = (f" ({confirmed} confirmed, {confirmed - capacity} more than [event] capacity)"
-                if capacity is not None and confirmed > capacity else "")
-        return Outcome(f"{email}: confirmed{over}", 1)
+        over = (_(" ({n} confirmed, {more} more than [event] capacity)").format(
+            n=confirmed, more=confirmed - (capacity or 0))
+            if capacity is not None and confirmed > capacity else "")
+        return Outcome(f"{email}: {status_word('confirmed')}{over}", 1)
 
     def resend(self, email: str) -> Outcome:
         email = email.lower()
         reg = self.store.registrations([email]).get(email)
         if reg is None:
-            raise OrganiserError(f"{email} is not registered")
+            raise OrganiserError(_("{email} is not registered").format(email=email))
         kind = status_reply(reg.status)
         if kind is None:
             raise OrganiserError(f"{email} has cancelled; use `mailbot add` to register again")
@@ -228,8 +243,8 @@ class Desk:
         person = Participant(reg.email, reg.name, reg.organisation)
         reply = self.processor.composer.reply(kind, person, reg, None, now, lang=reg.language)
         self._record(f"erneut gesendet (mailbot resend): {kind.value}", [], [reply], now)
-        return Outcome(f"{kind.value.replace('_', ' ')} sent again to {email} "
-                       f"(same calendar entry)", 1)
+        return Outcome(_("{kind} sent again to {email} (same calendar entry)").format(
+            kind=kind_word(kind.value), email=email), 1)
 
     def approve(self, key: str, inbox: Inbox | None, email: str | None, name: str | None,
                 organisation: str | None) -> Outcome:
@@ -272,8 +287,9 @@ class Desk:
         if mail and inbox:
             inbox.release(mail.ref)
         where = _where(mail, inbox)
-        return Outcome(f"{_describe(decision, ', '.join(p.email for p in people))}; "
-                       f"the mail was {where}", len(replies))
+        return Outcome(_("{outcome}; the mail was {where}").format(
+            outcome=_describe(decision, ", ".join(p.email for p in people)), where=where),
+            len(replies))
 
     def dismiss(self, key: str, inbox: Inbox | None) -> Outcome:
         row = self._waiting(key)
@@ -284,7 +300,8 @@ class Desk:
         if mail and inbox:
             inbox.release(mail.ref)
         where = _where(mail, inbox)
-        return Outcome(f"marked as handled without a reply; the mail was {where}")
+        return Outcome(_("marked as handled without a reply; the mail was {where}").format(
+            where=where))
 
     def forget(self, email: str) -> Outcome:
         email = email.lower()
@@ -311,10 +328,10 @@ class Desk:
     # -- the common way ------------------------------------------------------------------
 
     def _apply(self, person: Participant, intent: Intent, reason: str,
-               mail: bool) -> tuple[Decision, int]:
+               mail: bool, lang: str | None = None) -> tuple[Decision, int]:
         now = now_utc()
         request = Request(key="manual", people=(person,), sender=person.email, arrival=now,
-                          evidence=Reading(intent), sender_name=person.name)
+                          evidence=Reading(intent), sender_name=person.name, language=lang)
         with self.store.immediate():  # the service cannot write between our read and rows
             plan = self.processor.plan(request, budget=False, deadline_applies=False,
                                        age_applies=False)
@@ -337,31 +354,8 @@ class Desk:
             if key.strip("[]") == str(row["id"]) or row["message_id"] in (
                     key, f"<{key.strip('<>')}>"):
                 return row
-        raise OrganiserError(f"no mail waiting for review with number or Message-ID {key!r} "
-                             f"(see: mailbot review)")
-
-
-def inbox_preview(processor: Processor, inbox: Inbox) -> list[str]:
-    """What `run` would do with each mail in the inbox now — decided and recorded in the
-    processor's store, which must be a private copy (nothing is sent, moved or flagged)."""
-    store, lines, summary = processor.store, [], Summary()
-    last = max([r["id"] for r in store.replies_after(0)] or [0])
-    tz = processor.config.event.tz
-    for batch in inbox.batches():
-        for mail in batch:
-            outcome = processor.handle(mail, summary)
-            summary.mails[outcome] += 1
-            parsed = parse_mail(mail.raw, processor.own)
-            row = store.message(parsed.key)
-            reason = f" – {row['reason']}" if row and row["reason"] and outcome not in (
-                FOREIGN, ALREADY, WAITING) else ""
-            lines += ["", f"{mail.received_at.astimezone(tz):%d.%m.%Y %H:%M}  "
-                          f"{parsed.sender or '(unreadable sender)'}: {parsed.subject or '–'}",
-                      f"  → {outcome_words(outcome)}{reason}"]
-            for reply in store.replies_after(last):
-                lines.append(f"  → would send: {reply['kind']} to {reply['recipient']}")
-                last = reply["id"]
-    return lines
+        raise OrganiserError(_("no mail waiting for review with number or Message-ID {key} "
+                               "(see: mailbot review)").format(key=repr(key)))
 
 
 def _n(count: int, word: str, words: str | None = None) -> str:
@@ -370,15 +364,15 @@ def _n(count: int, word: str, words: str | None = None) -> str:
 
 def _where(mail: object, inbox: object) -> str:
     if mail is None:
-        return "not found in the inbox any more"
+        return _("not found in the inbox any more")
     if getattr(inbox, "moves_later", False):
-        return "left for the running service, which moves it at its next round"
-    return "moved to the processed folder"
+        return _("left for the running service, which moves it at its next round")
+    return _("moved to the processed folder")
 
 
 def _describe(decision: Decision, who: str) -> str:
-    states = [f"{s.participant.email}: {s.status.value}" for s in decision.steps
+    states = [f"{s.participant.email}: {status_word(s.status.value)}" for s in decision.steps
               if s.status is not None]
     if decision.action is Action.REVIEW:
-        return f"not done: {decision.reason}"
-    return ", ".join(states) or f"{who}: {decision.reason or 'unchanged'}"
+        return _("not done: {reason}").format(reason=decision.reason)
+    return ", ".join(states) or f"{who}: {decision.reason or _('unchanged')}"

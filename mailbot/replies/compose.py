@@ -214,17 +214,15 @@ class Composer:
         return cached
 
 
-def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, str],
+def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, str] | None,
                 now: dt.datetime) -> Reply:
-    """The organiser's daily overview: plain text and a CSV file (name, content)."""
+    """The organiser's daily overview: plain text and, if given, a CSV file (name, content)."""
     assert config.digest.to is not None
     subject = clean_text(subject, 250)
     message_id = email.utils.make_msgid("mailbot-digest", domain=config.contact.domain)
-    filename, data = attachment
-    csv_part = (f'Content-Type: text/csv; charset="utf-8"; name="{filename}"\r\n'
-                f"Content-Transfer-Encoding: base64\r\n"
-                f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n'
-                ).encode() + base64.encodebytes(data.encode("utf-8")).replace(b"\n", b"\r\n")
+    parts = [_text_part("plain", text)]
+    if attachment is not None:
+        parts.append(_csv_part(*attachment))
     headers = [
         ("From", _address("mailbot", config.contact.address)),
         ("To", config.digest.to),
@@ -235,7 +233,7 @@ def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, 
         ("Auto-Submitted", "auto-generated"), ("X-Auto-Response-Suppress", "All"),
         ("MIME-Version", "1.0"),
     ]
-    body = _multipart("mixed", [_text_part("plain", text), csv_part])
+    body = _multipart("mixed", parts)
     raw = "".join(f"{k}: {v}\r\n" for k, v in headers).encode("ascii") + body
     _check_headers(raw)
     return Reply(recipient=config.digest.to, subject=subject, kind=OrganiserKind.DIGEST,
@@ -260,6 +258,13 @@ def _problem(name: str, exc: Exception) -> str:
     where = f"{getattr(exc, 'name', None) or name}" + (f", line {line}" if line else "")
     message = getattr(exc, "message", None) or str(exc)
     return clean_text(f"{where}: {message}", 300)
+
+
+def _csv_part(filename: str, data: str) -> bytes:
+    return (f'Content-Type: text/csv; charset="utf-8"; name="{filename}"\r\n'
+            f"Content-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n'
+            ).encode() + base64.encodebytes(data.encode("utf-8")).replace(b"\n", b"\r\n")
 
 
 def _template_error() -> type[Exception]:

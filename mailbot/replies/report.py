@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mailbot.config import Config
+from mailbot.core.i18n import N_, language, ngettext
+from mailbot.core.i18n import tr as _
 from mailbot.core.models import (
     ALREADY,
     ATTENTION,
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # annotations only: `status` and `list` need not load the rea
 
 def local(value: str | None, tz: dt.tzinfo) -> str:
     if not value:
-        return "never"
+        return _("never")
     return f"{dt.datetime.fromisoformat(value).astimezone(tz):%d.%m.%Y %H:%M:%S}"
 
 
@@ -44,8 +46,9 @@ def format_status(config: Config, facts: StatusFacts) -> str:
     burst, refused, budget = facts.burst, facts.refused, facts.budget
     undeliverable = facts.undeliverable
     event, tz = config.event, config.event.tz
-    head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
-        f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
+    head = [_("State: working")] if not refused else [_("State: NOT WORKING")] + [
+        "  " + _("{part} refuses the login since {since}: {error}").format(
+            part=part.upper(), since=local(since, tz), error=error)
         for part, error, since in refused]
     if facts.sent_copy:
         if not refused:
@@ -53,52 +56,61 @@ def format_status(config: Config, facts: StatusFacts) -> str:
         head.append(f"  no copy in the Sent folder since {local(facts.sent_copy[1], tz)}: "
                     f"{facts.sent_copy[0]} (the replies themselves go out)")
     confirmed = registrations.get("confirmed", 0)
-    places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
-              if event.capacity else " (no capacity limit)")
+    places = (_(" of {capacity} places ({free} free)").format(
+        capacity=event.capacity, free=max(event.capacity - confirmed, 0))
+        if event.capacity else _(" (no capacity limit)"))
     lines = head + [
         event.title,
         f"  {event.start:%d.%m.%Y %H:%M}–{event.end:%H:%M} ({event.timezone}), "
-        f"registration until {event.deadline:%d.%m.%Y %H:%M}",
-        f"Registrations: {confirmed} confirmed{places}, "
-        f"{registrations.get('waitlisted', 0)} waitlisted, "
-        f"{registrations.get('cancelled', 0)} cancelled",
-        f"Waiting for a human: {review}" + (" (see: mailbot review)" if review else ""),
-        *([f"  of these {burst} held as a burst of new registrations from one domain "
-           f"([limits] max_new_per_domain_per_hour = "
-           f"{config.limits.max_new_per_domain_per_hour}): forged senders?"] if burst else []),
-        f"Outbox: {outbox.get('queued', 0) + outbox.get('sending', 0)} queued, "
-        f"{outbox.get('sent', 0)} sent, {outbox.get('failed', 0)} failed",
+        + _("registration until {deadline}").format(deadline=f"{event.deadline:%d.%m.%Y %H:%M}"),
+        _("Registrations: {confirmed} confirmed{places}, {waitlisted} waitlisted, "
+          "{cancelled} cancelled").format(
+            confirmed=confirmed, places=places, waitlisted=registrations.get("waitlisted", 0),
+            cancelled=registrations.get("cancelled", 0)),
+        _("Waiting for a human: {n}").format(n=review)
+        + (_(" (see: mailbot review)") if review else ""),
+        *(["  " + _("of these {n} held as a burst of new registrations from one domain "
+                    "([limits] max_new_per_domain_per_hour = {limit}): forged senders?").format(
+            n=burst, limit=config.limits.max_new_per_domain_per_hour)] if burst else []),
+        _("Outbox: {queued} queued, {sent} sent, {failed} failed").format(
+            queued=outbox.get("queued", 0) + outbox.get("sending", 0),
+            sent=outbox.get("sent", 0), failed=outbox.get("failed", 0)),
     ]
     for row in failed:
-        lines.append(f"  failed: {row['kind']} to {row['recipient']}: {row['last_error']}")
+        lines.append("  " + _("failed: {kind} to {recipient}: {error}").format(
+            kind=row["kind"], recipient=row["recipient"], error=row["last_error"]))
     if undeliverable:
-        lines.append(f"Undeliverable addresses: {undeliverable} (their replies bounced; no "
-                     f"reminders go there; see: mailbot review)")
+        lines.append(_("Undeliverable addresses: {n} (their replies bounced; no reminders go "
+                       "there; see: mailbot review)").format(n=undeliverable))
     if budget is not None:
-        lines.append(f"Sending budget: {budget[0]} of {budget[1]} replies left for the next "
-                     f"24 hours ([smtp] max_per_day)")
-    lines.append(f"Last poll: {local(last_poll[1] if last_poll else None, tz)}")
+        lines.append(_("Sending budget: {left} of {total} replies left for the next 24 hours "
+                       "([smtp] max_per_day)").format(left=budget[0], total=budget[1]))
+    lines.append(_("Last poll: {when}").format(
+        when=local(last_poll[1] if last_poll else None, tz)))
     if last_error and clean_poll and clean_poll[0] == last_error[1]:  # a clean run after it
-        lines.append(f"Earlier error (resolved, polls went fine since): "
-                     f"{local(last_error[1], tz)} {last_error[0]}")
+        lines.append(_("Earlier error (resolved, polls went fine since): {when} {error}").format(
+            when=local(last_error[1], tz), error=last_error[0]))
     elif last_error:
-        lines.append(f"Last error: {local(last_error[1], tz)} {last_error[0]}")
+        lines.append(_("Last error: {when} {error}").format(when=local(last_error[1], tz),
+                                                           error=last_error[0]))
     return "\n".join(lines)
 
 
 def format_review(rows: list[dict[str, Any]], tz: dt.tzinfo) -> str:
     if not rows:
-        return "Nothing waits for review."
-    lines = [f"{len(rows)} {'mail waits' if len(rows) == 1 else 'mails wait'} for a human "
-             f"(flagged in the inbox):"]
+        return _("Nothing waits for review.")
+    lines = [ngettext("{n} mail waits for a human (flagged in the inbox):",
+                      "{n} mails wait for a human (flagged in the inbox):",
+                      len(rows)).format(n=len(rows))]
     for row in rows:
         number = row.get("id", "?")
         when = dt.datetime.fromisoformat(row["received_at"]).astimezone(tz)
-        answered = " (registered and answered)" if row["action"] != "review" else ""
+        answered = _(" (registered and answered)") if row["action"] != "review" else ""
         lines += ["", f"[{number}] {when:%d.%m.%Y %H:%M}  "
-                      f"{row['sender'] or '(unreadable sender)'}",
-                  f"    Subject: {row['subject'] or '–'}",
-                  f"    Reason:  {row['reason'] or '–'}{answered}"]
+                      f"{row['sender'] or _('(unreadable sender)')}",
+                  "    " + _("Subject: {subject}").format(subject=row["subject"] or "–"),
+                  "    " + _("Reason:  {reason}").format(reason=row["reason"] or "–")
+                  + answered]
         lines += [f"    | {line}" for line in (row["excerpt"] or "").split("\n") if line]
     return "\n".join(lines)
 
@@ -108,11 +120,32 @@ CSV_COLUMNS = ("email", "name", "organisation", "status", "registered_at", "upda
                "registered_by", "language")
 
 
+def column_title(column: str) -> str:
+    """A column's heading for the organiser (the Excel export, the table of `list`)."""
+    titles = {"email": _("email"), "name": _("name"), "organisation": _("organisation"),
+              "status": _("status"), "registered_at": _("registered_at"),
+              "updated_at": _("updated_at"), "registered_by": _("registered_by"),
+              "language": _("language")}
+    return titles.get(column, column)
+
+
+def csv_header(columns: tuple[str, ...] = CSV_COLUMNS) -> tuple[str, ...]:
+    return tuple(column_title(c) for c in columns)
+
+
+def status_word(status: str) -> str:
+    """confirmed / waitlisted / cancelled in the organiser's words."""
+    words = {"confirmed": _("confirmed"), "waitlisted": _("waitlisted"),
+             "cancelled": _("cancelled")}
+    return words.get(status, status)
+
+
 def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...], tz: dt.tzinfo) -> str:
     """An aligned text table (umlauts count as one character, as they show)."""
     cells = [[_cell(row.get(c), c, tz) for c in columns] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+    titles = [column_title(c) for c in columns]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(titles)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(titles, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
               for r in cells]
@@ -124,6 +157,8 @@ def _cell(value: Any, column: str, tz: dt.tzinfo) -> str:
         return ""
     if column.endswith("_at"):
         return f"{dt.datetime.fromisoformat(value).astimezone(tz):%d.%m.%Y %H:%M}"
+    if column == "status":
+        return status_word(str(value))
     return str(value)
 
 
@@ -194,99 +229,140 @@ def mail_date(parsed: ParsedMail) -> dt.datetime | None:
     return found if found and found.tzinfo else None
 
 
+# internal names as the organiser reads them in `preview`
+KIND_WORDS = {
+    "confirmation": N_("confirmation"), "waitlisted": N_("waitlist notice"),
+    "duplicate": N_("'already registered' notice"), "cancellation": N_("cancellation"),
+    "not_registered": N_("'not registered' notice"),
+    "closed": N_("'registration closed' notice"),
+    "third_party": N_("note to a person registered by someone else"),
+    "on_behalf": N_("note to who registered others"), "reminder": N_("reminder"),
+    "update": N_("changed-details mail"), "event_cancelled": N_("event-cancelled mail"),
+    "address_changed": N_("new-address note"), "digest": N_("daily digest"),
+    "alert": N_("alert to the organiser"),
+    # intents
+    "register": N_("register"), "cancel": N_("cancel"), "question": N_("question"),
+    "thanks": N_("thanks"), "auto": N_("automatic mail"), "unknown": N_("unclear"),
+}
+
+
+def kind_word(value: str) -> str:
+    """An internal name in German words; in English the name itself (as documented)."""
+    if language() == "en" or value not in KIND_WORDS:
+        return value
+    return _(KIND_WORDS[value])
+
+
 def preview_text(own: str, parsed: ParsedMail, reading: Reading,
                  arrived: dt.datetime | None = None, decision: Decision | None = None,
                  replies: Sequence[Reply] = ()) -> str:
     """How mailbot reads a mail and what it would answer (``decision`` None: not ours)."""
-    lines = [f"From:          {parsed.sender or '(unreadable)'}"
+    lines = [_("From:          {sender}").format(sender=parsed.sender or _("(unreadable)"))
              + (f" ({parsed.sender_name})" if parsed.sender_name else ""),
-             f"Subject:       {parsed.subject}",
-             f"Language:      {parsed.language or '–'}",
-             f"Intent:        {reading.intent.value}" + (" (also asks something)"
-                                                           if reading.asks else "")]
+             _("Subject:       {subject}").format(subject=parsed.subject),
+             _("Language:      {language}").format(language=parsed.language or "–"),
+             _("Intent:        {intent}").format(intent=kind_word(reading.intent.value))
+             + (_(" (also asks something)") if reading.asks else "")]
     if decision is None or arrived is None:
-        lines.append(f"Outcome:       not addressed to {own}: left alone")
+        lines.append(_("Outcome:       not addressed to {own}: left alone").format(own=own))
         return "\n".join(lines)
-    lines.append(f"Arrived:       {arrived:%d.%m.%Y %H:%M} (its Date header)")
-    lines += [f"Outcome:       {decision.action.value}"
-              + (" – answered and left flagged for you" if decision.attention else ""),
-              f"Reason:        {decision.reason or '–'}", "Participants:"]
-    lines += [f"  {p.name or '(no name)'} <{p.email}>"
+    lines.append(_("Arrived:       {when} (its Date header)").format(
+        when=f"{arrived:%d.%m.%Y %H:%M}"))
+    lines += [_("Outcome:       {action}").format(action=outcome_words(decision.action.value))
+              + (_(" – answered and left flagged for you") if decision.attention else ""),
+              _("Reason:        {reason}").format(reason=decision.reason or "–"),
+              _("Participants:")]
+    lines += [f"  {p.name or _('(no name)')} <{p.email}>"
               + (f" – {p.organisation}" if p.organisation else "") for p in parsed.participants]
     if not parsed.participants:
-        lines.append("  (none)")
+        lines.append("  " + _("(none)"))
     for number, reply in enumerate(replies, 1):
         msg = email.message_from_bytes(reply.body, policy=email.policy.default)
         calendar = any(p.get_content_type() == "text/calendar" for p in msg.walk())
         text = msg.get_body(("plain",))
-        lines += ["", f"Reply {number} of {len(replies)}: {reply.kind.value} to "
-                      f"{reply.recipient}" + (" (with calendar entry)" if calendar else ""),
-                  f"Subject: {reply.subject}", "-" * 60,
-                  text.get_content().rstrip() if text else "(no plain text)"]
+        lines += ["", _("Reply {number} of {total}: {kind} to {recipient}").format(
+                      number=number, total=len(replies), kind=kind_word(reply.kind.value),
+                      recipient=reply.recipient)
+                  + (_(" (with calendar entry)") if calendar else ""),
+                  _("Subject: {subject}").format(subject=reply.subject), "-" * 60,
+                  text.get_content().rstrip() if text else _("(no plain text)")]
     if not replies:
-        lines += ["", "No reply."]
+        lines += ["", _("No reply.")]
     return "\n".join(lines)
 
 
 # what became of one mail, as `preview --inbox` says it (the one home of these words;
 # MAIL_WORDS below counts them for a run's summary)
 OUTCOME_WORDS = {
-    Action.REGISTER: "register", Action.CANCEL: "cancel",
-    Action.IGNORE: "no reply (automatic mail or too old)",
-    Action.REVIEW: "left flagged for you (review)", Action.NOOP: "no reply needed",
-    FOREIGN: "not addressed to us: left alone", ALREADY: "handled before: only moved",
-    WAITING: "handled before: still waiting for review",
-    ATTENTION: "answered, and left flagged for you (it also asks something)",
+    Action.REGISTER: N_("register"), Action.CANCEL: N_("cancel"),
+    Action.IGNORE: N_("no reply (automatic mail or too old)"),
+    Action.REVIEW: N_("left flagged for you (review)"), Action.NOOP: N_("no reply needed"),
+    FOREIGN: N_("not addressed to us: left alone"), ALREADY: N_("handled before: only moved"),
+    WAITING: N_("handled before: still waiting for review"),
+    ATTENTION: N_("answered, and left flagged for you (it also asks something)"),
 }
 
 
 def outcome_words(outcome: str) -> str:
-    return OUTCOME_WORDS.get(outcome, outcome)
+    return _(OUTCOME_WORDS[outcome]) if outcome in OUTCOME_WORDS else outcome
 
 
 _MAIL_WORDS = (
-    (Action.REGISTER, "registration{s}"), (Action.CANCEL, "cancellation{s}"),
-    (Action.IGNORE, "automatic (ignored)"), (Action.REVIEW, "for review (flagged in the inbox)"),
-    (Action.NOOP, "needing no reply"), (FOREIGN, "not for us (left alone)"),
-    (ATTENTION, "answered but flagged (they also ask something)"),
-    (ALREADY, "handled before"), (WAITING, "still waiting for review"),
+    (Action.REGISTER, (N_("registration"), N_("registrations"))),
+    (Action.CANCEL, (N_("cancellation"), N_("cancellations"))),
+    (Action.IGNORE, N_("automatic (ignored)")),
+    (Action.REVIEW, N_("for review (flagged in the inbox)")),
+    (Action.NOOP, N_("needing no reply")), (FOREIGN, N_("not for us (left alone)")),
+    (ATTENTION, N_("answered but flagged (they also ask something)")),
+    (ALREADY, N_("handled before")), (WAITING, N_("still waiting for review")),
 )
 
 
 _REPLY_WORDS = {
-    "confirmation": "confirmation{s}", "waitlisted": "waitlist notice{s}",
-    "duplicate": "'already registered' notice{s}", "cancellation": "cancellation{s}",
-    "not_registered": "'not registered' notice{s}", "closed": "'registration closed' notice{s}",
-    "third_party": "note{s} to people registered by someone else",
-    "on_behalf": "note{s} to who registered them", "reminder": "reminder{s}",
-    "update": "changed-details mail{s}", "event_cancelled": "event-cancelled mail{s}",
-    "address_changed": "new-address note{s}",
+    "confirmation": (N_("confirmation"), N_("confirmations")),
+    "waitlisted": (N_("waitlist notice"), N_("waitlist notices")),
+    "duplicate": (N_("'already registered' notice"), N_("'already registered' notices")),
+    "cancellation": (N_("cancellation"), N_("cancellations")),
+    "not_registered": (N_("'not registered' notice"), N_("'not registered' notices")),
+    "closed": (N_("'registration closed' notice"), N_("'registration closed' notices")),
+    "third_party": (N_("note to people registered by someone else"),
+                    N_("notes to people registered by someone else")),
+    "on_behalf": (N_("note to who registered them"), N_("notes to who registered them")),
+    "reminder": (N_("reminder"), N_("reminders")),
+    "update": (N_("changed-details mail"), N_("changed-details mails")),
+    "event_cancelled": (N_("event-cancelled mail"), N_("event-cancelled mails")),
+    "address_changed": (N_("new-address note"), N_("new-address notes")),
 }
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word.format(s='' if n == 1 else 's')}"
+def _plural(n: int, word: str | tuple[str, str]) -> str:
+    if isinstance(word, str):
+        return f"{n} {_(word)}"
+    return f"{n} {_(word[0]) if n == 1 else _(word[1])}"
 
 
 def describe(summary: Summary) -> str:
     """One line: what a run did, leaving out what did not happen."""
     if not summary.read and not summary.sent and not summary.send_errors \
             and not summary.refused and not summary.held:
-        return "No new mail."
+        return _("No new mail.")
     m = summary.mails
     parts = [_plural(m[key], word) for key, word in _MAIL_WORDS if m[key]]
-    text = _plural(summary.read, "mail{s} read") + (": " + ", ".join(parts) if parts else "") + "."
+    text = _plural(summary.read, (N_("mail read"), N_("mails read"))) + (
+        ": " + ", ".join(parts) if parts else "") + "."
     if summary.replies:
-        kinds = ", ".join(_plural(n, _REPLY_WORDS.get(kind, kind))
+        kinds = ", ".join(_plural(n, _REPLY_WORDS.get(kind, (kind, kind)))
                           for kind, n in sorted(summary.replies.items()))
-        text += f" New replies: {kinds}."
-    text += f" {summary.sent} {'reply' if summary.sent == 1 else 'replies'} delivered."
+        text += " " + _("New replies: {kinds}.").format(kinds=kinds)
+    text += " " + ngettext("{n} reply delivered.", "{n} replies delivered.",
+                           summary.sent).format(n=summary.sent)
     if summary.send_errors:
-        text += f" {summary.send_errors} could not be sent yet (they stay queued)."
+        text += " " + _("{n} could not be sent yet (they stay queued).").format(
+            n=summary.send_errors)
     if summary.held:
-        text += (f" {summary.held} held back by the sending limits ([smtp] max_per_…); "
-                 f"they go out as the limits allow.")
+        text += " " + _("{n} held back by the sending limits ([smtp] max_per_…); they go out "
+                        "as the limits allow.").format(n=summary.held)
     if summary.refused:
-        text += (f" {summary.refused} refused for good by the receiving server (see "
-                 f"`mailbot status`).")
+        text += " " + _("{n} refused for good by the receiving server (see `mailbot "
+                        "status`).").format(n=summary.refused)
     return text

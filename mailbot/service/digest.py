@@ -1,6 +1,7 @@
 """The organiser's daily digest ([digest] to, at): what happened since the last one, the
 state of the event, what waits for a human, what does not work — with the full list as an
-Excel-ready CSV. Queued in the outbox like every reply, once per day."""
+Excel-ready CSV when [digest] attach_list says so. Queued in the outbox like every reply,
+once per day."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ import datetime as dt
 import logging
 
 from mailbot.config import Config
+from mailbot.core.i18n import speaking
+from mailbot.core.i18n import tr as _
 from mailbot.core.models import Reply
 from mailbot.replies.compose import digest_mail
-from mailbot.replies.report import CSV_COLUMNS, format_review, to_excel_csv
+from mailbot.replies.report import (
+    CSV_COLUMNS,
+    csv_header,
+    format_review,
+    status_word,
+    to_excel_csv,
+)
 from mailbot.service.health import status_text
 from mailbot.store import Store
 
@@ -18,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DAY_KEY = "digest_day"  # state: the local date of the last digest queued
 SINCE_KEY = "digest_since"  # state: where the changes of the last digest queued began
+LIST_FILE = "teilnehmer.csv"
 
 
 def due_day(config: Config, store: Store, now: dt.datetime) -> str | None:
@@ -62,42 +72,67 @@ def queue_digest(config: Config, store: Store, now: dt.datetime) -> bool:
 
 def build(config: Config, store: Store, now: dt.datetime,
           since: dt.datetime | None = None) -> Reply:
-    """The digest: the changes since ``since`` (None: all so far), the state, the review."""
+    """The digest in the organiser's language ([event] organiser_language): the changes
+    since ``since`` (None: all so far), the state, the review."""
+    with speaking(config.event.organiser_language):
+        return _build(config, store, now, since)
+
+
+def _build(config: Config, store: Store, now: dt.datetime,
+           since: dt.datetime | None) -> Reply:
     tz = config.event.tz
     changed = store.changed_since(since)
     review = store.for_review()
-    lines = [f"mailbot – daily digest, {now.astimezone(tz):%d.%m.%Y %H:%M}", ""]
+    lines = [_("mailbot – daily digest, {when}").format(
+        when=f"{now.astimezone(tz):%d.%m.%Y %H:%M}"), ""]
     lines += _changes(changed, since, tz)
     lines += ["", status_text(config, store)[0]]
     lines += ["", format_review(review, tz)]
     if review:
-        lines += ["", "Answer them from your mail program, then: mailbot dismiss ID "
-                      "(or mailbot approve ID to register the sender)."]
-    lines += ["", "The full list of participants is attached (teilnehmer.csv, opens in "
-                  "Excel)."]
-    rows = store.registration_rows()
-    attachment = ("teilnehmer.csv", to_excel_csv(rows, CSV_COLUMNS, CSV_COLUMNS, tz))
+        lines += ["", *what_to_do(config)]
+    attachment = None
+    if config.digest.attach_list:
+        lines += ["", _("The full list of participants is attached ({file}, opens in "
+                        "Excel).").format(file=LIST_FILE)]
+        rows = store.registration_rows()
+        attachment = (LIST_FILE, to_excel_csv(rows, CSV_COLUMNS, csv_header(), tz))
     subject = f"mailbot: {_headline(changed, review)} – {config.event.title}"
     return digest_mail(config, subject, "\n".join(lines), attachment, now)
 
 
+def what_to_do(config: Config) -> list[str]:
+    """What the organiser does with the mails waiting for her, in her mail program: the
+    folders to move them into when the configuration has them, else the two commands."""
+    approve = getattr(config.imap, "approve_folder", None)
+    settle = getattr(config.imap, "settle_folder", None)
+    lines = [_("Mails waiting for you are flagged in the inbox.")]
+    if approve and settle:
+        lines.append(_("Answer them yourself, or move one into the folder {approve} (mailbot "
+                       "registers the sender and replies) or into {settle} (handled, no "
+                       "reply).").format(approve=approve, settle=settle))
+    else:
+        lines.append(_("Answer them yourself, then: mailbot dismiss NUMBER (or mailbot "
+                       "approve NUMBER to register the sender)."))
+    return lines
+
+
 def _changes(changed: list[dict], since: dt.datetime | None, tz: dt.tzinfo) -> list[str]:
-    head = (f"Since the last digest ({since.astimezone(tz):%d.%m.%Y %H:%M}):" if since
-            else "So far:")
+    head = (_("Since the last digest ({when}):").format(
+        when=f"{since.astimezone(tz):%d.%m.%Y %H:%M}") if since else _("So far:"))
     if not changed:
-        return [head, "  no new registrations or cancellations"]
+        return [head, "  " + _("no new registrations or cancellations")]
     lines = [head]
     for row in changed:
         who = f"{row['name']} <{row['email']}>" if row["name"] else row["email"]
         org = f" ({row['organisation']})" if row["organisation"] else ""
-        lines.append(f"  {row['status']:<10} {who}{org}")
+        lines.append(f"  {status_word(row['status']):<10} {who}{org}")
     return lines
 
 
 def _headline(changed: list[dict], review: list[dict]) -> str:
     new = sum(1 for r in changed if r["status"] != "cancelled")
     gone = len(changed) - new
-    parts = [f"{new} new", f"{gone} cancelled"]
+    parts = [_("{n} new").format(n=new), _("{n} cancelled").format(n=gone)]
     if review:
-        parts.append(f"{len(review)} waiting for you")
+        parts.append(_("{n} waiting for you").format(n=len(review)))
     return ", ".join(parts)

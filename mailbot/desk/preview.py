@@ -1,0 +1,32 @@
+"""`mailbot preview --inbox`: what `run` would do with each mail in the inbox now."""
+
+from __future__ import annotations
+
+from mailbot.core.models import ALREADY, FOREIGN, WAITING, Summary
+from mailbot.mail.inbox import Inbox
+from mailbot.reading.parse import parse_mail
+from mailbot.replies.report import outcome_words
+from mailbot.service.processor import Processor
+
+
+def inbox_preview(processor: Processor, inbox: Inbox) -> list[str]:
+    """What `run` would do with each mail in the inbox now — decided and recorded in the
+    processor's store, which must be a private copy (nothing is sent, moved or flagged)."""
+    store, lines, summary = processor.store, [], Summary()
+    last = max([r["id"] for r in store.replies_after(0)] or [0])
+    tz = processor.config.event.tz
+    for batch in inbox.batches():
+        for mail in batch:
+            outcome = processor.handle(mail, summary)
+            summary.mails[outcome] += 1
+            parsed = parse_mail(mail.raw, processor.own)
+            row = store.message(parsed.key)
+            reason = f" – {row['reason']}" if row and row["reason"] and outcome not in (
+                FOREIGN, ALREADY, WAITING) else ""
+            lines += ["", f"{mail.received_at.astimezone(tz):%d.%m.%Y %H:%M}  "
+                          f"{parsed.sender or '(unreadable sender)'}: {parsed.subject or '–'}",
+                      f"  → {outcome_words(outcome)}{reason}"]
+            for reply in store.replies_after(last):
+                lines.append(f"  → would send: {reply['kind']} to {reply['recipient']}")
+                last = reply["id"]
+    return lines

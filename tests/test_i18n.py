@@ -1,0 +1,104 @@
+"""The organiser reads German when the event is German ([event] language, or
+organiser_language): the digest, the Excel export, the command output."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import re
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po
+from click.testing import CliRunner
+from conftest import registration_mail
+
+import mailbot
+from mailbot.cli import main
+
+PACKAGE = Path(mailbot.__file__).parent
+PO = PACKAGE / "locale" / "de" / "LC_MESSAGES" / "mailbot.po"
+QUESTION = "Hallo,\r\n\r\nwird das Treffen aufgezeichnet? Ich kann erst ab 13 Uhr."
+ENGLISH = re.compile(r"\b(new|cancelled|waiting|confirmed|waitlisted|So far|replies|mail|"
+                     r"digest|registration|attached)\b")
+
+
+def german(config: Path) -> Path:
+    config.write_text(config.read_text().replace('organiser_language = "en"\n', ""))
+    return config
+
+
+def test_every_text_of_the_code_has_its_german_and_the_mo_is_compiled_from_the_po():
+    catalog = read_po(PO.open("rb"))
+    found = {m[2] if isinstance(m[2], str) else m[2][0]
+             for m in extract_from_dir(PACKAGE, keywords={"tr": None, "N_": None,
+                                                          "ngettext": (1, 2)})}
+    untranslated = sorted(i for i in found if not (catalog.get(i) and catalog.get(i).string))
+    assert not untranslated, "run scripts/catalogue and translate: " + repr(untranslated)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    shipped = read_mo((PO.with_suffix(".mo")).open("rb"))
+    def entries(catalog):
+        return {str(m.id): str(m.string) for m in catalog if m.id}
+
+    assert entries(read_mo(io.BytesIO(compiled.getvalue()))) == entries(shipped), \
+        "mailbot.mo is stale: run scripts/catalogue"
+
+
+def test_the_digest_of_a_german_event_has_no_english_words(mailbox, smtp, make_config):
+    config = german(make_config(capacity=1, extra='\n[digest]\nto = "orga@isi-innovation.de"\n'
+                                                  'at = "00:00"\nattach_list = true\n'))
+    mailbox.append(registration_mail("Jürgen Weiß", "j.weiss@koeln.example"))
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Heike Wagner", "heike@awo.example", QUESTION))
+    result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Mails gelesen" in result.output and "Antworten zugestellt" in result.output
+    [digest] = [email.message_from_bytes(e.content, policy=email.policy.default)
+                for e in smtp.envelopes if e.rcpt_tos == ["orga@isi-innovation.de"]]
+    assert digest["Subject"].startswith("mailbot: 2 neu, 0 abgemeldet, 1 warten auf Sie – ")
+    text = digest.get_body(("plain",)).get_content()
+    assert "  bestätigt  Jürgen Weiß <j.weiss@koeln.example>" in text
+    assert "  Warteliste Anna Arndt <anna@a.example>" in text
+    assert "im Posteingang markiert (Fähnchen)" in text
+    own = text.replace("mailbot dismiss", "").replace("mailbot approve", "")
+    body = "\n".join(line for line in own.splitlines() if not line.startswith("    | "))
+    assert not ENGLISH.findall(body.replace(digest["Subject"], "")), body
+    assert not ENGLISH.findall(digest["Subject"].split(" – ")[0])
+    [attachment] = list(digest.iter_attachments())
+    assert attachment.get_content().startswith(
+        "\ufeffE-Mail;Name;Organisation;Status;angemeldet am;")
+    assert ";bestätigt;" in attachment.get_content()
+
+
+def test_no_list_attached_unless_configured(mailbox, smtp, make_config):
+    config = make_config(extra='\n[digest]\nto = "orga@isi-innovation.de"\nat = "00:00"\n')
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+    [digest] = [email.message_from_bytes(e.content, policy=email.policy.default)
+                for e in smtp.envelopes if e.rcpt_tos == ["orga@isi-innovation.de"]]
+    assert list(digest.iter_attachments()) == []
+
+
+def test_command_output_is_german_for_a_german_event_and_english_for_an_english_one(
+        mailbox, smtp, make_config):
+    config = make_config(capacity=1)
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Jürgen Weiß", "j.weiss@koeln.example"))
+    CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+    english = CliRunner().invoke(main, ["--config", str(config), "status"]).output
+    assert "Registrations: 1 confirmed of 1 places (0 free), 1 waitlisted" in english
+    german(config)
+    runner = CliRunner()
+    status = runner.invoke(main, ["--config", str(config), "status"]).output
+    assert "Anmeldungen: 1 bestätigt von 1 Plätzen (0 frei), 1 auf der Warteliste" in status
+    listed = runner.invoke(main, ["--config", str(config), "list"]).output
+    assert "bestätigt" in listed and "Warteliste" in listed and "2 Personen" in listed
+    excel = runner.invoke(main, ["--config", str(config), "export", "--excel"]).output
+    assert excel.startswith("\ufeffE-Mail;Name;Organisation;Status;angemeldet am;")
+    review = runner.invoke(main, ["--config", str(config), "review"]).output
+    assert review.strip() == "Keine Mail wartet auf Sie."
+    missing = runner.invoke(main, ["--config", str(config), "resend", "x@nowhere.example"])
+    assert "x@nowhere.example ist nicht angemeldet" in missing.output
