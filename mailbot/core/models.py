@@ -136,6 +136,7 @@ class ParsedMail:
     # every occurrence of each header (lower-case name → values in order): a robot's mark
     # counts wherever it stands, also behind a harmless first one
     header_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    quoted: str = ""  # the earlier mails it quotes (the first few thousand characters)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from mailbot.config import EventConfig
 from mailbot.core.models import Intent, ParsedMail, Reading
 from mailbot.core.text import ADDR_RE, quote, span_around
+from mailbot.reading.conditions import AVAILABILITY, anyway, conditional, firm_then, unsure
 from mailbot.reading.eventfacts import EventFacts
 from mailbot.reading.hints import (
     INDIRECT_QUESTION,
@@ -61,6 +62,7 @@ _REGISTER = re.compile(
     r"|wird\b.{0,120}\bteilnehmen"
     r"|(?:setzen|tragen|nehmen|schreiben)\s+sie\s+(?:mich|uns)\b.{0,60}"
     r"\b(?:liste|ein\b|auf\b)|(?:put|add|sign)\s+(?:me|us)\s+(?:down|up|on)\b"
+    r"|\bsie\s+(?:mich|uns)\b.{0,40}\bauf\s+die\s+(?:teilnehmer)?liste\s+(?:setzen|nehmen)"
     r"|\b(?:je|nous)\s+(?:\w+\s+){0,3}?(?:m'inscri\w*|nous inscri\w*|participer|participe\w*)"
     r"|\bkatıl(?:mak istiyorum|ıyorum|acağım|acağız|mak isterim)"
     r"|\bkayıt (?:olmak istiyorum|oluyorum)"
@@ -138,6 +140,11 @@ class _Found:
     elsewhere: str = ""
     others: str = ""
     unexplained: list[str] = field(default_factory=list)
+    condition: str = ""  # a registration that depends on something
+    ours: bool = False  # a registration that names this event (its day or title)
+    mentions: list[tuple[str, str]] = field(default_factory=list)  # another event, in passing
+    previous: str = ""
+    avail: str = ""  # asked for a free place only
 
     def note(self, intent: Intent) -> str:
         """The first sentence a human must read, given what the mail was taken for: in a
@@ -153,6 +160,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
     previous = ""
     for sentence in parts:
         sentence = _GREETING_PREFIX.sub("", sentence, count=1).strip() or sentence
+        found.previous = previous
         kind, m = _kind(sentence, found)
         if m is not None:  # a registration or cancellation: its clause decides
             found.sentence = found.sentence or sentence
@@ -160,6 +168,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
             found.elsewhere = found.elsewhere or (other and f"{other}: {quote(sentence)}")
+            found.ours = found.ours or bool(event and event.names_this(context))
             if _speaks_of_others(clause, m[0], sentence):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
@@ -168,13 +177,35 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
                 found.notes.append((why, sentence))
         elif kind == "away":
             found.unexplained.append(sentence)  # part of an out-of-office text
-        elif kind != "known":
+        elif kind not in ("known", "condition"):
             found.unexplained.append(sentence)
             why = salient(sentence, event)
-            if why:
+            if why in ("", "Datum") and event and (event.other_event(sentence) or (
+                    not why and event.elsewhere(sentence, True))):
+                found.mentions.append((why, sentence))  # "nach dem Fachtag im Februar …"
+            elif why:
                 found.notes.append((why, sentence))
+        elif kind == "known" and event and event.other_event(sentence):
+            found.mentions.append(("", sentence))  # "Danke für die Einladung zum Fachtag"
         previous = sentence
+    _mentioned(found, event)
+    if found.avail:  # asked, and no registration came right after it
+        found.asks = True
+        found.notes.append(("Frage", found.avail))
     return found
+
+
+def _mentioned(found: _Found, event: EventFacts | None) -> None:
+    """Another event named in passing does not block a registration that names this one;
+    a registration that names no event beside it may mean that one: a human reads it."""
+    if not found.mentions or event is None:
+        return
+    if not found.register:
+        found.notes += [(why, s) for why, s in found.mentions if why]
+    else:
+        other = [s for _, s in found.mentions if not found.ours or not event.other_event(s)]
+        if other:  # in person ("vor Ort") is never this event
+            found.elsewhere = found.elsewhere or f"andere Veranstaltung erwähnt: {quote(other[0])}"
 
 
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:–—]|\s-\s)\s*")
@@ -211,21 +242,30 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     found.substitute |= has_any(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
     if sentence.endswith("?") or (has_any(low, QUESTION_WORDS)
                                   and INDIRECT_QUESTION.search(sentence)):
+        if len(sentence) < 60 and AVAILABILITY.search(sentence) and not found.avail and \
+                sentence.endswith("?"):
+            found.avail = sentence  # "Sind noch Plätze frei?": a registration answers it
+            return "known", None
         found.asks = True
         return "question", None
     cancel = _CANCEL.search(sentence) if has_any(low, _CANCEL_WORDS) else None
+    if unsure(low, sentence) or (not cancel and conditional(sentence, low)):
+        found.condition = found.condition or sentence  # "ich komme, falls …"
+        return "condition", None
     if _CONDITION.search(sentence):  # "falls ich nicht kann, sage ich ab" is a courtesy
-        return ("known" if cancel else ""), None
+        return ("known" if cancel or anyway(sentence) else ""), None
     if cancel and not _EXCUSE.search(sentence):
         found.cancel = True
         return "cancel", cancel
     m = _REGISTER.search(sentence) if has_any(low, _REGISTER_WORDS) else None
     if m and not NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
-        if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or _THEN.match(
-                sentence):
+        if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or (
+                _THEN.match(sentence) and not firm_then(sentence, found.previous)):
             found.hedge = found.hedge or sentence
             return "hedge", None
         found.register = True
+        if found.avail and found.previous == found.avail and _THEN.match(sentence):
+            found.avail = ""  # "Sind noch Plätze frei? Dann melde ich mich hiermit an."
         return "register", m
     if (is_explained(sentence) or (has_any(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
             or _FIELD_LINE.match(sentence)):
@@ -250,16 +290,23 @@ _GREETING_PREFIX = re.compile(
 
 def classify(subject: str, text: str, calendar_method: str | None = None, *,
              event: EventFacts | None = None, sender_name: str = "",
-             calendar: tuple[str, str | None, str, str] | None = None) -> Reading:
+             calendar: tuple[str, str | None, str, str] | None = None,
+             thread: str = "") -> Reading:
     """The intent of a mail from its subject, the text the person wrote now and the method
-    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail).
-    ``event`` lets dates, weekdays and titles be checked against this event's own."""
+    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail);
+    ``thread``: the earlier mails it quotes. ``event`` lets dates, weekdays and titles be
+    checked against this event's own."""
     if (calendar_method or "").upper() == "REPLY" or (
             _RSVP_SUBJECT.match(subject) and calendar_method):
         return _calendar_reply(text, calendar)
     body = split_signature(text[:20000], sender_name)[0]
     found = _read(sentences(body), event)
     sentence = found.sentence
+    if found.condition and not found.cancel:
+        return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Bedingung – bitte "
+                       f"prüfen: {quote(found.condition)}", sentence=found.condition)
+    if found.register and event and not (found.ours or found.elsewhere):
+        found.elsewhere = event.in_thread(subject, thread) or ""
     if found.away and not (found.register or found.cancel or found.asks or found.notes):
         return Reading(Intent.AUTO, reason="Abwesenheitsnotiz (ohne Kennzeichnung)")
     if found.substitute and found.cancel:
@@ -330,7 +377,8 @@ def read(parsed: ParsedMail, event: EventConfig | None = None) -> Reading:
     """:func:`classify` with everything the parsed mail and the event say."""
     return classify(parsed.subject, parsed.text, parsed.calendar_method,
                     event=EventFacts.of(event) if event else None,
-                    sender_name=parsed.sender_name, calendar=parsed.calendar_reply)
+                    sender_name=parsed.sender_name, calendar=parsed.calendar_reply,
+                    thread=parsed.quoted)
 
 
 def _from_subject(subject: str, body: str) -> Reading | None:
