@@ -27,6 +27,7 @@ from mailbot.reading.hints import (
     TITLED,
     is_explained,
     salient,
+    subject_before,
 )
 from mailbot.reading.people import split_signature
 from mailbot.reading.sentences import F, has_any, sentences
@@ -196,8 +197,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
 
 
 def _mentioned(found: _Found, event: EventFacts | None) -> None:
-    """Another event named in passing does not block a registration that names this one;
-    a registration that names no event beside it may mean that one: a human reads it."""
+    """Another event named in passing blocks only a registration that names no event."""
     if not found.mentions or event is None:
         return
     if not found.register:
@@ -227,7 +227,7 @@ def _speaks_of_others(clause: str, said: str, sentence: str = "") -> bool:
     melde mich an". An address anywhere in the sentence ("ich sage ab, im Namen von Jan Jung,
     jan@…") is a person spoken of whatever the verb: the rule of evidence then asks that
     people found them (else a human reads it)."""
-    if _THIRD_VERB.match(said):
+    if _THIRD_VERB.match(said) or subject_before(sentence, clause):
         return True
     return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(sentence or clause)) and not (
         _SELF_OBJECT.search(clause))
