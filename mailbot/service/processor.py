@@ -123,7 +123,7 @@ class Processor:
             self.store.record(row, list(plan.registrations), replies, now_utc(),
                               notices=list(plan.notices))
             if follows and decision.action is Action.REGISTER:
-                self.store.resolve(follows, Action.REGISTER.value, "erledigt: die fehlende "
+                self.store.resolve(follows, Action.REVIEW.value, "erledigt: die fehlende "
                                    "Adresse kam mit einer späteren Mail", now_utc())
         for reply in replies:
             summary.replies[reply.kind.value] += 1
