@@ -307,16 +307,16 @@ def test_the_word_hints_never_hide_a_match():
 
     from conftest import MAILS, SAMPLES
 
-    from mailbot.reading import classify, eventfacts, hints
+    from mailbot.reading import classify, conditions, eventfacts, hints
     from mailbot.reading.sentences import has_any, sentences
 
     texts = [parse_mail(p.read_bytes(), OWN).text for folder in (SAMPLES, MAILS, MAILS / "blind")
              for p in sorted(folder.glob("*.eml"))]
     for test in Path(__file__).parent.glob("test_*.py"):
         texts += regex.findall(r'"([^"\n]{8,})"', test.read_text(encoding="utf-8"))
-    pairs = [*classify.WORD_HINTS, *hints.WORD_HINTS,
+    pairs = [*classify.WORD_HINTS, *hints.WORD_HINTS, *conditions.WORD_HINTS,
              (eventfacts.DATE, eventfacts.DATE_WORDS + tuple("0123456789"))]
-    assert len(pairs) == 13
+    assert len(pairs) == 16
     for sentence in (s for t in texts for s in sentences(t)):
         for pattern, words in pairs:
             assert not pattern.search(sentence) or has_any(sentence.lower(), words), sentence

@@ -152,3 +152,54 @@ def test_real_mail_shuffled_truncated_and_salted(event, text, salt, rnd, cut, re
     for address in acted_on(decision):
         assert address == SENDER or address in text, f"{address} has no evidence"
     assert flagged_or_answered(decision), f"silent: {decision.action} {decision.reason}"
+
+
+# -- conditions and other events (issue 21, item 4): never confirmed -------------------
+
+CONDITIONS = ["Ich nehme aber nur teil, wenn die Folien vorab kommen.",
+              "Ich komme, falls die Ratssitzung verlegt wird.",
+              "Allerdings steht noch nicht fest, ob ich an dem Tag freibekomme.",
+              "I will attend only if there is an interpreter.",
+              "Sofern mein Dienstplan es zulässt, bin ich dabei.",
+              "Vorausgesetzt, es gibt Untertitel, melde ich mich an."]
+FOREIGN_EVENTS = ["Es geht um den Fachtag am 3. Juni.",
+                  "Vielen Dank für die Einladung zur Regionalkonferenz in Bielefeld.",
+                  "Gemeint ist die Präsenzveranstaltung in Dortmund."]
+BARE = ["Ich melde mich hiermit an.", "Ich bin dabei.", "Ich nehme gerne teil."]
+
+
+def confirmed(decision) -> set[str]:
+    return {s.participant.email for s in decision.steps if s.status is Status.CONFIRMED}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(SELF[:4]), st.sampled_from(CONDITIONS),
+       st.lists(st.sampled_from(NOISE), max_size=2), st.randoms())
+def test_a_registration_with_a_condition_is_never_confirmed(event, registration, condition,
+                                                             noise, rnd):
+    parts = [registration, condition, *noise]
+    rnd.shuffle(parts)
+    _, decision = outcome(mail(parts), event, registered=False)
+    assert not confirmed(decision), decision.reason
+    assert decision.action is Action.REVIEW, decision.reason
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(BARE), st.sampled_from(FOREIGN_EVENTS),
+       st.lists(st.sampled_from(NOISE), max_size=2), st.randoms(),
+       st.sampled_from(["Auftakttreffen", "AW: Einladung Fachtag 2020", "Re: Einladung"]))
+def test_a_registration_whose_only_event_is_another_is_never_confirmed(
+        event, registration, foreign, noise, rnd, subject):
+    parts = [registration, foreign, *noise]
+    rnd.shuffle(parts)
+    _, decision = outcome(mail(parts, subject), event, registered=False)
+    assert not confirmed(decision), decision.reason
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(BARE), st.sampled_from(["Auftakttreffen", "Re: Anmeldung"]))
+def test_a_reply_in_an_old_thread_is_never_confirmed(event, registration, subject):
+    quoted = ("\n\nAm 03.02.2020 um 09:14 schrieb Nathalie Collinet <n.collinet@isi-innovation"
+              ".de>:\n> herzlich laden wir Sie zu unserem Treffen am 14. März 2020 ein.")
+    _, decision = outcome(mail([registration + quoted], subject), event, registered=False)
+    assert not confirmed(decision), decision.reason

@@ -140,6 +140,7 @@ class ParsedMail:
     # on the way (Received, Delivered-To, X-…): one Message-ID with other content is
     # another mail; "" when the mail was not read in full
     fingerprint: str = ""
+    quoted: str = ""  # the earlier mails it quotes (the first few thousand characters)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import TypedDict
 from mailbot.config import EventConfig
 from mailbot.core.models import Intent, ParsedMail, Reading
 from mailbot.core.text import ADDR_RE, quote, span_around
+from mailbot.reading.conditions import AVAILABILITY, anyway, conditional, firm_then, unsure
 from mailbot.reading.eventfacts import EventFacts
 from mailbot.reading.hints import (
     INDIRECT_QUESTION,
@@ -27,9 +28,18 @@ from mailbot.reading.hints import (
     TITLED,
     is_explained,
     salient,
+    subject_before,
 )
 from mailbot.reading.people import split_signature
 from mailbot.reading.sentences import F, has_any, sentences
+from mailbot.reading.subject import (
+    FIELD_LINE,
+    RSVP_SUBJECT,
+    asked,
+    bare,
+    calendar_reading,
+    from_subject,
+)
 
 _END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
 _CANCEL = re.compile(
@@ -62,6 +72,7 @@ _REGISTER = re.compile(
     r"|wird\b.{0,120}\bteilnehmen"
     r"|(?:setzen|tragen|nehmen|schreiben)\s+sie\s+(?:mich|uns)\b.{0,60}"
     r"\b(?:liste|ein\b|auf\b)|(?:put|add|sign)\s+(?:me|us)\s+(?:down|up|on)\b"
+    r"|\bsie\s+(?:mich|uns)\b.{0,40}\bauf\s+die\s+(?:teilnehmer)?liste\s+(?:setzen|nehmen)"
     r"|\b(?:je|nous)\s+(?:\w+\s+){0,3}?(?:m'inscri\w*|nous inscri\w*|participer|participe\w*)"
     r"|\bkatıl(?:mak istiyorum|ıyorum|acağım|acağız|mak isterim)"
     r"|\bkayıt (?:olmak istiyorum|oluyorum)"
@@ -119,11 +130,7 @@ _AWAY_CONTEXT = re.compile(
     r"\b(?:in dringenden fällen|for urgent matters|in urgent cases|wenden sie sich|please contact"
     r"|in my absence|während meiner abwesenheit|lese meine (?:e-?)?mails|access to e-?mail"
     r"|nicht weitergeleitet|not (?:be )?forwarded|vertritt mich|vertreten durch)\b", F)
-_RSVP_SUBJECT = re.compile(r"^(?:angenommen|abgelehnt|mit vorbehalt|accepted|declined|"
-                           r"tentative(?:ly accepted)?|zugesagt|abgesagt)\s*:", F)
-_SUBJECT_REGISTER = re.compile(r"^\s*(?:anmeldung|registration|teilnahme|register)\b", F)
-_SUBJECT_CANCEL = re.compile(r"^\s*(?:abmeldung|absage|cancel\w*)\b", F)
-_FIELD_LINE = re.compile(r"^\s*[\w -]{2,30}:\s*\S", re.MULTILINE)
+
 
 
 class _Facts(TypedDict):  # what a Reading says besides its intent
@@ -146,6 +153,11 @@ class _Found:
     elsewhere: str = ""
     others: str = ""
     unexplained: list[str] = field(default_factory=list)
+    condition: str = ""  # a registration that depends on something
+    ours: bool = False  # a registration that names this event (its day or title)
+    mentions: list[tuple[str, str]] = field(default_factory=list)  # another event, in passing
+    previous: str = ""
+    avail: str = ""  # asked for a free place only
 
     def note(self, intent: Intent) -> str:
         """The first sentence a human must read, given what the mail was taken for: in a
@@ -161,6 +173,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
     previous = ""
     for sentence in parts:
         sentence = _GREETING_PREFIX.sub("", sentence, count=1).strip() or sentence
+        found.previous = previous
         kind, m = _kind(sentence, found)
         if m is not None:  # a registration or cancellation: its clause decides
             found.sentence = found.sentence or sentence
@@ -168,6 +181,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
             found.elsewhere = found.elsewhere or (f"{other}: {quote(sentence)}" if other else "")
+            found.ours = found.ours or bool(event and event.names_this(context))
             if _speaks_of_others(clause, m[0], sentence):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
@@ -176,13 +190,34 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
                 found.notes.append((why, sentence))
         elif kind == "away":
             found.unexplained.append(sentence)  # part of an out-of-office text
-        elif kind != "known":
+        elif kind not in ("known", "condition"):
             found.unexplained.append(sentence)
             why = salient(sentence, event)
-            if why:
+            if why in ("", "Datum") and event and (event.other_event(sentence) or (
+                    not why and event.elsewhere(sentence, True))):
+                found.mentions.append((why, sentence))  # "nach dem Fachtag im Februar …"
+            elif why:
                 found.notes.append((why, sentence))
+        elif kind == "known" and event and event.other_event(sentence):
+            found.mentions.append(("", sentence))  # "Danke für die Einladung zum Fachtag"
         previous = sentence
+    _mentioned(found, event)
+    if found.avail:  # asked, and no registration came right after it
+        found.asks = True
+        found.notes.append(("Frage", found.avail))
     return found
+
+
+def _mentioned(found: _Found, event: EventFacts | None) -> None:
+    """Another event named in passing blocks only a registration that names no event."""
+    if not found.mentions or event is None:
+        return
+    if not found.register:
+        found.notes += [(why, s) for why, s in found.mentions if why]
+    else:
+        other = [s for _, s in found.mentions if not found.ours or not event.other_event(s)]
+        if other:  # in person ("vor Ort") is never this event
+            found.elsewhere = found.elsewhere or f"andere Veranstaltung erwähnt: {quote(other[0])}"
 
 
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:–—]|\s-\s)\s*")
@@ -204,7 +239,7 @@ def _speaks_of_others(clause: str, said: str, sentence: str = "") -> bool:
     melde mich an". An address anywhere in the sentence ("ich sage ab, im Namen von Jan Jung,
     jan@…") is a person spoken of whatever the verb: the rule of evidence then asks that
     people found them (else a human reads it)."""
-    if _THIRD_VERB.match(said):
+    if _THIRD_VERB.match(said) or subject_before(sentence, clause):
         return True
     return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(sentence or clause)) and not (
         _SELF_OBJECT.search(clause))
@@ -219,24 +254,33 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     found.substitute |= has_any(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
     if sentence.endswith("?") or (has_any(low, QUESTION_WORDS)
                                   and INDIRECT_QUESTION.search(sentence)):
+        if len(sentence) < 60 and AVAILABILITY.search(sentence) and not found.avail and \
+                sentence.endswith("?"):
+            found.avail = sentence  # "Sind noch Plätze frei?": a registration answers it
+            return "known", None
         found.asks = True
         return "question", None
     cancel = _CANCEL.search(sentence) if has_any(low, _CANCEL_WORDS) else None
+    if unsure(low, sentence) or (not cancel and conditional(sentence, low)):
+        found.condition = found.condition or sentence  # "ich komme, falls …"
+        return "condition", None
     if _CONDITION.search(sentence):  # "falls ich nicht kann, sage ich ab" is a courtesy
-        return ("known" if cancel else ""), None
+        return ("known" if cancel or anyway(sentence) else ""), None
     if cancel and not _EXCUSE.search(sentence):
         found.cancel = True
         return "cancel", cancel
     m = _REGISTER.search(sentence) if has_any(low, _REGISTER_WORDS) else None
     if m and not NEGATION.search(sentence, max(0, m.start() - 30), m.end()):
-        if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or _THEN.match(
-                sentence):
+        if _HEDGE.search(sentence, max(0, m.start() - 15), m.end() + 80) or (
+                _THEN.match(sentence) and not firm_then(sentence, found.previous)):
             found.hedge = found.hedge or sentence
             return "hedge", None
         found.register = True
+        if found.avail and found.previous == found.avail and _THEN.match(sentence):
+            found.avail = ""  # "Sind noch Plätze frei? Dann melde ich mich hiermit an."
         return "register", m
     if (is_explained(sentence) or (has_any(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
-            or _FIELD_LINE.match(sentence)):
+            or FIELD_LINE.match(sentence)):
         return "known", None
     if away or (has_any(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
         return "away", None  # part of an out-of-office text
@@ -258,16 +302,23 @@ _GREETING_PREFIX = re.compile(
 
 def classify(subject: str, text: str, calendar_method: str | None = None, *,
              event: EventFacts | None = None, sender_name: str = "",
-             calendar: tuple[str, str | None, str, str] | None = None) -> Reading:
+             calendar: tuple[str, str | None, str, str] | None = None,
+             thread: str = "") -> Reading:
     """The intent of a mail from its subject, the text the person wrote now and the method
-    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail).
-    ``event`` lets dates, weekdays and titles be checked against this event's own."""
+    of a calendar part it carries (``REPLY``: an answer from a calendar, not a mail);
+    ``thread``: the earlier mails it quotes. ``event`` lets dates, weekdays and titles be
+    checked against this event's own."""
     if (calendar_method or "").upper() == "REPLY" or (
-            _RSVP_SUBJECT.match(subject) and calendar_method):
-        return _calendar_reply(text, calendar)
+            RSVP_SUBJECT.match(subject) and calendar_method):
+        return calendar_reading(text, calendar)
     body = split_signature(text[:20000], sender_name)[0]
     found = _read(sentences(body), event)
     sentence = found.sentence
+    if found.condition and not found.cancel:
+        return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Bedingung – bitte "
+                       f"prüfen: {quote(found.condition)}", sentence=found.condition)
+    if found.register and event and not (found.ours or found.elsewhere):
+        found.elsewhere = event.in_thread(subject, thread) or ""
     if found.away and not (found.register or found.cancel or found.asks or found.notes):
         return Reading(Intent.AUTO, reason="Abwesenheitsnotiz (ohne Kennzeichnung)")
     if found.substitute and found.cancel:
@@ -293,11 +344,11 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     if found.asks:
         return Reading(Intent.QUESTION, True, reason=note)
     # the subject speaks only for a body that holds nothing a human must read
-    by_subject = None if note else _from_subject(subject, body)
+    by_subject = None if note else from_subject(subject, body)
     if by_subject:
         return by_subject
-    if THANKS.search(body) and len(body) < 600 and not note and _bare(found.unexplained):
-        note = _asked(body)
+    if THANKS.search(body) and len(body) < 600 and not note and bare(found.unexplained):
+        note = asked(body)
         if not note:
             return Reading(Intent.THANKS, reason="Dank oder Antwort ohne neues Anliegen")
     if note:
@@ -308,50 +359,12 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     return Reading(Intent.UNKNOWN)
 
 
-def _asked(body: str) -> str:
-    """A request or question anywhere, also one explained as an instruction for what we send
-    anyway ("Schicken Sie mir den Link bitte nochmal"), as a note; a thank-you gets no answer,
-    so it must ask for nothing."""
-    for sentence in sentences(body):
-        why = salient(sentence, None)
-        if why in ("Frage", "Bitte"):
-            return f"{why}: {quote(sentence)}"
-    return ""
-
-
-def _bare(unexplained: list[str]) -> bool:
-    """Nothing but an acknowledgement: what no rule explained is a few words at most
-    ("Der Termin ist eingetragen.")."""
-    return sum(len(s.split()) for s in unexplained) <= 8
-
-
-def _calendar_reply(text: str, calendar: tuple[str, str | None, str, str] | None) -> Reading:
-    """A calendar program's answer: its PARTSTAT, and any comment a person typed with it."""
-    partstat = calendar[0] if calendar else ""
-    comment = (calendar[3] if calendar else "") or " ".join(
-        s for s in sentences(text) if not is_explained(s))
-    note = f"Kommentar: {quote(comment)}" if comment.strip() else ""
-    return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
-
-
 def read(parsed: ParsedMail, event: EventConfig | None = None) -> Reading:
     """:func:`classify` with everything the parsed mail and the event say."""
     return classify(parsed.subject, parsed.text, parsed.calendar_method,
                     event=EventFacts.of(event) if event else None,
-                    sender_name=parsed.sender_name, calendar=parsed.calendar_reply)
-
-
-def _from_subject(subject: str, body: str) -> Reading | None:
-    """A subject "Anmeldung" / "Abmeldung" counts only when the body says nothing else:
-    empty, or nothing but form fields, greeting and signature (a short mail)."""
-    sentences_in_body = [s for s in sentences(_FIELD_LINE.sub("", body)) if len(s) > 25]
-    if len(sentences_in_body) > 2 or len(body) > 500:
-        return None
-    if _SUBJECT_REGISTER.match(subject):
-        return Reading(Intent.REGISTER)
-    if _SUBJECT_CANCEL.match(subject):
-        return Reading(Intent.CANCEL)
-    return None
+                    sender_name=parsed.sender_name, calendar=parsed.calendar_reply,
+                    thread=parsed.quoted)
 
 
 # each long pattern with the words tested before it (for speed); their test reads this

@@ -36,8 +36,15 @@ _EVENT_KIND = re.compile(
     r"(?:tagung|konferenz|kongress|seminar|workshop|webinar|schulung|messe|sitzung|treffen"
     r"|veranstaltung|fortbildung|versammlung|fachtag|aktionstag|festival|forum|conference"
     r"|summit)\b", F)
+EVENT_WORDS = ("tagung", "konferenz", "kongress", "seminar", "workshop", "webinar", "schulung",
+               "messe", "sitzung", "treffen", "veranstaltung", "fortbildung", "versammlung",
+               "fachtag", "aktionstag", "festival", "forum", "conference", "summit")
 _WORD_START = re.compile(r"[\w-]*$")
 _OUR_KINDS = re.compile(r"^(?:|online-?|digital\w*-?|zoom-?|video-?|virtuell\w*-?)$", F)
+_NAMED_KINDS = re.compile(r"(?:fachtag|aktionstag|konferenz|kongress|tagung|messe|festival"
+                          r"|forum|conference|summit)\b", F)
+_REPLY_PREFIX = re.compile(r"^(?:\s*(?:re|aw|wg|fwd?|antw|sv|vs)\s*(?:\[\d+\])?:)+\s*", F)
+_YEAR = re.compile(r"\b(20\d\d)\b")
 _IN_PERSON = re.compile(r"\bin präsenz\b|\bpräsenz\w*|\bvor ort\b|\bin person\b|\bon site\b",
                         F)
 
@@ -61,18 +68,67 @@ class EventFacts:
             return "anderes Datum"
         if not registering:
             return None
-        for m in _EVENT_KIND.finditer(text):
-            start = _WORD_START.search(text, 0, m.start())
-            assert start is not None  # [\w-]*$ matches at the end of any text
-            prefix = start[0]
-            word = prefix + m[0]
-            prefix = prefix.casefold().rstrip("-")
-            if (word.casefold() not in self.title and not _OUR_KINDS.match(prefix)
-                    and not (len(prefix) >= 4 and prefix in self.title)):
-                return f"andere Veranstaltung ({word})"
+        word = self.other_event(text)
+        if word:
+            return f"andere Veranstaltung ({word})"
         if _IN_PERSON.search(text):
             return "Präsenz statt online"
         return None
+
+    def names_this(self, text: str) -> bool:
+        """Whether ``text`` names this event: its day, or its title ("zum Auftakttreffen")."""
+        if (_DIGIT.search(text) or has_any(text.lower(), DATE_WORDS)) and any(
+                not m["wd"] and not self._differs(m) for m in DATE.finditer(text)):
+            return True
+        return any(self._ours(text, m) for m in _EVENT_KIND.finditer(text))
+
+    def other_event(self, text: str) -> str | None:
+        """The word of another kind of event ``text`` names ("Fachtag", "Ehrenamtsmesse")."""
+        if not has_any(text.lower(), EVENT_WORDS):
+            return None
+        for m in _EVENT_KIND.finditer(text):
+            if not self._ours(text, m):
+                return _word_start(text, m) + m[0]
+        return None
+
+    def in_thread(self, subject: str, quoted: str) -> str | None:
+        """Why a reply belongs to another event's thread: its subject names another event
+        or year ("AW: Einladung Fachtag 2026"), or it quotes a mail of long before."""
+        subject = _REPLY_PREFIX.sub("", subject)
+        other = self.elsewhere(subject, True) or next(
+            (f"anderes Jahr ({y})" for y in _YEAR.findall(subject) if int(y) != self.day.year),
+            None)
+        if other:
+            return f"{other} im Betreff: {subject[:80]!r}"
+        if quoted and _DIGIT.search(quoted) and any(
+                self._long_before(m) for m in DATE.finditer(quoted[:4000])):
+            return "Antwort in einem alten Verlauf (zitierte Mail von lange vor dem Termin)"
+        return None
+
+    def _ours(self, text: str, m: re.Match) -> bool:
+        prefix = _word_start(text, m)
+        word = (prefix + m[0]).casefold()
+        prefix = prefix.casefold().rstrip("-")
+        if not prefix and _NAMED_KINDS.match(m[0]):  # "der Fachtag": another one
+            return word in self.title
+        return word in self.title or bool(_OUR_KINDS.match(prefix)) or (
+            len(prefix) >= 4 and prefix in self.title)
+
+    def _long_before(self, m: re.Match) -> bool:
+        """A full date (with its year) more than nine months before the event."""
+        try:
+            if m["iy"]:
+                day = dt.date(int(m["iy"]), int(m["im"]), int(m["id"]))
+            elif m["nd"] and m["ny"]:
+                year = int(m["ny"]) + (2000 if len(m["ny"]) == 2 else 0)
+                day = dt.date(year, int(m["nm"]), int(m["nd"]))
+            elif m["md"] and m["my"]:
+                day = dt.date(int(m["my"]), _MONTHS.get(m["mm"][:3].casefold(), 0), int(m["md"]))
+            else:
+                return False
+        except ValueError:
+            return False
+        return day < self.day - dt.timedelta(days=270)
 
     def _other_date(self, text: str) -> bool:
         if not (_DIGIT.search(text) or has_any(text.lower(), DATE_WORDS)):
@@ -103,3 +159,10 @@ class EventFacts:
             month = _MONTHS.get((m["mm"] or m["mm2"])[:3].casefold(), 0)
             year = int(m["my"]) if m["my"] else None
         return (number, month) != (day.day, day.month) or year not in (None, day.year)
+
+
+def _word_start(text: str, m: re.Match) -> str:
+    """The letters of the word that ``m`` ends ("Regional" of "Regionalkonferenz")."""
+    start = _WORD_START.search(text, 0, m.start())
+    assert start is not None  # [\w-]*$ matches at the end of any text
+    return start[0]

@@ -121,3 +121,19 @@ def salient(sentence: str, event: EventFacts | None) -> str:
 WORD_HINTS = ((INDIRECT_QUESTION, QUESTION_WORDS), (NAMED_RELATIVE, RELATIVE_WORDS),
               (INSTRUCTION, INSTRUCTION_WORDS), (PROVENANCE, ("einladung", "invitation")),
               (REQUEST, REQUEST_WORDS), (NEGATION, NEGATION_WORDS))
+
+
+_VERB_FIRST = re.compile(r"^\W*(?:möchte|möchten|würde|würden|will|wird|nimmt|kommt|ist"
+                         r"|would|wants|plans)\b", F)
+_FIRST_PERSON = re.compile(r"\b(?:ich|wir|mich|uns|(?-i:I)|we)\b", F)
+
+
+def subject_before(sentence: str, clause: str) -> bool:
+    """A clause without a subject of its own whose subject, before it, is somebody else:
+    "der Sprecher unseres Beirats, Herr Walter Brüggemann, möchte gern teilnehmen"."""
+    at = sentence.find(clause)
+    if at <= 0 or not _VERB_FIRST.match(clause):
+        return False
+    before = sentence[:at]
+    return bool((TITLED.search(before) or NAMED_RELATIVE.search(before))
+                and not _FIRST_PERSON.search(before))

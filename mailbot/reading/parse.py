@@ -85,7 +85,8 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
     message_id = valid_message_id(headers.get("message-id", ""))
     key = message_id or content_key(raw)
     sender, sender_name = parse_from(_raw_header(msg, "from"))
-    text = "" if limit else strip_quotes(body_text(msg))
+    full = "" if limit else body_text(msg)
+    text = strip_quotes(full)
     found = (find(text, sender, sender_name, own, decode_header(headers.get("subject", "")))
              if not limit else None)
     method = None if limit else calendar_method(msg)
@@ -113,6 +114,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         language=guess_language(text),
         header_values=values,
         fingerprint=fingerprint(raw[head_end:], sender, headers),
+        quoted=quoted_part(full, text),
     )
 
 
@@ -348,3 +350,8 @@ def html_to_text(html: str) -> str:
 def _normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+
+
+def quoted_part(full: str, text: str) -> str:
+    """What a mail quotes of earlier ones: all of it that is not what the person wrote now."""
+    return "" if len(full) <= len(text) else full[len(text):len(text) + 4000]

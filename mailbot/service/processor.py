@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Iterable
@@ -39,11 +40,12 @@ from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
 from mailbot.reading import bounce
 from mailbot.reading.classify import read
+from mailbot.reading.followup import completion, names_spoken_of
 from mailbot.reading.keys import other_mail_key
 from mailbot.reading.parse import content_key, parse_mail
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.replies.report import mail_date, preview_text
-from mailbot.rules import guard, policy
+from mailbot.rules import guard, policy, thread
 from mailbot.rules.policy import (
     ASKED,
     DAY,
@@ -65,6 +67,7 @@ from mailbot.store import DATABASE_ERRORS, Store, iso, now_utc
 from mailbot.store.messages import note_row
 
 log = logging.getLogger(__name__)
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 
 def excerpt(text: str, lines: int = 8, limit: int = 600) -> str:
@@ -112,16 +115,22 @@ class Processor:
             try:
                 robot = guard.check(parsed, self.own)  # once per mail: bounce and request
                 decision = self.bounced(parsed, mail) if robot else None
-                plan = (Plan(decision) if decision is not None
-                        else self.plan(self._request(parsed, mail.received_at, None, robot)))
+                request = self._request(parsed, mail.received_at, None, robot)
+                request, follows = self.followed(parsed, request)
+                plan = Plan(decision) if decision is not None else self.plan(request)
                 replies = self.compose(plan.replies, now_utc())
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
                 plan = Plan(cannot_compose(str(exc)))
                 replies = []
             decision = plan.decision
-            self.store.record(self._message_row(parsed, mail, plan), list(plan.registrations),
-                              replies, now_utc(), notices=list(plan.notices))
+            row = self._message_row(parsed, mail, plan)
+            row["waits_for"] = thread.waits_for(decision, request, self._names(parsed))
+            self.store.record(row, list(plan.registrations), replies, now_utc(),
+                              notices=list(plan.notices))
+            if follows and decision.action is Action.REGISTER:
+                self.store.resolve(follows, Action.REVIEW.value, "erledigt: die fehlende "
+                                   "Adresse kam mit einer späteren Mail", now_utc())
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s: %s%s", parsed.key, decision.action.value,  # no address: the key says
@@ -171,6 +180,29 @@ class Processor:
             log.warning("a bounce quotes no reply of ours to the address it reports: nothing "
                         "changed, left for review")
         return verdict.decision
+
+    def followed(self, parsed: ParsedMail, request: Request) -> tuple[Request, str | None]:
+        """The request read with the mail it follows (same sender, or In-Reply-To /
+        References to a mail or a reply of ours): a later mail that gives the address a
+        waiting mail lacked registers that person. Returns the waiting mail's key, if so."""
+        if parsed.sender is None or request.robot:
+            return request, None
+        refs = _MESSAGE_ID.findall(" ".join(parsed.headers.get(h, "")
+                                            for h in ("in-reply-to", "references")))
+        for key, names in self.store.waiting_for_people(parsed.sender, refs):
+            found = completion(parsed.text, names.split("; "), parsed.sender)
+            done = found and thread.completed(request, Participant(
+                found[0], found[1], parsed.participants[0].organisation
+                if parsed.participants else ""), found[2])
+            if done:
+                return done, key
+        return request, None
+
+    def _names(self, parsed: ParsedMail) -> list[str]:
+        """The people a mail speaks of by name, the organiser greeted aside."""
+        ours = set(self.config.contact.name.split())
+        return [n for s in parsed.text.split("\n") for n in names_spoken_of(s)
+                if n.split()[-1] not in ours]
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
                   now: dt.datetime, **extra: Any) -> tuple[Situation, dict]:

@@ -279,7 +279,7 @@ class Store(Messages, Registrations, Outbox, State):
                 + " OR ".join("instr(body, ?) > 0" for _ in needles),
                 [email, *(n.encode() for n in needles)]).rowcount
             counts["mails"] = self.db.execute(
-                "UPDATE messages SET sender = ?, subject = NULL, excerpt = NULL "
+                "UPDATE messages SET sender = ?, subject = NULL, excerpt = NULL, waits_for = NULL "
                 "WHERE sender = ?", [erased(email), email]).rowcount
             for needle in needles:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
@@ -309,7 +309,8 @@ class Store(Messages, Registrations, Outbox, State):
             self.db.execute("DELETE FROM registrations")
             self.db.execute("DELETE FROM outbox")
             self.db.execute("DELETE FROM notices")
-            self.db.execute("UPDATE messages SET sender = NULL, subject = NULL, excerpt = NULL")
+            self.db.execute("UPDATE messages SET sender = NULL, subject = NULL, excerpt = NULL, "
+                            "waits_for = NULL")
             for key, reason in self.db.execute(
                     "SELECT message_id, reason FROM messages WHERE instr(reason, '@') > 0 "
                     "OR instr(reason, '‚') > 0").fetchall():

@@ -97,6 +97,19 @@ class Messages(Tables):
                 self.db.execute("INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
                                 "VALUES (?, ?, ?, 1)", [email, key, iso(now)])
 
+    def waiting_for_people(self, sender: str, keys: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """(key, names) of the mails still waiting for a human because they named people
+        without their address — from this sender, or among ``keys`` (In-Reply-To,
+        References), or answered by one of our replies among them; oldest first."""
+        keys = list(keys)[:20]
+        marks = ", ".join("?" * len(keys)) or "NULL"
+        return [(k, n) for k, n in self.db.execute(
+            "SELECT message_id, waits_for FROM messages WHERE waits_for IS NOT NULL "
+            "AND action = 'review' AND resolved_at IS NULL AND (sender = ? OR message_id IN "
+            f"({marks}) OR message_id IN (SELECT in_reply_to FROM outbox WHERE "
+            f"message_id IN ({marks}))) ORDER BY received_at",
+            [sender, *keys, *keys]).fetchall()]
+
     def held_for_review(self, reason_prefix: str) -> int:
         """Mail still waiting for a human whose reason begins with ``reason_prefix``."""
         return self.db.execute("SELECT count(*) FROM messages WHERE action = 'review' AND "
@@ -120,7 +133,7 @@ class Messages(Tables):
         replies that follow, in one transaction."""
         with self.db.atomic():
             self.db.execute("UPDATE messages SET action = ?, reason = ?, resolved_at = ?, "
-                            "needs_attention = 0 WHERE message_id = ?",
+                            "waits_for = NULL, needs_attention = 0 WHERE message_id = ?",
                             [action, reason[:300], iso(now), key])
             for reg in registrations:
                 self._save_registration(reg, now)

@@ -217,9 +217,15 @@ def _v13(db: sqlite_utils.Database) -> None:
     db.table("messages").add_column("fingerprint", str)
 
 
+def _v14(db: sqlite_utils.Database) -> None:
+    """A conversation memory (issue 21): the names a mail spoke of without their address
+    (``messages.waits_for``), while it waits for a later mail to complete it."""
+    db.table("messages").add_column("waits_for", str)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                               _v12, _v13]
+                               _v12, _v13, _v14]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
