@@ -107,3 +107,15 @@ def test_without_a_transport_replies_stay_queued(example_config):
     assert [r["id"] for r in store.pending_replies(dt.datetime.now(dt.UTC))] == [
         r["id"] for r in queued]
     store.close()
+
+
+def test_a_broken_byte_in_in_reply_to_is_no_thread_key(processor):
+    """Found by the mutation test above: a non-ASCII byte in In-Reply-To reached the
+    database as a key and stopped the batch (UnicodeEncodeError)."""
+    raw = (b"From: Katrin Neumann <k.neumann@owl.example>\r\n"
+           b"To: n.collinet@isi-innovation.de\r\nSubject: AW: Einladung\r\n"
+           b"Date: Fri, 14 May 2021 11:49:43 +0200\r\nMessage-ID: <broken-1@owl.example>\r\n"
+           b"In-Reply-To: <\xdainladung-1@isi-innovation.de>\r\n\r\n"
+           b"ich m\xf6chte gerne teilnehmen.\r\n\r\nViele Gr\xfc\xdfe\r\nKatrin Neumann\r\n")
+    mail = InboundMail("1", raw, dt.datetime(2021, 5, 14, 10, tzinfo=dt.UTC))
+    assert processor.handle(mail, Summary()) in OUTCOMES

@@ -42,7 +42,7 @@ from mailbot.reading import bounce
 from mailbot.reading.classify import read
 from mailbot.reading.followup import completion, names_spoken_of
 from mailbot.reading.keys import other_mail_key
-from mailbot.reading.parse import content_key, parse_mail
+from mailbot.reading.parse import content_key, parse_mail, valid_message_id
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.replies.report import mail_date, preview_text
 from mailbot.rules import guard, policy, thread
@@ -187,8 +187,9 @@ class Processor:
         waiting mail lacked registers that person. Returns the waiting mail's key, if so."""
         if parsed.sender is None or request.robot:
             return request, None
-        refs = _MESSAGE_ID.findall(" ".join(parsed.headers.get(h, "")
-                                            for h in ("in-reply-to", "references")))
+        refs = [ref for ref in _MESSAGE_ID.findall(" ".join(
+            parsed.headers.get(h, "") for h in ("in-reply-to", "references")))
+            if valid_message_id(ref)]  # a broken byte there is no key of ours
         for key, names in self.store.waiting_for_people(parsed.sender, refs):
             found = completion(parsed.text, names.split("; "), parsed.sender)
             done = found and thread.completed(request, Participant(
