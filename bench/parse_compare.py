@@ -11,6 +11,7 @@ best CPU time as mails/s and their ratio. A measurement, not a test.
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import sys
 import tempfile
@@ -23,13 +24,20 @@ OTHER_NAME = "other_mailbot"
 
 
 def load_other(checkout: Path):
-    """The other checkout's mailbot, importable as ``other_mailbot`` (relative imports)."""
+    """The other checkout's mailbot, importable as ``other_mailbot``: the flat layout
+    (relative imports) or the packages (absolute ``mailbot.`` imports, renamed here)."""
     folder = Path(tempfile.mkdtemp())
     shutil.copytree(checkout / "mailbot", folder / OTHER_NAME)
+    for path in (folder / OTHER_NAME).rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(re.sub(r"\b(from|import) mailbot\b", rf"\1 {OTHER_NAME}", text),
+                        encoding="utf-8")
     sys.path.insert(0, str(folder))
-    parse = importlib.import_module(f"{OTHER_NAME}.parse")
-    guard = importlib.import_module(f"{OTHER_NAME}.guard")
-    classify = importlib.import_module(f"{OTHER_NAME}.classify")
+    packaged = (folder / OTHER_NAME / "reading").is_dir()
+    parse = importlib.import_module(f"{OTHER_NAME}.{'reading.' if packaged else ''}parse")
+    guard = importlib.import_module(f"{OTHER_NAME}.{'rules.' if packaged else ''}guard")
+    classify = importlib.import_module(
+        f"{OTHER_NAME}.{'reading.' if packaged else ''}classify")
 
     def understand(raw: bytes) -> None:
         parsed = parse.parse_mail(raw, this.OWN)
