@@ -19,6 +19,7 @@ from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
+from mailbot.mail.deskfolders import DeskFolders
 from mailbot.mail.folder import InboxError, InboxLoginError, erase_our_copies, to_erase
 from mailbot.mail.net import connection_problem
 from mailbot.reading.parse import content_key
@@ -115,9 +116,12 @@ class ImapInbox:
         try:
             self.client = self._connect()
             auth.imap_login(self.client, cfg)
-            if not readonly and not self.client.folder_exists(cfg.processed_folder):
-                self.client.create_folder(cfg.processed_folder)
-                log.info("created IMAP folder %s", cfg.processed_folder)
+            self.desk: DeskFolders | None = None
+            if not readonly:
+                self._ensure_folder(cfg.processed_folder)
+                self.desk = DeskFolders(self.client, cfg, self._failing, self.sent_folder)
+                for name in self.desk.names.values():  # the organiser's desk (issue 22)
+                    self._ensure_folder(name)
             self.client.select_folder(cfg.folder, readonly=readonly)
         except auth.AuthUnreachable as exc:
             raise InboxError(str(exc)) from None
@@ -127,6 +131,11 @@ class ImapInbox:
             raise InboxError(f"{where}: {connection_problem(exc)}") from None
         self.can_move = self.client.has_capability("MOVE")
         self.can_idle = idle and self.client.has_capability("IDLE")
+
+    def _ensure_folder(self, name: str) -> None:
+        if not self.client.folder_exists(name):
+            self.client.create_folder(name)
+            log.info("created IMAP folder %s", name)
 
     def wait(self, timeout: float, stop: threading.Event,
              heartbeat: Callable[[], None]) -> None:

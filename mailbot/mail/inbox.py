@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mailbot.config import ImapConfig, MaildirConfig
 from mailbot.core.models import InboundMail
+from mailbot.mail.deskfolders import DeskFolders
 from mailbot.mail.folder import InboxError, InboxLoginError  # noqa: F401  (re-exported)
 from mailbot.mail.imap import IDLE_MAX, SENT_NAMES, ImapInbox, LeftAlone  # noqa: F401  (re-exported)
 from mailbot.mail.maildir import MaildirInbox
@@ -22,6 +23,7 @@ from mailbot.mail.maildir import MaildirInbox
 
 class Inbox(Protocol):
     left: LeftAlone | None  # the service sets it: mail not to download again (IMAP only)
+    desk: DeskFolders | None  # the organiser's approve and settle folders (IMAP only)
 
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...

@@ -19,6 +19,7 @@ from mailbot.mail.folder import InboxError, to_erase
 from mailbot.reading.parse import content_key, header_end, mail_key
 
 if TYPE_CHECKING:
+    from mailbot.mail.deskfolders import DeskFolders
     from mailbot.mail.imap import LeftAlone
 
 
@@ -27,6 +28,7 @@ class MaildirInbox:
     ``.<processed_folder>``. Flags live in the file name (``:2,FS``) as usual."""
 
     left: LeftAlone | None = None  # not used: a local folder is cheap to read again
+    desk: DeskFolders | None = None  # the desk folders are IMAP only
 
     def __init__(self, cfg: MaildirConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.root = Path(cfg.path)

@@ -35,6 +35,10 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
                        ics_sequence=existing.ics_sequence + 1)
     if existing.status is Status.WAITLISTED and step.status is Status.CONFIRMED:
         return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
+    if existing.status is Status.HELD and step.status is Status.CONFIRMED:
+        return replace(existing, status=Status.CONFIRMED, name=person.name or existing.name,
+                       organisation=person.organisation or existing.organisation,
+                       registered_by=step.registered_by)  # approved: the place kept for her
     return Registration(email=person.email, name=person.name or existing.name,
                         organisation=person.organisation or existing.organisation,
                         status=step.status, ics_uid=existing.ics_uid,

@@ -165,7 +165,7 @@ class Processor:
         counted = self.config.event.capacity is not None  # only a capacity needs the count
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
-            confirmed_count=self.store.confirmed_count() if counted else 0,
+            confirmed_count=self.store.places_taken() if counted else 0,  # held: taken
             received_at=received_at, now=now,
             max_age=self.config.daemon.max_age,
             max_participants=self.config.limits.max_participants, waitlist_head=head,

@@ -95,7 +95,8 @@ def _german(column: str, words: dict[str, str]) -> str:
     return f"CASE {column} {cases} ELSE {column} END"
 
 
-STATUS_DE = {"confirmed": "bestätigt", "waitlisted": "Warteliste", "cancelled": "abgemeldet"}
+STATUS_DE = {"confirmed": "bestätigt", "waitlisted": "Warteliste", "cancelled": "abgemeldet",
+             "held": "vorgemerkt"}
 LANGUAGE_DE = {"de": "Deutsch", "en": "Englisch"}
 REPLY_KIND_DE = {
     "confirmation": "Bestätigung", "waitlisted": "Warteliste", "duplicate": "schon angemeldet",
@@ -210,9 +211,19 @@ def _v12(db: sqlite_utils.Database) -> None:
                        f"({prefix}{key}, {when})")
 
 
+def _v13(db: sqlite_utils.Database) -> None:
+    """The organiser's desk (issue 22): who settled a mail for review (``decided_by``: the
+    folder it was moved into, a command, her own reply in Sent; with ``resolved_at``), and
+    places held while a human reads (registrations status ``held``, "vorgemerkt" in
+    teilnehmende)."""
+    db.table("messages").add_column("decided_by", str)
+    db.execute("DROP VIEW IF EXISTS teilnehmende")
+    db.create_view("teilnehmende", VIEWS["teilnehmende"])
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                               _v12]
+                               _v12, _v13]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
