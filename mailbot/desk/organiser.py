@@ -36,6 +36,7 @@ from mailbot.core.models import (
 )
 from mailbot.core.text import valid_address
 from mailbot.host.lock import AlreadyRunning, exclusive
+from mailbot.mail.deskfolders import BY_APPROVE, BY_DISMISS
 from mailbot.mail.inbox import Inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.reading.parse import parse_mail
@@ -222,6 +223,9 @@ class Desk:
         reg = self.store.registrations([email]).get(email)
         if reg is None:
             raise OrganiserError(f"{email} is not registered")
+        if reg.status is Status.HELD:
+            raise OrganiserError(f"{email}: a place is held while the mail waits for review; "
+                                 f"approve or dismiss it first (see: mailbot review)")
         kind = status_reply(reg.status)
         if kind is None:
             raise OrganiserError(f"{email} has cancelled; use `mailbot add` to register again")
@@ -238,7 +242,7 @@ class Desk:
         mail = inbox.find(row["message_id"]) if inbox else None
         try:
             done = deskround.approve(self.processor, row, mail.raw if mail else None,
-                                     deskround.BY_APPROVE, email, name, organisation)
+                                     BY_APPROVE, email, name, organisation)
         except deskround.DecisionError as exc:
             raise OrganiserError(str(exc)) from None
         if mail and inbox:
@@ -249,7 +253,7 @@ class Desk:
 
     def dismiss(self, key: str, inbox: Inbox | None) -> Outcome:
         row = self._waiting(key)
-        deskround.dismiss(self.processor, row, deskround.BY_DISMISS)
+        deskround.dismiss(self.processor, row, BY_DISMISS)
         mail = inbox.find(row["message_id"]) if inbox else None
         if mail and inbox:
             inbox.release(mail.ref)

@@ -23,6 +23,17 @@ from mailbot.core.models import InboundMail
 log = logging.getLogger(__name__)
 
 APPROVE, SETTLE = "approve", "settle"
+# who decided a mail for review (``messages.decided_by``)
+BY_APPROVE = "mailbot approve"
+BY_DISMISS = "mailbot dismiss"
+BY_SENT = "eigene Antwort im Ordner Gesendet"
+
+
+def by_folder(name: str) -> str:
+    """``decided_by`` of a mail moved into a desk folder: "Ordner mailbot/Anmelden"."""
+    return f"Ordner {name}"
+
+
 _HEAD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID IN-REPLY-TO AUTO-SUBMITTED)]"
 
 

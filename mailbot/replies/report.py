@@ -47,14 +47,15 @@ def format_status(config: Config, facts: StatusFacts) -> str:
     head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
         f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
         for part, error, since in refused]
-    confirmed = registrations.get("confirmed", 0)
-    places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
+    confirmed, held = registrations.get("confirmed", 0), registrations.get("held", 0)
+    places = (f" of {event.capacity} places ({max(event.capacity - confirmed - held, 0)} free)"
               if event.capacity else " (no capacity limit)")
     lines = head + [
         event.title,
         f"  {event.start:%d.%m.%Y %H:%M}–{event.end:%H:%M} ({event.timezone}), "
         f"registration until {event.deadline:%d.%m.%Y %H:%M}",
         f"Registrations: {confirmed} confirmed{places}, "
+        + (f"{held} vorgemerkt (held while you read their mail), " if held else "") +
         f"{registrations.get('waitlisted', 0)} waitlisted, "
         f"{registrations.get('cancelled', 0)} cancelled",
         f"Waiting for a human: {review}" + (" (see: mailbot review)" if review else ""),

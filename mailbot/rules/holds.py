@@ -21,10 +21,11 @@ from mailbot.core.models import (
 
 def hold(request: Request, situation: Situation, event: EventConfig) -> tuple[Step, ...]:
     """A place held while a human reads a registration (status HELD, no reply): for the
-    sender registering herself — the only one with evidence when the doubt is a person
-    named without an address — if a place is free and nobody waits before her."""
+    sender — the one person with evidence when the doubt is someone named without an
+    address or a list not fully read, and whom `approve` registers — if a place is free
+    and nobody waits before her. Not for another event's mail."""
     reading, sender = request.evidence, request.sender
-    if reading.elsewhere or request.participant_issue or sender is None or event.cancelled:
+    if reading.elsewhere or sender is None or event.cancelled:
         return ()
     if situation.deadline_applies and situation.received_at > event.deadline:
         return ()

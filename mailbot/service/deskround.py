@@ -24,23 +24,18 @@ from mailbot.core.models import (
     Request,
     Summary,
 )
-from mailbot.mail.deskfolders import APPROVE, DeskFolders
+from mailbot.mail.deskfolders import (
+    APPROVE,
+    BY_SENT,
+    DeskFolders,
+    by_folder,
+)
 from mailbot.mail.inbox import Inbox
 from mailbot.reading.parse import content_key, parse_mail
 from mailbot.service.processor import Processor, excerpt
 from mailbot.store import iso
 
 log = logging.getLogger(__name__)
-
-BY_APPROVE = "mailbot approve"
-BY_DISMISS = "mailbot dismiss"
-BY_SENT = "eigene Antwort im Ordner Gesendet"
-
-
-def by_folder(name: str) -> str:
-    """``decided_by`` of a mail moved into a desk folder: "Ordner mailbot/Anmelden"."""
-    return f"Ordner {name}"
-
 
 class DecisionError(Exception):
     """Raised when a mail cannot be approved as asked (answered already, no address known,
