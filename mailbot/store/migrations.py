@@ -217,8 +217,10 @@ def _v13(db: sqlite_utils.Database) -> None:
     places held while a human reads (registrations status ``held``, "vorgemerkt" in
     teilnehmende)."""
     db.table("messages").add_column("decided_by", str)
-    db.execute("DROP VIEW IF EXISTS teilnehmende")
-    db.create_view("teilnehmende", VIEWS["teilnehmende"])
+    for name in VIEWS:  # all of them, so that they keep their order (datasette lists them so)
+        db.execute(f"DROP VIEW IF EXISTS {name}")
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql)
 
 
 Migration = Callable[[sqlite_utils.Database], None]
