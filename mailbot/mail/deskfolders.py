@@ -54,6 +54,7 @@ class DeskFolders:
                  failing: Callable[[str], AbstractContextManager[None]],
                  sent_folder: Callable[[], str]):
         self.client, self.cfg, self.failing, self.sent_folder = client, cfg, failing, sent_folder
+        self.checked: set[int] = set()  # UIDs in Sent known not to be a reply by hand
         self.names = {APPROVE: server_name(client, cfg.approve_folder),
                       SETTLE: server_name(client, cfg.settle_folder)}
 
@@ -115,11 +116,16 @@ class DeskFolders:
             try:
                 self.client.select_folder(self.sent_folder(), readonly=True)
                 for message_id in wanted:
-                    uids = self.client.search(["HEADER", "In-Reply-To", message_id])
-                    for data in (self.client.fetch(uids, [_HEAD]).values() if uids else ()):
+                    # mailbot's own replies carry Auto-Submitted: left out by the server
+                    uids = [u for u in self.client.search(
+                        ["HEADER", "In-Reply-To", message_id, "NOT", "HEADER", "Auto-Submitted",
+                         ""]) if u not in self.checked]
+                    for uid, data in (self.client.fetch(uids, [_HEAD]).items() if uids else ()):
                         head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
                         if _by_hand(head or b"", message_id, ours):
                             found.add(message_id)
+                        else:
+                            self.checked.add(uid)  # mailbot's own reply: not read again
             finally:
                 self.client.select_folder(self.cfg.folder)
         return found

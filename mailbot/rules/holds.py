@@ -4,6 +4,7 @@ decides — approve confirms into it, dismiss releases it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from mailbot.config import EventConfig
@@ -18,6 +19,11 @@ from mailbot.core.models import (
     Step,
 )
 
+# the deciding sentence registers its writer herself ("melde mich … an", "register myself";
+# not "wir melden uns" before a list): only narrows when a place is held, decides nothing else
+_FOR_HERSELF = re.compile(r"\b(?:melde|melden)\s+(?:\S+\s+){0,3}?mich\b|\bmyself\b"
+                          r"|\bI(?:'d| would)? like to (?:register|attend|join)", re.IGNORECASE)
+
 
 def hold(request: Request, situation: Situation, event: EventConfig) -> tuple[Step, ...]:
     """A place held while a human reads a registration (status HELD, no reply): for the
@@ -25,6 +31,8 @@ def hold(request: Request, situation: Situation, event: EventConfig) -> tuple[St
     address or a list not fully read, and whom `approve` registers — if a place is free
     and nobody waits before her. Not for another event's mail."""
     reading, sender = request.evidence, request.sender
+    if not _FOR_HERSELF.search(reading.sentence or ""):
+        return ()  # she does not register herself in the deciding sentence: nothing held
     if reading.elsewhere or sender is None or event.cancelled:
         return ()
     if situation.deadline_applies and situation.received_at > event.deadline:
