@@ -156,6 +156,8 @@ def harms(entry: dict, seen: Seen, sender: str | None) -> list[str]:
             continue
         out.append(f"{reply['kind']} an {reply['recipient']}")
     for address, row in seen.changed.items():
+        if row["status"] == "held" and action == "review":
+            continue  # a place held while a human reads (issue 22): no mail, she decides
         if address not in named:
             out.append(f"Zeile {row['status']} für {address}")
         elif action == "register" and row["status"] == "cancelled":

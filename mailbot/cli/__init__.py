@@ -128,8 +128,9 @@ def status(ctx: click.Context) -> None:
 
 
 @main.command("list")
-@click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled"]),
-              help="Only people with this status.")
+@click.option("--status", type=click.Choice(["confirmed", "waitlisted", "cancelled", "held"]),
+              help="Only people with this status (held: a place kept while you read their "
+                   "mail, \"vorgemerkt\").")
 @click.option("--waitlist", is_flag=True, help="Only the waitlist, in the order people move "
                                                "up (the same as --status waitlisted).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -170,10 +171,10 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
             text = to_csv(rows, ("email", "first", "last", "org"),
                           ("Email", "First Name", "Last Name", "Organization"), excel)
         elif excel:
-            rows = store.registration_rows()
+            rows = store.registration_rows(held=False)  # a held place is not decided yet
             text = to_excel_csv(rows, CSV_COLUMNS, csv_header(), config.event.tz)
         else:
-            rows = store.registration_rows()
+            rows = store.registration_rows(held=False)
             text = to_csv(rows, CSV_COLUMNS, CSV_COLUMNS)
     if output:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -190,6 +190,11 @@ def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
     processed = s.text("processed_folder", "Processed")
     if processed == folder:
         raise s.error("processed_folder", "must differ from folder")
+    approve = s.text("approve_folder", "mailbot/Anmelden")
+    settle = s.text("settle_folder", "mailbot/Erledigt")
+    for key, value in (("approve_folder", approve), ("settle_folder", settle)):
+        if value in (folder, processed) or (key == "settle_folder" and value == approve):
+            raise s.error(key, "must differ from folder, processed_folder and each other")
     name = s.opt_str("provider")
     provider = providers.canonical(name) if name else None
     return ImapConfig(host=host, port=port, security=security, username=s.text("username"),
@@ -197,7 +202,8 @@ def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
                       ca_file=s.opt_str("ca_file"), timeout=s.number("timeout", 60.0),
                       authserv_id=s.opt_str("authserv_id"), auth=auth,
                       oauth2=oauth2 if auth == "oauth2" else None, provider=provider,
-                      save_sent=_save_sent(s, host, provider))
+                      save_sent=_save_sent(s, host, provider), approve_folder=approve,
+                      settle_folder=settle)
 
 
 def _save_sent(s: Section, host: str, provider: str | None) -> bool:

@@ -103,6 +103,10 @@ class ImapConfig:
     oauth2: OAuth2Config | None = None
     provider: str | None = None  # the preset it was filled from
     save_sent: bool = False  # append each sent reply to the \\Sent folder (inbox.py)
+    # the organiser's desk: a mail moved here is registered (approve) or settled (dismiss);
+    # "/" stands for the server's separator
+    approve_folder: str = "mailbot/Anmelden"
+    settle_folder: str = "mailbot/Erledigt"
 
 
 @dataclass(frozen=True)

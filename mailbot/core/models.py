@@ -58,6 +58,7 @@ class Status(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
     CANCELLED = "cancelled"
+    HELD = "held"  # "vorgemerkt": a place kept while a human reads the mail (counts as taken)
 
 
 class ReplyKind(enum.StrEnum):
@@ -270,6 +271,7 @@ class Situation:
     deadline_applies: bool = True  # False for an organiser's own additions
     age_applies: bool = True  # False for an organiser's additions and for a preview
     others_get_details: bool = True  # people registered by someone else: details at once
+    decided: bool = False  # a human decided the mail (approve): a held place is confirmed
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,15 @@ from mailbot.core.models import (
 )
 from mailbot.core.text import valid_address
 from mailbot.host.lock import AlreadyRunning, exclusive
+from mailbot.mail.deskfolders import BY_APPROVE, BY_DISMISS
 from mailbot.mail.inbox import Inbox
 from mailbot.mail.smtp import open_transport
-from mailbot.reading.parse import parse_mail
 from mailbot.replies.compose import body_forms
 from mailbot.replies.report import kind_word, status_word
 from mailbot.rules import guard
 from mailbot.rules.lifecycle import status_reply
 from mailbot.rules.policy import event_version, moved_up, realise
+from mailbot.service import deskround
 from mailbot.service.processor import Processor, note_row
 from mailbot.store import Store, no_database
 
@@ -236,6 +237,10 @@ class Desk:
         reg = self.store.registrations([email]).get(email)
         if reg is None:
             raise OrganiserError(_("{email} is not registered").format(email=email))
+        if reg.status is Status.HELD:
+            raise OrganiserError(_("{email}: a place is held while the mail waits for review; "
+                                   "approve or dismiss it first (see: mailbot review)").format(
+                                       email=email))
         kind = status_reply(reg.status)
         if kind is None:
             raise OrganiserError(f"{email} has cancelled; use `mailbot add` to register again")
@@ -249,53 +254,22 @@ class Desk:
     def approve(self, key: str, inbox: Inbox | None, email: str | None, name: str | None,
                 organisation: str | None) -> Outcome:
         row = self._waiting(key)
-        if row["action"] != Action.REVIEW:
-            raise OrganiserError("this mail was already answered (it also asks something): "
-                                 "answer the question yourself, then `mailbot dismiss` it")
         mail = inbox.find(row["message_id"], row["fingerprint"]) if inbox else None
-        parsed = parse_mail(mail.raw, self.processor.own) if mail else None
-        people = list(parsed.participants) if parsed else []
-        if email or not people:
-            address = (email or row["sender"] or "").lower()
-            if not address or address.startswith("erased:"):
-                raise OrganiserError("no address known for this mail: give --email")
-            base = people[0] if people else Participant(address, "", None)
-            people = [Participant(address, name or base.name, organisation or base.organisation)]
-        elif name or organisation:
-            people[0] = replace(people[0], name=name or people[0].name,
-                                organisation=organisation or people[0].organisation)
-        now = now_utc()
-        sender = parsed.sender if parsed and not email else None  # who registered them
-        request = Request(
-            key=parsed.key if parsed else "manual", people=tuple(people),
-            sender=sender or people[0].email, arrival=now, evidence=Reading(Intent.REGISTER),
-            sender_name=parsed.sender_name if sender and parsed else people[0].name,
-            message_id=parsed.message_id if parsed else None,
-            language=parsed.language if parsed else None)
-        with self.store.immediate():  # a human looked: the limits per mail are waived
-            plan = self.processor.plan(request, budget=False, deadline_applies=False,
-                                       age_applies=False, max_participants=len(people))
-            decision, regs = plan.decision, list(plan.registrations)
-            if decision.action is Action.REVIEW:  # nothing done: the mail keeps waiting
-                raise OrganiserError(f"not approved: {decision.reason}; the mail still "
-                                     f"waits for review (answer it yourself, then "
-                                     f"`mailbot dismiss` it)")
-            replies = self.processor.compose(plan.replies, now)
-            self.store.resolve(row["message_id"], Action.REGISTER.value,
-                               f"von Hand freigegeben: {row['reason'] or ''}", now, regs,
-                               replies)
+        try:
+            done = deskround.approve(self.processor, row, mail.raw if mail else None,
+                                     BY_APPROVE, email, name, organisation)
+        except deskround.DecisionError as exc:
+            raise OrganiserError(str(exc)) from None
         if mail and inbox:
             inbox.release(mail.ref)
         where = _where(mail, inbox)
         return Outcome(_("{outcome}; the mail was {where}").format(
-            outcome=_describe(decision, ", ".join(p.email for p in people)), where=where),
-            len(replies))
+            outcome=_describe(done.decision, ", ".join(p.email for p in done.people)),
+            where=where), done.replies)
 
     def dismiss(self, key: str, inbox: Inbox | None) -> Outcome:
         row = self._waiting(key)
-        action = row["action"] if row["action"] != Action.REVIEW else Action.NOOP.value
-        self.store.resolve(row["message_id"], action, f"von Hand erledigt: {row['reason'] or ''}",
-                           now_utc())
+        deskround.dismiss(self.processor, row, BY_DISMISS)
         mail = inbox.find(row["message_id"], row["fingerprint"]) if inbox else None
         if mail and inbox:
             inbox.release(mail.ref)

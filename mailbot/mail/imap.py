@@ -20,6 +20,7 @@ from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
 from mailbot.mail import folder as folders
+from mailbot.mail.deskfolders import DeskFolders
 from mailbot.mail.folder import (
     Baseline,
     InboxError,
@@ -61,8 +62,15 @@ class ImapInbox:
             auth.imap_login(self.client, cfg)
             self.prefix, self.separator = folders.personal_namespace(self.client)
             self.processed = folders.folder_name(cfg.processed_folder, self.prefix, self.separator)
-            if not readonly and folders.ensure_folder(self.client, self.processed):
-                log.info("created IMAP folder %s", self.processed)
+            self.desk: DeskFolders | None = None
+            if not readonly:
+                if folders.ensure_folder(self.client, self.processed):
+                    log.info("created IMAP folder %s", self.processed)
+                self.desk = DeskFolders(self.client, cfg, self._failing, self.sent_folder,
+                                        self.prefix, self.separator)
+                for name in self.desk.names.values():  # the organiser's desk (issue 22)
+                    if folders.ensure_folder(self.client, name):
+                        log.info("created IMAP folder %s", name)
             self.client.select_folder(cfg.folder, readonly=readonly)
         except auth.AuthUnreachable as exc:
             raise InboxError(str(exc)) from None

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mailbot.config import ImapConfig, MaildirConfig
 from mailbot.core.models import InboundMail
+from mailbot.mail.deskfolders import DeskFolders
 from mailbot.mail.folder import Baseline, InboxError, InboxLoginError  # noqa: F401  (re-exported)
 from mailbot.mail.imap import IDLE_MAX, SENT_NAMES, ImapInbox  # noqa: F401  (re-exported)
 from mailbot.mail.leftalone import LeftAlone  # noqa: F401  (re-exported)
@@ -24,6 +25,7 @@ from mailbot.mail.maildir import MaildirInbox
 class Inbox(Protocol):
     left: LeftAlone | None  # the service sets it: mail not to download again (IMAP only)
     baseline: Baseline | None  # the service sets it: mail from before its first start
+    desk: DeskFolders | None  # the organiser's approve and settle folders (IMAP only)
 
     def batches(self) -> Iterator[list[InboundMail]]: ...
     def done(self, refs: Sequence[str]) -> None: ...

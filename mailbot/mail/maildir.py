@@ -20,6 +20,7 @@ from mailbot.reading.keys import split_key
 from mailbot.reading.parse import content_key, header_end, mail_key, same_content
 
 if TYPE_CHECKING:
+    from mailbot.mail.deskfolders import DeskFolders
     from mailbot.mail.leftalone import LeftAlone
 
 
@@ -29,6 +30,7 @@ class MaildirInbox:
 
     left: LeftAlone | None = None  # not used: a local folder is cheap to read again
     baseline: Baseline | None = None  # set by the service: mail from before its first start
+    desk: DeskFolders | None = None  # the desk folders are IMAP only
 
     def __init__(self, cfg: MaildirConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.root = Path(cfg.path)

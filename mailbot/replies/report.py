@@ -55,9 +55,9 @@ def format_status(config: Config, facts: StatusFacts) -> str:
             head = ["State: working, but the copies of replies in Sent FAIL"]
         head.append(f"  no copy in the Sent folder since {local(facts.sent_copy[1], tz)}: "
                     f"{facts.sent_copy[0]} (the replies themselves go out)")
-    confirmed = registrations.get("confirmed", 0)
+    confirmed, held = registrations.get("confirmed", 0), registrations.get("held", 0)
     places = (_(" of {capacity} places ({free} free)").format(
-        capacity=event.capacity, free=max(event.capacity - confirmed, 0))
+        capacity=event.capacity, free=max(event.capacity - confirmed - held, 0))
         if event.capacity else _(" (no capacity limit)"))
     lines = head + [
         event.title,
@@ -66,7 +66,9 @@ def format_status(config: Config, facts: StatusFacts) -> str:
         _("Registrations: {confirmed} confirmed{places}, {waitlisted} waitlisted, "
           "{cancelled} cancelled").format(
             confirmed=confirmed, places=places, waitlisted=registrations.get("waitlisted", 0),
-            cancelled=registrations.get("cancelled", 0)),
+            cancelled=registrations.get("cancelled", 0))
+        + (_("; {n} held while you read their mail (vorgemerkt)").format(n=held)
+           if held else ""),
         _("Waiting for a human: {n}").format(n=review)
         + (_(" (see: mailbot review)") if review else ""),
         *(["  " + _("of these {n} held as a burst of new registrations from one domain "

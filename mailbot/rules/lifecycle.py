@@ -38,6 +38,10 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
                             organisation=person.organisation, status=step.status,
                             ics_uid=new_uid, ics_sequence=0, registered_at=now,
                             message_id=mail_key, registered_by=step.registered_by)
+    if existing.status is Status.HELD and step.status is Status.CONFIRMED:
+        return replace(existing, status=Status.CONFIRMED, name=person.name or existing.name,
+                       organisation=person.organisation or existing.organisation,
+                       registered_by=step.registered_by)  # approved: the place kept for her
     own = not step.registered_by  # her name and organisation: only her own word changes them
     return Registration(email=person.email, name=person.name if own and person.name
                         else existing.name,

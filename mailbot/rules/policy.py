@@ -38,6 +38,7 @@ from mailbot.core.models import (
 from mailbot.core.text import quote
 from mailbot.rules import guard
 from mailbot.rules.guard import Usage
+from mailbot.rules.holds import still_held, with_hold
 from mailbot.rules.lifecycle import (  # noqa: F401  (the rules of time, also reachable from here)
     announcements,
     changed_details,
@@ -101,9 +102,10 @@ def _decide(request: Request, situation: Situation, event: EventConfig) -> Decis
     if intent in (Intent.REGISTER, Intent.CANCEL):
         doubt = _doubt(request, reading)
         if doubt:
-            return Decision(Action.REVIEW, doubt)
+            return with_hold(Decision(Action.REVIEW, doubt), request, situation, event)
     if intent is Intent.REGISTER:
-        return noted(_register(request, situation, event), reading, request, "Anmeldung")
+        return noted(still_held(request.people, situation)
+                     or _register(request, situation, event), reading, request, "Anmeldung")
     if intent is Intent.CANCEL:
         head = None if event.cancelled else situation.waitlist_head
         return noted(_cancel(request, situation.current, head), reading, request, "Abmeldung")
@@ -191,17 +193,18 @@ def _register(mail: Request, situation: Situation, event: EventConfig) -> Decisi
     confirmed = situation.confirmed_count
     for person in people:
         by = _by(mail, person)
+        held = situation.current.get(person.email) is Status.HELD  # approved: her place
         if situation.current.get(person.email) in (Status.CONFIRMED, Status.WAITLISTED):
             steps.append(Step(person, None, ReplyKind.DUPLICATE, by))
         elif by and not situation.others_get_details:
             steps.append(Step(person, None, ReplyKind.THIRD_PARTY, by))  # asked only
-        elif event.capacity is not None and (confirmed >= event.capacity
-                                             or situation.waitlist_head is not None):
+        elif not held and event.capacity is not None and (
+                confirmed >= event.capacity or situation.waitlist_head is not None):
             # full, or people wait already: nobody jumps the queue
             kind = ReplyKind.THIRD_PARTY if by else ReplyKind.WAITLISTED
             steps.append(Step(person, Status.WAITLISTED, kind, by))
         else:
-            confirmed += 1
+            confirmed += not held  # a held place was counted as taken already
             kind = ReplyKind.THIRD_PARTY if by else ReplyKind.CONFIRMATION
             steps.append(Step(person, Status.CONFIRMED, kind, by))
     others = [s.participant.email for s in steps if s.registered_by]

@@ -12,6 +12,7 @@ from mailbot.config import Config
 from mailbot.core.i18n import speaking
 from mailbot.core.i18n import tr as _
 from mailbot.core.models import Reply
+from mailbot.mail.deskfolders import BY_APPROVE, BY_SENT, by_folder
 from mailbot.replies.compose import digest_mail
 from mailbot.replies.report import (
     CSV_COLUMNS,
@@ -86,6 +87,7 @@ def _build(config: Config, store: Store, now: dt.datetime,
     lines = [_("mailbot – daily digest, {when}").format(
         when=f"{now.astimezone(tz):%d.%m.%Y %H:%M}"), ""]
     lines += _changes(changed, since, tz)
+    lines += decided_lines(config, store.decided_since(since))
     lines += ["", status_text(config, store)[0]]
     lines += ["", format_review(review, tz)]
     if review:
@@ -94,7 +96,7 @@ def _build(config: Config, store: Store, now: dt.datetime,
     if config.digest.attach_list:
         lines += ["", _("The full list of participants is attached ({file}, opens in "
                         "Excel).").format(file=LIST_FILE)]
-        rows = store.registration_rows()
+        rows = store.registration_rows(held=False)  # a held place is not decided yet
         attachment = (LIST_FILE, to_excel_csv(rows, CSV_COLUMNS, csv_header(), tz))
     subject = f"mailbot: {_headline(changed, review)} – {config.event.title}"
     return digest_mail(config, subject, "\n".join(lines), attachment, now)
@@ -127,6 +129,20 @@ def _changes(changed: list[dict], since: dt.datetime | None, tz: dt.tzinfo) -> l
         org = f" ({row['organisation']})" if row["organisation"] else ""
         lines.append(f"  {status_word(row['status']):<10} {who}{org}")
     return lines
+
+
+def decided_lines(config: Config, rows: list[dict]) -> list[str]:
+    """What the organiser decided since the last digest (in her mail program or with a
+    command): "Von Hand angemeldet: 2, erledigt: 1, selbst beantwortet: 1"."""
+    if not rows:
+        return []
+    approved = {BY_APPROVE} | ({by_folder(config.imap.approve_folder)} if config.imap else set())
+    counts = {"angemeldet": 0, "erledigt": 0, "selbst beantwortet": 0}
+    for row in rows:
+        word = ("angemeldet" if row["decided_by"] in approved else
+                "selbst beantwortet" if row["decided_by"] == BY_SENT else "erledigt")
+        counts[word] += 1
+    return ["", "Von Hand " + ", ".join(f"{word}: {n}" for word, n in counts.items() if n)]
 
 
 def _headline(changed: list[dict], review: list[dict]) -> str:

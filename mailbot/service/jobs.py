@@ -76,7 +76,7 @@ class Jobs:
 
     def _promotion(self) -> tuple[Decision, Registration] | None:
         head = self.store.first_waitlisted()
-        decision = promotion(head, self.store.confirmed_count() if head else 0,
+        decision = promotion(head, self.store.places_taken() if head else 0,
                              self.config.event)
         return (decision, head) if decision is not None and head is not None else None
 

@@ -27,6 +27,7 @@ from mailbot.replies.compose import ComposeError
 from mailbot.replies.report import describe
 from mailbot.rules.policy import inbox_verdict
 from mailbot.service import health
+from mailbot.service.deskround import desk_round
 from mailbot.service.processor import Processor
 from mailbot.store import Store, explain, now_utc
 
@@ -41,6 +42,7 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
     """Handle every mail waiting in the inbox, send the replies, move the mail."""
     summary = Summary()
     error_before = processor.begin_round(summary, stop)
+    desk_round(processor, inbox, summary)  # what the organiser did in her mail program
     for batch in inbox.batches():
         heartbeat()
         processor.store.check_file()  # deleted or replaced: stop before anything is moved

@@ -215,7 +215,7 @@ class Processor:
         limits = {"max_participants": self.config.limits.max_participants, **extra}
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
-            confirmed_count=self.store.confirmed_count() if counted else 0,
+            confirmed_count=self.store.places_taken() if counted else 0,  # held: taken
             received_at=received_at, now=now,
             max_age=self.config.daemon.max_age, waitlist_head=head,
             others_get_details=self.config.limits.others_get_details, **limits)

@@ -128,14 +128,32 @@ class Messages(Tables):
 
     def resolve(self, key: str, action: str, reason: str, now: dt.datetime,
                 registrations: Iterable[Registration] = (),
-                replies: Iterable[Reply] = ()) -> None:
-        """An organiser settled a mail: its new action and reason, with any rows and
-        replies that follow, in one transaction."""
+                replies: Iterable[Reply] = (), by: str | None = None) -> None:
+        """An organiser settled a mail: its new action and reason, who decided (``by``:
+        the folder or command), with any rows and replies that follow, in one
+        transaction; places still held for it are released."""
         with self.db.atomic():
             self.db.execute("UPDATE messages SET action = ?, reason = ?, resolved_at = ?, "
-                            "waits_for = NULL, needs_attention = 0 WHERE message_id = ?",
-                            [action, reason[:300], iso(now), key])
+                            "waits_for = NULL, needs_attention = 0, decided_by = ? "
+                            "WHERE message_id = ?",
+                            [action, reason[:300], iso(now), by, key])
             for reg in registrations:
                 self._save_registration(reg, now)
+            self.db.execute("DELETE FROM registrations WHERE status = 'held' AND "
+                            "message_id = ?", [key])
             for reply in replies:
                 self._queue(reply, now)
+
+    def set_reason(self, key: str, reason: str) -> None:
+        """A new reason for a mail that still waits (why it came back to the inbox)."""
+        with self.db.atomic():
+            self.db.execute("UPDATE messages SET reason = ? WHERE message_id = ?",
+                            [reason[:300], key])
+
+    def decided_since(self, since: dt.datetime | None) -> list[dict[str, Any]]:
+        """Mails for review settled by a human after ``since`` (all when None): action,
+        reason, decided_by."""
+        return list(self.db.query(
+            "SELECT rowid AS id, action, reason, decided_by FROM messages WHERE "
+            "resolved_at IS NOT NULL AND (? IS NULL OR resolved_at > ?) ORDER BY resolved_at",
+            [iso(since), iso(since)]))

@@ -95,7 +95,8 @@ def _german(column: str, words: dict[str, str]) -> str:
     return f"CASE {column} {cases} ELSE {column} END"
 
 
-STATUS_DE = {"confirmed": "bestätigt", "waitlisted": "Warteliste", "cancelled": "abgemeldet"}
+STATUS_DE = {"confirmed": "bestätigt", "waitlisted": "Warteliste", "cancelled": "abgemeldet",
+             "held": "vorgemerkt"}
 LANGUAGE_DE = {"de": "Deutsch", "en": "Englisch"}
 REPLY_KIND_DE = {
     "confirmation": "Bestätigung", "waitlisted": "Warteliste", "duplicate": "schon angemeldet",
@@ -223,9 +224,21 @@ def _v14(db: sqlite_utils.Database) -> None:
     db.table("messages").add_column("waits_for", str)
 
 
+def _v15(db: sqlite_utils.Database) -> None:
+    """The organiser's desk (issue 22): who settled a mail for review (``decided_by``: the
+    folder it was moved into, a command, her own reply in Sent; with ``resolved_at``), and
+    places held while a human reads (registrations status ``held``, "vorgemerkt" in
+    teilnehmende)."""
+    db.table("messages").add_column("decided_by", str)
+    for name in VIEWS:  # all of them, so that they keep their order (datasette lists them so)
+        db.execute(f"DROP VIEW IF EXISTS {name}")
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                               _v12, _v13, _v14]
+                               _v12, _v13, _v14, _v15]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:

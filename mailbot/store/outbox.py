@@ -68,6 +68,11 @@ class Outbox(Tables):
         return self.db.execute("SELECT 1 FROM outbox WHERE message_id = ? AND kind = ? LIMIT 1",
                                [message_id, kind]).fetchone() is not None
 
+    def knows_reply(self, message_id: str) -> bool:
+        """Whether a mail with this Message-ID was queued by mailbot (any kind)."""
+        return self.db.execute("SELECT 1 FROM outbox WHERE message_id = ? LIMIT 1",
+                               [message_id]).fetchone() is not None
+
     def failed_replies(self, limit: int = 5) -> list[dict[str, Any]]:
         return list(self.db.query(
             "SELECT recipient, kind, last_error, attempts FROM outbox WHERE status = 'failed' "

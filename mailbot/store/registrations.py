@@ -45,9 +45,12 @@ class Registrations(Tables):
         return self.db.execute("SELECT count(*) FROM registrations WHERE undeliverable IS NOT "
                                "NULL").fetchone()[0]
 
-    def registration_rows(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Registrations as plain rows, in order of arrival (for lists and exports)."""
-        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    def registration_rows(self, status: str | None = None,
+                          held: bool = True) -> list[dict[str, Any]]:
+        """Registrations as plain rows, in order of arrival (for lists and exports);
+        without ``held``: not the places held while a human reads (exports)."""
+        where, params = ("WHERE status = ?", [status]) if status else (
+            ("", []) if held else ("WHERE status != ?", [Status.HELD.value]))
         return list(self.db.query(f"SELECT * FROM registrations {where} "
                                   f"ORDER BY registered_at, id", params))
 
@@ -56,6 +59,11 @@ class Registrations(Tables):
         rows = list(self.db.query("SELECT * FROM registrations WHERE status = 'waitlisted' "
                                   "ORDER BY registered_at, id LIMIT 1"))
         return _registration(rows[0]) if rows else None
+
+    def places_taken(self) -> int:
+        """Confirmed places and those held while a human reads: what capacity counts."""
+        return self.db.execute("SELECT count(*) FROM registrations WHERE status IN (?, ?)",
+                               [Status.CONFIRMED.value, Status.HELD.value]).fetchone()[0]
 
     def confirmed_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM registrations WHERE status = ?",
