@@ -140,6 +140,9 @@ class ParsedMail:
     # on the way (Received, Delivered-To, X-…): one Message-ID with other content is
     # another mail; "" when the mail was not read in full
     fingerprint: str = ""
+    # the sender's name to greet them by: the display name when it names a person, else
+    # the signature's ("i. A. Monika Berger" for "Sekretariat Bürgermeisterin"), else ""
+    sender_person: str = ""
 
 
 @dataclass(frozen=True)
