@@ -3,6 +3,7 @@ resend, forget, purge — each a change by hand that must not race the running s
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import click
@@ -180,6 +181,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
         due = Processor(config, store, None).jobs.purge_due()
         counts = store.counts("registrations", "status")
         keys = store.message_keys() | store.own_mail_keys()
+        waiting = store.for_review()
     if now < due and not force:
         click.echo(f"nothing to erase before {due.astimezone(config.event.tz):%d.%m.%Y} "
                    f"([privacy] retain_days_after_event = {config.privacy.retain_days})")
@@ -189,12 +191,26 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
         lines = [f"This erases the personal data of {sum(counts.values())} registrations "
                  f"({listed}) and every reply, before the retention period ends "
                  f"({due.astimezone(config.event.tz):%d.%m.%Y}).",
-                 _mailbox_line(config, f"The {len(keys)} mails mailbot handled")]
+                 _mailbox_line(config, f"The {len(keys)} mails mailbot handled"),
+                 *_unanswered(waiting, config)]
         if not confirm(lines, "Erase it all now?", yes):
             click.echo("Nothing erased.")
             return
     _before_erasing(config, keys, None, backup=now < due)  # after it: nothing may stay
     _desk_call(ctx, lambda desk, _: desk.purge(now, True), send=False)
+
+
+def _unanswered(rows: list[dict], config: config_mod.Config) -> list[str]:
+    """The mails still waiting for review (number, date, subject: no body, no sender)."""
+    if not rows:
+        return []
+    fate = ("settled unanswered (they stay in the inbox)" if config.privacy.mailbox == "keep"
+            else "deleted unanswered")
+    lines = [f"{plural(len(rows), 'mail')} still waiting for review will be {fate}:"]
+    for row in rows:
+        when = dt.datetime.fromisoformat(row["received_at"]).astimezone(config.event.tz)
+        lines.append(f"  [{row['id']}] {when:%d.%m.%Y %H:%M}  {row['subject'] or '–'}")
+    return lines
 
 
 def _mailbox_line(config: config_mod.Config, what: str) -> str:

@@ -142,6 +142,9 @@ class ParsedMail:
     # another mail; "" when the mail was not read in full
     fingerprint: str = ""
     quoted: str = ""  # the earlier mails it quotes (the first few thousand characters)
+    # the sender's name to greet them by: the display name when it names a person, else
+    # the signature's ("i. A. Monika Berger" for "Sekretariat Bürgermeisterin"), else ""
+    sender_person: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from mailbot.core.text import clean_text
 from mailbot.reading.signature import ORG_WORDS, looks_like_name
 
 _TITLES = re.compile(
-    r"^(?:(?:Dr|Prof|Dipl|Mag)\.(?:[- ]?[\w.]+\.)*\s*|(?:Frau|Herrn?|Ms|Mr|Mrs)\.?\s+)+",
+    r"^(?:(?:Dr|Prof|Dipl|Mag)\.(?:[- ]?[\w.]+\.)*\s*|(?:Frau|Herrn?|Ms|Mr|Mrs)\.?\s+"
+    r"|(?:i\.\s?[AV]\.|ppa?\.|im Auftrag)\s*)+",  # "i. A. Monika Berger" signs for an office
     re.IGNORECASE,
 )
 _CAP = r"[A-ZÄÖÜŁŚŻ][\w'’.-]*"
@@ -50,12 +51,18 @@ _FUNCTION = re.compile(
     r"|(?:netzwerk|verein|agentur|amt|büro|verband)\b", re.IGNORECASE)
 
 
+def is_office(name: str) -> bool:
+    """A name of an office, a team, a family ("Sekretariat Bürgermeisterin", "Büro Dr.
+    Lange", "Info"): no greeting by it."""
+    return bool(_FUNCTION.search(name))
+
+
 def is_person(display: str, sender: str | None) -> bool:
     """A display name that names a person — not a team, an office, a family or a
     nickname ("Team Quartiersarbeit", "Info Seniorennetzwerk", "sonnenblume62")."""
     local = (sender or "").partition("@")[0].casefold()
     return bool(display) and not (
-        _FUNCTION.search(display) or any(c.isdigit() for c in display)
+        is_office(display) or any(c.isdigit() for c in display)
         or display.casefold() == local or (" " not in display and display == display.lower()))
 
 
@@ -91,9 +98,7 @@ def sender_name_from(found: dict[str, str], sender_name: str, sig: tuple[str, ..
         return split_name(found["name"])
     display = split_name(sender_name)
     if not is_person(display, sender):
-        signed = next((split_name(line) for line in sig[:4]
-                       if looks_like_name(split_name(line))), "")
-        return signed or name_from_subject(subject)[0]
+        return addressed_name(display, sig, sender) or name_from_subject(subject)[0]
     for line in sig[:3]:
         candidate = split_name(line)
         if not looks_like_name(candidate):
@@ -104,6 +109,16 @@ def sender_name_from(found: dict[str, str], sender_name: str, sig: tuple[str, ..
             return candidate
         break
     return display
+
+
+def addressed_name(display: str, sig: tuple[str, ...] | list[str], sender: str | None) -> str:
+    """The sender's name to greet them by: the display name when it names a person, else
+    the person who signed ("Sekretariat Bürgermeisterin" signed "i. A. Monika Berger"),
+    else "" (a neutral greeting)."""
+    display = split_name(display)
+    if is_person(display, sender):
+        return display
+    return next((split_name(line) for line in sig[:4] if looks_like_name(split_name(line))), "")
 
 
 _ROLE = re.compile(

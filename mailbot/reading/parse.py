@@ -23,8 +23,10 @@ import html2text
 from mailbot.core.models import ParsedMail
 from mailbot.core.text import ADDR_RE, clean_text, guess_language, valid_address
 from mailbot.reading.keys import fingerprint
+from mailbot.reading.names import addressed_name
 from mailbot.reading.people import find
 from mailbot.reading.quotes import strip_quotes, unflow
+from mailbot.reading.signature import split_signature
 
 _FROM_RE = re.compile(
     r'\s*(?:(?P<name>"(?:[^"\\\r\n]|\\.)*"|[^<>@"\r\n]*?)\s*<(?P<addr1>[^<>\s]+)>'
@@ -98,6 +100,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
         message_id=message_id,
         sender=sender,
         sender_name=sender_name,
+        sender_person=addressed_name(sender_name, split_signature(text, sender_name)[1], sender),
         subject=clean_text(headers.get("subject", "")),
         recipients=recipients(raw[:head_end]),
         headers=headers,

@@ -38,6 +38,7 @@ from mailbot.core.models import (
     Status,
 )
 from mailbot.core.text import clean_text
+from mailbot.reading.names import is_office
 from mailbot.replies import ics
 
 MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
@@ -133,7 +134,8 @@ class Composer:
         name = _name(reg.name if reg else person.name, 120)
         status = reg.status.value if reg else ""
         try:
-            subject, text = self._render(kind, person.email, name, status, lang,
+            greeted = "" if is_office(name) else name  # never "Guten Tag Sekretariat …"
+            subject, text = self._render(kind, person.email, greeted, status, lang,
                                          [_name(o, 120) for o in others or []],
                                          _name(by or "", 200), moved_up, changes or [])
             method = CALENDAR_METHOD.get(kind)

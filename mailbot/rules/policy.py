@@ -62,10 +62,12 @@ def as_request(mail: ParsedMail, reading: Reading, arrival: dt.datetime,
     attendee, name = (mail.calendar_reply or ("", None, ""))[1:3]
     people = mail.participants
     if attendee and (mail.calendar_method or "").upper() == "REPLY":  # about the attendee
-        people = (Participant(attendee, name or (mail.sender_name if attendee == mail.sender
+        sender_name = mail.sender_person or mail.sender_name
+        people = (Participant(attendee, name or (sender_name if attendee == mail.sender
                                                  else "")),)
     return Request(key=mail.key, people=people, sender=mail.sender,
-                   arrival=arrival, evidence=reading, sender_name=mail.sender_name,
+                   arrival=arrival, evidence=reading,
+                   sender_name=mail.sender_person or mail.sender_name,
                    message_id=mail.message_id, reply_to=mail.reply_to, language=mail.language,
                    participant_issue=mail.participant_issue,
                    calendar_reply=mail.calendar_reply, limit=mail.limit, robot=robot,

@@ -4,7 +4,6 @@ the Sent folder. The Processor holds one (``sending``)."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 import sqlite3
 import threading
@@ -109,7 +108,10 @@ class Sending:
                  for r in chosen]
         sink = _Recorder(self.store, summary, items, stop)
         try:
-            self.transport.send(items, sink, stop)
+            try:
+                self.transport.send(items, sink, stop)
+            finally:  # outside the SMTP loop: waiting for the database holds up no connection
+                sink.mark_the_rest()
         except TransportError as exc:
             summary.not_sent(i.id for i in items if i.id not in sink.finished_ids)
             if isinstance(exc, TransportLoginError):
@@ -190,6 +192,7 @@ class _Recorder:
         self.stop = stop or threading.Event()
         self.done = 0
         self.finished_ids: set[int] = set()
+        self.unmarked: list[tuple[Outgoing, dt.datetime, bool]] = []  # (reply, sent at, kept)
         self.throttled = 0  # "slow down" answers (421, 450, 4.7.x)
 
     def starting(self, reply_id: int) -> None:
@@ -226,24 +229,41 @@ class _Recorder:
             self.summary.not_sent([reply_id])
 
     def _mark_sent(self, item: Outgoing) -> None:
-        """The server has it: the mark is retried each second until the database takes it
-        (locked by another program, a full disk), with the watchdog alive. Meanwhile the
-        reply is kept in the side file next to the database (sentfile, applied before the
-        next sending), so that a stop, or a kill, does not send it again: after a stop
-        mailbot ends at once. Only when that file cannot be written either, a stop sends
-        it again at the next start."""
-        sent_at, kept = now_utc(), False
-        for attempt in itertools.count():
+        """The server has it: marked sent now if the database takes it at once. Else (locked
+        by another program, a full disk) the reply is kept in the side file next to the
+        database (sentfile, applied before the next sending), so that a stop, or a kill,
+        does not send it again, and it is marked after the batch (mark_the_rest): this runs
+        inside the SMTP loop, and waiting here would hold up every other connection."""
+        sent_at = now_utc()
+        try:
+            with self.store.waiting_at_most(0):
+                self.store.mark_sent(item.id, sent_at)
+            return
+        except sqlite3.OperationalError as exc:
+            kept = self._keep(item, sent_at, explain(exc, self.store.path), first=True)
+        self.unmarked.append((item, sent_at, kept))
+
+    def mark_the_rest(self) -> None:
+        """After the batch, outside the SMTP loop: the marks the database refused."""
+        while self.unmarked:
+            item, sent_at, kept = self.unmarked.pop(0)
+            self._mark_until_taken(item, sent_at, kept)
+
+    def _mark_until_taken(self, item: Outgoing, sent_at: dt.datetime, kept: bool) -> None:
+        """The mark is retried each second until the database takes it, with the watchdog
+        alive; after a stop mailbot ends at once (the side file keeps the reply). Only
+        when that file could not be written either, a stop sends it again at the next
+        start."""
+        while True:
             try:
                 with self.store.waiting_at_most(MARK_WAIT):  # a stop is seen each second
                     self.store.mark_sent(item.id, sent_at)
-                if attempt:
-                    log.info("reply %d marked sent after all", item.id)
+                log.info("reply %d marked sent after all", item.id)
                 return
             except sqlite3.OperationalError as exc:
                 if not kept:
                     kept = self._keep(item, sent_at, explain(exc, self.store.path),
-                                      first=attempt == 0)
+                                      first=False)
             if self.stop.is_set():
                 if not kept:
                     log.error("reply %d was sent, but neither the database nor %s took the "

@@ -267,6 +267,9 @@ class Store(Messages, Registrations, Outbox, State):
         needles += [form for form in name_forms if form not in needles]
         counts = {}
         with self.db.atomic():
+            own = self.message_keys(email) | {key for (key,) in self.db.execute(
+                "SELECT message_id FROM registrations WHERE email = ?", [email]).fetchall()}
+            self.settle_erased(now_utc(), own)  # deleted from the mailbox with her data
             counts["registrations"] = self.db.execute(
                 "DELETE FROM registrations WHERE email = ?", [email]).rowcount
             self.db.execute("UPDATE registrations SET registered_by = ? WHERE registered_by = ?",
@@ -306,6 +309,7 @@ class Store(Messages, Registrations, Outbox, State):
         with self.db.atomic():
             self.set_state("purged_counts",
                            ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), now)
+            self.settle_erased(now)  # the mails are deleted with the rest: review is empty
             self.db.execute("DELETE FROM registrations")
             self.db.execute("DELETE FROM outbox")
             self.db.execute("DELETE FROM notices")

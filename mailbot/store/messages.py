@@ -11,6 +11,8 @@ from mailbot.core.clock import iso
 from mailbot.core.models import NEEDS_HUMAN_SQL, Action, Registration, Reply
 from mailbot.store.rows import Tables
 
+ERASED_UNANSWERED = "gelöscht, unbeantwortet (forget/purge)"
+
 
 def note_row(key: str, action: Action, reason: str, at: dt.datetime) -> dict[str, Any]:
     """The ``messages`` row for something that is not a mail of the inbox as read (a
@@ -157,3 +159,17 @@ class Messages(Tables):
             "SELECT rowid AS id, action, reason, decided_by FROM messages WHERE "
             "resolved_at IS NOT NULL AND (? IS NULL OR resolved_at > ?) ORDER BY resolved_at",
             [iso(since), iso(since)]))
+
+    def settle_erased(self, now: dt.datetime, keys: Iterable[str] | None = None) -> int:
+        """Mail waiting for a human that goes with a person's data (``keys``; None: all, at
+        `purge`): settled unanswered, so `review` lists no mail that no longer exists."""
+        where = f"{NEEDS_HUMAN_SQL} AND resolved_at IS NULL"
+        params: list[Any] = [iso(now), ERASED_UNANSWERED]
+        if keys is not None:
+            keys = list(keys)
+            where += f" AND message_id IN ({', '.join('?' * len(keys))})"
+            params += keys
+        return self.db.execute(
+            "UPDATE messages SET resolved_at = ?, needs_attention = 0, "
+            "reason = substr(coalesce(reason || '; ', '') || ?, 1, 300) "
+            f"WHERE {where}", params).rowcount
