@@ -240,3 +240,13 @@ def registration_mail(name: str, address: str, text: str = "hiermit melde ich mi
         f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
         f"Guten Tag,\r\n\r\n{text}\r\n\r\nViele Grüße\r\n{name}\r\n"
     ).encode()
+
+
+def next_day(config, announced_days_ago: float | None = None) -> None:
+    """As on the next day: the daily check is due again (and the announcement older)."""
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
+        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
+        if announced_days_ago is not None:
+            when = dt.datetime.now(dt.UTC) - dt.timedelta(days=announced_days_ago)
+            conn.execute("UPDATE state SET value = ? WHERE key = 'purge_announced'",
+                         [when.replace(microsecond=0).isoformat()])

@@ -6,10 +6,9 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
-import sqlite3
 
 from click.testing import CliRunner
-from conftest import CONTACT, registration_mail, rows
+from conftest import CONTACT, next_day, registration_mail, rows
 
 from mailbot.cli import main
 
@@ -84,10 +83,12 @@ def test_the_end_of_the_retention_period_deletes_the_mails_too(mailbox, smtp, ma
     config = registered_by_a_colleague(mailbox, smtp, make_config)
     config.write_text(config.read_text().replace("retain_days_after_event = 36500",
                                                  "retain_days_after_event = 30"))
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:  # as on the next day
-        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
+    next_day(config)
+    once(config)  # the 2021 event is long over: the purge is announced first
+    assert rows(config, "SELECT count(*) FROM registrations") == [(2,)]
+    next_day(config, announced_days_ago=1.01)
 
-    once(config)  # the 2021 event is long over: the service erases by itself
+    once(config)  # a day later the service erases by itself
 
     assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
     assert not [t for t in everywhere(mailbox) if "Anna" in t or "Bernd" in t]
@@ -98,8 +99,9 @@ def test_keep_leaves_the_mails_at_the_end_of_the_retention_period(mailbox, smtp,
     config = registered_by_a_colleague(mailbox, smtp, make_config)
     config.write_text(config.read_text().replace(
         "retain_days_after_event = 36500", 'retain_days_after_event = 30\nmailbox = "keep"'))
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
+    next_day(config)
+    once(config)  # announced
+    next_day(config, announced_days_ago=1.01)
 
     once(config)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -449,3 +451,68 @@ def test_a_refused_password_at_microsoft_names_oauth2(tmp_path, make_config, mon
     imap = next(line for line in result.output.splitlines() if line.startswith("✗ IMAP"))
     assert "login refused" in imap and 'set [imap] auth = "oauth2"' in imap
     assert "an-old-password" not in result.output
+
+
+# -- issue 20, point 14: a token endpoint's faults ---------------------------------------
+
+def test_expires_in_as_a_string_is_read_leniently():
+    assert auth.lifetime("3600s") == auth.lifetime("3600") == auth.lifetime(3600) == 3600.0
+    assert auth.lifetime("soon") == auth.lifetime(None) == 3600.0
+
+
+def test_a_token_with_expires_in_3600s_logs_in(generic_config, account, oauth_smtp, provider):
+    account.append(registration_mail("Anna Arndt", "anna@a.example"))
+    provider.expires_in = "3600s"
+    try:
+        result = invoke(generic_config, "run", "--once")
+    finally:
+        provider.expires_in = None
+    assert result.exit_code == 0, result.output
+    assert [e.rcpt_tos for e in oauth_smtp.envelopes] == [["anna@a.example"]]
+
+
+@pytest.mark.parametrize("code", [503, 429])
+def test_a_busy_token_endpoint_is_unreachable_not_a_refused_secret(
+        code, tmp_path, account, oauth_dovecot, smtp_server, smtp, provider):
+    controller, _ = smtp_server  # a relay without login: an alert could go out
+    path = write_config(tmp_path, account, oauth_dovecot, controller.port,
+                        generic(provider, account, tmp_path))
+    path.write_text(path.read_text().replace(f'auth = "oauth2"\nusername = "{account.user}"\n',
+                                             ""))
+    account.append(registration_mail("Anna Arndt", "anna@a.example"))
+    provider.fault = (code, {"error": "temporarily_unavailable"})
+    try:
+        first = invoke(path, "run", "--once")
+        second = invoke(path, "run", "--once")
+        status = invoke(path, "status")
+    finally:
+        provider.fault = None
+    assert first.exit_code == second.exit_code == 2
+    assert "not reachable" in first.output and f"HTTP {code}" in first.output
+    assert "refused" not in first.output and "client secret" not in first.output
+    assert "NOT WORKING" not in status.output
+    assert alerts_in(smtp.messages()) == [], "no alert about a secret that is fine"
+    assert invoke(path, "run", "--once").exit_code == 0, "the endpoint is back: working"
+
+
+def test_sigterm_during_a_slow_token_request_stops_at_once(generic_config, provider):
+    provider.delay = 25  # a token endpoint that takes 25 s to answer
+    provider.asked = threading.Event()
+    proc = start_daemon(generic_config, "unused")
+    try:
+        assert wait_for(provider.asked.is_set), "the service asks for a token"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        try:  # a hang check far below the 25 s of the request, not a timing
+            _, err = proc.communicate(timeout=12)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError("still waiting for the token endpoint after SIGTERM") from None
+    finally:
+        provider.delay = 0.0
+        provider.asked = None
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

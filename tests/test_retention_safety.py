@@ -8,20 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-from conftest import rows, start_daemon, stop, wait_for
+from conftest import next_day, rows, start_daemon, stop, wait_for
 from test_desk_commands import cli, event_db  # noqa: F401  (the fixture)
 
 RETAIN = ("retain_days_after_event = 36500", "retain_days_after_event = 30")
-
-
-def _next_day(config, announced_days_ago: float | None = None) -> None:
-    """As on the next day: the daily check is due again (and the announcement older)."""
-    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
-        conn.execute("DELETE FROM state WHERE key = 'last_purge_check'")
-        if announced_days_ago is not None:
-            when = dt.datetime.now(dt.UTC) - dt.timedelta(days=announced_days_ago)
-            conn.execute("UPDATE state SET value = ? WHERE key = 'purge_announced'",
-                         [when.replace(microsecond=0).isoformat()])
 
 
 def _registered(config) -> int:
@@ -35,7 +25,7 @@ def test_a_start_moved_into_the_past_erases_nothing_and_says_why(event_db):  # n
     event_db.write_text(text.replace("start = 2021-05-31T10:00:00", "start = 2020-05-31T10:00:00")
                         .replace("end = 2021-05-31T15:00:00", "end = 2020-05-31T15:00:00"))
     for _ in range(3):
-        _next_day(event_db, announced_days_ago=5)
+        next_day(event_db, announced_days_ago=5)
         cli(event_db, "run", "--once")
     assert _registered(event_db) == 3
     assert backup.exists(), "no backup is deleted on a date alone"
@@ -50,7 +40,7 @@ def test_registrations_after_the_configured_start_mean_a_wrong_year(make_config,
     config.write_text(config.read_text().replace(*RETAIN))
     cli(config, "run", "--once")
     cli(config, "add", "anna@a.example", "--name", "Anna Arndt", "--no-mail")
-    _next_day(config, announced_days_ago=5)
+    next_day(config, announced_days_ago=5)
     cli(config, "run", "--once")
     assert _registered(config) == 1
     assert "a wrong year in [event] start?" in cli(config, "status")
@@ -62,9 +52,9 @@ def test_a_clock_before_the_newest_row_erases_nothing(event_db):  # noqa: F811
     with sqlite3.connect(event_db.parent / "mailbot.sqlite") as conn:
         conn.execute("UPDATE registrations SET updated_at = ? WHERE email = 'anna@a.example'",
                      [future.isoformat()])
-    _next_day(event_db)
+    next_day(event_db)
     cli(event_db, "run", "--once")
-    _next_day(event_db, announced_days_ago=5)
+    next_day(event_db, announced_days_ago=5)
     cli(event_db, "run", "--once")
     assert _registered(event_db) == 3
     assert "is before the newest entry in the database" in cli(event_db, "status")
@@ -73,16 +63,16 @@ def test_a_clock_before_the_newest_row_erases_nothing(event_db):  # noqa: F811
 def test_a_due_purge_is_announced_a_day_ahead_then_done(event_db):  # noqa: F811
     cli(event_db, "forget", "heike@awo.example", "--yes")  # a backup
     event_db.write_text(event_db.read_text().replace(*RETAIN))
-    _next_day(event_db)
+    next_day(event_db)
     cli(event_db, "run", "--once")
     assert _registered(event_db) == 3, "announced first, not erased"
     tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     assert (f"Retention: the retention period is over: all personal data will be erased on "
             f"{tomorrow:%d.%m.%Y} at the earliest") in cli(event_db, "status")
-    _next_day(event_db, announced_days_ago=0.5)
+    next_day(event_db, announced_days_ago=0.5)
     cli(event_db, "run", "--once")
     assert _registered(event_db) == 3, "not before a day has passed"
-    _next_day(event_db, announced_days_ago=1.01)
+    next_day(event_db, announced_days_ago=1.01)
     cli(event_db, "run", "--once")
     assert _registered(event_db) == 0
     assert list((event_db.parent / "backups").glob("*.sqlite")) == [], "they go with the data"

@@ -93,25 +93,30 @@ def test_killed_at_random_moments_every_participant_has_one_row_and_a_reply(
     assert rows(config, "SELECT DISTINCT status FROM outbox") == [("sent",)]
 
 
-def test_a_second_run_exits_at_once_saying_so(mailbox, smtp, make_config):
+def test_a_second_run_exits_at_once_quietly_and_says_so_with_v(mailbox, smtp, make_config):
+    """cron's `run --once` beside the service: exit 0 and no output (cron would mail it
+    every 5 minutes); with -v it says why it did nothing."""
     config = make_config()
     mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
     with exclusive(config.parent / "mailbot.sqlite"):
         result = CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
-    assert result.exit_code == 0
-    assert "already working on" in result.output and "nothing to do" in result.output
+        told = CliRunner().invoke(main, ["-v", "--config", str(config), "run", "--once"])
+    assert result.exit_code == told.exit_code == 0
+    assert result.output == ""
+    assert "already working on" in told.output and "nothing to do" in told.output
     assert smtp.envelopes == []
 
     proc = start_daemon(config, mailbox.server.password)
     try:
         assert wait_for(lambda: len(smtp.envelopes) == 1)
-        second = subprocess.run(
-            [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"],
-            env={**os.environ, "MAILBOT_IMAP_PASSWORD": mailbox.server.password},
-            capture_output=True, text=True, timeout=30)
+        quiet, second = (subprocess.run(
+            [sys.executable, "-m", "mailbot", *verbose, "--config", str(config), "run",
+             "--once"], env={**os.environ, "MAILBOT_IMAP_PASSWORD": mailbox.server.password},
+            capture_output=True, text=True, timeout=30) for verbose in ([], ["-v"]))
     finally:
         stop(proc)
-    assert second.returncode == 0
+    assert quiet.returncode == second.returncode == 0
+    assert quiet.stdout == quiet.stderr == ""
     assert second.stderr.strip().splitlines() == [
         f"mailbot: another mailbot (pid {proc.pid}) is already working on "
         f"{config.parent / 'mailbot.sqlite'}; nothing to do."]

@@ -36,6 +36,10 @@ class Provider:
         self.issued: list[tuple[str, str]] = []  # (client, token) in order
         self.refused = 0  # token requests refused
         self.introspected: list[str] = []
+        self.fault: tuple[int, dict] | None = None  # the token endpoint's answer instead
+        self.expires_in: object = None  # sent as expires_in instead of the lifetime
+        self.delay = 0.0  # seconds the token endpoint takes to answer
+        self.asked: threading.Event | None = None  # set when a token is asked for
         self._n = itertools.count(1)
         self.lock = threading.Lock()
         self.servers = [ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))]
@@ -83,8 +87,9 @@ class Provider:
         with self.lock:
             self.tokens[token] = (client, user, time.time() + self.lifetime)
             self.issued.append((client, token))
+        expires_in = int(self.lifetime) if self.lifetime >= 1 else self.lifetime
         return {"access_token": token, "token_type": "Bearer",
-                "expires_in": int(self.lifetime) if self.lifetime >= 1 else self.lifetime}
+                "expires_in": expires_in if self.expires_in is None else self.expires_in}
 
     def grant(self, form: dict[str, str]) -> tuple[int, dict]:
         if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
@@ -152,7 +157,10 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
             if self.path == "/introspect":
                 self._answer(200, provider.introspect(form.get("token", "")))
             elif self.path == "/token" or self.path.endswith("/oauth2/v2.0/token"):
-                self._answer(*provider.grant(form))
+                if provider.asked is not None:
+                    provider.asked.set()
+                time.sleep(provider.delay)
+                self._answer(*(provider.fault or provider.grant(form)))
             else:
                 self._answer(404, {"error": "not_found"})
 

@@ -56,14 +56,18 @@ def run(ctx: click.Context, once: bool) -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
     if not once:
+        from mailbot.replies.compose import ComposeError
+
         if ctx.parent is not None and not ctx.parent.params.get("verbose"):
             logging.getLogger().setLevel(logging.INFO)  # a service logs one line per mail
         try:
             run_forever(config, stop, control)
         except AlreadyRunning as exc:
             fail(f"{exc}; not starting a second one", 1)
-        except DATABASE_ERRORS as exc:
+        except (OSError, *DATABASE_ERRORS) as exc:  # read-only, gone: one line, as --once
             fail(database_problem(config, exc))
+        except ComposeError as exc:  # a broken template: every restart would end the same
+            fail(f"{exc}; not starting (see `mailbot check`)")
         return
     def progress(summary: Summary) -> None:  # on a terminal only; cron stays quiet
         click.echo(f"\r{summary.read} mails handled, {summary.sent} replies sent …",
@@ -73,8 +77,9 @@ def run(ctx: click.Context, once: bool) -> None:
         summary = run_once(config, stop, progress if sys.stderr.isatty() else lambda _: None)
         if sys.stderr.isatty() and summary.read:
             click.echo("\r\033[K", nl=False, err=True)
-    except AlreadyRunning as exc:
-        click.echo(f"mailbot: {exc}; nothing to do.", err=True)
+    except AlreadyRunning as exc:  # the service is at work: cron mails nothing (unless -v)
+        if ctx.parent is not None and ctx.parent.params.get("verbose"):
+            click.echo(f"mailbot: {exc}; nothing to do.", err=True)
         return
     except InboxError as exc:
         fail(str(exc))

@@ -35,7 +35,8 @@ def check(path: Path, echo: Callable[[str], None]) -> int:
     echo(f"✓ configuration {path}")
     for line in setup_lines(config):
         echo(f"  {line}")
-    results = [_check_inbox(config), _check_transport(config), _check_database(config)]
+    results = [_check_templates(config), _check_inbox(config), _check_transport(config),
+               _check_database(config)]
     for ok, text in results:
         echo(f"{'✓' if ok else '✗'} {text}")
     if config.imap and not config.imap.authserv_id:
@@ -133,6 +134,17 @@ def setup_lines(config: Config) -> list[str]:
                      f"{smtp.connections} connection"
                      f"{'s' if smtp.connections != 1 else ''}")
     return lines
+
+
+def _check_templates(config: Config) -> tuple[bool, str]:
+    from mailbot.replies.compose import template_problems  # jinja2: only for check
+
+    broken = template_problems(config)
+    where = config.templates or "packaged"
+    if broken:
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        return False, f"templates ({where}): {broken[0]}{more}"
+    return True, f"templates ({where}): all compile"
 
 
 def _check_inbox(config: Config) -> tuple[bool, str]:

@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 
 _last_ping = -1e9  # time.monotonic() of the last WATCHDOG=1
+# set when the process is asked to stop (SIGTERM): a long wait for a server (a token
+# request) ends early instead of keeping systemd waiting past TimeoutStopSec
+STOPPING = threading.Event()
 _ping_lock = threading.Lock()
 
 

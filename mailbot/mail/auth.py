@@ -25,7 +25,7 @@ import urllib.request
 from typing import Any
 
 from mailbot.config import ImapConfig, OAuth2Config, SmtpConfig
-from mailbot.host.notify import alive, command_timeout
+from mailbot.host.notify import STOPPING, alive, command_timeout
 
 log = logging.getLogger(__name__)
 
@@ -121,17 +121,37 @@ def _generic(source: Tokens, fresh: bool) -> tuple[str, float]:
                                     context=context) as response:
             data = json.loads(response.read())
     except urllib.error.HTTPError as exc:
+        if exc.code >= 500 or exc.code == 429:  # busy or down: try again later
+            raise AuthUnreachable(f"OAuth2 token endpoint {cfg.token_url} not reachable: "
+                                  f"HTTP {exc.code} ({str(exc.reason)[:100]}); tried again "
+                                  f"later") from None
         try:
             data = json.loads(exc.read())
         except ValueError:
             data = {"error": f"HTTP {exc.code}"}
-        raise _refused(cfg, _oauth_error(data)) from None
+        raise _refused(cfg, _oauth_error(data if isinstance(data, dict) else {})) from None
     except (OSError, ValueError) as exc:
         raise AuthUnreachable(f"OAuth2 token endpoint {cfg.token_url} not reachable: "
                         f"{getattr(exc, 'reason', exc)}") from None
     if not isinstance(data, dict) or not data.get("access_token"):
         raise _refused(cfg, _oauth_error(data if isinstance(data, dict) else {}))
-    return str(data["access_token"]), float(data.get("expires_in") or 3600)
+    return str(data["access_token"]), lifetime(data.get("expires_in"))
+
+
+def lifetime(value: Any) -> float:
+    """Seconds a token is good for, from ``expires_in``: a number, or a string of one
+    ("3600", "3600s" as some providers send it); anything else counts as an hour (a
+    token refused before then is renewed once anyway)."""
+    if isinstance(value, str):
+        value = value.strip().removesuffix("s").strip()
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        if value not in (None, ""):
+            log.warning("OAuth2: expires_in %r is not a number; taking one hour",
+                        str(value)[:40])
+        return 3600.0
+    return seconds if 0 < seconds < 10 * 365 * 86400 else 3600.0
 
 
 def _oauth_error(data: dict) -> str:
@@ -184,7 +204,7 @@ def _microsoft(source: Tokens, fresh: bool) -> tuple[str, float]:
                               f"{exc}") from None
     if "access_token" not in result:
         raise _refused(cfg, _oauth_error(result))
-    return result["access_token"], float(result.get("expires_in") or 3600)
+    return result["access_token"], lifetime(result.get("expires_in"))
 
 
 def _google(source: Tokens, fresh: bool) -> tuple[str, float]:
@@ -248,12 +268,13 @@ def imap_login(client: Any, cfg: ImapConfig) -> None:
         return
     source = tokens_for(cfg.oauth2)
     try:
-        client.oauth2_login(cfg.username, _token(source, where))
+        client.oauth2_login(cfg.username, _unless_stopping(_token(source, where), where))
         return
     except LoginError:
         log.info("%s: OAuth2 token refused; fetching a new one", where)
     try:
-        client.oauth2_login(cfg.username, _token(source, where, renew=True))
+        client.oauth2_login(cfg.username,
+                            _unless_stopping(_token(source, where, renew=True), where))
     except LoginError as exc:
         raise AuthError(f"{where}: OAuth2 login refused for mailbox {cfg.username!r} "
                         f"({_short(exc)}); {_grant_hint(cfg.oauth2, 'imap')}") from None
@@ -275,13 +296,14 @@ async def smtp_login(client: Any, cfg: SmtpConfig) -> None:
     # a token request blocks (and may wait for the IMAP side's under the cache's lock): in
     # a thread, so the event loop goes on telling the watchdog and can honour a stop
     try:
-        await client.auth_xoauth2(cfg.username, await asyncio.to_thread(_token, source, where))
+        token = await asyncio.to_thread(_token, source, where)
+        await client.auth_xoauth2(cfg.username, _unless_stopping(token, where))
         return
     except aiosmtplib.SMTPAuthenticationError:
         log.info("%s: OAuth2 token refused; fetching a new one", where)
     try:
-        await client.auth_xoauth2(cfg.username,
-                                  await asyncio.to_thread(_token, source, where, True))
+        token = await asyncio.to_thread(_token, source, where, True)
+        await client.auth_xoauth2(cfg.username, _unless_stopping(token, where))
     except aiosmtplib.SMTPAuthenticationError as exc:
         raise AuthError(f"{where}: OAuth2 login refused for mailbox {cfg.username!r} "
                         f"({exc.code} {exc.message}); "
@@ -291,12 +313,38 @@ async def smtp_login(client: Any, cfg: SmtpConfig) -> None:
 def _token(source: Tokens, where: str, renew: bool = False) -> str:
     """A token for a login. The watchdog hears from us first: connect, token fetch and a
     renewal after a refusal are each capped below WatchdogSec/2 (command_timeout), and a
-    ping before each fetch keeps their sum from looking like a hang."""
+    ping before each fetch keeps their sum from looking like a hang. A stop (SIGTERM)
+    ends the wait for the token endpoint at once (the request is left to its thread)."""
     alive()
-    try:
-        return source.renew() if renew else source.token()
-    except AuthError as exc:
-        raise type(exc)(f"{where}: {exc}") from None
+    _unless_stopping("", where)
+    outcome: list[Any] = []
+
+    def fetch() -> None:
+        try:
+            outcome.append(source.renew() if renew else source.token())
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=fetch, name="oauth2-token", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
+        alive()
+        if worker.is_alive():
+            _unless_stopping("", where)
+    result = outcome[0]
+    if isinstance(result, AuthError):
+        raise type(result)(f"{where}: {result}") from None
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _unless_stopping(token: str, where: str) -> str:
+    """``token``, unless mailbot is stopping: then no login or renewal is begun."""
+    if STOPPING.is_set():
+        raise AuthUnreachable(f"{where}: mailbot is stopping; no OAuth2 login begun")
+    return token
 
 
 def _short(exc: BaseException) -> str:

@@ -29,7 +29,7 @@ from mailbot.core.text import ADDR_RE
 from mailbot.host.notify import alive, command_timeout
 from mailbot.mail import auth
 from mailbot.mail.net import connection_problem
-from mailbot.rules.rate import is_throttle
+from mailbot.rules.rate import is_throttle, refused_address
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,10 @@ class Sink(Protocol):
 
     def starting(self, reply_id: int) -> None: ...
 
-    def finished(self, reply_id: int, error: str | None, permanent: bool) -> None: ...
+    def finished(self, reply_id: int, error: str | None, permanent: bool,
+                 refused_address: str | None = None) -> None:
+        """``refused_address``: the status when the server refused the recipient for
+        good at RCPT (the address is then undeliverable, as after a bounce)."""
 
     def released(self, reply_id: int) -> None:
         """Not sent, and not this reply's fault (the server refused us): queued as before."""
@@ -280,7 +283,9 @@ class SmtpTransport:
             if isinstance(exc, aiosmtplib.SMTPSenderRefused) or exc.code == 421:
                 sink.released(item.id)
                 raise TransportError(self._refused_us(exc)) from None
-            sink.finished(item.id, _describe(exc), exc.code >= 500)  # this reply refused
+            refused = (refused_address(exc.code, exc.message)
+                       if isinstance(exc, aiosmtplib.SMTPRecipientRefused) else None)
+            sink.finished(item.id, _describe(exc), exc.code >= 500, refused)  # this reply
         except (aiosmtplib.SMTPException, OSError) as exc:
             sink.finished(item.id, _describe(exc), False)
             return False

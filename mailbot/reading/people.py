@@ -10,10 +10,11 @@ not guessed at: the mail goes to a human.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from mailbot.core.models import Participant
-from mailbot.core.text import ADDR_RE, ADDR_SPEC, clean_text, span_around, valid_address
+from mailbot.core.text import ADDR_RE, ADDR_SPEC, clean_text, valid_address
 from mailbot.reading.names import (
     NAME,
     PARTICLES,  # noqa: F401
@@ -40,7 +41,7 @@ _PAIR = re.compile(
     rf"(?P<name>{NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
     rf"[<(\[]?(?:mailto:)?(?P<email>{ADDR_SPEC})[>)\]]?"
 )
-_TABLE_ROW = re.compile(rf"^.*\|.*{ADDR_SPEC}.*$|^.*\t.*{ADDR_SPEC}.*$", re.MULTILINE)
+MAX_ADDRESSES = 200  # addresses a mail may name; with more, a human reads it (bounded work)
 _WITH_ME = re.compile(
     r"\b(?:ich|mich)\s+(?:und|sowie|plus)\b|\b(?:und|sowie|außer)\s+(?:ich|mich|mir)\b"
     r"|\bmit mir\b|\bneben mir\b|\bzu zweit\b|\bzu dritt\b|\bme and\b|\band I\b|\bmyself and\b"
@@ -85,8 +86,8 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
     """(name, address, organisation from a table cell) for every person listed with an
     address, in order of appearance."""
     out: list[tuple[str, str, str | None]] = []
-    for row in _TABLE_ROW.finditer(text):
-        cells = [c.strip() for c in re.split(r"\||\t", row[0]) if c.strip()]
+    for row in (line for line in text.split("\n") if _is_table_row(line)):
+        cells = [c.strip() for c in re.split(r"\||\t", row) if c.strip()]
         address = next((valid_address(c.strip("<>()")) for c in cells
                         if valid_address(c.strip("<>()"))), None)
         names = [c for c in cells if "@" not in c and looks_like_name(split_name(c))]
@@ -94,11 +95,16 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
         if address and names:
             out.append((split_name(names[0]), address, orgs[0] if orgs else None))
     seen = {a for _, a, _ in out}
+    examined = 0
     for line in text.split("\n"):
         if FIELD_RE.match(line):
             continue
+        roster, sentences = _ROSTER_LINE.match(line), _Sentences(line)
         for m in _PAIR.finditer(line):
-            if not (_ROSTER_LINE.match(line) or _REGISTERING.search(_sentence_at(line, m))):
+            examined += 1
+            if examined > MAX_ADDRESSES:
+                return out  # find() has sent such a mail to a human already
+            if not (roster or sentences.registering(m)):
                 continue  # an address for invoices or questions is not a participant
             address = m["email"].lower()
             name = person_name(m["name"])
@@ -166,10 +172,41 @@ def _unpaired_list_address(body: str, paired: set[str]) -> str | None:
     return None
 
 
-def _sentence_at(line: str, m: re.Match) -> str:
-    """The sentence of ``line`` in which the match stands."""
-    start, end = span_around(line, m, _SENTENCE_BREAK)
-    return line[start:end]
+def _is_table_row(line: str) -> bool:
+    """A line with a ``|`` or a tab and an address after it (linear, even for a very long
+    line: a regular expression ``.*\\|.*address`` would take quadratic time)."""
+    cut = min((i for i in (line.find("|"), line.find("\t")) if i >= 0), default=-1)
+    return cut >= 0 and ADDR_RE.search(line, cut + 1) is not None
+
+
+class _Sentences:
+    """The sentences of one line, found once: the sentence around a match in logarithmic
+    time, whether it registers somebody read once per sentence — a long line of many
+    addresses costs linear time, not quadratic."""
+
+    def __init__(self, line: str):
+        self.line = line
+        breaks = list(_SENTENCE_BREAK.finditer(line))
+        self.starts = [b.start() for b in breaks]
+        self.ends = [b.end() for b in breaks]
+        self.known: dict[tuple[int, int], bool] = {}
+
+    def around(self, m: re.Match) -> tuple[int, int]:
+        """(start, end) as ``span_around(line, m, _SENTENCE_BREAK)`` gives them."""
+        i = bisect_right(self.ends, m.start()) - 1
+        j = bisect_left(self.starts, m.end())
+        return (self.ends[i] if i >= 0 else 0,
+                self.starts[j] if j < len(self.starts) else len(self.line))
+
+    def at(self, m: re.Match) -> str:
+        start, end = self.around(m)
+        return self.line[start:end]
+
+    def registering(self, m: re.Match) -> bool:
+        span = self.around(m)
+        if span not in self.known:
+            self.known[span] = _REGISTERING.search(self.line[span[0]:span[1]]) is not None
+        return self.known[span]
 
 
 def find(text: str, sender: str | None, sender_name: str, own: str = "",
@@ -188,6 +225,8 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
         organisation = name_from_subject(subject)[1]
     me = Participant(email=form_address or sender, name=name, organisation=organisation)
     own_domain = own.lower().rpartition("@")[2]
+    if body.count("@") > MAX_ADDRESSES:
+        return Found((me,), issue=f"mehr als {MAX_ADDRESSES} Adressen in der Mail")
     pairs = [p for p in _pairs(body) if p[1].rpartition("@")[2] != own_domain or not own]
     unread = _unpaired_list_address(body, {a for _, a, _ in pairs})
     if unread:
@@ -199,7 +238,7 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
             return Found((behalf,), registered_by=sender)
     if others:
         people = [Participant(a, n, org or organisation) for n, a, org in pairs]
-        roster = any(_ROSTER_LINE.match(line) or _TABLE_ROW.match(line)
+        roster = any(_ROSTER_LINE.match(line) or _is_table_row(line)
                      for line in body.split("\n"))
         if me.email not in {p.email for p in people} and (
                 _WITH_ME.search(body) or (_SELF.search(body) and not roster)):
@@ -238,15 +277,17 @@ def _unaddressed_person(text: str) -> str | None:
     """ "meine Kollegin Frau Sommer kommt auch mit", "ich melde Herrn Dr. Weber an" –
     somebody named, but no address."""
     for line in text.split("\n"):
+        sentences = _Sentences(line)
         for m in _UNADDRESSED.finditer(line):
             rest = m["rest"]
-            if ("@" in _sentence_at(line, m) or not _NAME_AFTER_ROLE.match(rest)
+            if ("@" in sentences.at(m) or not _NAME_AFTER_ROLE.match(rest)
                     or not _COMING.search(rest)):
                 continue
             return clean_text(m[0][:60], 80)
     for line in text.split("\n"):
+        sentences = _Sentences(line)
         for m in _NAMED_BY_TITLE.finditer(line):
-            if "@" not in _sentence_at(line, m):
+            if "@" not in sentences.at(m):
                 return clean_text(m[0][:60], 80)
     return None
 

@@ -105,6 +105,20 @@ class Composer:
         self.events = {"de": _event_de(config), "en": _event_en(config)}
         self.calendars = ics.Calendars(config)
 
+    def compile(self) -> list[str]:
+        """Compile every template now (they stay compiled: a template changed on disk
+        later does not reach this composer); one line for each that cannot be."""
+        import jinja2
+
+        problems = []
+        for name in self.text_env.list_templates():
+            env = self.html_env if name.endswith(".html") else self.text_env
+            try:
+                env.get_template(name)
+            except (jinja2.TemplateError, UnicodeError, OSError) as exc:
+                problems.append(_problem(name, exc))
+        return problems
+
     def reply(self, kind: ReplyKind, person: Participant, reg: Registration | None,
               in_reply_to: str | None, now: dt.datetime, lang: str | None = None,
               others: list[str] | None = None, by: str | None = None,
@@ -226,6 +240,26 @@ def digest_mail(config: Config, subject: str, text: str, attachment: tuple[str, 
     _check_headers(raw)
     return Reply(recipient=config.digest.to, subject=subject, kind=OrganiserKind.DIGEST,
                  message_id=message_id, in_reply_to=None, body=raw)
+
+
+def template_problems(config: Config) -> list[str]:
+    """Every template of the configuration compiled once: one line for each that cannot
+    be ("confirmation.de.txt, line 3: unexpected '}'"); empty when all are fine. For
+    `mailbot check` and a reload, before a broken template can stop the service."""
+    import jinja2
+
+    try:
+        composer = Composer(config)
+    except (jinja2.TemplateError, UnicodeError, OSError) as exc:
+        return [_problem("layout.html", exc)]
+    return composer.compile()
+
+
+def _problem(name: str, exc: Exception) -> str:
+    line = getattr(exc, "lineno", None)
+    where = f"{getattr(exc, 'name', None) or name}" + (f", line {line}" if line else "")
+    message = getattr(exc, "message", None) or str(exc)
+    return clean_text(f"{where}: {message}", 300)
 
 
 def _template_error() -> type[Exception]:

@@ -62,7 +62,9 @@ class Calendars:
         person.add("uid", reg.ics_uid)
         person.add("sequence", reg.ics_sequence)
         person.add("dtstamp", now.astimezone(dt.UTC))
-        attendee = {"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "ACCEPTED", "RSVP": "FALSE"}
+        # no RSVP: FALSE is the standard's default, and some calendar libraries read an
+        # explicit RSVP=FALSE as true (and then fail writing the entry back)
+        attendee = {"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "ACCEPTED"}
         if reg.name:
             attendee["CN"] = reg.name
         person.add("attendee", f"mailto:{reg.email}", parameters=attendee)

@@ -78,3 +78,19 @@ def pause(times: int, rng: random.Random | None = None) -> dt.timedelta:
     jitter (so several senders do not come back at the same moment)."""
     base = min(THROTTLE_FIRST * 2 ** max(times - 1, 0), THROTTLE_MOST)
     return dt.timedelta(seconds=base * (rng or random).uniform(0.5, 1.0))
+
+
+_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+def refused_address(code: int, message: str) -> str | None:
+    """The status to record when an SMTP server refused a recipient for good at RCPT
+    ("550 5.1.1 user unknown"), as a bounce would report it; None when the refusal is
+    not about the address (a policy or relay answer, 5.7.x: about us, not the person;
+    a throttle)."""
+    if code < 500 or is_throttle(f"{code} {message}"):
+        return None
+    status = _STATUS.search(message)
+    if status:
+        return status[1] if status[1].split(".")[1] in ("1", "2") else None
+    return str(code) if code in (550, 551, 553) and "relay" not in message.lower() else None

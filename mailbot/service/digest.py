@@ -17,6 +17,7 @@ from mailbot.store import Store
 log = logging.getLogger(__name__)
 
 DAY_KEY = "digest_day"  # state: the local date of the last digest queued
+SINCE_KEY = "digest_since"  # state: where the changes of the last digest queued began
 
 
 def due_day(config: Config, store: Store, now: dt.datetime) -> str | None:
@@ -34,21 +35,34 @@ def due_day(config: Config, store: Store, now: dt.datetime) -> str | None:
 
 def queue_digest(config: Config, store: Store, now: dt.datetime) -> bool:
     """Queue today's digest if it is due; True when one was queued. The day is recorded
-    in the same transaction as the outbox row, so a digest is never queued twice."""
+    in the same transaction as the outbox row, so a digest is never queued twice. A
+    digest of an earlier day that has not gone out yet (no SMTP for a day) is replaced:
+    the new one covers its changes too, and the organiser gets one, not two."""
     with store.immediate():
         day = due_day(config, store, now)
         if day is None:
             return False
-        reply = build(config, store, now)
-        store.record_notice(config.digest.to or "", f"digest:{day}", reply, now)
+        last = store.get_state(DAY_KEY)
+        since = dt.datetime.fromisoformat(last[1]) if last else None
+        waiting = store.queued_of("digest")
+        if waiting:  # its changes go into this one
+            kept = store.get_state(SINCE_KEY)
+            since = dt.datetime.fromisoformat(kept[0]) if kept and kept[0] else None
+        reply = build(config, store, now, since)
+        if not store.record_notice(config.digest.to or "", f"digest:{day}", reply, now):
+            return False
+        if waiting and store.drop_queued("digest", keep=reply.message_id):
+            log.info("the digest of %s was not sent yet: replaced by today's",
+                     last[0] if last else "an earlier day")
         store.set_state(DAY_KEY, day, now)
+        store.set_state(SINCE_KEY, since.isoformat() if since else "", now)
     log.info("daily digest queued")
     return True
 
 
-def build(config: Config, store: Store, now: dt.datetime) -> Reply:
-    last = store.get_state(DAY_KEY)
-    since = dt.datetime.fromisoformat(last[1]) if last else None
+def build(config: Config, store: Store, now: dt.datetime,
+          since: dt.datetime | None = None) -> Reply:
+    """The digest: the changes since ``since`` (None: all so far), the state, the review."""
     tz = config.event.tz
     changed = store.changed_since(since)
     review = store.for_review()

@@ -20,9 +20,10 @@ from collections.abc import Callable
 from mailbot.config import Config, ConfigError
 from mailbot.core.models import InboundMail, Summary
 from mailbot.host.lock import exclusive
-from mailbot.host.notify import alive, notify, wait
+from mailbot.host.notify import STOPPING, alive, notify, wait
 from mailbot.mail.inbox import Inbox, InboxError, InboxLoginError, open_inbox
 from mailbot.mail.smtp import open_transport
+from mailbot.replies.compose import ComposeError
 from mailbot.replies.report import describe
 from mailbot.rules.policy import inbox_verdict
 from mailbot.service import health
@@ -46,7 +47,7 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
         to_move: list[str] = []
         to_flag: list[str] = []
         to_leave: list[str] = []
-        _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
+        _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave, heartbeat)
         processor.sending.flush(summary, stop)
         processor.store.check_file()
         heartbeat()  # each IMAP command may take 0.4 x WatchdogSec: a ping before each step
@@ -64,12 +65,13 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
 
 def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summary,
                   stop: threading.Event | None, to_move: list, to_flag: list,
-                  to_leave: list) -> None:
+                  to_leave: list, heartbeat: Callable[[], None] = lambda: None) -> None:
     """Handle a batch with one commit: each mail's rows stay together (a savepoint
     each), and a crash before the commit loses nothing — nothing of the batch was sent
     or moved yet, so the next run reads the same mails again. A batch that holds the
     database longer than HOLD seconds (big mails) commits in between, so organisers'
-    commands are not kept waiting."""
+    commands are not kept waiting. A watchdog ping before each mail: a batch of
+    hard mails must not look like a hang."""
     waiting = deque(batch)
     while waiting:
         with processor.store.immediate():
@@ -77,6 +79,7 @@ def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summa
             while waiting:  # at least one mail per transaction
                 if stop is not None and stop.is_set():
                     return
+                heartbeat()
                 mail = waiting.popleft()
                 outcome = processor.handle_safely(mail, summary)
                 summary.mails[outcome] += 1
@@ -143,43 +146,62 @@ class Backoff:
 
 class Control:
     """What signals ask of the service: to stop (SIGTERM, SIGINT) or to read its
-    configuration again (SIGHUP, ``systemctl reload``). Both wake the loop through
-    ``stop``; a reload happens between two rounds, like a restart without the gap."""
+    configuration again (SIGHUP, ``systemctl reload``). Both end a wait through ``wake``;
+    only a stop sets ``stop`` (a reply on its way gets 5 s, then is abandoned). A reload
+    lets the round in hand finish and happens between two rounds, like a restart without
+    the gap."""
 
     def __init__(self, stop: threading.Event, load: Callable[[], Config]):
         self.stop, self.load = stop, load
         self.ending, self.asked = threading.Event(), threading.Event()
+        self.wake = threading.Event()
+        STOPPING.clear()  # a new run (tests run many in one process)
 
     def terminate(self) -> None:
         self.ending.set()
+        STOPPING.set()
         self.stop.set()
+        self.wake.set()
 
     def hangup(self) -> None:
         self.asked.set()
-        self.stop.set()
+        self.wake.set()
 
-    def again(self, config: Config) -> Config | None:
-        """After the service loop ended: the configuration to go on with, None to stop.
-        A configuration with an error is logged and the old one kept."""
+    def again(self, processor: Processor, build: Callable[[Config], Processor]
+              ) -> Processor | None:
+        """After the service loop ended: the processor to go on with (``build`` makes one
+        for a configuration, its templates compiled), None to stop. A configuration or a
+        template with an error is logged and the old processor kept."""
+        config = processor.config
         if self.ending.is_set() or not self.asked.is_set():
             return None
         self.asked.clear()
-        self.stop.clear()
+        self.wake.clear()
         if self.ending.is_set():  # SIGTERM came meanwhile
-            self.stop.set()
+            self.wake.set()
             return None
         notify("RELOADING=1", "STATUS=reloading the configuration")
-        try:
+        try:  # the new configuration whole, templates compiled, before the old one goes
             new = self.load()
-        except ConfigError as exc:
+            if new.database != config.database:
+                log.error("SIGHUP: [database] path changed; going on with %s — restart "
+                          "mailbot to use the new database", config.database)
+                return processor
+            fresh = build(new)
+        except (ConfigError, ComposeError) as exc:
             log.error("SIGHUP: %s; going on with the configuration as it was", exc)
-            return config
-        if new.database != config.database:
-            log.error("SIGHUP: [database] path changed; going on with %s — restart mailbot "
-                      "to use the new database", config.database)
-            return config
+            return processor
         log.info("SIGHUP: configuration read again")
-        return new
+        return fresh
+
+
+def _processor(config: Config, store: Store) -> Processor:
+    """A processor with every template compiled (ComposeError names a broken one)."""
+    processor = Processor(config, store, open_transport(config.smtp, config.contact.address))
+    broken = processor.composer.compile()
+    if broken:
+        raise ComposeError(f"template {broken[0]}")
+    return processor
 
 
 def run_forever(config: Config, stop: threading.Event, control: Control | None = None) -> None:
@@ -192,26 +214,27 @@ def run_forever(config: Config, stop: threading.Event, control: Control | None =
         store = Store(config.database)
         try:
             log.info("mailbot started for %s", config.contact.address)
-            current: Config | None = config
-            while current is not None:
-                processor = Processor(current, store,
-                                      open_transport(current.smtp, current.contact.address))
+            processor: Processor | None = _processor(config, store)
+            while processor is not None:
                 store.set_state("running_version", processor.version, now_utc())
                 processor.jobs.say_retention(now_utc())  # a refused purge is said at once
                 notify("READY=1", "STATUS=starting")
-                _serve(current, processor, stop)
-                current = control.again(current) if control is not None else None
+                _serve(processor.config, processor, stop, control.wake if control else stop)
+                processor = (control.again(processor, lambda c: _processor(c, store))
+                             if control is not None else None)
         finally:
             notify("STOPPING=1")
             store.close()
     log.info("mailbot stopped")
 
 
-def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
+def _serve(config: Config, processor: Processor, stop: threading.Event,
+           wake: threading.Event) -> None:
+    """Until ``wake`` is set (a stop or a reload); ``stop`` alone cuts a round short."""
     backoff = Backoff()
     lost_since: float | None = None
     left = processor.left_alone()  # mail left in the folder is not read again
-    while not stop.is_set():
+    while not wake.is_set():
         inbox = None
         try:
             inbox = _open_inbox_noting(config, processor)
@@ -224,31 +247,32 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
                 log.info("%s: connected", inbox.description)
             lost_since = None
             backoff.reset()
-            _loop(config, processor, inbox, stop)
+            _loop(config, processor, inbox, stop, wake)
         except InboxError as exc:
             processor.store.set_state("last_error", str(exc), now_utc())
             if lost_since is None:
                 log.error("%s; trying again with backoff (up to every 5 minutes)", exc)
                 lost_since = time.monotonic()
             notify("STATUS=inbox unreachable, retrying")
-            wait(backoff.next(), stop)
+            wait(backoff.next(), wake)
         except sqlite3.Error as exc:  # e.g. locked by `mailbot forget`: nothing was moved
             log.error("%s; trying again", explain(exc, processor.store.path))
-            wait(backoff.next(), stop)
+            wait(backoff.next(), wake)
         finally:
             if inbox is not None:
                 inbox.close()
 
 
-def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Event) -> None:
-    while not stop.is_set():
+def _loop(config: Config, processor: Processor, inbox: Inbox, stop: threading.Event,
+          wake: threading.Event) -> None:
+    while not wake.is_set():
         summary = run_round(processor, inbox, stop, alive)
         processor.remember(inbox.left)
         if summary.news:
             log.info("%s", describe(summary))
         notify(f"STATUS=last poll {dt.datetime.now():%H:%M:%S}, {summary.read} mails read")
         alive()
-        inbox.wait(config.daemon.poll_interval, stop, alive)
+        inbox.wait(config.daemon.poll_interval, wake, alive)
 
 
 __all__ = ["Control", "Summary", "describe", "run_forever", "run_once", "run_round"]

@@ -198,7 +198,8 @@ class _Recorder:
     def released(self, reply_id: int) -> None:
         self.store.release(reply_id)
 
-    def finished(self, reply_id: int, error: str | None, permanent: bool) -> None:
+    def finished(self, reply_id: int, error: str | None, permanent: bool,
+                 refused_address: str | None = None) -> None:
         self.done += 1
         self.finished_ids.add(reply_id)
         alive()  # a long batch of replies is work, not a hang
@@ -214,6 +215,11 @@ class _Recorder:
         self.store.mark_attempt_failed(
             reply_id, now_utc(),
             lambda attempts: after_failure(attempts, error, permanent, retry_after))
+        if permanent and refused_address:  # like a bounce: no reminders, no announcements
+            self.store.mark_undeliverable(self.items[reply_id].recipient, refused_address,
+                                          now_utc())
+            log.warning("reply %d: the address was refused for good (%s): marked "
+                        "undeliverable", reply_id, refused_address)
         if permanent:
             self.summary.refused += 1
         else:

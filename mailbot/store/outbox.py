@@ -170,6 +170,18 @@ class Outbox(Tables):
             "SELECT 1 FROM outbox WHERE recipient = ? AND status IN ('sent', 'bounced') "
             "LIMIT 1", [address]).fetchone()]
 
+    def queued_of(self, kind: str) -> int:
+        """How many replies of ``kind`` wait to be sent."""
+        return self.db.execute("SELECT count(*) FROM outbox WHERE kind = ? AND status = "
+                               "'queued'", [kind]).fetchone()[0]
+
+    def drop_queued(self, kind: str, keep: str) -> int:
+        """Delete the replies of ``kind`` still waiting to be sent (not one on its way),
+        but the one with Message-ID ``keep``, which replaces them. The number dropped."""
+        with self.db.atomic():
+            return self.db.execute("DELETE FROM outbox WHERE kind = ? AND status = 'queued' "
+                                   "AND message_id != ?", [kind, keep]).rowcount
+
     def mark_bounced(self, reply_id: int, email: str, status: str, now: dt.datetime) -> None:
         """The reply came back: ``bounced`` with its status code; the person's address is
         ``undeliverable`` (no reminders, no announcements)."""

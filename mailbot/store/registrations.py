@@ -33,6 +33,14 @@ class Registrations(Tables):
                              f"ORDER BY registered_at, id", list(statuses))
         return [_registration(row) for row in rows]
 
+    def mark_undeliverable(self, email: str, status: str, now: dt.datetime) -> None:
+        """The server refused ``email`` for good when we sent to it (``status``, e.g.
+        "5.1.1"): ``undeliverable`` as after a bounce (no reminders, no announcements)."""
+        with self.db.atomic():
+            self.db.execute("UPDATE registrations SET undeliverable = ?, updated_at = ? "
+                            "WHERE email = ? AND undeliverable IS NULL",
+                            [f"{status} {iso(now)}", iso(now), email])
+
     def undeliverable_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM registrations WHERE undeliverable IS NOT "
                                "NULL").fetchone()[0]
