@@ -230,7 +230,8 @@ def serve(ctx: click.Context, port: int, socket_path: str | None,
     try:
         data = browse.load_metadata(Path(metadata) if metadata else browse.default_metadata())
         ds = browse.make_datasette(config.database, data, password,
-                                   port=None if path else port, login=bool(password or not path))
+                                   port=None if path else port, login=bool(password or not path),
+                                   config=_desk_config(ctx, config))
         if path:
             sock = browse.bind_socket(path)
         else:
@@ -248,6 +249,18 @@ def serve(ctx: click.Context, port: int, socket_path: str | None,
     click.echo(f"The database in your browser: http://{browse.HOST}:{port}/{browse.NAME} "
                f"(read-only, {login}; Ctrl-C stops)", err=True)
     browse.run(ds, port)
+
+
+def _desk_config(ctx: click.Context, config: config_mod.Config) -> config_mod.Config:
+    """The configuration the browser desk's buttons act with: with the mail passwords, so
+    that a change sends its mail itself when the service does not run; without them (not
+    readable here), the change is recorded and the service sends it at its next round."""
+    try:
+        return config_mod.load(ctx.obj, True)
+    except config_mod.ConfigError:
+        click.echo("(the mail passwords are not readable here: the service sends the mails "
+                   "of changes made in the browser)", err=True)
+        return config
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,8 +19,11 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from mailbot.config import Config
+
 HOST = "127.0.0.1"  # never another address: the database holds personal data
 NAME = "mailbot"  # the database's name in datasette's URLs and in the metadata
+TEMPLATES = Path(__file__).parent / "templates"  # German pages instead of datasette's own
 
 
 class BrowseError(Exception):
@@ -43,17 +46,19 @@ def load_metadata(path: Path) -> dict[str, Any]:
 
 
 def make_datasette(database: Path, metadata: dict[str, Any], password: str | None = None,
-                   port: int | None = None, login: bool = True):
+                   port: int | None = None, login: bool = True, config: Config | None = None):
     """A datasette instance that shows ``database`` as ``mailbot`` (whatever the file is
     called, so the metadata applies) over read-only connections, behind the gate: the
     organiser logs in with ``password``; ``login=False`` (a 0600 socket only) lets
-    whoever reaches it in. A Host other than this machine (with ``port``) gets 400."""
+    whoever reaches it in. A Host other than this machine (with ``port``) gets 400.
+    With ``config``, the desk's pages (desk/webdesk.py) have their buttons: they change
+    the database through the organiser's commands, never through datasette."""
     try:
         from datasette.app import Datasette
         from datasette.database import Database
         from datasette.plugins import pm
 
-        from mailbot.desk import gate
+        from mailbot.desk import gate, webdesk
     except ImportError:
         raise BrowseError("datasette is not installed: run "
                           ".venv/bin/pip install 'mailbot[datasette]'") from None
@@ -62,6 +67,8 @@ def make_datasette(database: Path, metadata: dict[str, Any], password: str | Non
                           "(or password_env), or serve on a Unix socket with --socket")
     if not pm.is_registered(gate):
         pm.register(gate, name="mailbot-gate")
+    if not pm.is_registered(webdesk):
+        pm.register(webdesk, name="mailbot-desk")
 
     class ReadOnlyDatabase(Database):
         """Every connection, also the one datasette keeps for writes, is opened
@@ -74,9 +81,10 @@ def make_datasette(database: Path, metadata: dict[str, Any], password: str | Non
             conn.execute("PRAGMA query_only = ON")
             return conn
 
-    ds = Datasette(metadata=metadata, settings={"allow_signed_tokens": False,
-                                                "allow_download": False})
+    ds = Datasette(metadata=metadata, template_dir=str(TEMPLATES),
+                   settings={"allow_signed_tokens": False, "allow_download": False})
     ds.mailbot_gate = gate.Gate(password if login else None, port)
+    ds.mailbot_desk = webdesk.Site(Path(database), config)
     if "_memory" in ds.databases:  # datasette's scratch database, added when given no file
         ds.remove_database("_memory")
     ds.add_database(ReadOnlyDatabase(ds, path=str(database), is_mutable=True), name=NAME)

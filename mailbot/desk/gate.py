@@ -133,19 +133,19 @@ async def login(datasette, request):
         form = await request.post_vars()
         weiter = form.get("weiter", "/")
         if gate.password_ok(form.get("passwort", "")):
-            response = Response.redirect(weiter if _local_path(weiter) else "/")
+            response = Response.redirect(weiter if local_path(weiter) else "/")
             response.set_cookie("ds_actor", datasette.sign({"a": ORGANISER}, "actor"),
                                 httponly=True, samesite="strict")
             return response
         wrong = True
     page = datasette.jinja_env.from_string(PAGE)
     html = await datasette.render_template(
-        page, {"wrong": wrong, "weiter": weiter if _local_path(weiter) else "/",
+        page, {"wrong": wrong, "weiter": weiter if local_path(weiter) else "/",
                "login_path": LOGIN_PATH}, request=request)
     return Response.html(html, status=403 if wrong else 200)
 
 
-def _local_path(path: str) -> bool:
+def local_path(path: str) -> bool:
     """Only a path on this server (``/mailbot``), never ``//evil.example`` or a URL."""
     return path.startswith("/") and not path.startswith("//") and "\\" not in path
 
