@@ -360,8 +360,11 @@ def unflow(text: str, delsp: bool = False) -> str:
     return "\n".join(out)
 
 
+_ESCAPED_NUMBER = re.compile(r"(\d)\\\.")  # html2text writes "am 31\\. Mai" for "am 31. Mai"
+
+
 def html_to_text(html: str) -> str:
-    return _html.handle(html)
+    return _ESCAPED_NUMBER.sub(r"\1.", _html.handle(html))
 
 
 def _normalise(text: str) -> str:

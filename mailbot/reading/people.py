@@ -180,10 +180,10 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
         return Found(())
     found = fields(text)
     body, sig = split_signature(text, sender_name)
-    organisation = (found.get("organisation") or organisation_correction(body)
-                    or organisation_from(sig) or organisation_in_text(body))
     form_address = valid_address(found.get("email", "")) if found.get("name") else None
     name = sender_name_from(found, sender_name, sig, sender, subject)
+    organisation = (found.get("organisation") or organisation_correction(body)
+                    or organisation_from(sig, name, sender) or organisation_in_text(body))
     if not organisation and name and name == name_from_subject(subject)[0]:
         organisation = name_from_subject(subject)[1]
     me = Participant(email=form_address or sender, name=name, organisation=organisation)
