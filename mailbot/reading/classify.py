@@ -30,7 +30,7 @@ from mailbot.reading.hints import (
 from mailbot.reading.people import split_signature
 from mailbot.reading.sentences import F, has_any, sentences
 
-_END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
+_END = (r"(?=\s*(?:[.,;:!)(–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
 _CANCEL = re.compile(
     r"\b(?:absagen|abmelden|abmeldung|stornier\w*|zurückziehen|ziehe\b.{0,40}\bzurück"
     rf"|sage\s+(?:ich\s+|wir\s+)?(?:\S+\s+){{0,10}}ab{_END}"
@@ -51,7 +51,7 @@ _CANCEL = re.compile(
 _REGISTER = re.compile(
     r"\b(?:meld(?:e|en)?\s+(?:mich|uns|hiermit|ich|wir|gerne?|folgende|meine\w*|unsere\w*"
     rf"|frau|herrn?)\b.{{0,160}}\ban{_END}"
-    rf"|melden\s+(?:wir|uns)\b.{{0,160}}\ban{_END}"
+    rf"|melden\s+(?:wir|uns)\b.{{0,160}}\ban{_END}|meldet\s+sich\b.{{0,160}}\ban{_END}"
     rf"|(?:wir|ich)\s+(?:\S+\s+)?melden?\b.{{0,160}}\ban{_END}"
     r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b.{0,120}"
     r"\b(?:teilnehmen|anmelden|dabei sein|mitmachen|teil ?nehmen)"

@@ -20,11 +20,12 @@ _ORG_KEYS = {"organisation", "organization", "institution", "verein", "einrichtu
              "arbeitgeber", "firma"}
 _CLOSING_RE = re.compile(
     r"^(?:(?:mit )?(?:freundlichen|besten|herzlichen|vielen|liebe|viele|beste|schöne|sonnige)n? "
-    r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)(?: aus \w+)?"
+    r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)(?: aus (?:der |dem |den )?[\w-]+)?"
     r"|(?:herzliche |liebe |beste |viele |freundliche )?(?:grüße|grüsse)(?: aus \w+)?"
     r"|(?:best |kind |warm )?regards|best wishes|best|cheers|sincerely|yours sincerely"
     r"|mfg|lg|vg|gruß|gruss|ciao|tschüss|bis dann|danke|vielen dank|herzlichen dank"
-    r"|(?:\S+ ){1,4}(?:grüße|grüßen|gruß|grüsse|grüssen|regards|wishes))"
+    r"|(?:\S+ ){1,4}(?:grüße|grüßen|gruß|grüsse|grüssen|regards|wishes)"
+    r"(?: aus (?:der |dem |den )?[\w-]+)?)"
     r"[,.!]?\s*$",
     re.IGNORECASE,
 )
