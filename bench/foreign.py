@@ -22,8 +22,8 @@ from conftest import CONFIG, Mailbox  # noqa: E402
 from servers import start_dovecot, start_smtp  # noqa: E402
 
 from mailbot import config as config_mod  # noqa: E402
-from mailbot.mail.imap import LeftAlone  # noqa: E402
 from mailbot.mail.inbox import open_inbox  # noqa: E402
+from mailbot.mail.leftalone import LeftAlone  # noqa: E402
 from mailbot.mail.smtp import open_transport  # noqa: E402
 from mailbot.service.loop import run_round  # noqa: E402
 from mailbot.service.processor import Processor  # noqa: E402

@@ -32,7 +32,7 @@ default_login_user = {login_user}
 mail_location = maildir:~/Maildir
 namespace inbox {{
   inbox = yes
-  mailbox "Gesendete Objekte" {{
+{namespace}  mailbox "Gesendete Objekte" {{
     special_use = \\Sent
   }}
 }}
@@ -103,6 +103,8 @@ class Dovecot:
     port: int
     password: str = "test-secret"
     oauth_url: str | None = None  # a token introspection URL: XOAUTH2/OAUTHBEARER on
+    prefix: str = ""  # the personal namespace's prefix, e.g. "INBOX." (Courier, Cyrus)
+    separator: str = ""  # its hierarchy separator, e.g. "."
     conf: Path = field(init=False)
 
     def start(self) -> None:
@@ -125,10 +127,15 @@ class Dovecot:
             oauth_passdb = OAUTH2_PASSDB.format(root=self.root)
         self.conf.write_text(DOVECOT_CONF.format(
             root=self.root, port=self.port, password=self.password, user=user, group=group,
-            login_user=login_user, oauth_passdb=oauth_passdb,
+            login_user=login_user, oauth_passdb=oauth_passdb, namespace=self._namespace(),
             oauth_mechanisms=" xoauth2 oauthbearer" if self.oauth_url else ""))
         subprocess.run([binary, "-c", str(self.conf)], check=True)
         _wait_for_port(self.port)
+
+    def _namespace(self) -> str:
+        lines = [f"  prefix = {self.prefix}\n" if self.prefix else "",
+                 f"  separator = {self.separator}\n" if self.separator else ""]
+        return "".join(lines)
 
     def stop(self) -> None:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -136,9 +143,13 @@ class Dovecot:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def start_dovecot(oauth_url: str | None = None) -> Dovecot:
+def start_dovecot(oauth_url: str | None = None, prefix: str = "",
+                  separator: str = "") -> Dovecot:
+    """``prefix="INBOX.", separator="."``: every folder under INBOX, as Courier and Cyrus
+    (as Debian configures it) keep them."""
     root = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
-    server = Dovecot(root=root, port=free_port(), oauth_url=oauth_url)
+    server = Dovecot(root=root, port=free_port(), oauth_url=oauth_url, prefix=prefix,
+                     separator=separator)
     server.start()
     return server
 

@@ -88,3 +88,22 @@ def test_an_internal_error_is_recorded_as_one_not_as_an_unreadable_mail(
     assert row["reason"].startswith("Interner Fehler") and "nicht lesbar" not in row["reason"]
     assert any(r.exc_info and "internal error" in r.getMessage() for r in caplog.records)
     store.close()
+
+
+def test_without_a_transport_replies_stay_queued(example_config):
+    """A processor without a way to send (a preview, a command that only reads) leaves the
+    outbox as it is when asked to send: no crash, nothing lost."""
+    from conftest import registration_mail
+
+    store = Store(":memory:")
+    processor = Processor(example_config, store, transport=None)
+    raw = registration_mail("Ada Muster", "ada@example.org", to=processor.own)
+    processor.handle(InboundMail("1", raw, dt.datetime.now(dt.UTC)), Summary())
+    queued = store.pending_replies(dt.datetime.now(dt.UTC))
+    assert queued
+    summary = Summary()
+    processor.sending.flush(summary)
+    assert summary.sent == 0
+    assert [r["id"] for r in store.pending_replies(dt.datetime.now(dt.UTC))] == [
+        r["id"] for r in queued]
+    store.close()

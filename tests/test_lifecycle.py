@@ -126,8 +126,12 @@ def test_arrival_after_the_deadline_is_politely_closed(mailbox, smtp, make_confi
     assert rows(config, "SELECT email FROM registrations") == [("anna@a.example",)]
 
 
-def test_calendar_answer_is_recorded_but_not_a_registration(mailbox, smtp, make_config):
+def test_calendar_answer_of_a_registered_person_is_recorded_and_not_answered(
+        mailbox, smtp, make_config):
     config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    run(config)
+    smtp.envelopes.clear()
     rsvp = (b"From: Anna Arndt <anna@a.example>\r\nTo: n.collinet@isi-innovation.de\r\n"
             b"Subject: Angenommen: Digitales Auftakttreffen\r\nMessage-ID: <rsvp@a.example>\r\n"
             b"MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; charset=utf-8\r\n"
@@ -136,8 +140,9 @@ def test_calendar_answer_is_recorded_but_not_a_registration(mailbox, smtp, make_
     mailbox.append(rsvp)
     run(config)
     assert smtp.envelopes == []
-    assert rows(config, "SELECT action FROM messages") == [("noop",)]
-    assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
+    assert rows(config, "SELECT action FROM messages WHERE message_id = '<rsvp@a.example>'"
+                ) == [("noop",)]
+    assert rows(config, "SELECT status FROM registrations") == [("confirmed",)]
 
 
 def test_english_mail_gets_an_english_reply_and_later_mails_too(mailbox, smtp, make_config):

@@ -196,31 +196,54 @@ def check(ctx: click.Context) -> None:
 
 @main.command()
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
-              help="Port on 127.0.0.1.")
+              help="Port on 127.0.0.1 (with the login of [serve] password_file).")
+@click.option("--socket", "socket_path", is_flag=False, flag_value="", default=None,
+              type=click.Path(dir_okay=False),
+              help="Serve on a Unix socket (mode 0600) instead, for an SSH tunnel or a "
+                   "reverse proxy [PATH default: mailbot-serve.sock beside the database].")
 @click.option("--metadata", type=click.Path(exists=True, dir_okay=False),
               help="datasette metadata [default: config/datasette-metadata.json].")
 @click.pass_context
-def serve(ctx: click.Context, port: int, metadata: str | None) -> None:
+def serve(ctx: click.Context, port: int, socket_path: str | None,
+          metadata: str | None) -> None:
     """Look at the database in the browser (datasette): participants, waitlist, mail to
-    answer, replies — in German, times in the event's time zone. Read-only, and only on
-    127.0.0.1: from another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
+    answer, replies — in German, times in the event's time zone. Read-only, the views
+    only (no free SQL), on 127.0.0.1 behind a login, or on a Unix socket (--socket); from
+    another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
     from mailbot.desk import browse  # asyncio and datasette: only for this command
 
     config = load(ctx, secrets=False)
+    try:
+        password = config_mod.serve_password(config)
+    except config_mod.ConfigError as exc:
+        fail(str(exc))
     try:
         with opened(config) as store:  # the views of the current schema, the event's zone
             store.use_time_zone(config.event.timezone, now_utc())
     except (OSError, *DATABASE_ERRORS) as exc:
         fail(f"database {config.database}: {exc}")
+    path = None if socket_path is None else Path(socket_path or browse.default_socket(
+        config.database))
     try:
         data = browse.load_metadata(Path(metadata) if metadata else browse.default_metadata())
-        ds = browse.make_datasette(config.database, data)
-        browse.check_port(port)
+        ds = browse.make_datasette(config.database, data, password,
+                                   port=None if path else port, login=bool(password or not path))
+        if path:
+            sock = browse.bind_socket(path)
+        else:
+            browse.check_port(port)
     except browse.BrowseError as exc:
         fail(str(exc))
         return
+    login = "log in with the password of [serve]" if password else "no login: mode 0600"
+    if path:
+        click.echo(f"The database on the socket {path} (read-only, {login}; e.g. "
+                   f"ssh -L 8001:{path} this-host, then http://localhost:8001/{browse.NAME}; "
+                   f"Ctrl-C stops)", err=True)
+        browse.run_socket(ds, sock, path)
+        return
     click.echo(f"The database in your browser: http://{browse.HOST}:{port}/{browse.NAME} "
-               f"(read-only; Ctrl-C stops)", err=True)
+               f"(read-only, {login}; Ctrl-C stops)", err=True)
     browse.run(ds, port)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 import click
 
@@ -14,7 +15,7 @@ from mailbot.desk.doctor import database_problem
 from mailbot.store import DATABASE_ERRORS, Store, no_database
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     click.echo(f"mailbot: {message}", err=True)
     sys.exit(code)
 

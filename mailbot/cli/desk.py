@@ -128,11 +128,14 @@ def forget(ctx: click.Context, email: str, yes: bool) -> None:
     in the log; the database file is cleaned so nothing remains on disk. Their mails are
     deleted from the inbox and the processed folder ([privacy] mailbox = "delete"). A
     backup of the database is written first. Shows what goes and asks."""
+    from mailbot.replies.compose import body_forms  # the name as it stands in a reply
+
     config = load(ctx)
     email = email.strip().lower()
     with opened(config) as store:
         about = store.about(email)
-        keys = store.message_keys(email)
+        names = [about["name"], *body_forms(about["name"])] if about["name"] else []
+        keys = store.message_keys(email) | store.own_mail_keys(email, [email, *names])
     if not (about["status"] or about["replies"] or about["mails"]):
         fail(f"nothing stored about {email}", 1)
     who = f"{about['name']} <{email}>" if about["name"] else email
@@ -167,7 +170,7 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
     with opened(config) as store:
         due = Processor(config, store, None).jobs.purge_due()
         counts = store.counts("registrations", "status")
-        keys = store.message_keys()
+        keys = store.message_keys() | store.own_mail_keys()
     if now < due and not force:
         click.echo(f"nothing to erase before {due.astimezone(config.event.tz):%d.%m.%Y} "
                    f"([privacy] retain_days_after_event = {config.privacy.retain_days})")
@@ -222,14 +225,14 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
         inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
                            False)
         try:
-            removed = inbox.erase(keys, sender)
+            erased = inbox.erase(keys, sender)
         finally:
             inbox.close()
     except InboxError as exc:
         fail(f"{exc}; nothing was erased. Try again, or set [privacy] mailbox = \"keep\" "
              f"and delete the mails yourself", 2)
         return
-    click.echo(f"{plural(removed, 'mail')} deleted from {_folders(config)}")
+    click.echo(f"{plural(erased, 'mail')} deleted from {_folders(config)}")
 
 
 # _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were.
@@ -274,13 +277,10 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
                 outcome = action(Desk(processor), where)
             except (OrganiserError, ComposeError) as exc:
                 _fail(str(exc), 1)
-                return
             except InboxError as exc:  # the database is changed; the mail stays where it is
                 _fail(f"{exc}; the database is updated, please move the mail yourself", 2)
-                return
             except DATABASE_ERRORS as exc:
                 _fail(f"database {config.database}: {exc}; nothing was changed, try again", 2)
-                return
             click.echo(outcome.text)
             if send and outcome.queued:
                 summary = Summary()
@@ -306,8 +306,8 @@ class _LeaveInPlace:
     def __init__(self, inbox):
         self.inbox = inbox
 
-    def find(self, message_id: str):
-        return self.inbox.find(message_id)
+    def find(self, message_id: str, fingerprint: str | None = None):
+        return self.inbox.find(message_id, fingerprint)
 
     def release(self, ref: str) -> None:
         self.inbox.unflag([ref])  # settled: not flagged for a human any more

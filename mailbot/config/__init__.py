@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mailbot.config.keys import unknown_keys
-from mailbot.config.read import read, section_problems, with_preset
+from mailbot.config.read import read, section_problems, serve_password, with_preset
 from mailbot.config.section import Reader, parse_duration, secret_path
 from mailbot.config.types import (
     AUTH_MODES,
@@ -38,6 +38,7 @@ from mailbot.config.types import (
     MaildirConfig,
     OAuth2Config,
     PrivacyConfig,
+    ServeConfig,
     SmtpConfig,
     ZoomConfig,
 )
@@ -46,8 +47,9 @@ __all__ = [  # the names other modules import from here, wherever they are defin
     "AUTH_MODES", "DEFAULT_PATH", "DEFAULT_PORTS", "OAUTH2_PROVIDERS", "OAUTH2_SCOPES",
     "SECURITY_MODES", "Config", "ConfigError", "ContactConfig", "DaemonConfig",
     "DigestConfig", "EventConfig", "ImapConfig", "LimitsConfig", "MaildirConfig",
-    "OAuth2Config", "PrivacyConfig", "SmtpConfig", "ZoomConfig", "load", "parse",
-    "parse_duration", "problems", "resolve_path", "secret_path", "unknown_keys"]
+    "OAuth2Config", "PrivacyConfig", "ServeConfig", "SmtpConfig", "ZoomConfig", "load",
+    "parse", "parse_duration", "problems", "resolve_path", "secret_path", "serve_password",
+    "unknown_keys"]
 
 
 def resolve_path(cli_path: str | os.PathLike[str] | None) -> Path:

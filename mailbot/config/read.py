@@ -30,6 +30,7 @@ from mailbot.config.types import (
     MaildirConfig,
     OAuth2Config,
     PrivacyConfig,
+    ServeConfig,
     SmtpConfig,
     ZoomConfig,
 )
@@ -62,6 +63,7 @@ def read(data: dict[str, Any], source: Path | None, reader: Reader) -> Config:
         templates=Path(templates) if templates else None,
         source=source,
         digest=_digest(reader.section(data, "digest", optional=True)),
+        serve=_serve(reader.section(data, "serve", optional=True)),
     )
 
 
@@ -79,10 +81,10 @@ def section_problems(data: dict[str, Any], reader: Reader) -> list[str]:
         ("event", _event), ("zoom", _zoom), ("contact", _contact),
         ("smtp", lambda s: _smtp(s, oauth2)),
         ("daemon", _daemon), ("limits", _limits), ("privacy", _privacy),
-        ("reminders", _reminders), ("digest", _digest)]
+        ("reminders", _reminders), ("digest", _digest), ("serve", _serve)]
     parts.append(("imap", lambda s: _imap(s, oauth2)) if "imap" in data or "maildir" not in data
                  else ("maildir", _maildir))
-    optional = {"daemon", "limits", "privacy", "reminders", "digest"}
+    optional = {"daemon", "limits", "privacy", "reminders", "digest", "serve"}
     for name, check in parts:
         try:
             check(reader.section(data, name, optional=name in optional))
@@ -178,6 +180,7 @@ def _auth(s: Section, oauth2: OAuth2Config | None) -> str:
 
 def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
     security, host, port = _security(s, "imap")
+    assert host is not None  # s.text: [imap] host is required
     auth = _auth(s, oauth2)
     password = s.password()
     if password is None and auth == "password":
@@ -257,6 +260,7 @@ def _oauth2(s: Section) -> OAuth2Config:
                                             "certificate_thumbprint)" if not secret_name
                       else "give client_secret_file or certificate_file, not both")
     name = secret_name or cert_name
+    assert name is not None  # exactly one of the two is given (checked above)
     secret = read_secret(s, name, "client_secret_file" if secret_name else "certificate_file")
     common = dict(provider=provider, client_id=client_id, secret_file=str(secret_path(name)),
                   scope=scope, ca_file=ca_file)
@@ -323,6 +327,20 @@ def _digest(s: Section) -> DigestConfig:
     except ValueError:
         raise s.error("at", f'not a time like "08:00": {at!r}') from None
     return DigestConfig(to=to, at=time)
+
+
+def _serve(s: Section) -> ServeConfig:
+    env_name, file_name = s.opt_str("password_env"), s.opt_str("password_file")
+    if env_name and file_name:
+        raise s.error("password_env", "give password_env or password_file, not both")
+    return ServeConfig(password_env=env_name, password_file=file_name)
+
+
+def serve_password(config: Config) -> str | None:
+    """The password of ``mailbot serve``'s login, read now (None: none configured)."""
+    keys = {"password_env": config.serve.password_env,
+            "password_file": config.serve.password_file}
+    return Section({"serve": {k: v for k, v in keys.items() if v}}, "serve").password()
 
 
 def _reminders(s: Section) -> tuple[dt.timedelta, ...]:

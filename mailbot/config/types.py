@@ -167,6 +167,15 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """``[serve]``: the login of ``mailbot serve``; the password is read only by serve
+    (``config.serve_password``), so commands that only read the database need it not."""
+
+    password_env: str | None = None
+    password_file: str | None = None  # relative: in $CREDENTIALS_DIRECTORY when set
+
+
+@dataclass(frozen=True)
 class Config:
     event: EventConfig
     zoom: ZoomConfig
@@ -182,3 +191,4 @@ class Config:
     templates: Path | None = None
     source: Path | None = None
     digest: DigestConfig = DigestConfig()
+    serve: ServeConfig = ServeConfig()

@@ -136,6 +136,10 @@ class ParsedMail:
     # every occurrence of each header (lower-case name → values in order): a robot's mark
     # counts wherever it stands, also behind a harmless first one
     header_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # a hash of what the writer made (From, Subject, Date, body), not of what servers add
+    # on the way (Received, Delivered-To, X-…): one Message-ID with other content is
+    # another mail; "" when the mail was not read in full
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -310,6 +314,7 @@ class StatusFacts:
     refused: tuple[tuple[str, str, str], ...] = ()  # (part, error, since) of refused logins
     budget: tuple[int, int] | None = None  # (left, max_per_day) of the sending budget
     undeliverable: int = 0  # addresses whose replies bounced
+    sent_copy: tuple[str, str] | None = None  # (error, since) while copies to Sent fail
 
 
 @dataclass(frozen=True)

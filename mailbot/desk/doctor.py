@@ -136,6 +136,7 @@ def setup_lines(config: Config) -> list[str]:
 
 
 def _check_inbox(config: Config) -> tuple[bool, str]:
+    from mailbot.mail.imap import ImapInbox
     from mailbot.mail.inbox import InboxError, open_inbox  # imapclient: only for check
 
     try:
@@ -145,15 +146,21 @@ def _check_inbox(config: Config) -> tuple[bool, str]:
         return False, str(exc)
     try:
         count = sum(len(batch) for batch in inbox.batches())
-        processed = (config.imap.processed_folder if config.imap
-                     else config.maildir.processed_folder)
+        if config.imap:
+            processed = inbox.processed
+        else:
+            assert config.maildir is not None  # open_inbox opened one of them
+            processed = config.maildir.processed_folder
         mails = "1 mail" if count == 1 else f"{count} mails"
         from mailbot.mail.auth import mechanism
 
         login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
                  if config.imap else "")
+        sent = (f", copies in Sent: {inbox.check_sent()!r} takes them"
+                if isinstance(inbox, ImapInbox) and config.imap and config.imap.save_sent
+                else "")
         return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "
-                      f"processed folder {processed!r} ready")
+                      f"processed folder {processed!r} ready{sent}")
     except InboxError as exc:
         return False, str(exc)
     finally:

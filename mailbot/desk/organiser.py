@@ -237,7 +237,7 @@ class Desk:
         if row["action"] != Action.REVIEW:
             raise OrganiserError("this mail was already answered (it also asks something): "
                                  "answer the question yourself, then `mailbot dismiss` it")
-        mail = inbox.find(row["message_id"]) if inbox else None
+        mail = inbox.find(row["message_id"], row["fingerprint"]) if inbox else None
         parsed = parse_mail(mail.raw, self.processor.own) if mail else None
         people = list(parsed.participants) if parsed else []
         if email or not people:
@@ -257,10 +257,14 @@ class Desk:
             sender_name=parsed.sender_name if sender and parsed else people[0].name,
             message_id=parsed.message_id if parsed else None,
             language=parsed.language if parsed else None)
-        with self.store.immediate():
+        with self.store.immediate():  # a human looked: the limits per mail are waived
             plan = self.processor.plan(request, budget=False, deadline_applies=False,
-                                       age_applies=False)
+                                       age_applies=False, max_participants=len(people))
             decision, regs = plan.decision, list(plan.registrations)
+            if decision.action is Action.REVIEW:  # nothing done: the mail keeps waiting
+                raise OrganiserError(f"not approved: {decision.reason}; the mail still "
+                                     f"waits for review (answer it yourself, then "
+                                     f"`mailbot dismiss` it)")
             replies = self.processor.compose(plan.replies, now)
             self.store.resolve(row["message_id"], Action.REGISTER.value,
                                f"von Hand freigegeben: {row['reason'] or ''}", now, regs,
@@ -276,7 +280,7 @@ class Desk:
         action = row["action"] if row["action"] != Action.REVIEW else Action.NOOP.value
         self.store.resolve(row["message_id"], action, f"von Hand erledigt: {row['reason'] or ''}",
                            now_utc())
-        mail = inbox.find(row["message_id"]) if inbox else None
+        mail = inbox.find(row["message_id"], row["fingerprint"]) if inbox else None
         if mail and inbox:
             inbox.release(mail.ref)
         where = _where(mail, inbox)

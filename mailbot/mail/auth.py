@@ -218,7 +218,7 @@ def _google(source: Tokens, fresh: bool) -> tuple[str, float]:
 
 
 def _google_error(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = getattr(exc, "args", ())
     if len(args) > 1 and isinstance(args[1], dict):
         return _oauth_error(args[1])
     return (str(args[0] if args else exc).strip().splitlines() or [""])[0][:200]

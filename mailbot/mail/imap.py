@@ -9,7 +9,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from imapclient import IMAPClient
@@ -19,9 +19,20 @@ from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import command_timeout, wait
 from mailbot.mail import auth
-from mailbot.mail.folder import InboxError, InboxLoginError, erase_our_copies, to_erase
+from mailbot.mail import folder as folders
+from mailbot.mail.folder import (
+    Baseline,
+    InboxError,
+    InboxLoginError,
+    chunks,
+    erase_our_copies,
+    store_in_chunks,
+    to_erase,
+)
+from mailbot.mail.leftalone import LeftAlone
 from mailbot.mail.net import connection_problem
-from mailbot.reading.parse import content_key
+from mailbot.reading.keys import split_key
+from mailbot.reading.parse import content_key, same_content
 
 log = logging.getLogger(__name__)
 
@@ -30,78 +41,11 @@ IDLE_MAX = 25 * 60  # re-issue IDLE well before the 29 minutes RFC 2177 allows
 _HEAD_ITEM = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM)]"
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-class LeftAlone:
-    """(UIDVALIDITY, UID) of the mails left in the folder on purpose — not ours, or flagged
-    for a human — so that a poll downloads only new mail. A flagged one is read again once
-    its flag is gone (a human settled it: the service moves it). Kept by the service across
-    reconnects; a new UIDVALIDITY (the folder was rebuilt) forgets them all."""
-
-    def __init__(self) -> None:
-        self.validity: int | None = None
-        self.foreign: set[int] = set()
-        self.flagged: set[int] = set()
-
-    def _same(self, validity: int) -> None:
-        if validity != self.validity:
-            self.validity, self.foreign, self.flagged = validity, set(), set()
-
-    def current(self, validity: int, present: Sequence[int],
-                flagged_now: Callable[[], set[int]]) -> set[int]:
-        """The UIDs not to read: remembered, still in the folder, and — for mail that
-        waits for a human — still flagged (``flagged_now`` is only asked when needed)."""
-        self._same(validity)
-        self.foreign &= set(present)
-        self.flagged &= set(present)
-        if self.flagged:
-            self.flagged &= flagged_now()
-        return self.foreign | self.flagged
-
-    def add(self, validity: int, uids: Iterable[int], flagged: bool = False) -> None:
-        self._same(validity)
-        (self.flagged if flagged else self.foreign).update(uids)
-
-    def to_text(self) -> str:
-        """``validity:1-40,45;46`` (not ours; flagged) — short also for 20,000 mails."""
-        return f"{self.validity or ''}:{_ranges(self.foreign)};{_ranges(self.flagged)}"
-
-    @classmethod
-    def from_text(cls, text: str | None) -> LeftAlone:
-        left = cls()
-        validity, _, rest = (text or "").partition(":")
-        if validity.isdigit():
-            foreign, _, flagged = rest.partition(";")
-            left.validity = int(validity)
-            left.foreign, left.flagged = _uids(foreign), _uids(flagged)
-        return left
-
-
-def _ranges(uids: set[int]) -> str:
-    parts: list[list[int]] = []
-    for uid in sorted(uids):
-        if parts and uid == parts[-1][1] + 1:
-            parts[-1][1] = uid
-        else:
-            parts.append([uid, uid])
-    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in parts)
-
-
-def _uids(text: str) -> set[int]:
-    found: set[int] = set()
-    for part in filter(None, text.split(",")):
-        first, _, last = part.partition("-")
-        found.update(range(int(first), int(last or first) + 1))
-    return found
-
-
 class ImapInbox:
     """One IMAP folder; connects and logs in on construction."""
 
     left: LeftAlone | None = None  # set by the service: mail not to download again
+    baseline: Baseline | None = None  # set by the service: mail from before its first start
     _seen_upto: int | None = None  # the highest UID the last SEARCH found
     _uidvalidity: int | None = None
 
@@ -115,9 +59,10 @@ class ImapInbox:
         try:
             self.client = self._connect()
             auth.imap_login(self.client, cfg)
-            if not readonly and not self.client.folder_exists(cfg.processed_folder):
-                self.client.create_folder(cfg.processed_folder)
-                log.info("created IMAP folder %s", cfg.processed_folder)
+            self.prefix, self.separator = folders.personal_namespace(self.client)
+            self.processed = folders.folder_name(cfg.processed_folder, self.prefix, self.separator)
+            if not readonly and folders.ensure_folder(self.client, self.processed):
+                log.info("created IMAP folder %s", self.processed)
             self.client.select_folder(cfg.folder, readonly=readonly)
         except auth.AuthUnreachable as exc:
             raise InboxError(str(exc)) from None
@@ -207,13 +152,32 @@ class ImapInbox:
                 skip = self.left.current(self._validity(), uids, lambda: set(
                     self.client.search(["FLAGGED", "NOT", "DELETED"])))
                 uids = [u for u in uids if u not in skip]
-            for chunk in _chunks(uids, self.batch_size):
-                sizes = self.client.fetch(chunk, ["RFC822.SIZE"])
+            for chunk in chunks(uids, self.batch_size):
+                sizes = self.client.fetch(chunk, ["RFC822.SIZE", "INTERNALDATE"])
+                chunk = self._after_baseline(chunk, sizes)
                 big = [u for u, d in sizes.items() if d.get(b"RFC822.SIZE", 0) > self.max_bytes]
                 small = [u for u in chunk if u in sizes and u not in big]
                 mails = self._fetch(small, b"BODY[]", "BODY.PEEK[]", sizes, False)
                 mails += self._fetch(big, b"BODY[HEADER]", "BODY.PEEK[HEADER]", sizes, True)
                 yield sorted(mails, key=lambda m: int(m.ref))
+
+    def _after_baseline(self, chunk: Sequence[int], sizes: dict) -> Sequence[int]:
+        """The UIDs of ``chunk`` not from before mailbot's first start (Baseline); the
+        others stay in the folder, unrecorded, and are not looked at again."""
+        if self.baseline is None:
+            return chunk
+        validity = self._validity()
+        before = [u for u in chunk if u in sizes and b"INTERNALDATE" in sizes[u]
+                  and self.baseline.before(_aware(sizes[u][b"INTERNALDATE"]), validity, u)]
+        if before and self.left is not None:
+            self.left.add(validity, before)
+        return [u for u in chunk if u not in before]
+
+    def start_mark(self) -> tuple[int | None, int | None]:
+        """(UIDVALIDITY, UIDNEXT) of the folder: where mailbot's first start was."""
+        with self._failing():
+            status = self.client.folder_status(self.cfg.folder, [b"UIDVALIDITY", b"UIDNEXT"])
+        return int(status[b"UIDVALIDITY"]), int(status[b"UIDNEXT"])
 
     def _fetch(self, uids: Sequence[int], key: bytes, item: str, sizes: dict,
                oversize: bool) -> list[InboundMail]:
@@ -253,9 +217,9 @@ class ImapInbox:
         with self._failing("moving mail failed: "):
             self.client.add_flags(uids, [b"\\Seen"])
             if self.can_move:
-                self.client.move(uids, self.cfg.processed_folder)
+                self.client.move(uids, self.processed)
             else:
-                self.client.copy(uids, self.cfg.processed_folder)
+                self.client.copy(uids, self.processed)
                 self.client.delete_messages(uids)
                 if self.client.has_capability("UIDPLUS"):
                     self.client.uid_expunge(uids)
@@ -271,8 +235,10 @@ class ImapInbox:
             self.client.add_flags(uids, [b"\\Flagged"])
         self.leave(refs, flagged=True)  # waits for a human: not read again while flagged
 
-    def find(self, message_id: str) -> InboundMail | None:
-        """The mail with this Message-ID (or content hash key) still in the folder."""
+    def find(self, message_id: str, fingerprint: str | None = None) -> InboundMail | None:
+        """The mail with this key (Message-ID, content hash, or Message-ID with a
+        fingerprint: another mail under an ID seen before) still in the folder; with a
+        ``fingerprint``, the one of these contents."""
         with self._failing():
             if message_id.startswith("sha256:"):
                 for batch in self.batches():
@@ -280,14 +246,14 @@ class ImapInbox:
                         if content_key(mail.raw) == message_id:
                             return mail
                 return None
+            message_id, prefix = split_key(message_id)
             uids = self.client.search(["HEADER", "Message-ID", message_id])
-            if not uids:
-                return None
-            data = self.client.fetch(uids[:1], ["BODY.PEEK[]", "INTERNALDATE"]).get(uids[0], {})
-            if data.get(b"BODY[]") is None:  # deleted meanwhile
-                return None
-            return InboundMail(str(uids[0]), data[b"BODY[]"],
-                               _aware(data[b"INTERNALDATE"]))
+            for uid in uids[:50]:
+                data = self.client.fetch([uid], ["BODY.PEEK[]", "INTERNALDATE"]).get(uid, {})
+                raw = data.get(b"BODY[]")
+                if raw is not None and same_content(raw, prefix or fingerprint):
+                    return InboundMail(str(uid), raw, _aware(data[b"INTERNALDATE"]))
+            return None
 
     def unflag(self, refs: Sequence[str]) -> None:
         """Take the flag off (a human settled the mail; the service moves it later)."""
@@ -300,40 +266,35 @@ class ImapInbox:
         self.done([ref])
 
     def erase(self, keys: set[str], sender: str | None = None) -> int:
-        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``) the mails in the folder and the
-        processed folder whose key is in ``keys`` or whose From is ``sender``; how many.
-        Without UIDPLUS they stay marked deleted for the mail program to expunge (a plain
-        EXPUNGE would take every deleted mail of a shared inbox)."""
+        """Delete for good (``\\Deleted`` + ``UID EXPUNGE``, in chunks) the mails in the
+        folder and the processed folder whose key is in ``keys`` (mailbot handled them),
+        and mailbot's replies (to ``sender``, if given) in Sent; how many (store_in_chunks:
+        without UIDPLUS they stay marked deleted for the mail program to expunge)."""
         removed = 0
         with self._failing("deleting mail failed: "):
-            for folder in dict.fromkeys((self.cfg.folder, self.cfg.processed_folder)):
+            for folder in dict.fromkeys((self.cfg.folder, self.processed)):
                 if not self.client.folder_exists(folder):
                     continue
                 self.client.select_folder(folder)
-                uids = self._matching(keys, sender)
-                if uids:
-                    self.client.add_flags(uids, [b"\\Deleted"])
-                    if self.client.has_capability("UIDPLUS"):
-                        self.client.uid_expunge(uids)
-                    removed += len(uids)
-            copies = erase_our_copies(self.client, (self.cfg.folder, self.cfg.processed_folder),
-                                      SENT_NAMES, sender)  # not counted: the caller names
-            if copies:  # the inbox and processed folder (cli.py could add "and Sent")
+                removed += store_in_chunks(self.client, self._matching(keys))
+            copies = erase_our_copies(self.client, (self.cfg.folder, self.processed),
+                                      SENT_NAMES, sender, self.prefix, keys)
+            if copies:  # not counted: the caller names the inbox and processed folder
                 log.info("%d copies of mailbot's replies deleted from Sent", copies)
             self.client.select_folder(self.cfg.folder)
         return removed
 
-    def _matching(self, keys: set[str], sender: str | None) -> list[int]:
+    def _matching(self, keys: set[str]) -> list[int]:
         found, unsure = [], []
-        for chunk in _chunks(self.client.search(["NOT", "DELETED"]), 500):
+        for chunk in chunks(self.client.search(["NOT", "DELETED"]), 500):
             for uid, data in self.client.fetch(chunk, [_HEAD_ITEM]).items():
                 head = next((v for k, v in data.items() if k.startswith(b"BODY")), b"")
-                verdict = to_erase(head or b"", keys, sender)
+                verdict = to_erase(head or b"", keys)
                 if verdict:
                     found.append(uid)
                 elif verdict is None:
                     unsure.append(uid)
-        for chunk in _chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
+        for chunk in chunks(unsure, 50):  # no Message-ID: the key is the hash of the mail
             for uid, data in self.client.fetch(chunk, ["BODY.PEEK[]"]).items():
                 if content_key(data.get(b"BODY[]", b"")) in keys:
                     found.append(uid)
@@ -341,16 +302,24 @@ class ImapInbox:
 
     def sent_folder(self) -> str:
         """The folder for copies of sent replies: the one marked ``\\Sent`` (RFC 6154), else
-        the first of SENT_NAMES that exists, else a new "Sent"."""
+        the first of SENT_NAMES that exists, else a new "Sent" in the server's namespace
+        (``INBOX.Sent`` on Courier), marked ``\\Sent`` where the server can."""
         if getattr(self, "_sent", None) is None:
-            folders = self.client.list_folders()
-            marked = [name for flags, _, name in folders if b"\\Sent" in flags]
-            names = {name for _, _, name in folders}
-            self._sent = (marked or [n for n in SENT_NAMES if n in names] or [None])[0]
-            if self._sent is None:
-                self.client.create_folder("Sent")
-                self._sent = "Sent"
+            found = folders.sent_folders(self.client, SENT_NAMES, self.prefix)
+            if found:
+                self._sent = found[0]
+            else:
+                name = folders.folder_name("Sent", self.prefix, self.separator)
+                folders.ensure_folder(self.client, name, b"\\Sent")
+                self._sent = name
         return self._sent
+
+    def check_sent(self) -> str:
+        """The Sent folder, after a trial copy (deleted at once); InboxError if it fails."""
+        with self._failing("copy to Sent failed: "):
+            folder = self.sent_folder()
+            folders.probe_append(self.client, folder, self.cfg.folder)
+            return folder
 
     def save_sent(self, raw: bytes, message_id: str | None, check: bool) -> None:
         """A copy of a sent reply in the Sent folder, marked seen; with ``check``, only if

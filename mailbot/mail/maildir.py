@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from mailbot.config import MaildirConfig
 from mailbot.core.models import InboundMail
 from mailbot.host.notify import wait
-from mailbot.mail.folder import InboxError, to_erase
-from mailbot.reading.parse import content_key, header_end, mail_key
+from mailbot.mail.folder import Baseline, InboxError, to_erase
+from mailbot.reading.keys import split_key
+from mailbot.reading.parse import content_key, header_end, mail_key, same_content
 
 if TYPE_CHECKING:
-    from mailbot.mail.imap import LeftAlone
+    from mailbot.mail.leftalone import LeftAlone
 
 
 class MaildirInbox:
@@ -27,6 +28,7 @@ class MaildirInbox:
     ``.<processed_folder>``. Flags live in the file name (``:2,FS``) as usual."""
 
     left: LeftAlone | None = None  # not used: a local folder is cheap to read again
+    baseline: Baseline | None = None  # set by the service: mail from before its first start
 
     def __init__(self, cfg: MaildirConfig, batch_size: int = 100, max_bytes: int = 25_000_000):
         self.root = Path(cfg.path)
@@ -59,6 +61,8 @@ class MaildirInbox:
                 except FileNotFoundError:  # taken away meanwhile
                     continue
                 received = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+                if self.baseline is not None and self.baseline.before(received):
+                    continue  # there before mailbot's first start: not ours, left as it is
                 batch.append(InboundMail(ref=ref, raw=raw, received_at=received,
                                          oversize=stat.st_size if big else None))
             yield batch
@@ -81,10 +85,12 @@ class MaildirInbox:
             flags = "".join(sorted(set(_flags(ref)) | {"F"}))
             os.rename(self.root / ref, self.root / "cur" / f"{base}:2,{flags}")
 
-    def find(self, message_id: str) -> InboundMail | None:
+    def find(self, message_id: str, fingerprint: str | None = None) -> InboundMail | None:
+        message_id, prefix = split_key(message_id)
         for batch in self.batches():
             for mail in batch:
-                if mail_key(mail.raw) == message_id:
+                if mail_key(mail.raw) == message_id and \
+                        same_content(mail.raw, prefix or fingerprint):
                     return mail
         return None
 
@@ -103,15 +109,19 @@ class MaildirInbox:
         flags = "".join(sorted((set(_flags(ref)) - {"F"}) | {"S"}))
         os.rename(self.root / ref, self.processed / "cur" / f"{base}:2,{flags}")
 
+    def start_mark(self) -> tuple[int | None, int | None]:
+        """(UIDVALIDITY, UIDNEXT) of an IMAP folder; a Maildir has none (its dates tell)."""
+        return None, None
+
     def erase(self, keys: set[str], sender: str | None = None) -> int:
         """Delete the files of the mails (inbox and processed folder) whose key is in
-        ``keys`` or whose From is ``sender``; how many."""
+        ``keys`` (mailbot handled them); how many. ``sender``: only for IMAP's Sent."""
         removed = 0
         for folder in (self.root, self.processed):
             for sub in ("new", "cur"):
                 for path in (folder / sub).iterdir():
                     raw = path.read_bytes()
-                    verdict = to_erase(raw[: header_end(raw)], keys, sender)
+                    verdict = to_erase(raw[: header_end(raw)], keys)
                     if verdict or verdict is None and content_key(raw) in keys:
                         path.unlink()
                         removed += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from mailbot.config import EventConfig
 from mailbot.core.models import Intent, ParsedMail, Reading
@@ -125,6 +126,13 @@ _SUBJECT_CANCEL = re.compile(r"^\s*(?:abmeldung|absage|cancel\w*)\b", F)
 _FIELD_LINE = re.compile(r"^\s*[\w -]{2,30}:\s*\S", re.MULTILINE)
 
 
+class _Facts(TypedDict):  # what a Reading says besides its intent
+    sentence: str
+    note: str
+    elsewhere: str
+    others: str
+
+
 @dataclass
 class _Found:
     register: bool = False
@@ -159,7 +167,7 @@ def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
             clause, rest = _clause(sentence, m)
             context = f"{previous} {clause}" if _BACK_REFERENCE.match(clause) else clause
             other = event.elsewhere(context, kind == "register") if event else None
-            found.elsewhere = found.elsewhere or (other and f"{other}: {quote(sentence)}")
+            found.elsewhere = found.elsewhere or (f"{other}: {quote(sentence)}" if other else "")
             if _speaks_of_others(clause, m[0], sentence):
                 found.others = found.others or sentence
             why = salient(rest, event) if rest.strip() and not (
@@ -268,8 +276,8 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     intent = (Intent.UNKNOWN if found.cancel and found.register else Intent.CANCEL
               if found.cancel else Intent.REGISTER if found.register else Intent.UNKNOWN)
     note = found.note(intent)
-    facts = {"sentence": sentence, "note": note, "elsewhere": found.elsewhere or "",
-             "others": found.others}
+    facts: _Facts = {"sentence": sentence, "note": note, "elsewhere": found.elsewhere,
+                     "others": found.others}
     if found.cancel and found.register:
         return Reading(Intent.UNKNOWN, found.asks, reason="An- und Abmeldung zugleich – unklar",
                        **facts)

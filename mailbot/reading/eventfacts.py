@@ -62,7 +62,9 @@ class EventFacts:
         if not registering:
             return None
         for m in _EVENT_KIND.finditer(text):
-            prefix = _WORD_START.search(text, 0, m.start())[0]
+            start = _WORD_START.search(text, 0, m.start())
+            assert start is not None  # [\w-]*$ matches at the end of any text
+            prefix = start[0]
             word = prefix + m[0]
             prefix = prefix.casefold().rstrip("-")
             if (word.casefold() not in self.title and not _OUR_KINDS.match(prefix)
@@ -90,6 +92,7 @@ class EventFacts:
             return _MONTHS.get(m["om"][:3].casefold()) != day.month
         if m["dd"]:
             return int(m["dd"]) != day.day
+        year: int | None
         if m["iy"]:
             number, month, year = int(m["id"]), int(m["im"]), int(m["iy"])
         elif m["nd"]:

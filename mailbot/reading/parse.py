@@ -22,7 +22,9 @@ import html2text
 
 from mailbot.core.models import ParsedMail
 from mailbot.core.text import ADDR_RE, clean_text, guess_language, valid_address
+from mailbot.reading.keys import fingerprint
 from mailbot.reading.people import find
+from mailbot.reading.quotes import strip_quotes, unflow
 
 _FROM_RE = re.compile(
     r'\s*(?:(?P<name>"(?:[^"\\\r\n]|\\.)*"|[^<>@"\r\n]*?)\s*<(?P<addr1>[^<>\s]+)>'
@@ -45,27 +47,6 @@ _WESTERN = set("äöüÄÖÜßéèêëàáâãåæçñóòôõøúùûíìîïý
                "²³µ·¼½¾×÷¡¿ªº©®™•\xa0")
 
 # Where what a person writes now ends and older text begins.
-_QUOTE_START = re.compile(
-    r"^(?:Am .{3,200}(?:schrieb|geschrieben)[^:]{0,100}:\s*$"
-    r"|On .{3,200}wrote:\s*$"
-    r"|-{2,}\s*(?:Original Message|Ursprüngliche Nachricht|Original-?Nachricht"
-    r"|Weitergeleitete Nachricht|Forwarded message|Weitergeleitete Mitteilung)\s*-{2,}"
-    r"|(?:Anfang der weitergeleiteten (?:Nachricht|E-Mail)|Begin forwarded message):\s*$"
-    r"|(?:Gesendet|Sent) (?:von|from|mit|with) .{0,40}$"
-    r"|Diese E-Mail wurde automatisch erstellt\.|Guten Tag[^\n]{0,80},\n\nvielen Dank für Ihre "
-    r"Anmeldung\.|Ihre Zugangsdaten:\s*$"
-    r"|_{10,}\s*$"
-    r"|(?:Von|From|Gesendet|Sent|Datum|Date):\s.+\n(?:.*\n){0,2}?"
-    r"(?:Von|From|Gesendet|Sent|Datum|Date|An|To|Betreff|Subject):\s)",
-    re.IGNORECASE | re.MULTILINE,
-)
-# A quoted copy of one of our own replies (an autoresponder or ticket system quoting it
-# under its own words, any number of blank lines, with or without ">"): it starts at our
-# greeting and ends with our footer, and none of it is what the person wrote now.
-_OWN_FOOTER = re.compile(r"^[ \t>]*(?:Diese E-Mail wurde automatisch erstellt\.|This e-mail "
-                         r"was written automatically\.)", re.MULTILINE)
-_OWN_GREETING = re.compile(r"^[ \t>]*(?:Guten Tag|Hello)(?: [^\n]{1,125})?,[ \t]*$",
-                           re.MULTILINE)
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _READ_HEADERS = {"subject", "message-id", "auto-submitted", "precedence", "return-path",
                  "x-autoreply", "x-autorespond", "x-ms-exchange-generated-message-source",
@@ -131,6 +112,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
                            if k.lower() == "authentication-results")[:20],
         language=guess_language(text),
         header_values=values,
+        fingerprint=fingerprint(raw[head_end:], sender, headers),
     )
 
 
@@ -164,6 +146,21 @@ def mail_key(raw: bytes) -> str:
     msg = _HEADER_PARSER.parsebytes(raw[:head_end])
     value = next((v for k, v in msg.raw_items() if k.strip().lower() == "message-id"), "")
     return valid_message_id(decode_header(value)) or content_key(raw)
+
+
+def same_content(raw: bytes, fingerprint: str | None) -> bool:
+    """Whether ``raw`` has this fingerprint (or its start); True for None or "": any."""
+    return not fingerprint or mail_fingerprint(raw).startswith(fingerprint)
+
+
+def mail_fingerprint(raw: bytes) -> str:
+    """The ``fingerprint`` ``parse_mail`` gives ``raw``, read without parsing the body."""
+    head_end = header_end(raw)
+    if head_end > MAX_HEADER_BYTES:
+        return ""
+    msg = _HEADER_PARSER.parsebytes(raw[:head_end])
+    headers = _headers(msg)[0]
+    return fingerprint(raw[head_end:], parse_from(_raw_header(msg, "from"))[0], headers)
 
 
 def _unparsed(raw: bytes, head_end: int, reason: str) -> ParsedMail:
@@ -296,7 +293,7 @@ def calendar_method(msg: Message) -> str | None:
             method = part.get_param("method")
             if isinstance(method, str):
                 return method.strip().upper()[:20]
-            data = part.get_payload(decode=True) or b""
+            data = _decoded(part)
             m = re.search(rb"^METHOD:(\w+)", data, re.MULTILINE)
             return m[1].decode("ascii").upper() if m else "UNKNOWN"
     return None
@@ -314,7 +311,7 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
     for part in msg.walk():
         if part.get_content_type() != "text/calendar":
             continue
-        data = part.get_payload(decode=True) or b""
+        data = _decoded(part)
         text = _ICAL_UNFOLD.sub("", decode_bytes(data[:200_000], part.get_content_charset()))
         m = _ATTENDEE.search(text)
         if not m:
@@ -329,35 +326,19 @@ def calendar_reply(msg: Message) -> tuple[str, str | None, str, str] | None:
     return None
 
 
+def _decoded(part: Message) -> bytes:
+    """A part's payload, transfer-decoded (a multipart part has none: empty)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
 def _part_text(part: Message) -> str:
-    data = part.get_payload(decode=True) or b""
+    data = _decoded(part)
     text = decode_bytes(data[: MAX_TEXT * 4], part.get_content_charset())[:MAX_TEXT]
     if "flowed" in part.get("content-type", "").lower() and str(
             part.get_param("format", "")).lower() == "flowed":
         text = unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
     return text
-
-
-def unflow(text: str, delsp: bool = False) -> str:
-    """Undo ``format=flowed`` (RFC 3676): a line ending in a space goes on in the next line
-    of the same quote depth; a leading space was added for transport ("space-stuffing").
-    So a mail reads the same whatever line width the sender's program used."""
-    out: list[str] = []
-    open_depth = None  # quote depth of a paragraph whose last line ended in a space
-    for line in text.replace("\r\n", "\n").split("\n"):
-        depth = len(line) - len(line.lstrip(">"))
-        content = line[depth:]
-        if content.startswith(" "):
-            content = content[1:]
-        soft = content.endswith(" ") and content != "-- "
-        if soft and delsp:
-            content = content[:-1]
-        if open_depth == depth and out and content:
-            out[-1] += content
-        else:
-            out.append(">" * depth + (" " if depth and content else "") + content)
-        open_depth = depth if soft else None
-    return "\n".join(out)
 
 
 _ESCAPED_NUMBER = re.compile(r"(\d)\\\.")  # html2text writes "am 31\\. Mai" for "am 31. Mai"
@@ -378,19 +359,3 @@ def html_to_text(html: str) -> str:
 def _normalise(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
-
-
-def strip_quotes(text: str) -> str:
-    """Only what the person wrote now: cut at the first quote header or at the greeting
-    of a quoted reply of ours, drop ``>`` lines."""
-    footer = _OWN_FOOTER.search(text)
-    if footer:
-        greetings = list(_OWN_GREETING.finditer(text, 0, footer.start()))
-        text = text[: greetings[-1].start() if greetings else footer.start()]
-    m = _QUOTE_START.search(text)
-    if m:
-        text = text[: m.start()]
-    lines = [line for line in text.split("\n") if not line.lstrip().startswith(">")]
-    return "\n".join(lines).strip()
-
-

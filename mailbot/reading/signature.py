@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from mailbot.core.text import clean_text
 
@@ -285,7 +286,7 @@ def _same_as_domain(line: str, tokens: list[str]) -> int:
         w in t or t in w or w[:min(5, len(t))] == t[:min(5, len(t))] for w in words))
 
 
-def organisation_from(lines: list[str] | tuple[str, ...], name: str = "",
+def organisation_from(lines: Sequence[str], name: str = "",
                       address: str = "") -> str | None:
     """The signature line that names an organisation, not the person, a job title, a
     department or the phone: a legal form or a public body ("e.V.", "Stiftung", "Stadt")

@@ -22,6 +22,7 @@ import email.policy
 import email.utils
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -138,7 +139,7 @@ class Composer:
 
     def _render(self, kind: ReplyKind, address: str, name: str, status: str,
                 lang: str, others: list[str], by: str = "", moved_up: bool = False,
-                changes: list[tuple[str, str, str]] = ()) -> tuple[str, str]:
+                changes: Sequence[tuple[str, str, str]] = ()) -> tuple[str, str]:
         names = [f"{kind.value}.{lang}.txt", f"{kind.value}.de.txt"]
         template = self.text_env.select_template(names)
         rendered = template.render(

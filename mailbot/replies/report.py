@@ -47,6 +47,11 @@ def format_status(config: Config, facts: StatusFacts) -> str:
     head = ["State: working"] if not refused else ["State: NOT WORKING"] + [
         f"  {part.upper()} refuses the login since {local(since, tz)}: {error}"
         for part, error, since in refused]
+    if facts.sent_copy:
+        if not refused:
+            head = ["State: working, but the copies of replies in Sent FAIL"]
+        head.append(f"  no copy in the Sent folder since {local(facts.sent_copy[1], tz)}: "
+                    f"{facts.sent_copy[0]} (the replies themselves go out)")
     confirmed = registrations.get("confirmed", 0)
     places = (f" of {event.capacity} places ({max(event.capacity - confirmed, 0)} free)"
               if event.capacity else " (no capacity limit)")
@@ -213,10 +218,11 @@ def preview_text(own: str, parsed: ParsedMail, reading: Reading,
     for number, reply in enumerate(replies, 1):
         msg = email.message_from_bytes(reply.body, policy=email.policy.default)
         calendar = any(p.get_content_type() == "text/calendar" for p in msg.walk())
+        text = msg.get_body(("plain",))
         lines += ["", f"Reply {number} of {len(replies)}: {reply.kind.value} to "
                       f"{reply.recipient}" + (" (with calendar entry)" if calendar else ""),
                   f"Subject: {reply.subject}", "-" * 60,
-                  msg.get_body(("plain",)).get_content().rstrip()]
+                  text.get_content().rstrip() if text else "(no plain text)"]
     if not replies:
         lines += ["", "No reply."]
     return "\n".join(lines)

@@ -31,10 +31,18 @@ def values(mail: ParsedMail, name: str) -> tuple[str, ...]:
     return found
 
 
+PRESSED = frozenset({"ACCEPTED", "DECLINED", "TENTATIVE"})  # a person's answer in a calendar
+
+
 def auto_submitted(mail: ParsedMail, own: str) -> str | None:
+    """Auto-Submitted (every occurrence), except on a calendar's answer: Google Calendar
+    marks the REPLY a person's button press makes "auto-generated" (the other robot rules
+    still apply)."""
+    pressed = (mail.calendar_method or "").upper() == "REPLY" and \
+        (mail.calendar_reply or ("",))[0] in PRESSED
     for value in values(mail, "auto-submitted"):
         value = value.strip().lower()
-        if value and not value.startswith("no"):
+        if value and not value.startswith("no") and not pressed:
             return f"automatische Nachricht (Auto-Submitted: {value[:40]})"
     return None
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from mailbot.config import EventConfig, ZoomConfig
 from mailbot.core.models import Registration, ReplyKind, Status, Step
 
 
 def next_registration(step: Step, existing: Registration | None, mail_key: str,
-                      now: dt.datetime, new_uid: str) -> Registration | None:
+                      now: dt.datetime | None, new_uid: str) -> Registration | None:
     """The row a step leaves behind, or None when the row stays as it is. ``now`` is when
     the mail arrived: it orders registrations (and a waitlist) by arrival.
 
@@ -22,21 +22,27 @@ def next_registration(step: Step, existing: Registration | None, mail_key: str,
     person = step.participant
     if step.status is None:
         if (existing is not None and step.reply is ReplyKind.DUPLICATE and person.organisation
-                and person.organisation != existing.organisation):
-            return replace(existing, organisation=person.organisation)  # a correction
-        return None
+                and person.organisation != existing.organisation and not step.registered_by):
+            return replace(existing, organisation=person.organisation)  # her own correction
+        return None  # a stranger's mail about her changes nothing of her row
+    if existing is not None and step.status is Status.CANCELLED:
+        return replace(existing, status=Status.CANCELLED,
+                       ics_sequence=existing.ics_sequence + 1)
+    if existing is not None and existing.status is Status.WAITLISTED and \
+            step.status is Status.CONFIRMED:
+        return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
+    if now is None:  # only a change of an existing row is made without a mail (a promotion)
+        raise ValueError("a new registration needs the time its mail arrived")
     if existing is None:
         return Registration(email=person.email, name=person.name,
                             organisation=person.organisation, status=step.status,
                             ics_uid=new_uid, ics_sequence=0, registered_at=now,
                             message_id=mail_key, registered_by=step.registered_by)
-    if step.status is Status.CANCELLED:
-        return replace(existing, status=Status.CANCELLED,
-                       ics_sequence=existing.ics_sequence + 1)
-    if existing.status is Status.WAITLISTED and step.status is Status.CONFIRMED:
-        return replace(existing, status=Status.CONFIRMED)  # moved up: keeps its place in time
-    return Registration(email=person.email, name=person.name or existing.name,
-                        organisation=person.organisation or existing.organisation,
+    own = not step.registered_by  # her name and organisation: only her own word changes them
+    return Registration(email=person.email, name=person.name if own and person.name
+                        else existing.name,
+                        organisation=person.organisation if own and person.organisation
+                        else existing.organisation,
                         status=step.status, ics_uid=existing.ics_uid,
                         ics_sequence=existing.ics_sequence + 1, registered_at=now,
                         message_id=mail_key, registered_by=step.registered_by,
@@ -132,3 +138,49 @@ def status_reply(status: Status) -> ReplyKind | None:
     details, or the waitlist notice; None for a cancelled row (nothing to resend)."""
     return {Status.CONFIRMED: ReplyKind.CONFIRMATION,
             Status.WAITLISTED: ReplyKind.WAITLISTED}.get(status)
+
+
+PURGE_NOTICE = dt.timedelta(days=1)  # a due purge is announced this long before it is done
+
+
+@dataclass(frozen=True)
+class PurgeFacts:
+    """What the automatic purge looks at besides the clock."""
+
+    due: dt.datetime  # the end of the retention period by the configuration
+    start: dt.datetime  # [event] start as configured now
+    start_then: dt.datetime | None  # the start the registrations were made under
+    first_row: dt.datetime | None  # when the earliest registration came
+    newest_row: dt.datetime | None  # the newest change written to the database
+    announced: dt.datetime | None  # when this purge was first announced
+
+
+def purge_verdict(facts: PurgeFacts, now: dt.datetime) -> tuple[str, str]:
+    """The automatic purge: ("wait" | "refuse" | "announce" | "erase", one line why).
+    Nothing is erased on a guess: not when [event] start moved since the registrations
+    were made or lies before the first of them (a wrong year), not when the clock is
+    before the newest row (a clock far off); and a due purge is announced first and done
+    PURGE_NOTICE after that at the earliest."""
+    day = "%d.%m.%Y"
+    if now < facts.due:
+        return "wait", ""
+    if facts.start_then is not None and facts.start_then != facts.start:
+        return "refuse", (f"not erased automatically: [event] start is "
+                          f"{facts.start:{day}} now, the registrations were made for "
+                          f"{facts.start_then:{day}}; check the date, or erase by hand "
+                          f"with: mailbot purge")
+    if facts.first_row is not None and facts.first_row > facts.start:
+        return "refuse", (f"not erased automatically: the first registration came on "
+                          f"{facts.first_row:{day}}, after the event's start "
+                          f"({facts.start:{day}}) – a wrong year in [event] start? Check "
+                          f"it, or erase by hand with: mailbot purge")
+    if facts.newest_row is not None and now < facts.newest_row:
+        return "refuse", (f"not erased automatically: the clock ({now:{day} %H:%M} UTC) is "
+                          f"before the newest entry in the database "
+                          f"({facts.newest_row:{day} %H:%M} UTC); check the system clock")
+    since = facts.announced if facts.announced is not None and facts.announced <= now else now
+    if now < since + PURGE_NOTICE:
+        return "announce", (f"the retention period is over: all personal data will be "
+                            f"erased on {since + PURGE_NOTICE:{day}} at the earliest "
+                            f"(mailbot purge erases it now)")
+    return "erase", "the retention period is over: personal data erased"

@@ -35,7 +35,7 @@ from mailbot.core.models import (
     Status,
     Step,
 )
-from mailbot.core.text import ADDR_RE, quote
+from mailbot.core.text import quote
 from mailbot.rules import guard
 from mailbot.rules.guard import Usage
 from mailbot.rules.lifecycle import (  # noqa: F401  (the rules of time, also reachable from here)
@@ -49,6 +49,7 @@ from mailbot.rules.lifecycle import (  # noqa: F401  (the rules of time, also re
     reminder_key,
     reminders_due,
 )
+from mailbot.rules.notes import noted
 
 DAY = dt.timedelta(days=1)
 
@@ -57,7 +58,12 @@ def as_request(mail: ParsedMail, reading: Reading, arrival: dt.datetime,
                robot: str | None = None, suspicious: str | None = None) -> Request:
     """The request a mail makes: ``reading`` is what classify read in it; ``robot`` why it
     must not be answered (guard); ``suspicious`` why a human should check the sender."""
-    return Request(key=mail.key, people=mail.participants, sender=mail.sender,
+    attendee, name = (mail.calendar_reply or ("", None, ""))[1:3]
+    people = mail.participants
+    if attendee and (mail.calendar_method or "").upper() == "REPLY":  # about the attendee
+        people = (Participant(attendee, name or (mail.sender_name if attendee == mail.sender
+                                                 else "")),)
+    return Request(key=mail.key, people=people, sender=mail.sender,
                    arrival=arrival, evidence=reading, sender_name=mail.sender_name,
                    message_id=mail.message_id, reply_to=mail.reply_to, language=mail.language,
                    participant_issue=mail.participant_issue,
@@ -78,10 +84,8 @@ def decide(request: Request | ParsedMail, reading: Reading | None, situation: Si
 def _decide(request: Request, situation: Situation, event: EventConfig) -> Decision:
     if request.robot:
         return Decision(Action.IGNORE, request.robot)
-    if situation.age_applies and situation.received_at < situation.now - situation.max_age:
-        days = situation.max_age / DAY
-        return Decision(Action.IGNORE, f"älter als {days:g} Tage – vor dem Start von mailbot "
-                                       f"eingegangen, nicht beantwortet")
+    # the age rule ([daemon] max_age) is the inbox's: the mail from before mailbot's first
+    # start is left there unrecorded (mail.folder.Baseline); any later mail is read
     if request.limit:
         return Decision(Action.REVIEW, request.limit)
     if request.sender is None:
@@ -99,10 +103,10 @@ def _decide(request: Request, situation: Situation, event: EventConfig) -> Decis
         if doubt:
             return Decision(Action.REVIEW, doubt)
     if intent is Intent.REGISTER:
-        return _noted(_register(request, situation, event), reading, request, "Anmeldung")
+        return noted(_register(request, situation, event), reading, request, "Anmeldung")
     if intent is Intent.CANCEL:
         head = None if event.cancelled else situation.waitlist_head
-        return _noted(_cancel(request, situation.current, head), reading, request, "Abmeldung")
+        return noted(_cancel(request, situation.current, head), reading, request, "Abmeldung")
     if intent is Intent.QUESTION:
         return Decision(Action.REVIEW, "; ".join(filter(None, [
             "Frage – bitte persönlich beantworten", reading.reason])))
@@ -124,46 +128,17 @@ def _doubt(mail: Request, reading: Reading) -> str | None:
     return None
 
 
-_TITLED_NAME = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*([\w-]+)")
-
-
-def _noted(decision: Decision, reading: Reading, mail: Request, what: str) -> Decision:
-    """The deciding sentence in the reason; flagged as well when a sentence no rule
-    explained holds something a human must read (an address of a participant excepted).
-    A flagged mail quotes the sentence to read first, then the deciding one."""
-    if decision.action not in (Action.REGISTER, Action.CANCEL):
-        return decision
-    deciding = f"{what}: {quote(reading.sentence)}" if reading.sentence else ""
-    note = _to_read(reading.note, mail)
-    if note or reading.asks:
-        read = f"bitte lesen – {note}" if note else "enthält eine Frage – bitte lesen"
-        return replace(decision, attention=True, reason="; ".join(filter(None, [
-            decision.reason, read, deciding])))
-    return replace(decision, reason="; ".join(filter(None, [decision.reason, deciding])))
-
-
-def _to_read(note: str, mail: Request) -> str:
-    """The note, unless it only names the participants' own addresses or names."""
-    if note.startswith("Adresse:"):
-        known = {p.email for p in mail.people} | {mail.sender}
-        if all(a.lower() in known for a in ADDR_RE.findall(note)):
-            return ""
-    if note.startswith("Person:"):  # "Herr Schulz wird am Vormittag teilnehmen": known
-        names = {w for p in mail.people for w in p.name.split()[-1:]}
-        named = _TITLED_NAME.findall(note)  # every person named must be a participant
-        if named and all(name in names for name in named):
-            return ""
-    return note
-
-
 def _calendar_reply(mail: Request, reading: Reading, situation: Situation,
                     event: EventConfig) -> Decision:
-    """A calendar program's answer. ACCEPTED without comment: nothing to do. DECLINED: a
-    cancellation of that attendee (flagged when a comment comes with it). Anything else
-    (TENTATIVE, a comment with an acceptance, no readable attendee): a human."""
+    """A calendar program's answer, by what the person did. ACCEPTED without comment:
+    nothing to do for a registered attendee; an attendee not registered (a forwarded
+    invitation) is registered when the sender is she or writes from her domain, else a
+    human looks. DECLINED: a cancellation of that attendee (flagged when a comment comes
+    with it). Anything else (TENTATIVE, a comment with an acceptance, no readable
+    attendee): a human."""
     partstat, attendee, name = (mail.calendar_reply or ("", None, ""))[:3]
     if partstat == "ACCEPTED" and not reading.note:
-        return Decision(Action.NOOP, "Zusage eines Kalenderprogramms ohne Kommentar")
+        return _accepted(mail, attendee, name, situation, event)
     if partstat == "DECLINED" and attendee:
         person = Participant(attendee, name or mail.sender_name)
         head = None if event.cancelled else situation.waitlist_head
@@ -174,6 +149,20 @@ def _calendar_reply(mail: Request, reading: Reading, situation: Situation,
     what = {"TENTATIVE": "Zusage unter Vorbehalt (TENTATIVE)", "ACCEPTED": "Zusage mit Kommentar",
             "DECLINED": "Absage ohne lesbaren Teilnehmer"}.get(partstat, "Kalenderantwort")
     return Decision(Action.REVIEW, "; ".join(filter(None, [what, reading.note])))
+
+
+def _accepted(mail: Request, attendee: str | None, name: str, situation: Situation,
+              event: EventConfig) -> Decision:
+    if attendee and situation.current.get(attendee) in (Status.CONFIRMED, Status.WAITLISTED):
+        return Decision(Action.NOOP, "Zusage eines Kalenderprogramms ohne Kommentar")
+    if not attendee or not mail.sender or not guard.may_cancel_for(mail.sender, attendee):
+        return Decision(Action.REVIEW, f"Zusage über den Kalender für {attendee or '?'}, "
+                                       f"nicht angemeldet – bitte prüfen")
+    own = attendee == mail.sender
+    person = Participant(attendee, name or (mail.sender_name if own else ""))
+    decision = _register(replace(mail, people=(person,)), situation, event)
+    return replace(decision, reason="; ".join(filter(None, [
+        decision.reason, "Zusage über den Kalender (ACCEPTED), bisher nicht angemeldet"])))
 
 
 def _flag(decision: Decision, note: str) -> Decision:
@@ -194,11 +183,11 @@ def _register(mail: Request, situation: Situation, event: EventConfig) -> Decisi
                         f"mehr als {situation.max_participants} Personen in einer Mail")
     late = situation.deadline_applies and situation.received_at > event.deadline
     if late or event.cancelled:
-        steps = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
+        closed = tuple(Step(p, None, ReplyKind.CLOSED, _by(mail, p)) for p in people)
         reason = ("Veranstaltung abgesagt" if event.cancelled
                   else "nach dem Anmeldeschluss eingegangen")
-        return Decision(Action.REGISTER, reason, steps)
-    steps = []
+        return Decision(Action.REGISTER, reason, closed)
+    steps: list[Step] = []
     confirmed = situation.confirmed_count
     for person in people:
         by = _by(mail, person)
@@ -354,12 +343,12 @@ def realise(decision: Decision, existing: Mapping[str, Registration], version: s
     registrations, replies = [], []
     names = tuple(s.participant.name or s.participant.email for s in decision.steps
                   if s.reply is not ReplyKind.ON_BEHALF)
-    writers = {p.email for p in request.people} | {request.sender} if request else set()
+    writers = {*(p.email for p in request.people), request.sender} if request else set()
     key, arrival = (request.key, request.arrival) if request else ("", None)
     language = request.language if request else None
     for step in decision.steps:
         old = existing.get(step.participant.email)
-        new = next_registration(step, old, key, arrival, new_uid())  # type: ignore[arg-type]
+        new = next_registration(step, old, key, arrival, new_uid())
         mine = step.participant.email in writers  # not someone moved up the waitlist
         if new is not None and mine and language:
             new = replace(new, language=language)

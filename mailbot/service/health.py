@@ -50,6 +50,21 @@ def working(store: Store, part: str, now: dt.datetime) -> None:
         store.set_state(_key(part), "", now)
 
 
+COPY_KEY = "failing:sent_copy"  # the state row while copies into the Sent folder fail
+
+
+def copy_failing(store: Store, error: str | None, now: dt.datetime) -> None:
+    """Copies into the Sent folder fail (``error``) or work again (None): for `status`."""
+    before = store.get_state(COPY_KEY)
+    if error is None:
+        if before and before[0]:
+            store.set_state(COPY_KEY, "", now)
+    elif not before or not before[0]:
+        store.set_state(COPY_KEY, error, now)
+    elif before[0] != error:
+        store.set_state(COPY_KEY, error, dt.datetime.fromisoformat(before[1]))
+
+
 def problems(store: Store) -> list[tuple[str, str, str]]:
     """(part, error, since) of every current refusal."""
     found = []
@@ -155,8 +170,17 @@ def status_text(config: Config, store: Store) -> tuple[str, list[tuple[str, str,
         store.get_state("last_poll"), store.get_state("last_error"),
         store.get_state("last_clean_poll"), burst=store.held_for_review(guard.BURST),
         refused=tuple(refused), budget=_budget(config, store),
-        undeliverable=store.undeliverable_count()))
+        undeliverable=store.undeliverable_count(),
+        sent_copy=_copies_failing(store)))
+    purge = store.get_state("purge")  # jobs.purge_if_due: announced or refused
+    if purge and purge[0]:
+        text += f"\nRetention: {purge[0]}"
     return text, refused
+
+
+def _copies_failing(store: Store) -> tuple[str, str] | None:
+    state = store.get_state(COPY_KEY)
+    return state if state and state[0] else None
 
 
 def _budget(config: Config, store: Store) -> tuple[int, int] | None:

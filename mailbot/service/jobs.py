@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 
 from mailbot.config import Config
 from mailbot.core.models import Action, Decision, Participant, Registration, Reply, ReplyKind
+from mailbot.mail.inbox import Inbox, InboxError
 from mailbot.replies.compose import ComposeError, Composer
+from mailbot.rules.lifecycle import PurgeFacts, purge_verdict
 from mailbot.rules.policy import (
     ReplySpec,
     announcements,
@@ -27,6 +29,10 @@ from mailbot.store import Store, now_utc, prune_backups
 from mailbot.store.messages import note_row
 
 log = logging.getLogger(__name__)
+
+START_KEY = "registrations_start"  # the [event] start the registrations were made under
+ANNOUNCED_KEY = "purge_announced"  # when the due purge was first announced
+PURGE_KEY = "purge"  # why the automatic purge waits or was refused (for `status`)
 
 
 class Jobs:
@@ -104,7 +110,7 @@ class Jobs:
 
     def _template_broken(self, kind: ReplyKind, email: str, exc: ComposeError,
                          now: dt.datetime) -> None:
-        log.error("cannot compose %s for %s: %s", kind.value, email, exc)
+        log.error("cannot compose %s: %s", kind.value, exc)  # no address in the log
         self.store.set_state("last_error", f"template {kind.value}: {exc}", now)
 
     def announce(self) -> int:
@@ -149,17 +155,87 @@ class Jobs:
         """When the retention period ends (lifecycle.purge_due)."""
         return purge_due(self.config.event, self.config.privacy.retain_days)
 
-    def purge_if_due(self, now: dt.datetime) -> dict[str, int] | None:
-        """Once a day: erase the event's personal data when its retention period is over."""
+    def remember_start(self) -> None:
+        """Keep the [event] start the registrations are made under (state
+        ``registrations_start``), so that a date changed later is not taken as the end of
+        the retention period; forgotten when no registration is left."""
+        state = self.store.get_state(START_KEY)
+        if state and state[0]:
+            if not self.store.counts("registrations", "status"):
+                self.store.set_state(START_KEY, "", now_utc())
+        elif self.store.counts("registrations", "status"):
+            self.store.set_state(START_KEY, self.config.event.start.isoformat(), now_utc())
+
+    def purge_facts(self) -> PurgeFacts:
+        def when(key: str) -> dt.datetime | None:
+            state = self.store.get_state(key)
+            return dt.datetime.fromisoformat(state[0]) if state and state[0] else None
+
+        first, newest = self.store.row_times()
+        return PurgeFacts(due=self.purge_due(), start=self.config.event.start,
+                          start_then=when(START_KEY), first_row=first, newest_row=newest,
+                          announced=when(ANNOUNCED_KEY))
+
+    def say_retention(self, now: dt.datetime) -> None:
+        """At the service's start and after a reload: whether the configuration read makes
+        the automatic purge refuse — in the log and in `status` at once, not only at the
+        next daily check. Erases nothing."""
+        self.remember_start()
+        if not self.store.counts("registrations", "status"):
+            return
+        facts = self.purge_facts()
+        verdict, why = purge_verdict(facts, now)
+        if verdict == "refuse":
+            log.warning("retention: %s", why)
+            self.store.set_state(PURGE_KEY, why, now)
+
+    def purge_if_due(self, now: dt.datetime, inbox: Inbox | None = None
+                     ) -> dict[str, int] | None:
+        """Once a day: erase the event's personal data when its retention period is over
+        (lifecycle.purge_verdict: announced a day before, refused on a doubtful date or
+        clock — said in the log and in `status` as state ``purge``); with [privacy]
+        mailbox = "delete", first the mails in ``inbox``."""
+        self.remember_start()  # each round: a date changed later is told apart
         last = self.store.get_state("last_purge_check")
         if last and last[1][:10] == now.isoformat()[:10]:
             return None
         self.store.set_state("last_purge_check", "", now)
+        rows = self.store.counts("registrations", "status")
+        lost = not rows and not self.store.get_state("purged_counts")  # a new, empty file
         prune_backups(self.store.backup_folder, self.config.privacy.backup_days, now,
-                      everything=now >= self.purge_due())
-        if now < self.purge_due() or not self.store.counts("registrations", "status"):
+                      keep_newest=lost)  # then the last backup may be all that is left
+        if not rows:
+            self.store.set_state(PURGE_KEY, "", now)
+            return None
+        facts = self.purge_facts()
+        verdict, why = purge_verdict(facts, now)
+        self.store.set_state(PURGE_KEY, why, now)
+        if verdict == "announce" and (facts.announced is None or facts.announced > now):
+            self.store.set_state(ANNOUNCED_KEY, now.isoformat(), now)
+        if verdict in ("refuse", "announce"):
+            log.warning("retention: %s", why)
+        if verdict != "erase":
+            return None
+        if not self._erase_mails(inbox):
             return None
         counts = self.store.erase_all(now)
+        prune_backups(self.store.backup_folder, 0, now, everything=True)
+        for key in (ANNOUNCED_KEY, START_KEY):
+            self.store.set_state(key, "", now)
         log.info("retention period over: personal data of %d registrations erased",
                  sum(counts.values()))
         return counts
+
+    def _erase_mails(self, inbox: Inbox | None) -> bool:
+        """The mails of the event (as `purge` deletes them) before the database: False when
+        that fails (the database stays whole; tried again the next day)."""
+        if inbox is None or self.config.privacy.mailbox != "delete":
+            return True
+        try:
+            removed = inbox.erase(self.store.message_keys() | self.store.own_mail_keys())
+        except InboxError as exc:
+            log.warning("retention period over, but %s: nothing erased, tried again "
+                        "tomorrow", exc)
+            return False
+        log.info("retention period over: %d mails deleted from the mailbox", removed)
+        return True

@@ -43,7 +43,9 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
     for batch in inbox.batches():
         heartbeat()
         processor.store.check_file()  # deleted or replaced: stop before anything is moved
-        to_move, to_flag, to_leave = [], [], []
+        to_move: list[str] = []
+        to_flag: list[str] = []
+        to_leave: list[str] = []
         _record_batch(processor, batch, summary, stop, to_move, to_flag, to_leave)
         processor.sending.flush(summary, stop)
         processor.store.check_file()
@@ -113,6 +115,7 @@ def run_once(config: Config, stop: threading.Event | None = None,
                                   open_transport(config.smtp, config.contact.address))
             inbox = _open_inbox_noting(config, processor)
             inbox.left = processor.left_alone()
+            processor.use_baseline(inbox)
             try:
                 summary = run_round(processor, inbox, stop, progress=progress)
                 processor.remember(inbox.left)
@@ -194,6 +197,7 @@ def run_forever(config: Config, stop: threading.Event, control: Control | None =
                 processor = Processor(current, store,
                                       open_transport(current.smtp, current.contact.address))
                 store.set_state("running_version", processor.version, now_utc())
+                processor.jobs.say_retention(now_utc())  # a refused purge is said at once
                 notify("READY=1", "STATUS=starting")
                 _serve(current, processor, stop)
                 current = control.again(current) if control is not None else None
@@ -212,6 +216,7 @@ def _serve(config: Config, processor: Processor, stop: threading.Event) -> None:
         try:
             inbox = _open_inbox_noting(config, processor)
             inbox.left = left
+            processor.use_baseline(inbox)
             if lost_since is not None:
                 log.info("%s: connected again after %.0f s", inbox.description,
                          time.monotonic() - lost_since)

@@ -15,6 +15,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
 
 from mailbot.config import Config
 from mailbot.core.models import (
@@ -31,11 +33,13 @@ from mailbot.core.models import (
     Status,
     Summary,
 )
-from mailbot.core.text import unquoted
+from mailbot.core.text import ADDR_RE, unquoted
+from mailbot.mail.folder import Baseline
 from mailbot.mail.inbox import Inbox, LeftAlone
 from mailbot.mail.smtp import Transport
 from mailbot.reading import bounce
 from mailbot.reading.classify import read
+from mailbot.reading.keys import other_mail_key
 from mailbot.reading.parse import content_key, parse_mail
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.replies.report import mail_date, preview_text
@@ -100,7 +104,9 @@ class Processor:
         if early is not None:
             return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            early = before_reading(True, False, self.store.handled(parsed.key))
+            parsed = self._own_key(parsed)
+            early = before_reading(True, False,
+                                   self.store.handled(parsed.key, parsed.fingerprint))
             if early is not None:
                 return early
             try:
@@ -118,11 +124,21 @@ class Processor:
                               replies, now_utc(), notices=list(plan.notices))
         for reply in replies:
             summary.replies[reply.kind.value] += 1
-        log.info("%s %s: %s%s", parsed.key, parsed.sender, decision.action.value,
-                 f" ({unquoted(decision.reason)})" if decision.reason else "")
+        log.info("%s: %s%s", parsed.key, decision.action.value,  # no address: the key says
+                 f" ({ADDR_RE.sub('…', unquoted(decision.reason))})" if decision.reason else "")
         if decision.attention:
             return ATTENTION
         return decision.action.value
+
+    def _own_key(self, parsed: ParsedMail) -> ParsedMail:
+        """The mail under a key of its own when an earlier, different mail (another
+        fingerprint) was recorded under its Message-ID: a form mailer that gives every mail
+        one ID, a list's altered copy. The same mail delivered again keeps its key."""
+        if not self.store.other_content(parsed.key, parsed.fingerprint):
+            return parsed
+        log.warning("mail %s: its Message-ID was recorded for another mail; read as a new "
+                    "one", parsed.key)
+        return replace(parsed, key=other_mail_key(parsed.key, parsed.fingerprint))
 
     def our_digest(self, parsed: ParsedMail) -> bool:
         """Our daily digest, come back to the contact address ([digest] to): the organiser's
@@ -157,19 +173,19 @@ class Processor:
         return verdict.decision
 
     def situation(self, people: tuple[Participant, ...], received_at: dt.datetime,
-                  now: dt.datetime, **extra: object) -> tuple[Situation, dict]:
+                  now: dt.datetime, **extra: Any) -> tuple[Situation, dict]:
         """What decide() must know about these people now, and their current rows (the
         first on the waitlist included, who may move up)."""
         existing = self.store.registrations(p.email for p in people)
         head = self.store.first_waitlisted()
         counted = self.config.event.capacity is not None  # only a capacity needs the count
+        limits = {"max_participants": self.config.limits.max_participants, **extra}
         situation = Situation(
             current={e: r.status for e, r in existing.items()},
             confirmed_count=self.store.confirmed_count() if counted else 0,
             received_at=received_at, now=now,
-            max_age=self.config.daemon.max_age,
-            max_participants=self.config.limits.max_participants, waitlist_head=head,
-            others_get_details=self.config.limits.others_get_details, **extra)
+            max_age=self.config.daemon.max_age, waitlist_head=head,
+            others_get_details=self.config.limits.others_get_details, **limits)
         if head is not None:
             existing.setdefault(head.email, head)
         return situation, existing
@@ -187,7 +203,7 @@ class Processor:
         return as_request(parsed, reading or read(parsed, self.config.event), arrival,
                           robot=robot, suspicious=guard.suspicious(parsed, authserv))
 
-    def plan(self, request: Request, budget: bool = True, **extra: object) -> Plan:
+    def plan(self, request: Request, budget: bool = True, **extra: Any) -> Plan:
         """Decision, rows and replies to compose for one request (nothing is written). The
         same for a mail and an organiser's change (``budget=False``: no abuse budget)."""
         now = now_utc()
@@ -243,6 +259,21 @@ class Processor:
         if (state[0] if state else ":") != text:
             self.store.set_state(key, text, now_utc(), limit=None)
 
+    def use_baseline(self, inbox: Inbox) -> None:
+        """The inbox leaves alone the mail from before mailbot's first start in it (older
+        than [daemon] max_age then): stored at that start (state ``baseline …``) as the
+        time and, for IMAP, UIDVALIDITY and UIDNEXT. A database that handled mail before
+        there was a baseline takes the arrival of its earliest mail as the start."""
+        key = f"baseline {self._left_key().partition(' ')[2]}"
+        state = self.store.get_state(key)
+        if state is None:
+            validity, uid_next = inbox.start_mark()
+            started = self.store.earliest_mail() or now_utc()
+            state = (Baseline(started, self.config.daemon.max_age, validity,
+                              uid_next).to_text(), "")
+            self.store.set_state(key, state[0], now_utc())
+        inbox.baseline = Baseline.from_text(state[0], self.config.daemon.max_age)
+
     def _left_key(self) -> str:
         imap = self.config.imap
         where = f"{imap.username}@{imap.host}/{imap.folder}" if imap else "maildir"
@@ -256,7 +287,8 @@ class Processor:
         return {"message_id": parsed.key, "sender": parsed.sender, "subject": parsed.subject,
                 "received_at": iso(mail.received_at), "action": decision.action.value,
                 "reason": decision.reason or None, "needs_attention": int(decision.attention),
-                "excerpt": excerpt(parsed.text) if for_human else None}
+                "excerpt": excerpt(parsed.text) if for_human else None,
+                "fingerprint": parsed.fingerprint or None}
 
     def _for_human(self, mail: InboundMail, reason: str) -> str:
         """Recorded for review under the key of its bytes (no Message-ID needed)."""
@@ -281,7 +313,8 @@ class Processor:
 
     # -- around each round of the inbox -----------------------------------------------
 
-    def begin_round(self, summary: Summary, stop: threading.Event | None) -> tuple | None:
+    def begin_round(self, summary: Summary, stop: threading.Event | None
+                    ) -> tuple[str, str] | None:
         """Before the inbox is read: free places filled, replies left queued by an earlier
         run sent. Returns the last error as it was (see :meth:`end_round`)."""
         self.store.check_file()
@@ -292,7 +325,7 @@ class Processor:
         return error_before
 
     def end_round(self, inbox: Inbox, summary: Summary, stop: threading.Event | None,
-                  error_before: tuple | None) -> None:
+                  error_before: tuple[str, str] | None) -> None:
         """After the inbox was read: reminders, the digest, the retention check, the
         organiser's alert, the Sent copies; an older error marked as resolved."""
         reminders = self.jobs.remind()
@@ -301,7 +334,7 @@ class Processor:
             self.sending.flush(summary, stop)
         if self.config.digest.to and queue_digest(self.config, self.store, now_utc()):
             self.sending.flush(summary, stop)
-        self.jobs.purge_if_due(now_utc())
+        self.jobs.purge_if_due(now_utc(), inbox)
         self.store.set_state("last_poll", inbox.description, now_utc())
         self.sending.deliver_alerts(inbox)
         if stop is None or not stop.is_set():  # after a stop: the next round saves them

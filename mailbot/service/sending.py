@@ -11,6 +11,7 @@ import threading
 
 from mailbot.config import Config
 from mailbot.core.models import Summary
+from mailbot.core.text import ADDR_RE
 from mailbot.host.notify import alive
 from mailbot.mail import sentfile
 from mailbot.mail.inbox import Inbox, InboxError
@@ -40,7 +41,7 @@ class Sending:
         self.store = store
         self.transport = transport
         self.smtp_failing = False
-        self.copy_failing = False  # copies to the Sent folder fail (logged once)
+        self.copy_failing: bool | None = None  # copies to Sent fail (logged once); None: unknown
 
     def save_copies(self, inbox: Inbox) -> None:
         """Each sent reply once into the Sent folder ([imap] save_sent). Done after the
@@ -61,8 +62,11 @@ class Sending:
                 if not self.copy_failing:  # one line per change of state
                     log.warning("%s; tried again each round", exc)
                 self.copy_failing = True
+                health.copy_failing(self.store, str(exc), now)
                 return
             self.store.mark_copy(row["id"], "saved")
+            if self.copy_failing or self.copy_failing is None:
+                health.copy_failing(self.store, None, now)
             self.copy_failing = False
 
     def login_refused(self, part: str, error: str) -> None:
@@ -94,7 +98,7 @@ class Sending:
             log.warning("%d replies were on their way when mailbot last ended: sent again",
                         interrupted)
         rows = self.store.pending_replies(now_utc())
-        if not rows:
+        if not rows or self.transport is None:  # no transport (a preview): they stay queued
             return
         now, tz = now_utc(), self.config.event.tz
         chosen = [] if self._paused(now) else rate.choose(rows, self.sending_budget(now))
@@ -202,7 +206,7 @@ class _Recorder:
             self._mark_sent(self.items[reply_id])
             self.summary.sent += 1
             return
-        log.warning("reply %d not sent: %s", reply_id, error)
+        log.warning("reply %d not sent: %s", reply_id, ADDR_RE.sub("…", str(error)))
         throttle = rate.is_throttle(error)
         self.throttled += throttle
         permanent = permanent and not throttle

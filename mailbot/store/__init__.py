@@ -284,6 +284,8 @@ class Store(Messages, Registrations, Outbox, State):
             for needle in needles:
                 self.db.execute("UPDATE messages SET excerpt = NULL WHERE instr(excerpt, ?) > 0",
                                 [needle])
+                self.db.execute("UPDATE messages SET subject = NULL WHERE instr(subject, ?) > 0",
+                                [needle])  # "Anmeldung Anna Arndt" from whoever registered her
             self.db.execute("DELETE FROM notices WHERE email = ?", [email])
             parts = needles + [w for w in (name or "").split() if len(w) >= 3]
             for key, sender, reason in self.db.execute(
@@ -355,7 +357,7 @@ class Store(Messages, Registrations, Outbox, State):
 
 # What a store call may raise: StoreError, and sqlite3's own errors of single reads and
 # writes (see StoreError). Callers catch this instead of importing sqlite3.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (StoreError, sqlite3.Error)
+DATABASE_ERRORS: tuple[type[StoreError], type[sqlite3.Error]] = (StoreError, sqlite3.Error)
 
 
 def no_database(path: Path) -> str:
@@ -365,15 +367,19 @@ def no_database(path: Path) -> str:
 
 
 def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
-                  everything: bool = False) -> list[Path]:
+                  everything: bool = False, keep_newest: bool = False) -> list[Path]:
     """Remove the backups in ``folder`` made more than ``keep_days`` ago (``everything``:
-    all of them — the retention period is over, and a backup must not outlive it), and
-    as old half-written ones a kill left (``.mailbot-*.part``); returns the backups."""
-    removed = []
+    all of them — the retention period is over, and a backup must not outlive it;
+    ``keep_newest``: never the newest one), and as old half-written ones a kill left
+    (``.mailbot-*.part``); returns the backups."""
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     limit = now.timestamp() + 1 if everything else now.timestamp() - keep_days * 86400
-    for path in [*folder.glob("mailbot-*.sqlite"), *folder.glob(".mailbot-*.part*")]:
+    backups = sorted(folder.glob("mailbot-*.sqlite"))  # named by time: the last is newest
+    if keep_newest and not everything:
+        backups = backups[:-1]
+    for path in [*backups, *folder.glob(".mailbot-*.part*")]:
         if path.stat().st_mtime < limit:
             path.unlink(missing_ok=True)
             if not path.name.startswith("."):

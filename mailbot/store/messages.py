@@ -28,17 +28,34 @@ class Messages(Tables):
             "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
             "WHERE recipient = ?", [email, email]).fetchone() is not None
 
-    def handled(self, key: str) -> tuple[str, bool] | None:
-        """(action, needs a human) recorded for the mail with this key; None if it is new."""
-        row = self.db.execute("SELECT action, needs_attention FROM messages "
+    def handled(self, key: str, fingerprint: str | None = None) -> tuple[str, bool] | None:
+        """(action, needs a human) recorded for the mail with this key; None if it is new.
+        With a ``fingerprint``, a row of another mail's content under the key (a row
+        without one matches any) does not count (see :meth:`other_content`)."""
+        row = self.db.execute("SELECT action, needs_attention, fingerprint FROM messages "
                               "WHERE message_id = ?", [key]).fetchone()
-        return (row[0], bool(row[1])) if row else None
+        if row is None or fingerprint and row[2] and row[2] != fingerprint:
+            return None
+        return (row[0], bool(row[1]))
+
+    def other_content(self, key: str, fingerprint: str) -> bool:
+        """Whether the row under ``key`` is of another mail: it has a fingerprint, and not
+        this one (a row from before fingerprints were kept matches any mail of its ID)."""
+        row = self.db.execute("SELECT fingerprint FROM messages WHERE message_id = ?",
+                              [key]).fetchone()
+        return bool(row and row[0] and fingerprint and row[0] != fingerprint)
 
     def message(self, key: str) -> dict[str, Any] | None:
         """The ``messages`` row of one mail."""
         rows = list(self.db.query("SELECT action, reason, needs_attention FROM messages "
                                   "WHERE message_id = ?", [key]))
         return rows[0] if rows else None
+
+    def earliest_mail(self) -> dt.datetime | None:
+        """When the earliest mail recorded arrived (None: no mail yet)."""
+        (first,) = self.db.execute("SELECT min(received_at) FROM messages "
+                                   "WHERE message_id NOT LIKE 'manual:%'").fetchone()
+        return dt.datetime.fromisoformat(first) if first else None
 
     def message_keys(self, sender: str | None = None) -> set[str]:
         """The keys (Message-ID or content hash) of the mails handled, or of one sender's."""
@@ -48,6 +65,22 @@ class Messages(Tables):
             rows = self.db.execute("SELECT message_id FROM messages WHERE sender = ?",
                                    [sender.lower()])
         return {key for (key,) in rows.fetchall() if not key.startswith("manual:")}
+
+    def own_mail_keys(self, email: str | None = None, needles: Iterable[str] = ()) -> set[str]:
+        """The Message-IDs of the mails besides a person's own that `forget` (``email``)
+        or `purge` (None: all) takes from the mailbox too: the mail that registered her,
+        each reply to her or naming her (``needles``: the note to whoever registered her)
+        and every digest (its CSV lists everyone) — in the inbox, processed folder, Sent."""
+        if email is None:
+            rows = self.db.execute("SELECT message_id FROM outbox")
+        else:
+            forms = [n.encode() for n in needles if n]
+            rows = self.db.execute(
+                "SELECT message_id FROM outbox WHERE kind = 'digest' OR recipient = ?"
+                + " OR instr(body, ?) > 0" * len(forms)
+                + " UNION SELECT message_id FROM registrations WHERE email = ?",
+                [email.lower(), *forms, email.lower()])
+        return {key for (key,) in rows.fetchall() if key and not key.startswith("manual:")}
 
     def record(self, message: dict[str, Any], registrations: Iterable[Registration],
                replies: Iterable[Reply], now: dt.datetime,
@@ -76,7 +109,7 @@ class Messages(Tables):
         keeps the rowids), and it is the number `review`, `approve` and `dismiss` use."""
         return list(self.db.query(
             "SELECT rowid AS id, message_id, sender, subject, received_at, action, reason, "
-            "excerpt "
+            "excerpt, fingerprint "
             f"FROM messages WHERE {NEEDS_HUMAN_SQL} "
             "AND resolved_at IS NULL ORDER BY received_at, message_id"))
 

@@ -200,8 +200,8 @@ def _v12(db: sqlite_utils.Database) -> None:
     (``org_domain``, ``recipient_org_domain``) of each registration and reply."""
     for table, column, prefix, when in (("registrations", "email", "", "registered_at"),
                                         ("outbox", "recipient", "recipient_", "created_at")):
-        db[table].add_column(f"{prefix}mailbox", str)
-        db[table].add_column(f"{prefix}org_domain", str)
+        db.table(table).add_column(f"{prefix}mailbox", str)
+        db.table(table).add_column(f"{prefix}org_domain", str)
         for rowid, address in db.execute(f"SELECT rowid, {column} FROM {table}").fetchall():
             db.execute(f"UPDATE {table} SET {prefix}mailbox = ?, {prefix}org_domain = ? "
                        f"WHERE rowid = ?", [mailbox(address), org_domain(address), rowid])
@@ -210,9 +210,16 @@ def _v12(db: sqlite_utils.Database) -> None:
                        f"({prefix}{key}, {when})")
 
 
+
+def _v13(db: sqlite_utils.Database) -> None:
+    """A fingerprint of each mail's content beside its Message-ID: another mail under an
+    ID seen before is a new mail. Older rows have none and match any mail of their ID."""
+    db.table("messages").add_column("fingerprint", str)
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11,
-                               _v12]
+                               _v12, _v13]
 
 
 def migrate(db: sqlite_utils.Database, steps: Sequence[Migration]) -> None:
@@ -232,7 +239,9 @@ def zone_offsets(zone: str, first: int = 2000, last: int = 2100) -> tuple[tuple[
     tz = ZoneInfo(zone)
 
     def offset(seconds: int) -> int:
-        return int(dt.datetime.fromtimestamp(seconds, tz).utcoffset().total_seconds())
+        utc_offset = dt.datetime.fromtimestamp(seconds, tz).utcoffset()
+        assert utc_offset is not None  # an aware time: a ZoneInfo always has an offset
+        return int(utc_offset.total_seconds())
 
     def text(seconds: int) -> str:
         return f"{dt.datetime.fromtimestamp(seconds, dt.UTC):%Y-%m-%d %H:%M:%S}"

@@ -64,6 +64,16 @@ class Registrations(Tables):
                 [key, iso(since)]).fetchone()[0]
         return out
 
+    def row_times(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """(when the earliest registration came, the newest change of any row)."""
+        first, newest = self.db.execute(
+            "SELECT min(registered_at), max(max(ifnull(updated_at, ''), registered_at)) "
+            "FROM registrations").fetchone()
+        (sent,) = self.db.execute("SELECT max(created_at) FROM outbox").fetchone()
+        newest = max(filter(None, (newest, sent)), default=None)
+        return tuple(dt.datetime.fromisoformat(v) if v else None  # type: ignore[return-value]
+                     for v in (first, newest))
+
     def changed_since(self, since: dt.datetime | None) -> list[dict[str, Any]]:
         """Registrations that arrived or changed after ``since`` (all when None)."""
         return list(self.db.query(
