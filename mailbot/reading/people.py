@@ -237,6 +237,7 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
     found = fields(text)
     body, sig = split_signature(text, sender_name)
     form_address = valid_address(found.get("email", "")) if found.get("name") else None
+    form_address = form_address or _own_address(body, sender)
     name = sender_name_from(found, sender_name, sig, sender, subject)
     organisation = (found.get("organisation") or organisation_correction(body)
                     or organisation_from(sig, name, sender) or organisation_in_text(body))
@@ -265,6 +266,29 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
     if unaddressed:
         return Found((me,), issue=f"Person ohne E-Mail-Adresse genannt ({unaddressed})")
     return Found((me,))
+
+
+_OWN_ADDRESS = re.compile(
+    r"\b(?:(?:mit|unter|an|über)\s+meine[rn]?\s+(?:\w+\s+){0,2}?(?:E-?Mail-?)?Adresse"
+    r"|meine\s+(?:\w+\s+){0,2}?(?:E-?Mail-?)?Adresse\s+(?:lautet|ist)"
+    r"|(?:erreichen|kontaktieren)\s+Sie\s+mich\s+(?:\w+\s+){0,2}?(?:unter|über)"
+    r"|(?:my|use)\s+(?:\w+\s+){0,2}?(?:e-?mail\s+)?address)\b", re.IGNORECASE)
+
+
+def _own_address(body: str, sender: str) -> str | None:
+    """The address the writer states as her own ("Bitte tragen Sie mich mit meiner
+    persönlichen Adresse ein – jana.pieczyk@… –"): one address in that sentence, not the
+    sender's. A ticket system or a shared office box writes for her; she is reached there."""
+    if "@" not in body.replace(sender, "") or not _OWN_ADDRESS.search(body):
+        return None
+    for sentence in _SENTENCE.split(body):
+        m = _OWN_ADDRESS.search(sentence)
+        if not m:
+            continue
+        fresh = {a.lower() for a in ADDR_RE.findall(sentence)} - {sender}
+        if len(fresh) == 1:
+            return valid_address(fresh.pop())
+    return None
 
 
 def _on_behalf(text: str, others: list, exclude: set[str],
