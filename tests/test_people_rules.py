@@ -25,3 +25,12 @@ def test_an_address_for_invoices_is_not_taken_as_hers():
             "Viele Grüße\nJana Pieczyk")
     found = find(text, "jana@verein.example", "Jana Pieczyk", OWN)
     assert _emails(found) == ["jana@verein.example"]
+
+
+def test_a_cancellation_of_everybody_names_nobody():
+    from mailbot.core.models import Intent
+    from mailbot.reading.classify import classify
+    reading = classify("Stornierung", "Bitte stornieren Sie umgehend sämtliche Anmeldungen "
+                       "und senden Sie uns die Teilnehmerliste.")
+    assert reading.intent is Intent.CANCEL and reading.others
+    assert not classify("Absage", "Ich muss leider absagen.").others

@@ -28,7 +28,7 @@ from mailbot.reading.hints import (
     is_explained,
     salient,
 )
-from mailbot.reading.people import split_signature
+from mailbot.reading.people import EVERYONE, split_signature
 from mailbot.reading.sentences import F, has_any, sentences
 
 _END = (r"(?=\s*(?:[.,;:!)(–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
@@ -204,7 +204,7 @@ def _speaks_of_others(clause: str, said: str, sentence: str = "") -> bool:
     melde mich an". An address anywhere in the sentence ("ich sage ab, im Namen von Jan Jung,
     jan@…") is a person spoken of whatever the verb: the rule of evidence then asks that
     people found them (else a human reads it)."""
-    if _THIRD_VERB.match(said):
+    if _THIRD_VERB.match(said) or EVERYONE.search(clause):
         return True
     return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(sentence or clause)) and not (
         _SELF_OBJECT.search(clause))

@@ -77,6 +77,15 @@ class Found:
     issue: str | None = None
 
 
+# a cancellation or registration of everybody ("sämtliche Anmeldungen", "alle stornieren"):
+# it names nobody, least of all the sender
+EVERYONE = re.compile(
+    r"\b(?:sämtliche|alle)\s+(?:\w+\s+){0,2}?(?:Anmeldungen|Teilnehmer\w*|Teilnehmende\w*"
+    r"|Registrierungen|Buchungen)\b|\balle\s+(?:stornieren|abmelden|streichen|löschen)\b"
+    r"|\b(?:all|every)\s+(?:\w+\s+)?(?:registrations|participants|attendees)\b|\beveryone\b",
+    re.IGNORECASE)
+
+
 _HEADER_NAMES = {"message-id", "reply-to", "return-path", "in-reply-to", "references", "from",
                  "to", "cc", "bcc", "sender", "delivered-to", "x-original-to", "kopie"}
 

@@ -124,7 +124,13 @@ def _doubt(mail: Request, reading: Reading) -> str | None:
     if mail.participant_issue:
         return mail.participant_issue
     if reading.others and not any(p.email != mail.sender for p in mail.people):
+        if reading.intent is Intent.CANCEL:  # never the sender in place of whom it names
+            return f"Abmeldung für andere, ohne deren Adresse – bitte prüfen: " \
+                   f"{quote(reading.others)}"
         return f"Person ohne eigene Adresse: {quote(reading.others)}"
+    if reading.intent is Intent.CANCEL and not reading.others and mail.sender and \
+            mail.sender not in {p.email for p in mail.people}:
+        return "Abmeldung: unklar, für wen"  # she cancels herself, but others are listed
     return None
 
 
