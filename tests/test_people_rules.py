@@ -34,3 +34,11 @@ def test_a_cancellation_of_everybody_names_nobody():
                        "und senden Sie uns die Teilnehmerliste.")
     assert reading.intent is Intent.CANCEL and reading.others
     assert not classify("Absage", "Ich muss leider absagen.").others
+
+
+def test_a_forms_first_name_and_surname_fields_are_one_name():
+    from mailbot.reading.signature import fields
+    assert fields("Name: Hüsing\nVorname: Elisabeth\nE-Mail: e@kreis.example")["name"] == \
+        "Elisabeth Hüsing"
+    assert fields("Vorname: Theresa\nNachname: Brüggemann")["name"] == "Theresa Brüggemann"
+    assert fields("Name: Theresa Brüggemann\nVorname: Theresa")["name"] == "Theresa Brüggemann"

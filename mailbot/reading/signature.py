@@ -12,7 +12,8 @@ from mailbot.core.text import clean_text
 
 FIELD_RE = re.compile(
     r"(?:^[ \t]*[-*•]?[ \t]*|(?<=[ \t]))"
-    r"(?P<key>Name|Vor- und Nachname|Vorname und Name|Teilnehmer(?:in)?|Organisation"
+    r"(?P<key>Vor- und Nachname|Vorname und Name|Vorname|Nachname|Familienname|Name"
+    r"|Teilnehmer(?:in)?|Organisation"
     r"|Organization|Institution|Verein|Einrichtung|Träger|Arbeitgeber|Firma"
     r"|E-?Mail(?:-Adresse)?|Mail)[ \t]*:[ \t]*(?P<value>.+?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
@@ -59,11 +60,19 @@ def fields(text: str) -> dict[str, str]:
         elif key.startswith(("e-mail", "email", "mail")):
             key = "email"
         else:
-            key = "name"
+            key = "first" if key == "vorname" else "name"
             if any(c.isdigit() for c in m["value"]):  # "Teilnehmer: 1 Person"
                 continue
         out.setdefault(key, clean_text(m["value"], 200))
-    return out
+    return _full_name(out)
+
+
+def _full_name(found: dict[str, str]) -> dict[str, str]:
+    """A form's "Vorname:" and "Name:"/"Nachname:" fields are one name."""
+    first = found.pop("first", "")
+    if first and found.get("name") and first.split()[0] not in found["name"].split():
+        found["name"] = f"{first} {found['name']}"
+    return found
 
 
 _CLOSING_AND_NAME = re.compile(  # "gruß olaf brinkmann", "LG Jana", "Cheers, Ryan"
