@@ -21,6 +21,7 @@ from mailbot.reading.names import (
     name_from_subject,
     name_in,
     person_name,
+    role_address,
     sender_name_from,
     split_name,
 )
@@ -271,6 +272,8 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
                 _WITH_ME.search(body) or (_SELF.search(body) and not roster)):
             people = [me, *people]  # "ich und meine Kollegin …": the sender comes too
         return Found(tuple(_unique(people)))
+    if not name.strip() and me.email == sender and role_address(sender):
+        return Found((me,), issue="Funktionsadresse ohne Namen einer Person – bitte prüfen")
     unaddressed = _unaddressed_person(body)
     if unaddressed:
         return Found((me,), issue=f"Person ohne E-Mail-Adresse genannt ({unaddressed})")
