@@ -152,3 +152,28 @@ def test_real_mail_shuffled_truncated_and_salted(event, text, salt, rnd, cut, re
     for address in acted_on(decision):
         assert address == SENDER or address in text, f"{address} has no evidence"
     assert flagged_or_answered(decision), f"silent: {decision.action} {decision.reason}"
+
+
+OTHERS_CANCEL = ["Frau Brandt muss leider absagen.", "Herr Özdemir kann leider nicht teilnehmen.",
+                 "Bitte streichen Sie ihn von der Liste.",
+                 "Bitte stornieren Sie sämtliche Anmeldungen.", "Please cancel all registrations."]
+STAYING = ["Meine Kollegin Jana Ries (j.ries@awo-dortmund.de) bleibt dabei.",
+           "Herr Teuber (teuber@awo-dortmund.de) nimmt weiterhin teil.",
+           "Die Liste bitte an verteiler@gmx.example senden."]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(OTHERS_CANCEL), min_size=1, max_size=2),
+       st.lists(st.sampled_from(STAYING + NOISE), max_size=2), st.randoms(), st.booleans())
+def test_a_cancellation_acts_only_on_whom_its_sentence_names(event, cancels, salt, rnd,
+                                                            registered):
+    """Cancellations of others named without an address (or of everybody), salted with
+    colleagues and addresses who stay: nobody is cancelled or told "not registered" —
+    neither the sender nor an address the cancelling sentence does not name."""
+    parts = cancels + salt
+    rnd.shuffle(parts)
+    parsed, decision = outcome(mail(parts, subject="Änderung"), event, registered)
+    touched = {s.participant.email for s in decision.steps if s.status is Status.CANCELLED
+               or (s.reply is not None and s.reply.value in ("cancellation", "not_registered"))}
+    assert not touched, f"{touched}: {decision.action} {decision.reason}"
+    assert flagged_or_answered(decision), decision.reason

@@ -123,7 +123,10 @@ def _doubt(mail: Request, reading: Reading) -> str | None:
         return f"nicht diese Veranstaltung – {reading.elsewhere}"
     if mail.participant_issue:
         return mail.participant_issue
-    if reading.others and not any(p.email != mail.sender for p in mail.people):
+    unnamed = reading.intent is Intent.CANCEL and reading.others and not all(
+        p.email in reading.others.lower() or (p.name and p.name.split()[-1] in reading.others)
+        for p in mail.people)  # a cancellation acts only on whom its sentence names
+    if unnamed or (reading.others and not any(p.email != mail.sender for p in mail.people)):
         if reading.intent is Intent.CANCEL:  # never the sender in place of whom it names
             return f"Abmeldung für andere, ohne deren Adresse – bitte prüfen: " \
                    f"{quote(reading.others)}"
