@@ -203,3 +203,28 @@ def test_a_reply_in_an_old_thread_is_never_confirmed(event, registration, subjec
               ".de>:\n> herzlich laden wir Sie zu unserem Treffen am 14. März 2020 ein.")
     _, decision = outcome(mail([registration + quoted], subject), event, registered=False)
     assert not confirmed(decision), decision.reason
+
+
+OTHERS_CANCEL = ["Frau Brandt muss leider absagen.", "Herr Özdemir kann leider nicht teilnehmen.",
+                 "Bitte streichen Sie ihn von der Liste.",
+                 "Bitte stornieren Sie sämtliche Anmeldungen.", "Please cancel all registrations."]
+STAYING = ["Meine Kollegin Jana Ries (j.ries@awo-dortmund.de) bleibt dabei.",
+           "Herr Teuber (teuber@awo-dortmund.de) nimmt weiterhin teil.",
+           "Die Liste bitte an verteiler@gmx.example senden."]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(OTHERS_CANCEL), min_size=1, max_size=2),
+       st.lists(st.sampled_from(STAYING + NOISE), max_size=2), st.randoms(), st.booleans())
+def test_a_cancellation_acts_only_on_whom_its_sentence_names(event, cancels, salt, rnd,
+                                                            registered):
+    """Cancellations of others named without an address (or of everybody), salted with
+    colleagues and addresses who stay: nobody is cancelled or told "not registered" —
+    neither the sender nor an address the cancelling sentence does not name."""
+    parts = cancels + salt
+    rnd.shuffle(parts)
+    parsed, decision = outcome(mail(parts, subject="Änderung"), event, registered)
+    touched = {s.participant.email for s in decision.steps if s.status is Status.CANCELLED
+               or (s.reply is not None and s.reply.value in ("cancellation", "not_registered"))}
+    assert not touched, f"{touched}: {decision.action} {decision.reason}"
+    assert flagged_or_answered(decision), decision.reason

@@ -30,7 +30,7 @@ from mailbot.reading.hints import (
     salient,
     subject_before,
 )
-from mailbot.reading.people import split_signature
+from mailbot.reading.people import EVERYONE, split_signature
 from mailbot.reading.sentences import F, has_any, sentences
 from mailbot.reading.subject import (
     FIELD_LINE,
@@ -41,7 +41,7 @@ from mailbot.reading.subject import (
     from_subject,
 )
 
-_END = (r"(?=\s*(?:[.,;:!)–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
+_END = (r"(?=\s*(?:[.,;:!)(–-]|$|\n|\s(?:und|and|&|für|zum|zur|beim|bei|mit|am)\b))")
 _CANCEL = re.compile(
     r"\b(?:absagen|abmelden|abmeldung|stornier\w*|zurückziehen|ziehe\b.{0,40}\bzurück"
     rf"|sage\s+(?:ich\s+|wir\s+)?(?:\S+\s+){{0,10}}ab{_END}"
@@ -62,7 +62,7 @@ _CANCEL = re.compile(
 _REGISTER = re.compile(
     r"\b(?:meld(?:e|en)?\s+(?:mich|uns|hiermit|ich|wir|gerne?|folgende|meine\w*|unsere\w*"
     rf"|frau|herrn?)\b.{{0,160}}\ban{_END}"
-    rf"|melden\s+(?:wir|uns)\b.{{0,160}}\ban{_END}"
+    rf"|melden\s+(?:wir|uns)\b.{{0,160}}\ban{_END}|meldet\s+sich\b.{{0,160}}\ban{_END}"
     rf"|(?:wir|ich)\s+(?:\S+\s+)?melden?\b.{{0,160}}\ban{_END}"
     r"|(?:möchte|möchten|würde|würden|will|wollen|werde|werden)\b.{0,120}"
     r"\b(?:teilnehmen|anmelden|dabei sein|mitmachen|teil ?nehmen)"
@@ -239,7 +239,7 @@ def _speaks_of_others(clause: str, said: str, sentence: str = "") -> bool:
     melde mich an". An address anywhere in the sentence ("ich sage ab, im Namen von Jan Jung,
     jan@…") is a person spoken of whatever the verb: the rule of evidence then asks that
     people found them (else a human reads it)."""
-    if _THIRD_VERB.match(said) or subject_before(sentence, clause):
+    if _THIRD_VERB.match(said) or subject_before(sentence, clause) or EVERYONE.search(clause):
         return True
     return bool(_THIRD_PERSON.search(clause) or ADDR_RE.search(sentence or clause)) and not (
         _SELF_OBJECT.search(clause))

@@ -10,10 +10,14 @@ from mailbot.core.text import clean_text
 from mailbot.reading.signature import ORG_WORDS, looks_like_name
 
 _TITLES = re.compile(
-    r"^(?:(?:Dr|Prof|Dipl|Mag)\.(?:[- ]?[\w.]+\.)*\s*|(?:Frau|Herrn?|Ms|Mr|Mrs)\.?\s+"
+    r"^(?:(?:Dr|Prof|Dipl|Mag|Pfr|Pf)\.(?:[- ]?[\w.]+\.)*\s*|(?:Frau|Herrn?|Ms|Mr|Mrs)\.?\s+"
+    r"|(?:Pfarrer(?:in)?|Pastor(?:in)?|Diakon(?:in)?|Rev)\.?\s+"
     r"|(?:i\.\s?[AV]\.|ppa?\.|im Auftrag)\s*)+",  # "i. A. Monika Berger" signs for an office
     re.IGNORECASE,
 )
+# "i. A. Monika Berger", "Im Auftrag", "i.V.": how one signs for an office, not a name
+_SIGNING_FOR = re.compile(r"^(?:i\.\s?A\.|i\.\s?V\.|ppa?\.|im auftrag|in vertretung"
+                          r"|ihre?|euer|eure|deine?)(?:\s+|$)", re.IGNORECASE)
 _CAP = r"[A-ZÄÖÜŁŚŻ][\w'’.-]*"
 PARTICLES = frozenset({"von", "van", "de", "der", "den", "zu", "da", "di", "du", "le", "la",
                        "ten", "ter", "vom", "zum"})  # lower-case parts of family names
@@ -57,11 +61,34 @@ def is_office(name: str) -> bool:
     return bool(_FUNCTION.search(name))
 
 
+ROLE_LOCAL = re.compile(
+    r"^(?:info|infos|ehrenamt\w*|buero|büro|vorstand|kontakt|contact|sekretariat|poststelle"
+    r"|office|mail|post|team|service|support|anmeldung\w*|verwaltung|geschaeftsstelle"
+    r"|zentrale|empfang|hallo|hello|mitglieder|redaktion|freiwillig\w*|engagement|ticket\w*"
+    r"|helpdesk|noreply|no-reply|vorsitz\w*|leitung|kanzlei|rathaus|stadt|gemeinde|kreis"
+    r"|verein|pfarrbuero|pfarrbüro|pfarramt|gemeindebuero)(?:[._-]\w+)?$", re.IGNORECASE)
+
+
+def role_address(address: str | None) -> bool:
+    """info@, ehrenamt@, buero@, vorstand@, a ticket system: an office's address, no
+    person's (the person who wrote is named in the signature, if at all)."""
+    return bool(address) and bool(ROLE_LOCAL.match((address or "").partition("@")[0]))
+
+
+def signed_name(line: str) -> str:
+    """The name on a signature line ("i. A. Marion Terhorst" → "Marion Terhorst"), or ""
+    when the line is no name ("Im Auftrag", "Koordination Ehrenamt")."""
+    candidate = split_name(_SIGNING_FOR.sub("", line.strip(), count=1))
+    return candidate if candidate and looks_like_name(candidate) and not any(
+        _ROLE.match(w) for w in candidate.split()) else ""
+
+
 def is_person(display: str, sender: str | None) -> bool:
     """A display name that names a person — not a team, an office, a family or a
-    nickname ("Team Quartiersarbeit", "Info Seniorennetzwerk", "sonnenblume62")."""
+    nickname ("Team Quartiersarbeit", "Info Seniorennetzwerk", "sonnenblume62"), nor the
+    name an office's address (info@, ehrenamt@) carries."""
     local = (sender or "").partition("@")[0].casefold()
-    return bool(display) and not (
+    return bool(display) and not role_address(sender) and not (
         is_office(display) or any(c.isdigit() for c in display)
         or display.casefold() == local or (" " not in display and display == display.lower()))
 
@@ -96,12 +123,12 @@ def sender_name_from(found: dict[str, str], sender_name: str, sig: tuple[str, ..
     no person's ("Team Quartiersarbeit") gives way to the signature, then the subject."""
     if found.get("name"):
         return split_name(found["name"])
-    display = split_name(sender_name)
+    display = split_name(_SIGNING_FOR.sub("", sender_name.strip(), count=1))
     if not is_person(display, sender):
         return addressed_name(display, sig, sender) or name_from_subject(subject)[0]
     for line in sig[:3]:
-        candidate = split_name(line)
-        if not looks_like_name(candidate):
+        candidate = signed_name(line)
+        if not candidate:
             continue
         if not display:
             return candidate
@@ -118,7 +145,7 @@ def addressed_name(display: str, sig: tuple[str, ...] | list[str], sender: str |
     display = split_name(display)
     if is_person(display, sender):
         return display
-    return next((split_name(line) for line in sig[:4] if looks_like_name(split_name(line))), "")
+    return next((n for n in map(signed_name, sig[:4]) if n), "")
 
 
 _ROLE = re.compile(

@@ -346,8 +346,19 @@ def _part_text(part: Message) -> str:
     return text
 
 
+_ESCAPED_NUMBER = re.compile(r"(\d)\\\.")  # html2text writes "am 31\\. Mai" for "am 31. Mai"
+
+
+_CELL_END = re.compile(r"</t[dh]\s*>", re.IGNORECASE)
+_ROW_END = re.compile(r"</tr\s*>", re.IGNORECASE)
+
+
 def html_to_text(html: str) -> str:
-    return _html.handle(html)
+    """The text of an HTML part; a table's cells stay apart (" | ", a row a line) so that
+    no name runs into an address ("Ines RoggenkampLeitung…i.roggenkamp@…")."""
+    if "</t" in html or "</T" in html:
+        html = _ROW_END.sub("<br>", _CELL_END.sub(" | ", html))
+    return _ESCAPED_NUMBER.sub(r"\1.", _html.handle(html))
 
 
 def _normalise(text: str) -> str:

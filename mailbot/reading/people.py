@@ -22,14 +22,15 @@ from mailbot.reading.names import (
     name_from_subject,
     name_in,
     person_name,
+    role_address,
     sender_name_from,
     split_name,
 )
 from mailbot.reading.signature import (
     FIELD_RE,
-    ORG_WORDS,
     fields,
     looks_like_name,
+    org_part,
     organisation_correction,
     organisation_from,
     organisation_in_text,
@@ -78,6 +79,15 @@ class Found:
     issue: str | None = None
 
 
+# a cancellation or registration of everybody ("sämtliche Anmeldungen", "alle stornieren"):
+# it names nobody, least of all the sender
+EVERYONE = re.compile(
+    r"\b(?:sämtliche|alle)\s+(?:\w+\s+){0,2}?(?:Anmeldungen|Teilnehmer\w*|Teilnehmende\w*"
+    r"|Registrierungen|Buchungen)\b|\balle\s+(?:stornieren|abmelden|streichen|löschen)\b"
+    r"|\b(?:all|every)\s+(?:\w+\s+)?(?:registrations|participants|attendees)\b|\beveryone\b",
+    re.IGNORECASE)
+
+
 _HEADER_NAMES = {"message-id", "reply-to", "return-path", "in-reply-to", "references", "from",
                  "to", "cc", "bcc", "sender", "delivered-to", "x-original-to", "kopie"}
 
@@ -91,9 +101,11 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
         address = next((valid_address(c.strip("<>()")) for c in cells
                         if valid_address(c.strip("<>()"))), None)
         names = [c for c in cells if "@" not in c and looks_like_name(split_name(c))]
-        orgs = [c for c in cells if "@" not in c and ORG_WORDS.search(c)]
+        orgs = [found[0] for c in cells if "@" not in c and (found := org_part(c))
+                and found[1] >= 2]  # a department or a task is not the organisation
         if address and names:
             out.append((split_name(names[0]), address, orgs[0] if orgs else None))
+    out += [p for p in _stacked_pairs(text) if p[1] not in {a for _, a, _ in out}]
     seen = {a for _, a, _ in out}
     examined = 0
     for line in text.split("\n"):
@@ -107,12 +119,63 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
             if not (roster or sentences.registering(m)):
                 continue  # an address for invoices or questions is not a participant
             address = m["email"].lower()
-            name = person_name(m["name"])
+            name = _fuller(person_name(m["name"]), text)
+            if name and _NO_NAME_WORD.search(name):  # "Ihre E-Mail-Adresse: …": named before
+                name = name_in(text[max(0, text.find(line) - 400):text.find(line)]) or ""
             if address in seen or not name or name.lower() in _HEADER_NAMES:
                 continue
             seen.add(address)
             out.append((name, address, None))
     return out + _pairs_in_sentences(text, seen)
+
+
+_NO_NAME_WORD = re.compile(r"mail|adresse|address", re.IGNORECASE)  # "Ihre E-Mail-Adresse:"
+_ADDRESS_LINE = re.compile(rf"^[ \t]*<?(?:mailto:)?(?P<email>{ADDR_SPEC})>?"
+                           rf"(?:[ \t]*<mailto:[^>]*>)?[ \t]*$")
+
+
+def _stacked_pairs(text: str) -> list[tuple[str, str, str | None]]:
+    """A table whose cells stand one below the other (an HTML table after html2text):
+    a line with a name, at most one line between (the role or the organisation), then a
+    line with nothing but the address."""
+    if text.count("@") < 2:
+        return []
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    out: list[tuple[str, str, str | None]] = []
+    for i, line in enumerate(lines):
+        m = _ADDRESS_LINE.match(line)
+        if not m:
+            continue
+        names = {back: split_name(lines[i - back]) for back in (1, 2) if i - back >= 0}
+        names = {b: n for b, n in names.items()
+                 if looks_like_name(n) and len(n.split()) >= 2 and "@" not in n}
+        back = next((b for b, n in names.items() if _in_local(n, m["email"])),
+                    min(names, default=0))
+        if back:
+            cell = org_part(lines[i - 1]) if back == 2 else None
+            out.append((names[back], m["email"].lower(),
+                        cell[0] if cell and cell[1] >= 2 else None))
+    return out
+
+
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ş": "s", "ç": "c",
+                       "ğ": "g", "ı": "i"})
+
+
+def _in_local(name: str, address: str) -> bool:
+    """The address is made of the name ("Tarik Özdemir" – t.oezdemir@…)."""
+    local = address.partition("@")[0].lower()
+    return any(len(w) >= 3 and w in local for w in name.lower().translate(_FOLD).split())
+
+
+def _fuller(name: str, text: str) -> str:
+    """The full name for a surname alone ("Herrn Dr. Stahlschmidt (b.st…@…)") when the
+    text names the person in full elsewhere ("Herrn Dr. Bernhard Stahlschmidt")."""
+    if not name or " " in name:
+        return name
+    m = re.search(rf"\b((?:[A-ZÄÖÜ][\w'’-]+\s+){{1,2}}){re.escape(name)}\b", text)
+    fuller = person_name(m[0]) if m else ""
+    return fuller if len(fuller.split()) >= 2 else name
 
 
 _SENTENCE = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+|\n\s*\n")
@@ -153,6 +216,9 @@ _SELF = re.compile(
     r"\b(?:melde|melden)\s+(?:\S+\s+){0,3}?(?:mich|uns)\b|\b(?:ich|wir)\b.{0,80}"
     r"\b(?:teilnehmen|teil\b|dabei)|\bmyself\b|\b(?:I|we)(?:'d| would)? like to (?:register"
     r"|attend|join)", re.IGNORECASE)
+_NOT_ME = re.compile(  # "ich selbst kann leider nicht": the sender only registers others
+    r"\bich\s+selbst\s+(?:\S+\s+){0,6}?(?:nicht|verhindert)\b|\bI\s+(?:myself\s+)?(?:can't|cannot"
+    r"|won't be able to)\s+(?:make it|attend|come|join)\s+myself\b", re.IGNORECASE)
 _ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{NAME}[ \t]*[,;:|–(<-]?[ \t]*"
                           rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
 
@@ -217,10 +283,11 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
         return Found(())
     found = fields(text)
     body, sig = split_signature(text, sender_name)
-    organisation = (found.get("organisation") or organisation_correction(body)
-                    or organisation_from(sig) or organisation_in_text(body))
     form_address = valid_address(found.get("email", "")) if found.get("name") else None
+    form_address = form_address or _own_address(body, sender)
     name = sender_name_from(found, sender_name, sig, sender, subject)
+    organisation = (found.get("organisation") or organisation_correction(body)
+                    or organisation_from(sig, name, sender) or organisation_in_text(body))
     if not organisation and name and name == name_from_subject(subject)[0]:
         organisation = name_from_subject(subject)[1]
     me = Participant(email=form_address or sender, name=name, organisation=organisation)
@@ -240,14 +307,39 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
         people = [Participant(a, n, org or organisation) for n, a, org in pairs]
         roster = any(_ROSTER_LINE.match(line) or _is_table_row(line)
                      for line in body.split("\n"))
-        if me.email not in {p.email for p in people} and (
+        if me.email not in {p.email for p in people} and not _NOT_ME.search(body) and (
                 _WITH_ME.search(body) or (_SELF.search(body) and not roster)):
             people = [me, *people]  # "ich und meine Kollegin …": the sender comes too
         return Found(tuple(_unique(people)))
+    if not name.strip() and me.email == sender and role_address(sender):
+        return Found((me,), issue="Funktionsadresse ohne Namen einer Person – bitte prüfen")
     unaddressed = _unaddressed_person(body)
     if unaddressed:
         return Found((me,), issue=f"Person ohne E-Mail-Adresse genannt ({unaddressed})")
     return Found((me,))
+
+
+_OWN_ADDRESS = re.compile(
+    r"\b(?:(?:mit|unter|an|über)\s+meine[rn]?\s+(?:\w+\s+){0,2}?(?:E-?Mail-?)?Adresse"
+    r"|meine\s+(?:\w+\s+){0,2}?(?:E-?Mail-?)?Adresse\s+(?:lautet|ist)"
+    r"|(?:erreichen|kontaktieren)\s+Sie\s+mich\s+(?:\w+\s+){0,2}?(?:unter|über)"
+    r"|(?:my|use)\s+(?:\w+\s+){0,2}?(?:e-?mail\s+)?address)\b", re.IGNORECASE)
+
+
+def _own_address(body: str, sender: str) -> str | None:
+    """The address the writer states as her own ("Bitte tragen Sie mich mit meiner
+    persönlichen Adresse ein – jana.pieczyk@… –"): one address in that sentence, not the
+    sender's. A ticket system or a shared office box writes for her; she is reached there."""
+    if "@" not in body.replace(sender, "") or not _OWN_ADDRESS.search(body):
+        return None
+    for sentence in _SENTENCE.split(body):
+        m = _OWN_ADDRESS.search(sentence)
+        if not m:
+            continue
+        fresh = {a.lower() for a in ADDR_RE.findall(sentence)} - {sender}
+        if len(fresh) == 1:
+            return valid_address(fresh.pop())
+    return None
 
 
 def _on_behalf(text: str, others: list, exclude: set[str],

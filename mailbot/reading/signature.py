@@ -12,7 +12,8 @@ from mailbot.core.text import clean_text
 
 FIELD_RE = re.compile(
     r"(?:^[ \t]*[-*•]?[ \t]*|(?<=[ \t]))"
-    r"(?P<key>Name|Vor- und Nachname|Vorname und Name|Teilnehmer(?:in)?|Organisation"
+    r"(?P<key>Vor- und Nachname|Vorname und Name|Vorname|Nachname|Familienname|Name"
+    r"|Teilnehmer(?:in)?|Organisation"
     r"|Organization|Institution|Verein|Einrichtung|Träger|Arbeitgeber|Firma"
     r"|E-?Mail(?:-Adresse)?|Mail)[ \t]*:[ \t]*(?P<value>.+?)[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
@@ -21,11 +22,12 @@ _ORG_KEYS = {"organisation", "organization", "institution", "verein", "einrichtu
              "arbeitgeber", "firma"}
 _CLOSING_RE = re.compile(
     r"^(?:(?:mit )?(?:freundlichen|besten|herzlichen|vielen|liebe|viele|beste|schöne|sonnige)n? "
-    r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)(?: aus \w+)?"
+    r"(?:grüßen|grüße|gruß|grüssen|grüsse|gruss)(?: aus (?:der |dem |den )?[\w-]+)?"
     r"|(?:herzliche |liebe |beste |viele |freundliche )?(?:grüße|grüsse)(?: aus \w+)?"
     r"|(?:best |kind |warm )?regards|best wishes|best|cheers|sincerely|yours sincerely"
     r"|mfg|lg|vg|gruß|gruss|ciao|tschüss|bis dann|danke|vielen dank|herzlichen dank"
-    r"|(?:\S+ ){1,4}(?:grüße|grüßen|gruß|grüsse|grüssen|regards|wishes))"
+    r"|(?:\S+ ){1,4}(?:grüße|grüßen|gruß|grüsse|grüssen|regards|wishes)"
+    r"(?: aus (?:der |dem |den )?[\w-]+)?)"
     r"[,.!]?\s*$",
     re.IGNORECASE,
 )
@@ -58,27 +60,94 @@ def fields(text: str) -> dict[str, str]:
         elif key.startswith(("e-mail", "email", "mail")):
             key = "email"
         else:
-            key = "name"
+            key = "first" if key == "vorname" else "name"
             if any(c.isdigit() for c in m["value"]):  # "Teilnehmer: 1 Person"
                 continue
         out.setdefault(key, clean_text(m["value"], 200))
+    return _full_name(out)
+
+
+def _full_name(found: dict[str, str]) -> dict[str, str]:
+    """A form's "Vorname:" and "Name:"/"Nachname:" fields are one name."""
+    first = found.pop("first", "")
+    if first and found.get("name") and first.split()[0] not in found["name"].split():
+        found["name"] = f"{first} {found['name']}"
+    return found
+
+
+_CLOSING_AND_NAME = re.compile(  # "gruß olaf brinkmann", "LG Jana", "Cheers, Ryan"
+    r"^(?:(?:viele|liebe|beste|herzliche|freundliche)\s+)?(?:grüße|grüsse|gruß|gruss|lg|vg|mfg"
+    r"|cheers|best)\b[,.!]?\s+(?P<name>\w[\w'’.-]*(?:\s+\w[\w'’.-]*){0,2})$", re.IGNORECASE)
+_FOOTER = re.compile(r"^(?:von meinem|gesendet (?:von|mit|über)|sent from|envoyé de|\[?ticket"
+                     r"|bitte lassen sie|-{2,}\s*$|_{3,}|get outlook)", re.IGNORECASE)
+_POSTSCRIPT = re.compile(r"^\s*(?:P\.?\s?S\.?|PPS)\b", re.IGNORECASE)
+_SIG_LINE_MAX = 100  # a longer line is a sentence or a disclaimer, not a signature line
+
+
+def _closing_at(lines: list[str]) -> int | None:
+    """The line of the last closing formula among the last lines whose next line looks
+    like a signature (short, not a question), or None."""
+    for i in range(len(lines) - 1, max(-1, len(lines) - 30), -1):
+        line = lines[i].strip()
+        if not (_CLOSING_RE.match(line) or _CLOSING_AND_NAME.match(line)):
+            continue
+        after = next((x.strip() for x in lines[i + 1:] if x.strip()), "")
+        if (after or _CLOSING_AND_NAME.match(line)) and len(after) <= _SIG_LINE_MAX and not (
+                after.endswith("?")):
+            return i
+    return None
+
+
+def _delimiter_at(lines: list[str]) -> int | None:
+    """The last "-- " line that a signature follows (not only a phone app's footer)."""
+    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
+        if lines[i].rstrip() in ("--", "-- ", "—"):
+            rest = [x.strip() for x in lines[i + 1:] if x.strip()]
+            if rest and not all(_FOOTER.match(x) for x in rest):
+                return i
+    return None
+
+
+def _block(lines: list[str], start: int) -> list[str]:
+    """The signature's lines from ``start``: short lines, at most twelve, without
+    delimiters and phone-app footers, up to the first long line (a disclaimer)."""
+    out: list[str] = []
+    for line in lines[start:]:
+        line = line.strip()
+        if not line or line in ("--", "—") or _FOOTER.match(line):
+            continue
+        if len(line) > _SIG_LINE_MAX or _POSTSCRIPT.match(line) or len(out) >= 12:
+            break
+        out.append(line)
     return out
 
 
-def signature(text: str, sender_name: str = "") -> list[str]:
-    """The signature: the lines after the closing formula ("Viele Grüße"), else from the
-    line with the sender's name among the last ones; at most six lines."""
+def _signature_at(text: str, sender_name: str) -> tuple[int, list[str]]:
+    """(the line where the body ends, the signature's lines)."""
     lines = text.split("\n")
-    for i in range(len(lines) - 1, max(-1, len(lines) - 16), -1):
-        if _CLOSING_RE.match(lines[i].strip()) or lines[i].rstrip() in ("--", "-- ", "—"):
-            return [line.strip() for line in lines[i + 1 : i + 7] if line.strip()]
+    closing = _closing_at(lines)
+    if closing is not None:
+        m = _CLOSING_AND_NAME.match(lines[closing].strip())
+        sig = _block(lines, closing + 1)
+        return closing, ([m["name"], *sig] if m and not _CLOSING_RE.match(
+            lines[closing].strip()) else sig)
+    delimiter = _delimiter_at(lines)
+    if delimiter is not None:
+        return delimiter, _block(lines, delimiter + 1)
     first = sender_name.casefold().split()[0] if sender_name.split() else ""
     if first:
         for i in range(len(lines) - 1, max(-1, len(lines) - 9), -1):
             line = lines[i].strip()
             if line.casefold().startswith(first) and not re.search(r"[@|:]", line):
-                return [line.strip() for line in lines[i : i + 6] if line.strip()]
-    return []
+                return i, _block(lines, i)
+    return len(lines), []
+
+
+def signature(text: str, sender_name: str = "") -> list[str]:
+    """The signature as a reader sees it: the short lines after the closing formula
+    ("Viele Grüße"), or after a "-- " line, else from the line with the sender's name
+    among the last ones; a phone app's footer and a disclaimer are not part of it."""
+    return _signature_at(text, sender_name)[1]
 
 
 _ORG_IN_TEXT = re.compile(
@@ -145,34 +214,113 @@ def organisation_in_text(text: str) -> str | None:
 
 
 _LEGAL_FORM = re.compile(r"\be\.\s?V\.|gGmbH|GmbH|\bgUG\b|Stiftung|[Vv]erband\b|[Vv]erein\b"
-                         r"|\bStadt\b|\bKreis\b|Landkreis|Hochschule|Universität|Ministerium")
+                         r"|\bStadt\b|\bKreis\b|Landkreis|Hochschule|Universität|Ministerium"
+                         r"|Kirchengemeinde|Kirchenkreis|Pfarrei|Caritas|Diakoni\w*|\bAWO\b"
+                         r"|Paritätische\w*|\bDRK\b|\bGemeinde\b|Kreisverwaltung|Stadtverwaltung")
+# a job, a function or an office of the person, not the organisation (matched in a word)
+_JOB_WORD = re.compile(
+    r"(?:koordinat|leitung|leiter|referent|geschäftsführ|sachbearbeit|beauftragt|vorsitz"
+    r"|vorstand|sekretär|assisten|mitarbeit|officer|manager|coordinator|director|head"
+    r"|bürgermeister|landr[aä]t|dezernent|pfarrer|pastor|schriftführ|kassier|präsident"
+    r"|berater|beratung|fachkraft|sozialarbeit|pädagog|sprecher|vertret|fachdienst"
+    r"|sachgebiet|abteilung|referat\b|fachbereich|programmbereich|stabsstelle|vorzimmer"
+    r"|dezernat|student|praktikant|ehrenamtlich|hauptamtlich|projekt)", re.IGNORECASE)
+_ROLE_FILLER = {"der", "die", "das", "des", "für", "und", "im", "in", "am", "of", "and", "&",
+                "/", "1.", "2.", "stellv.", "stv.", "i.", "a.", "ehrenamt", "engagement"}
+_PART_BREAK = re.compile(r"\s+[|–·/]\s+|\s+-\s+")
+_SUB_UNIT = re.compile(r"^(?:Kreisgruppe|Ortsverband|Ortsverein|Ortsgruppe|Kreisverband"
+                       r"|Bezirksverband|Unterbezirk|Regionalverband|Regionalgruppe|Stadtverband)\b")
+_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
-def organisation_from(lines: Sequence[str]) -> str | None:
-    """The signature line that names an organisation (not the job title or phone);
-    a line with a legal form or a public body ("e.V.", "Stiftung", "Stadt") wins."""
-    best, best_score = None, 0.0
+def _is_job(part: str) -> bool:
+    """ "Kreisgeschäftsführerin", "Der Landrat", "Policy & Networks Officer": every word a
+    job, a function or a filler word."""
+    words = [w.strip("(),.") for w in part.split()]
+    if words and _JOB_WORD.search(words[-1]) and not _LEGAL_FORM.search(part):
+        return True  # the head of the phrase is a job: "Policy & Networks Officer"
+    return any(_JOB_WORD.search(w) for w in words) and all(
+        _JOB_WORD.search(w) or w.lower() in _ROLE_FILLER or not w for w in words)
+
+
+def _without_job(part: str) -> tuple[str, bool]:
+    """("Heimatverein Olfen e.V.", True) from "Schriftführerin Heimatverein Olfen e.V.";
+    a genitive after the job becomes the name ("des Integrationsrates" → "Integrationsrat")."""
+    words = part.split()
+    i = 0
+    while i < len(words) - 1 and (_JOB_WORD.search(words[i]) or words[i].lower() in (
+            "1.", "2.", "stellv.", "stv.")):
+        i += 1
+    if i == 0:
+        return part, False
+    rest = words[i:]
+    if rest and rest[0].lower() in ("des", "der", "im", "für", "beim", "bei", "vom"):
+        genitive = rest[0].lower() == "des"
+        rest = rest[1:]
+        if genitive and rest and len(rest[0]) > 5 and rest[0].endswith("es"):
+            rest = [rest[0][:-2], *rest[1:]]
+        elif genitive and rest and len(rest[0]) > 5 and rest[0].endswith("s"):
+            rest = [rest[0][:-1], *rest[1:]]
+    return " ".join(rest), True
+
+
+def org_part(text: str) -> tuple[str, float] | None:
+    """The organisation in a signature line or a table cell, with its weight: the parts
+    that are jobs or offices ("Vorstand | …", "… – Der Landrat") left out."""
+    parts = [p.strip(" |–-·,") for p in _PART_BREAK.split(text.strip(" |–-"))]
+    kept, weight = [], 1.0
+    for part in parts:
+        if not part or _is_job(part):
+            continue
+        part, had_job = _without_job(part)
+        if had_job:
+            weight = 0.5
+        if ORG_WORDS.search(part) and not _NOT_ORG.search(part) and len(part) <= 120:
+            kept.append(part)
+    if not kept:
+        return None
+    line = " – ".join(kept) if _LEGAL_FORM.search(" ".join(kept)) or len(kept) == 1 else kept[-1]
+    return line, weight + (1 if _LEGAL_FORM.search(line) else 0)
+
+
+def _domain_words(domain: str) -> list[str]:
+    labels = domain.lower().rsplit(".", 1)[0].replace(".", "-").split("-")
+    return [t for t in labels if len(t) >= 4]
+
+
+def _same_as_domain(line: str, tokens: list[str]) -> int:
+    """How many words of the address's domain the line shares ("stadt-kamen.de")."""
+    words = [w for w in re.findall(r"\w+", line.lower().translate(_FOLD)) if len(w) >= 4]
+    return sum(1 for t in tokens if any(
+        w in t or t in w or w[:min(5, len(t))] == t[:min(5, len(t))] for w in words))
+
+
+def organisation_from(lines: Sequence[str], name: str = "",
+                      address: str = "") -> str | None:
+    """The signature line that names an organisation, not the person, a job title, a
+    department or the phone: a legal form or a public body ("e.V.", "Stiftung", "Stadt")
+    and a word of the address's domain weigh most; a unit on the next line ("Kreisgruppe
+    Hochsauerland") belongs to it."""
+    surname = name.split()[-1].casefold() if name.split() else ""
+    tokens = _domain_words(address.rpartition("@")[2]) if "@" in address else []
+    best, best_score, best_at = None, 0.0, -1
     for i, line in enumerate(lines):
         line = line.strip(" |–-")
+        if surname and surname in line.casefold().split():
+            continue  # the person's name ("Karin Oberhaus", "J. Nienhaus")
         following = lines[i + 1].strip() if i + 1 < len(lines) else ""
         if re.match(r"(?:des|der|für|und|im|in der)\s+(?-i:[A-ZÄÖÜ])", following):
             line = f"{line} {following}"  # "Ministerium für …" / "des Landes NRW"
-        score = 1.0
-        job = _JOB_TITLE.match(line)
-        if job:  # "Leitung Ehrenamtsbüro Solingen": the office, but only if nothing better
-            line, score = line[job.end():], 0.5
-        if not ORG_WORDS.search(line) or _NOT_ORG.search(line) or len(line) > 120:
+        found = org_part(line)
+        if not found:
             continue
-        score += 1 if _LEGAL_FORM.search(line) else 0
+        org, score = found
+        score += _same_as_domain(org, tokens) - 0.01 * i
         if score > best_score:
-            best, best_score = line, score
+            best, best_score, best_at = org, score, i
+    if best and best_at + 1 < len(lines) and _SUB_UNIT.match(lines[best_at + 1].strip()):
+        best = f"{best} – {lines[best_at + 1].strip()}"
     return best
-
-
-_JOB_TITLE = re.compile(r"^(?:Leitung|Leiter(?:in)?|Koordination|Koordinator(?:in)?|Referent(?:in)?"
-                        r"|Geschäftsführ\w*|Vorsitzende\w*|Mitarbeiter(?:in)?|Sachbearbeit\w*"
-                        r"|Projektleitung|Fachbereich|Programmbereich|Stabsstelle|Abteilung"
-                        r"|Referat)\b\s*(?:de[rs]\s+|im\s+|für\s+)?")
 
 
 def looks_like_name(line: str) -> bool:
@@ -184,17 +332,13 @@ def looks_like_name(line: str) -> bool:
 
 @functools.lru_cache(maxsize=16)  # parse and classify both ask, for the same mail
 def split_signature(text: str, sender_name: str) -> tuple[str, tuple[str, ...]]:
-    """(the body without the signature, the signature's lines)."""
-    sig = tuple(signature(text, sender_name))
-    if not sig:
+    """(the body without the closing and the signature, the signature's lines). A
+    postscript after the signature stays in the body: it is something the person wrote."""
+    cut, sig = _signature_at(text, sender_name)
+    lines = text.split("\n")
+    if cut >= len(lines):
         return text, ()
-    lines = text.rstrip().split("\n")
-    cut = len(lines)
-    for i in range(len(lines) - 1, -1, -1):
-        if lines[i].strip() == sig[0]:
-            cut = i
-            break
-    body = "\n".join(lines[:cut])
-    body = re.sub(r"\n[^\n]*\Z", "", body) if _CLOSING_RE.match(
-        body.rsplit("\n", 1)[-1].strip()) else body
-    return body, sig
+    after = lines[cut + 1:]
+    ps = next((i for i, line in enumerate(after) if _POSTSCRIPT.match(line)), None)
+    body = "\n".join(lines[:cut] + (after[ps:] if ps is not None else []))
+    return body, tuple(sig)

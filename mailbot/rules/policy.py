@@ -127,8 +127,17 @@ def _doubt(mail: Request, reading: Reading) -> str | None:
         return f"nicht diese Veranstaltung – {reading.elsewhere}"
     if mail.participant_issue:
         return mail.participant_issue
-    if reading.others and not any(p.email != mail.sender for p in mail.people):
+    unnamed = reading.intent is Intent.CANCEL and reading.others and not all(
+        p.email in reading.others.lower() or (p.name and p.name.split()[-1] in reading.others)
+        for p in mail.people)  # a cancellation acts only on whom its sentence names
+    if unnamed or (reading.others and not any(p.email != mail.sender for p in mail.people)):
+        if reading.intent is Intent.CANCEL:  # never the sender in place of whom it names
+            return f"Abmeldung für andere, ohne deren Adresse – bitte prüfen: " \
+                   f"{quote(reading.others)}"
         return f"Person ohne eigene Adresse: {quote(reading.others)}"
+    if reading.intent is Intent.CANCEL and not reading.others and mail.sender and \
+            mail.sender not in {p.email for p in mail.people}:
+        return "Abmeldung: unklar, für wen"  # she cancels herself, but others are listed
     return None
 
 
