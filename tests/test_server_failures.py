@@ -639,3 +639,47 @@ def test_an_imap_command_waits_less_than_half_the_watchdog(mailbox, make_config,
         assert inbox.client.socket().gettimeout() == pytest.approx(config.imap.timeout)
     finally:
         inbox.close()
+
+
+def test_sigterm_while_a_mute_imap_server_holds_a_command_stops_within_the_grace(
+        make_config, tmp_path):
+    """A server that greets and then never answers (the LOGIN hangs for the whole command
+    timeout, 60 s here): after SIGTERM the mail in hand gets a grace of a few seconds, then
+    the connection is cut — the service exits long before systemd's TimeoutStopSec (30 s)
+    would kill it (issue 20.14: 57.8 s with a mute IMAP server)."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(4)
+    talking = threading.Event()
+    held: list[socket.socket] = []
+
+    def greet_then_say_nothing() -> None:
+        conn, _ = mute.accept()
+        held.append(conn)
+        conn.sendall(b"* OK ready\r\n")
+        tag = conn.recv(4096).split(b" ")[0]  # CAPABILITY: answered
+        conn.sendall(b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n" + tag + b" OK done\r\n")
+        conn.recv(4096)  # the LOGIN: never answered
+        talking.set()
+
+    threading.Thread(target=greet_then_say_nothing, daemon=True).start()
+    config = make_config()
+    config.write_text(with_port(config.read_text(), "imap", mute.getsockname()[1]))
+    proc = start_daemon(config, "secret")
+    try:
+        assert talking.wait(20), "mailbot logs in"
+        proc.send_signal(signal.SIGTERM)
+        try:  # a hang check far below the 60 s command timeout, not a timing
+            _, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"still waiting for the mute server: {err}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        mute.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "exiting without it" not in err, "cut, not given up"

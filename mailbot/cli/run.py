@@ -33,6 +33,7 @@ log = logging.getLogger("mailbot")
 @click.pass_context
 def run(ctx: click.Context, once: bool) -> None:
     """Read the inbox, register, answer. Without --once: keep polling until stopped."""
+    from mailbot.host.notify import stopped
     from mailbot.service.loop import Control, describe, run_forever, run_once
 
     config = load(ctx)
@@ -87,6 +88,8 @@ def run(ctx: click.Context, once: bool) -> None:
     except (OSError, *DATABASE_ERRORS) as exc:
         fail(database_problem(config, exc))
         return
+    finally:
+        stopped()  # a SIGTERM's timers (host.notify.stopping): the run ended by itself
     if summary.news or sys.stdout.isatty():  # cron mails whatever is printed
         click.echo(describe(summary))
         click.echo(_where(config))

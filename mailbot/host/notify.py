@@ -3,6 +3,7 @@ RELOADING, STOPPING as datagrams to ``$NOTIFY_SOCKET``. Does nothing when not ru
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -14,6 +15,55 @@ _last_ping = -1e9  # time.monotonic() of the last WATCHDOG=1
 # request) ends early instead of keeping systemd waiting past TimeoutStopSec
 STOPPING = threading.Event()
 _ping_lock = threading.Lock()
+STOP_GRACE = 5.0  # seconds the mail in hand gets after SIGTERM before stalled sockets are cut
+STOP_DEADLINE = 20.0  # then the process ends even so: below systemd's TimeoutStopSec (30 s)
+_stop_timers: list[threading.Timer] = []
+_cut_on_stop: dict[int, Callable[[], None]] = {}  # id → how to cut one open connection
+
+
+def cut_on_stop(key: int, cut: Callable[[], None] | None) -> None:
+    """Register (or, with None, forget) how to cut a server connection at a stop: a
+    command a mute server never answers must not keep the process past TimeoutStopSec."""
+    if cut is None:
+        _cut_on_stop.pop(key, None)
+    else:
+        _cut_on_stop[key] = cut
+
+
+def stopping() -> None:
+    """SIGTERM: set :data:`STOPPING`; after :data:`STOP_GRACE` seconds cut every server
+    connection still registered (the mail in hand had its chance to finish), and should
+    the process still hang after :data:`STOP_DEADLINE` (a server that never even greeted),
+    end it — as systemd's SIGKILL at TimeoutStopSec would, only sooner and saying why.
+    Whatever is cut off is recorded and only moved at the next start, never answered
+    twice (the crash soak, bench/crash.py, kills the service at random moments)."""
+    STOPPING.set()
+
+    def cut_all() -> None:
+        for cut in list(_cut_on_stop.values()):
+            try:
+                cut()
+            except OSError:
+                pass
+
+    def give_up() -> None:
+        logging.getLogger(__name__).error(
+            "a server still does not answer %.0f s after the stop: exiting without it",
+            STOP_DEADLINE)
+        logging.shutdown()
+        os._exit(0)
+
+    for seconds, action in ((STOP_GRACE, cut_all), (STOP_DEADLINE, give_up)):
+        timer = threading.Timer(seconds, action)
+        timer.daemon = True
+        _stop_timers.append(timer)
+        timer.start()
+
+
+def stopped() -> None:
+    """The run ended by itself: no connection to cut, nothing to give up on."""
+    while _stop_timers:
+        _stop_timers.pop().cancel()
 
 
 def notify(*fields: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -17,7 +18,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import ImapConfig
 from mailbot.core.models import InboundMail
-from mailbot.host.notify import command_timeout, wait
+from mailbot.host.notify import command_timeout, cut_on_stop, wait
 from mailbot.mail import auth
 from mailbot.mail import folder as folders
 from mailbot.mail.deskfolders import DeskFolders
@@ -148,6 +149,8 @@ class ImapInbox:
         client.normalise_times = False  # INTERNALDATE as an aware datetime
         if cfg.security == "starttls":
             client.starttls(context)
+        sock = client.socket()
+        cut_on_stop(id(self), lambda: sock.shutdown(socket.SHUT_RDWR))  # a mute server
         return client
 
     def batches(self) -> Iterator[list[InboundMail]]:
@@ -349,6 +352,7 @@ class ImapInbox:
             self.client.append(self.cfg.folder, raw, flags=[b"\\Flagged"])
 
     def close(self) -> None:
+        cut_on_stop(id(self), None)
         try:
             self.client.logout()
         except (OSError, IMAPClientError):

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from mailbot.config import Config, ConfigError
 from mailbot.core.models import InboundMail, Summary
 from mailbot.host.lock import exclusive
-from mailbot.host.notify import STOPPING, alive, notify, wait
+from mailbot.host.notify import STOPPING, alive, notify, stopped, stopping, wait
 from mailbot.mail.inbox import Inbox, InboxError, InboxLoginError, open_inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.replies.compose import ComposeError
@@ -161,7 +161,7 @@ class Control:
 
     def terminate(self) -> None:
         self.ending.set()
-        STOPPING.set()
+        stopping()  # STOPPING set; a stalled server connection is cut after a grace
         self.stop.set()
         self.wake.set()
 
@@ -227,6 +227,7 @@ def run_forever(config: Config, stop: threading.Event, control: Control | None =
         finally:
             notify("STOPPING=1")
             store.close()
+            stopped()  # ended in time: the stop's timers are not needed
     log.info("mailbot stopped")
 
 
