@@ -190,7 +190,9 @@ class Processor:
         refs = [ref for ref in _MESSAGE_ID.findall(" ".join(
             parsed.headers.get(h, "") for h in ("in-reply-to", "references")))
             if valid_message_id(ref)]  # a broken byte there is no key of ours
-        for key, names in self.store.waiting_for_people(parsed.sender, refs):
+        for key, names, writer in self.store.waiting_for_people(parsed.sender, refs):
+            if not thread.may_complete(parsed.sender, writer):
+                continue
             found = completion(parsed.text, names.split("; "), parsed.sender)
             done = found and thread.completed(request, Participant(
                 found[0], found[1], parsed.participants[0].organisation
