@@ -45,6 +45,12 @@ class Messages(Tables):
                               [key]).fetchone()
         return bool(row and row[0] and fingerprint and row[0] != fingerprint)
 
+    def sender_of(self, key: str) -> str | None:
+        """The sender recorded for the mail with this key (None: none, or no such row)."""
+        row = self.db.execute("SELECT sender FROM messages WHERE message_id = ?",
+                              [key]).fetchone()
+        return row[0] if row else None
+
     def message(self, key: str) -> dict[str, Any] | None:
         """The ``messages`` row of one mail."""
         rows = list(self.db.query("SELECT action, reason, needs_attention FROM messages "
