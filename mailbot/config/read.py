@@ -188,8 +188,8 @@ def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
         raise s.error("password_env", "missing (or password_file, or auth = \"oauth2\")")
     folder = s.text("folder", "INBOX")
     processed = s.text("processed_folder", "Processed")
-    if processed == folder:
-        raise s.error("processed_folder", "must differ from folder")
+    if processed == folder or processed.upper() == folder.upper() == "INBOX":
+        raise s.error("processed_folder", "must differ from folder")  # INBOX: any case
     name = s.opt_str("provider")
     provider = providers.canonical(name) if name else None
     return ImapConfig(host=host, port=port, security=security, username=s.text("username"),
