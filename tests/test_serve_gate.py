@@ -261,3 +261,12 @@ def test_served_database_stays_closed_with_metadata_that_opens_it(logged):  # no
                 cookies=cookies).status_code == 403
     assert sqlite3.connect(logged.parent / "mailbot.sqlite").execute(
         "select count(*) from outbox").fetchone()[0] > 0, "there was something to leak"
+
+
+def test_the_login_leads_on_to_no_other_site_through_a_blank_in_the_path(logged):  # noqa: F811
+    """A browser drops tabs and line ends from a Location (the URL standard): "/<TAB>/evil"
+    would be "//evil.example", another site, after the organiser typed her password."""
+    ds = gated(logged)
+    for weiter in ("/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/ /evil"):
+        page = call(ds, "get", "/-/anmelden?weiter=" + urllib.parse.quote(weiter))
+        assert 'name="weiter" value="/"' in page.text, repr(weiter)

@@ -188,8 +188,8 @@ def _imap(s: Section, oauth2: OAuth2Config | None = None) -> ImapConfig:
         raise s.error("password_env", "missing (or password_file, or auth = \"oauth2\")")
     folder = s.text("folder", "INBOX")
     processed = s.text("processed_folder", "Processed")
-    if processed == folder:
-        raise s.error("processed_folder", "must differ from folder")
+    if processed == folder or processed.upper() == folder.upper() == "INBOX":
+        raise s.error("processed_folder", "must differ from folder")  # INBOX: any case
     approve = s.text("approve_folder", "mailbot/Anmelden")
     settle = s.text("settle_folder", "mailbot/Erledigt")
     for key, value in (("approve_folder", approve), ("settle_folder", settle)):

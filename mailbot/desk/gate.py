@@ -146,8 +146,10 @@ async def login(datasette, request):
 
 
 def local_path(path: str) -> bool:
-    """Only a path on this server (``/mailbot``), never ``//evil.example`` or a URL."""
-    return path.startswith("/") and not path.startswith("//") and "\\" not in path
+    """Only a path on this server (``/mailbot``), never ``//evil.example`` or a URL — nor
+    ``/<TAB>/evil.example``: a browser drops tabs and line ends from a URL."""
+    return (path.startswith("/") and not path.startswith("//") and "\\" not in path
+            and not any(c <= " " or c == "\x7f" for c in path))
 
 
 @hookimpl

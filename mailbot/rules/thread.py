@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from mailbot.core.models import Action, Decision, Intent, Participant, Reading, Request
 from mailbot.core.text import quote
+from mailbot.rules.guard import may_cancel_for
 
 
 def completed(request: Request, person: Participant, sentence: str) -> Request | None:
@@ -25,6 +26,13 @@ def completed(request: Request, person: Participant, sentence: str) -> Request |
         return None
     evidence = Reading(Intent.REGISTER, sentence=sentence)
     return replace(request, people=(person,), evidence=evidence)
+
+
+def may_complete(sender: str, writer: str | None) -> bool:
+    """Whether ``sender`` may give the address ``writer``'s waiting mail lacked: she herself,
+    or a colleague of her organisation (one domain, not a freemail one) — not whoever
+    replies in her thread (its Message-ID is no secret)."""
+    return writer is not None and may_cancel_for(sender, writer)
 
 
 def waits_for(decision: Decision, request: Request, names: list[str]) -> str | None:

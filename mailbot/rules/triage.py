@@ -13,6 +13,7 @@ from mailbot.core.models import (
     Action,
     Bounce,
     Decision,
+    Plan,
     needs_human,
 )
 
@@ -27,6 +28,19 @@ def before_reading(for_us: bool, our_digest: bool,
     if handled is not None:
         return WAITING if needs_human(*handled) else ALREADY
     return None
+
+
+def copy_of_handled(plan: Plan) -> Plan:
+    """The plan for a mail under a Message-ID recorded before for another content from the
+    same sender: when it changes nothing (everybody in it registered already, or not at
+    all), it is that mail again, altered on the way (a footer, another Date, a crash
+    before the move) — recorded, not answered twice. Anything else is read as it is (a
+    form mailer that gives every mail one ID)."""
+    steps = plan.decision.steps
+    if plan.for_human or not steps or any(s.status is not None for s in steps):
+        return plan
+    return Plan(Decision(Action.NOOP, "dieselbe Mail wie zuvor (Message-ID und Absender), "
+                                      "auf dem Weg verändert: keine zweite Antwort"))
 
 
 def cannot_compose(error: str) -> Decision:

@@ -212,6 +212,10 @@ class Jobs:
         self.store.set_state(PURGE_KEY, why, now)
         if verdict == "announce" and (facts.announced is None or facts.announced > now):
             self.store.set_state(ANNOUNCED_KEY, now.isoformat(), now)
+        elif verdict == "wait" and facts.announced is not None:
+            # not due after all (a clock that ran ahead, a longer retention period): the
+            # announcement is void; when the purge is due again, it is announced anew
+            self.store.set_state(ANNOUNCED_KEY, "", now)
         if verdict in ("refuse", "announce"):
             log.warning("retention: %s", why)
         if verdict != "erase":

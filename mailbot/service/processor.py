@@ -59,7 +59,13 @@ from mailbot.rules.policy import (
     budget_addresses,
     event_version,
 )
-from mailbot.rules.triage import BouncedReply, before_reading, cannot_compose, decide_bounce
+from mailbot.rules.triage import (
+    BouncedReply,
+    before_reading,
+    cannot_compose,
+    copy_of_handled,
+    decide_bounce,
+)
 from mailbot.service.digest import queue_digest
 from mailbot.service.jobs import Jobs
 from mailbot.service.sending import Sending
@@ -107,7 +113,7 @@ class Processor:
         if early is not None:
             return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            parsed = self._own_key(parsed)
+            original, parsed = parsed, self._own_key(parsed)
             early = before_reading(True, False,
                                    self.store.handled(parsed.key, parsed.fingerprint))
             if early is not None:
@@ -118,6 +124,9 @@ class Processor:
                 request = self._request(parsed, mail.received_at, None, robot)
                 request, follows = self.followed(parsed, request)
                 plan = Plan(decision) if decision is not None else self.plan(request)
+                if parsed.key != original.key and parsed.sender is not None and \
+                        self.store.sender_of(original.key) == parsed.sender:
+                    plan = copy_of_handled(plan)
                 replies = self.compose(plan.replies, now_utc())
             except ComposeError as exc:
                 log.error("cannot compose reply to %s: %s", parsed.key, exc)
@@ -190,7 +199,9 @@ class Processor:
         refs = [ref for ref in _MESSAGE_ID.findall(" ".join(
             parsed.headers.get(h, "") for h in ("in-reply-to", "references")))
             if valid_message_id(ref)]  # a broken byte there is no key of ours
-        for key, names in self.store.waiting_for_people(parsed.sender, refs):
+        for key, names, writer in self.store.waiting_for_people(parsed.sender, refs):
+            if not thread.may_complete(parsed.sender, writer):
+                continue
             found = completion(parsed.text, names.split("; "), parsed.sender)
             done = found and thread.completed(request, Participant(
                 found[0], found[1], parsed.participants[0].organisation

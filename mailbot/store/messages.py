@@ -47,6 +47,12 @@ class Messages(Tables):
                               [key]).fetchone()
         return bool(row and row[0] and fingerprint and row[0] != fingerprint)
 
+    def sender_of(self, key: str) -> str | None:
+        """The sender recorded for the mail with this key (None: none, or no such row)."""
+        row = self.db.execute("SELECT sender FROM messages WHERE message_id = ?",
+                              [key]).fetchone()
+        return row[0] if row else None
+
     def message(self, key: str) -> dict[str, Any] | None:
         """The ``messages`` row of one mail."""
         rows = list(self.db.query("SELECT action, reason, needs_attention FROM messages "
@@ -99,14 +105,15 @@ class Messages(Tables):
                 self.db.execute("INSERT OR IGNORE INTO notices (email, key, created_at, sent) "
                                 "VALUES (?, ?, ?, 1)", [email, key, iso(now)])
 
-    def waiting_for_people(self, sender: str, keys: Iterable[str] = ()) -> list[tuple[str, str]]:
-        """(key, names) of the mails still waiting for a human because they named people
+    def waiting_for_people(self, sender: str, keys: Iterable[str] = ()
+                           ) -> list[tuple[str, str, str]]:
+        """(key, names, sender) of the mails still waiting for a human because they named people
         without their address — from this sender, or among ``keys`` (In-Reply-To,
         References), or answered by one of our replies among them; oldest first."""
         keys = list(keys)[:20]
         marks = ", ".join("?" * len(keys)) or "NULL"
-        return [(k, n) for k, n in self.db.execute(
-            "SELECT message_id, waits_for FROM messages WHERE waits_for IS NOT NULL "
+        return [(k, n, s) for k, n, s in self.db.execute(
+            "SELECT message_id, waits_for, sender FROM messages WHERE waits_for IS NOT NULL "
             "AND action = 'review' AND resolved_at IS NULL AND (sender = ? OR message_id IN "
             f"({marks}) OR message_id IN (SELECT in_reply_to FROM outbox WHERE "
             f"message_id IN ({marks}))) ORDER BY received_at",
