@@ -174,6 +174,21 @@ def silent(entry: dict, seen: Seen) -> bool:
     return entry["action"] in NEEDS_HUMAN or bool(entry.get("attention"))
 
 
+def judged(entry: dict, seen: Seen, registered: set[str], harm: list[str]) -> list[str]:
+    """:func:`mistakes`, read as the corpora's README says: an outcome in ``alt_ok`` is
+    right too (a careful secretary could defend it), and for ``any_safe`` any outcome that
+    harms nobody is."""
+    if entry["action"] == "any_safe":
+        return [f"harmful: {'; '.join(harm)}"] if harm else []
+    problems = mistakes(entry, seen, registered)
+    for alternative in entry.get("alt_ok") or []:
+        if not problems or harm:
+            break
+        if not mistakes({**entry, "action": alternative}, seen, registered):
+            problems = []
+    return problems
+
+
 def mistakes(entry: dict, seen: Seen, registered: set[str]) -> list[str]:
     """Why the outcome is not the expected one (empty: right) — the rules of
     tests/test_corpora.py, checked right after the mail."""
@@ -196,7 +211,7 @@ def mistakes(entry: dict, seen: Seen, registered: set[str]) -> list[str]:
         if flagged != (action == "review"):
             problems.append("flag wrong")
         return problems
-    if bool(entry.get("attention")) != flagged:
+    if bool(entry.get("attention") or entry.get("needs_human_too")) != flagged:
         problems.append(f"attention {'missing' if not flagged else 'extra'}: {row['reason']}")
     expected = sorted(p["email"].lower() for p in people(entry))
     by = {r["registered_by"] for r in seen.changed.values()
@@ -277,7 +292,7 @@ def run(folder: Path, verbose: bool) -> Score | None:
         if silent(entry, seen):
             reason = seen.row["reason"] if seen.row else seen.outcome
             score.silent.append(f"{label}: {seen.row['action'] if seen.row else ''} {reason}")
-        problems = mistakes(entry, seen, registered)
+        problems = judged(entry, seen, registered, harm)
         if problems:
             score.wrong.append(f"{label}: {'; '.join(problems)}")
         else:
