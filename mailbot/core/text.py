@@ -12,8 +12,13 @@ ADDR_RE = re.compile(ADDR_SPEC)
 
 def clean_text(value: str, limit: int = 200) -> str:
     """A one-line, printable version of untrusted text: no control characters at all."""
-    chars = (" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in value)
-    return re.sub(r" {2,}", " ", "".join(chars)).strip()[:limit]
+    if not value.isprintable():  # str.isprintable: no character of Unicode's C* or Z* but " "
+        value = "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c
+                        for c in value)
+    return (_SPACES.sub(" ", value) if "  " in value else value).strip()[:limit]
+
+
+_SPACES = re.compile(r" {2,}")
 
 
 def span_around(text: str, m: re.Match, breaks: re.Pattern) -> tuple[int, int]:
