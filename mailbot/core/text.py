@@ -12,8 +12,13 @@ ADDR_RE = re.compile(ADDR_SPEC)
 
 def clean_text(value: str, limit: int = 200) -> str:
     """A one-line, printable version of untrusted text: no control characters at all."""
-    chars = (" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in value)
-    return re.sub(r" {2,}", " ", "".join(chars)).strip()[:limit]
+    if not value.isprintable():  # str.isprintable: no character of Unicode's C* or Z* but " "
+        value = "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c
+                        for c in value)
+    return (_SPACES.sub(" ", value) if "  " in value else value).strip()[:limit]
+
+
+_SPACES = re.compile(r" {2,}")
 
 
 def span_around(text: str, m: re.Match, breaks: re.Pattern) -> tuple[int, int]:
@@ -48,8 +53,8 @@ _GERMAN = frozenset("ich und die der das den dem mich für bitte sie mit zum zur
 def guess_language(text: str) -> str | None:
     """ "de" or "en" by counting common words; None when the text does not say."""
     words = _WORD.findall(text[:3000].lower())
-    english = sum(w in _ENGLISH for w in words)
-    german = sum(w in _GERMAN for w in words)
+    english = sum(map(_ENGLISH.__contains__, words))  # map: no generator frame per word
+    german = sum(map(_GERMAN.__contains__, words))
     if english >= 3 and english > 2 * german:
         return "en"
     if german >= 2 and german >= english:

@@ -197,7 +197,8 @@ def _headers(msg: Message) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     every: dict[str, list[str]] = {}
     for name, value in msg.raw_items():
         key = name.strip().lower()
-        text = decode_header(value) if key in _READ_HEADERS else _FOLD.sub(" ", value)
+        text = (decode_header(value) if key in _READ_HEADERS
+                else _FOLD.sub(" ", value) if "\n" in value else value)
         every.setdefault(key, []).append(text)
     return ({k: v[0] for k, v in every.items()}, {k: tuple(v) for k, v in every.items()})
 
@@ -212,7 +213,7 @@ def decode_header(value: str) -> str:
             value = str(email.header.make_header(email.header.decode_header(value)))
         except (UnicodeError, LookupError, ValueError, email.errors.HeaderParseError):
             pass
-    return _FOLD.sub(" ", value).strip()
+    return (_FOLD.sub(" ", value) if "\n" in value else value).strip()
 
 
 def valid_message_id(value: str) -> str | None:

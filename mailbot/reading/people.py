@@ -109,8 +109,8 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
     seen = {a for _, a, _ in out}
     examined = 0
     for line in text.split("\n"):
-        if FIELD_RE.match(line):
-            continue
+        if "@" not in line or FIELD_RE.match(line):
+            continue  # a pair holds an address: most lines are passed over at once
         roster, sentences = _ROSTER_LINE.match(line), _Sentences(line)
         for m in _PAIR.finditer(line):
             examined += 1
@@ -246,19 +246,22 @@ def _is_table_row(line: str) -> bool:
 
 
 class _Sentences:
-    """The sentences of one line, found once: the sentence around a match in logarithmic
-    time, whether it registers somebody read once per sentence — a long line of many
-    addresses costs linear time, not quadratic."""
+    """The sentences of one line, found once and only when first asked for: the sentence
+    around a match in logarithmic time, whether it registers somebody read once per
+    sentence — a long line of many addresses costs linear time, not quadratic."""
 
     def __init__(self, line: str):
         self.line = line
-        breaks = list(_SENTENCE_BREAK.finditer(line))
-        self.starts = [b.start() for b in breaks]
-        self.ends = [b.end() for b in breaks]
+        self.starts: list[int] = []
+        self.ends: list[int] | None = None
         self.known: dict[tuple[int, int], bool] = {}
 
     def around(self, m: re.Match) -> tuple[int, int]:
         """(start, end) as ``span_around(line, m, _SENTENCE_BREAK)`` gives them."""
+        if self.ends is None:
+            breaks = list(_SENTENCE_BREAK.finditer(self.line))
+            self.starts = [b.start() for b in breaks]
+            self.ends = [b.end() for b in breaks]
         i = bisect_right(self.ends, m.start()) - 1
         j = bisect_left(self.starts, m.end())
         return (self.ends[i] if i >= 0 else 0,

@@ -53,7 +53,9 @@ _NOT_ORG = re.compile(r"\b(?:Tel|Telefon|Fon|Fax|Mobil|Handy|E-?Mail|www\.|http|
 def fields(text: str) -> dict[str, str]:
     """``Key: value`` lines, keys lower-case; organisation synonyms merged."""
     out: dict[str, str] = {}
-    for m in FIELD_RE.finditer(text):
+    # a field stands within one line and has a colon: only such lines are searched (the
+    # same matches, in the same order, as in the whole text — in a fraction of the time)
+    for m in FIELD_RE.finditer("\n".join(line for line in text.split("\n") if ":" in line)):
         key = m["key"].lower()
         if key in _ORG_KEYS:
             key = "organisation"
