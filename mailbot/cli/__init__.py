@@ -212,7 +212,7 @@ def serve(ctx: click.Context, port: int, socket_path: str | None,
     """Look at the database in the browser (datasette): participants, waitlist, mail to
     answer, replies — in German, times in the event's time zone. Read-only, the views
     only (no free SQL), on 127.0.0.1 behind a login, or on a Unix socket (--socket); from
-    another computer, use an SSH tunnel (see README). Ctrl-C stops it."""
+    another computer, use an SSH tunnel (see docs/reference.md). Ctrl-C stops it."""
     from mailbot.desk import browse  # asyncio and datasette: only for this command
 
     config = load(ctx, secrets=False)

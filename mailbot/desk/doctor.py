@@ -224,4 +224,4 @@ def database_problem(config: Config, exc: Exception) -> str:
         return explain(exc, config.database)  # locked, full, damaged, foreign, deleted
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
-            f"see README, \"Organiser commands beside the systemd service\")")
+            f"see docs/operations.md, \"Organiser commands beside the systemd service\")")

@@ -358,10 +358,10 @@ def _imap_password_hint(cfg: ImapConfig) -> str:
     host = cfg.host.lower()
     if cfg.provider == "microsoft365" or host.endswith("office365.com"):
         return ('Microsoft 365 takes no passwords for IMAP: set [imap] auth = "oauth2" with '
-                "an [oauth2] section, see README, Microsoft 365")
+                "an [oauth2] section, see docs/providers.md, Microsoft 365")
     if cfg.provider == "google" or host.endswith(("gmail.com", "googlemail.com")):
         return ("Google takes an app password (2-step verification on) or OAuth2: see "
-                "README, Google Workspace")
+                "docs/providers.md, Google Workspace")
     return "check [imap] username and the password"
 
 
@@ -369,7 +369,7 @@ def _password_hint(exc: Any) -> str:
     message = str(getattr(exc, "message", ""))
     if "5.7.139" in message or "5.7.30" in message or "basic auth" in message.lower():
         return ("the provider has switched off password logins (SMTP AUTH): set [smtp] auth "
-                '= "oauth2" with an [oauth2] section (see README, Microsoft 365)')
+                '= "oauth2" with an [oauth2] section (see docs/providers.md, Microsoft 365)')
     return "check [smtp] username and the password (an app password, where the provider " \
            "asks for one)"
 

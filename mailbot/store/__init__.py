@@ -1,6 +1,6 @@
 """The SQLite log: the only place that knows SQL.
 
-Tables (a documented interface for organisers; see README): ``messages`` (one row per mail
+Tables (documented for organisers in docs/reference.md): ``messages`` (one row per mail
 handled), ``registrations`` (one row per participant), ``outbox`` (one row per reply); and
 the organisers' views of them in German and local time (``VIEWS``). The schema and its
 numbered migrations are in ``migrations``; each table's reading and writing in its part

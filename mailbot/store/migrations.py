@@ -116,7 +116,7 @@ _SENTENCE = ("CASE WHEN instr(m.reason, '‚') > 0 AND instr(substr(m.reason, "
              "instr(m.reason, '‚') + 1, instr(substr(m.reason, instr(m.reason, '‚') + 1), "
              "'‘') - 1) END")
 
-# The organisers' views: a documented interface (README), German column names and words,
+# The organisers' views: a documented interface (docs/reference.md), German column names and words,
 # times in the event's time zone; each in the order an organiser reads it. Made by _v8; a
 # later change to one is a new migration that drops and re-creates it.
 VIEWS = {
