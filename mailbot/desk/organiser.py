@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from mailbot.config import Config
 from mailbot.core.clock import now_utc
+from mailbot.core.i18n import ngettext
 from mailbot.core.i18n import tr as _
 from mailbot.core.models import (
     Action,
@@ -281,23 +282,30 @@ class Desk:
         email = email.lower()
         reg = self.store.registrations([email]).get(email)
         if not reg and not self.store.knows_address(email):
-            raise OrganiserError(f"nothing stored about {email}")
+            raise OrganiserError(_("nothing stored about {email}").format(email=email))
         name = reg.name if reg else None
         counts = self.store.erase_person(email, name, body_forms(name))
-        return Outcome(f"erased {email}: {_n(counts['registrations'], 'registration')}, "
-                       f"{_n(counts['replies'], 'reply', 'replies')}, sender hidden in "
-                       f"{_n(counts['mails'], 'mail')}")
+        regs, replies, mails = counts["registrations"], counts["replies"], counts["mails"]
+        return Outcome(_("erased {email}: {registrations}, {replies}, sender hidden in "
+                         "{mails}").format(
+            email=email,
+            registrations=ngettext("{n} registration", "{n} registrations", regs).format(n=regs),
+            replies=ngettext("{n} reply", "{n} replies", replies).format(n=replies),
+            mails=ngettext("{n} mail", "{n} mails", mails).format(n=mails)))
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
         due = self.processor.jobs.purge_due()
         if now < due and not force:
-            return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
-                           f"([privacy] retain_days_after_event = "
-                           f"{self.config.privacy.retain_days})")
+            return Outcome(_("nothing to erase before {due} ([privacy] "
+                             "retain_days_after_event = {days})").format(
+                due=f"{due:%d.%m.%Y}", days=self.config.privacy.retain_days))
         counts = self.store.erase_all(now)
         total = sum(counts.values())
-        return Outcome(f"erased the personal data of {_n(total, 'registration')} "
-                       f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})")
+        listed = ", ".join(f"{n} {status_word(s)}" for s, n in sorted(counts.items()))
+        return Outcome(_("erased the personal data of {registrations} ({listed})").format(
+            registrations=ngettext("{n} registration", "{n} registrations",
+                                   total).format(n=total),
+            listed=listed or _("none")))
 
     # -- the common way ------------------------------------------------------------------
 
@@ -330,10 +338,6 @@ class Desk:
                 return row
         raise OrganiserError(_("no mail waiting for review with number or Message-ID {key} "
                                "(see: mailbot review)").format(key=repr(key)))
-
-
-def _n(count: int, word: str, words: str | None = None) -> str:
-    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def _where(mail: object, inbox: object) -> str:
