@@ -24,7 +24,8 @@ from mailbot.rules.lifecycle import PURGE_REASONS
 from mailbot.rules.rate import remaining_today
 from mailbot.store import Store, iso
 
-PARTS = {"imap": "IMAP (reading mail)", "smtp": "SMTP (sending replies)"}
+# the alert mail is German: the parts in its words
+PARTS = {"imap": "IMAP (Mails lesen)", "smtp": "SMTP (Antworten verschicken)"}
 
 
 ALERT = OrganiserKind.ALERT.value  # the outbox kind and notice key prefix of these mails
