@@ -146,6 +146,9 @@ def test_the_organisers_commands_speak_german_for_a_german_event(mailbox, smtp, 
     exported = run("export", "--output", str(tmp_path / "list.csv"))
     assert "Zeilen nach" in exported.output, exported.output
     outputs["export"] = exported.output
+    samples = run("sample-replies", "--output", str(tmp_path / "samples"))
+    assert "Beispielantworten in " in samples.output, samples.output
+    outputs["sample-replies"] = samples.output
     monkeypatch.setattr(common, "interactive", lambda: True)
     forget = run("forget", "anna@a.example", input="n\n")
     assert "Jetzt löschen?" in forget.output and "Nichts gelöscht." in forget.output

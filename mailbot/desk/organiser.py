@@ -87,8 +87,8 @@ def _same_version_as_service(config: Config) -> None:
     with Store(config.database) as store:
         running = store.get_state("running_version")
     if running and running[0] != event_version(config.event, config.zoom):
-        raise TaskError("the running service still has the old event details: restart it "
-                        "first (systemctl restart mailbot), then run announce again")
+        raise TaskError(_("the running service still has the old event details: restart it "
+                          "first (systemctl restart mailbot), then run announce again"))
 
 
 def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
@@ -135,7 +135,7 @@ class Desk:
         """The address a participant may have (add, edit --email), or OrganiserError."""
         address = valid_address(value)
         if address is None:
-            raise OrganiserError(f"not an e-mail address: {value!r}")
+            raise OrganiserError(_("not an e-mail address: {value}").format(value=repr(value)))
         refused = guard.not_a_participant(address, self.processor.own)
         if refused:
             raise OrganiserError(refused)
@@ -219,8 +219,9 @@ class Desk:
         with self.store.immediate():
             reg = self.store.registrations([email]).get(email)
             if reg is None or reg.status is not Status.WAITLISTED:
-                state = reg.status.value if reg else "not registered"
-                raise OrganiserError(f"{email} is not on the waitlist ({state})")
+                state = status_word(reg.status.value) if reg else _("not registered")
+                raise OrganiserError(_("{email} is not on the waitlist ({state})").format(
+                    email=email, state=state))
             plan = realise(Decision(Action.NOOP, "", (moved_up(reg),)), {email: reg},
                            self.processor.version, self.processor.new_uid)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
@@ -244,7 +245,8 @@ class Desk:
                                        email=email))
         kind = status_reply(reg.status)
         if kind is None:
-            raise OrganiserError(f"{email} has cancelled; use `mailbot add` to register again")
+            raise OrganiserError(_("{email} has cancelled; use `mailbot add` to register "
+                                   "again").format(email=email))
         now = now_utc()
         person = Participant(reg.email, reg.name, reg.organisation)
         reply = self.processor.composer.reply(kind, person, reg, None, now, lang=reg.language)
