@@ -3,6 +3,7 @@ organiser_language): the digest, the Excel export, the command output."""
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import io
@@ -17,6 +18,9 @@ from conftest import registration_mail
 
 import mailbot
 from mailbot.cli import main
+from mailbot.rules.lifecycle import PurgeFacts, purge_verdict
+from mailbot.service.health import COPY_KEY
+from mailbot.store import Store
 
 PACKAGE = Path(mailbot.__file__).parent
 PO = PACKAGE / "locale" / "de" / "LC_MESSAGES" / "mailbot.po"
@@ -102,3 +106,72 @@ def test_command_output_is_german_for_a_german_event_and_english_for_an_english_
     assert review.strip() == "Keine Mail wartet auf Sie."
     missing = runner.invoke(main, ["--config", str(config), "resend", "x@nowhere.example"])
     assert "x@nowhere.example ist nicht angemeldet" in missing.output
+
+
+MORE_ENGLISH = re.compile(ENGLISH.pattern[:-3] + r"|would|erased|mails|reachable|folder|"
+                                                  r"ready)\b")
+
+
+def english_words(text: str) -> list[str]:
+    """The English words of ``text``, leaving out what is no translation's: the paths,
+    addresses and commands it names, the config keys and the mail's own lines."""
+    own = re.sub(r"\S*[/@]\S*|`[^`]*`|\[\w+\] \w+|mailbot \w+", " ", text)
+    return MORE_ENGLISH.findall(own)
+
+
+def test_the_organisers_commands_speak_german_for_a_german_event(mailbox, smtp, make_config,
+                                                                  tmp_path, monkeypatch):
+    from mailbot.cli import common
+
+    config = make_config(capacity=1)
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    mailbox.append(registration_mail("Jürgen Weiß", "j.weiss@koeln.example"))
+    mailbox.append(registration_mail("Heike Wagner", "heike@awo.example", QUESTION))
+    runner = CliRunner()
+    def run(*args, **kwargs):
+        return runner.invoke(main, ["--config", str(config), *args], **kwargs)
+
+    run("run", "--once")
+    german(config)
+    mailbox.append(registration_mail("Karl Ernst", "karl@ernst.example"))
+    outputs = {}
+    check = run("check")
+    assert "✓ Konfiguration " in check.output and "erreichbar" in check.output, check.output
+    outputs["check"] = check.output
+    preview = run("preview", "--inbox")
+    assert "würde senden: Warteliste" in preview.output or \
+        "würde senden: " in preview.output, preview.output
+    assert "1 Antwort würde verschickt." in preview.output, preview.output
+    outputs["preview --inbox"] = preview.output
+    exported = run("export", "--output", str(tmp_path / "list.csv"))
+    assert "Zeilen nach" in exported.output, exported.output
+    outputs["export"] = exported.output
+    samples = run("sample-replies", "--output", str(tmp_path / "samples"))
+    assert "Beispielantworten in " in samples.output, samples.output
+    outputs["sample-replies"] = samples.output
+    monkeypatch.setattr(common, "interactive", lambda: True)
+    forget = run("forget", "anna@a.example", input="n\n")
+    assert "Jetzt löschen?" in forget.output and "Nichts gelöscht." in forget.output
+    outputs["forget (question)"] = forget.output
+    forget = run("forget", "anna@a.example", "--yes")
+    assert forget.exit_code == 0 and "anna@a.example gelöscht: 1 Anmeldung" in forget.output
+    outputs["forget"] = forget.output
+    purge = run("purge", "--now", input="n\n")
+    assert "Jetzt alles löschen?" in purge.output and "wird unbeantwortet gelöscht" in \
+        purge.output, purge.output
+    outputs["purge --now (question)"] = purge.output
+    outputs["purge"] = run("purge").output
+    outputs["status"] = run("status").output
+    now = dt.datetime.now(dt.UTC)
+    with Store(tmp_path / "mailbot.sqlite") as store:  # what the service records when ...
+        store.set_state("purge", purge_verdict(PurgeFacts(  # ... the date moved
+            due=now, start=now, start_then=now - dt.timedelta(days=400), first_row=None,
+            newest_row=None, announced=None), now)[1], now)
+        store.set_state(COPY_KEY, "copy to Sent failed: NO [OVERQUOTA] Quota exceeded", now)
+    status = run("status").output
+    assert "Aufbewahrung: nicht automatisch gelöscht: [event] start ist jetzt der " in status
+    assert "Zustand: funktioniert, aber die Kopien der Antworten in „Gesendet“" in status
+    outputs["status (purge refused, no copies in Sent)"] = "\n".join(
+        line for line in status.splitlines() if "OVERQUOTA" not in line)
+    for command, text in outputs.items():
+        assert not english_words(text), (command, english_words(text), text)

@@ -24,6 +24,7 @@ import click
 from mailbot import config as config_mod
 from mailbot.cli.common import fail, load, opened
 from mailbot.core.i18n import ngettext
+from mailbot.core.i18n import tr as _
 from mailbot.replies.report import (
     CSV_COLUMNS,
     LIST_COLUMNS,
@@ -110,7 +111,9 @@ def sample_replies(ctx: click.Context, folder: str) -> None:
 
     for name, body in example_replies(config):
         (out / name).write_bytes(body)
-    click.echo(f"{len(list(out.glob('*.eml')))} example replies in {out}/")
+    count = len(list(out.glob("*.eml")))
+    click.echo(ngettext("{n} example reply in {folder}/", "{n} example replies in {folder}/",
+                        count).format(n=count, folder=out))
 
 
 @main.command()
@@ -181,7 +184,8 @@ def export(ctx: click.Context, fmt: str, output: str | None, excel: bool) -> Non
         os.fchmod(fd, 0o600)  # also when the file was there before, with another mode
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        click.echo(f"{len(rows)} rows written to {output}", err=True)
+        click.echo(ngettext("{n} row written to {file}", "{n} rows written to {file}",
+                            len(rows)).format(n=len(rows), file=output), err=True)
     else:
         click.echo(text, nl=False)
 
@@ -224,7 +228,7 @@ def serve(ctx: click.Context, port: int, socket_path: str | None,
         with opened(config) as store:  # the views of the current schema, the event's zone
             store.use_time_zone(config.event.timezone, now_utc())
     except (OSError, *DATABASE_ERRORS) as exc:
-        fail(f"database {config.database}: {exc}")
+        fail(_("database {path}: {error}").format(path=config.database, error=exc))
     path = None if socket_path is None else Path(socket_path or browse.default_socket(
         config.database))
     try:
@@ -239,15 +243,17 @@ def serve(ctx: click.Context, port: int, socket_path: str | None,
     except browse.BrowseError as exc:
         fail(str(exc))
         return
-    login = "log in with the password of [serve]" if password else "no login: mode 0600"
+    login = _("log in with the password of [serve]") if password else \
+        _("no login: mode 0600")
     if path:
-        click.echo(f"The database on the socket {path} (read-only, {login}; e.g. "
-                   f"ssh -L 8001:{path} this-host, then http://localhost:8001/{browse.NAME}; "
-                   f"Ctrl-C stops)", err=True)
+        click.echo(_("The database on the socket {path} (read-only, {login}; e.g. ssh -L "
+                     "8001:{path} this-host, then {url}; Ctrl-C stops)").format(
+            path=path, login=login, url=f"http://localhost:8001/{browse.NAME}"), err=True)
         browse.run_socket(ds, sock, path)
         return
-    click.echo(f"The database in your browser: http://{browse.HOST}:{port}/{browse.NAME} "
-               f"(read-only, {login}; Ctrl-C stops)", err=True)
+    click.echo(_("The database in your browser: {url} (read-only, {login}; Ctrl-C "
+                 "stops)").format(url=f"http://{browse.HOST}:{port}/{browse.NAME}",
+                                  login=login), err=True)
     browse.run(ds, port)
 
 
@@ -258,8 +264,8 @@ def _desk_config(ctx: click.Context, config: config_mod.Config) -> config_mod.Co
     try:
         return config_mod.load(ctx.obj, True)
     except config_mod.ConfigError:
-        click.echo("(the mail passwords are not readable here: the service sends the mails "
-                   "of changes made in the browser)", err=True)
+        click.echo(_("(the mail passwords are not readable here: the service sends the mails "
+                     "of changes made in the browser)"), err=True)
         return config
 
 

@@ -12,6 +12,7 @@ import click
 
 from mailbot import config as config_mod
 from mailbot.core import i18n
+from mailbot.core.i18n import tr as _
 from mailbot.desk.doctor import database_problem
 from mailbot.store import DATABASE_ERRORS, Store, no_database
 
@@ -66,8 +67,8 @@ def confirm(lines: list[str], question: str, yes: bool) -> bool:
     for line in lines:
         click.echo(line)
     if not interactive():
-        fail("not asked, nothing done: there is no terminal to ask on; add --yes to go "
-             "ahead", 1)
+        fail(_("not asked, nothing done: there is no terminal to ask on; add --yes to go "
+               "ahead"), 1)
     return click.confirm(question, default=False)
 
 

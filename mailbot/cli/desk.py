@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import click
 
 from mailbot import config as config_mod
-from mailbot.cli.common import confirm, fail, load, opened, plural
+from mailbot.cli.common import confirm, fail, load, opened
 from mailbot.cli.common import fail as _fail
 from mailbot.cli.common import load as _load
 from mailbot.cli.common import open_store as _open_store
+from mailbot.core.i18n import ngettext
 from mailbot.core.i18n import tr as _
 from mailbot.mail.inbox import InboxError, open_inbox
 from mailbot.mail.smtp import open_transport
@@ -147,16 +148,19 @@ def forget(ctx: click.Context, email: str, yes: bool) -> None:
         names = [about["name"], *body_forms(about["name"])] if about["name"] else []
         keys = store.message_keys(email) | store.own_mail_keys(email, [email, *names])
     if not (about["status"] or about["replies"] or about["mails"]):
-        fail(f"nothing stored about {email}", 1)
+        fail(_("nothing stored about {email}").format(email=email), 1)
     who = f"{about['name']} <{email}>" if about["name"] else email
-    lines = [f"This erases everything about {who}:"]
+    lines = [_("This erases everything about {who}:").format(who=who)]
     if about["status"]:
-        lines.append(f"  their registration ({about['status']})")
-    lines += [f"  {plural(about['replies'], 'reply', 'replies')} to them, "
-              f"{plural(about['mails'], 'mail')} from them in the log",
-              f"  {_mailbox_line(config, 'their mails')}"]
-    if not confirm(lines, "Erase it now?", yes):
-        click.echo("Nothing erased.")
+        lines.append("  " + _("their registration ({status})").format(
+            status=status_word(about["status"])))
+    lines += ["  " + ngettext("{n} reply to them", "{n} replies to them",
+                              about["replies"]).format(n=about["replies"]) + ", "
+              + ngettext("{n} mail from them in the log", "{n} mails from them in the log",
+                         about["mails"]).format(n=about["mails"]),
+              "  " + _mailbox_line(config, _("their mails"))]
+    if not confirm(lines, _("Erase it now?"), yes):
+        click.echo(_("Nothing erased."))
         return
     _before_erasing(config, keys, email)
     _desk_call(ctx, lambda desk, _: desk.forget(email), send=False)
@@ -183,18 +187,26 @@ def purge(ctx: click.Context, force: bool, yes: bool) -> None:
         keys = store.message_keys() | store.own_mail_keys()
         waiting = store.for_review()
     if now < due and not force:
-        click.echo(f"nothing to erase before {due.astimezone(config.event.tz):%d.%m.%Y} "
-                   f"([privacy] retain_days_after_event = {config.privacy.retain_days})")
+        click.echo(_("nothing to erase before {due} ([privacy] retain_days_after_event = "
+                     "{days})").format(due=f"{due.astimezone(config.event.tz):%d.%m.%Y}",
+                                       days=config.privacy.retain_days))
         return
     if force and now < due:
-        listed = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-        lines = [f"This erases the personal data of {sum(counts.values())} registrations "
-                 f"({listed}) and every reply, before the retention period ends "
-                 f"({due.astimezone(config.event.tz):%d.%m.%Y}).",
-                 _mailbox_line(config, f"The {len(keys)} mails mailbot handled"),
+        listed = ", ".join(f"{n} {status_word(s)}" for s, n in sorted(counts.items())) \
+            or _("none")
+        total = sum(counts.values())
+        lines = [ngettext("This erases the personal data of {n} registration ({listed}) and "
+                          "every reply, before the retention period ends ({due}).",
+                          "This erases the personal data of {n} registrations ({listed}) and "
+                          "every reply, before the retention period ends ({due}).",
+                          total).format(n=total, listed=listed,
+                                        due=f"{due.astimezone(config.event.tz):%d.%m.%Y}"),
+                 _mailbox_line(config, ngettext("The {n} mail mailbot handled",
+                                                "The {n} mails mailbot handled",
+                                                len(keys)).format(n=len(keys))),
                  *_unanswered(waiting, config)]
-        if not confirm(lines, "Erase it all now?", yes):
-            click.echo("Nothing erased.")
+        if not confirm(lines, _("Erase it all now?"), yes):
+            click.echo(_("Nothing erased."))
             return
     _before_erasing(config, keys, None, backup=now < due)  # after it: nothing may stay
     _desk_call(ctx, lambda desk, _: desk.purge(now, True), send=False)
@@ -204,9 +216,15 @@ def _unanswered(rows: list[dict], config: config_mod.Config) -> list[str]:
     """The mails still waiting for review (number, date, subject: no body, no sender)."""
     if not rows:
         return []
-    fate = ("settled unanswered (they stay in the inbox)" if config.privacy.mailbox == "keep"
-            else "deleted unanswered")
-    lines = [f"{plural(len(rows), 'mail')} still waiting for review will be {fate}:"]
+    n = len(rows)
+    lines = [(ngettext("{n} mail still waiting for review will be settled unanswered (it stays "
+                       "in the inbox):",
+                       "{n} mails still waiting for review will be settled unanswered (they "
+                       "stay in the inbox):", n)
+              if config.privacy.mailbox == "keep" else
+              ngettext("{n} mail still waiting for review will be deleted unanswered:",
+                       "{n} mails still waiting for review will be deleted unanswered:",
+                       n)).format(n=n)]
     for row in rows:
         when = dt.datetime.fromisoformat(row["received_at"]).astimezone(config.event.tz)
         lines.append(f"  [{row['id']}] {when:%d.%m.%Y %H:%M}  {row['subject'] or '–'}")
@@ -216,16 +234,16 @@ def _unanswered(rows: list[dict], config: config_mod.Config) -> list[str]:
 def _mailbox_line(config: config_mod.Config, what: str) -> str:
     folders = _folders(config)
     if config.privacy.mailbox == "keep":
-        return (f"{what} stay in {folders} ([privacy] mailbox = \"keep\"): delete them in "
-                f"your mail program")
-    return f"{what} are deleted from {folders}"
+        return _("{what} stay in {folders} ([privacy] mailbox = \"keep\"): delete them in "
+                 "your mail program").format(what=what, folders=folders)
+    return _("{what} are deleted from {folders}").format(what=what, folders=folders)
 
 
 def _folders(config: config_mod.Config) -> str:
     box = config.imap or config.maildir
     assert box is not None
-    folder = config.imap.folder if config.imap else "the Maildir"
-    return f"{folder} and {box.processed_folder}"
+    folder = config.imap.folder if config.imap else _("the Maildir")
+    return _("{folder} and {processed}").format(folder=folder, processed=box.processed_folder)
 
 
 def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | None,
@@ -236,15 +254,17 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
     with opened(config) as store:
         if backup:
             path = store.backup(store.backup_folder, config.privacy.backup_days, now_utc())
-            click.echo(f"Backup written: {path} (removed after "
-                       f"{config.privacy.backup_days} days)")
+            click.echo(ngettext("Backup written: {path} (removed after {n} day)",
+                                "Backup written: {path} (removed after {n} days)",
+                                config.privacy.backup_days).format(
+                path=path, n=config.privacy.backup_days))
         else:
             removed = prune_backups(store.backup_folder, 0, now_utc(), everything=True)
-            click.echo("No backup: the retention period is over"
-                       + (f"; {plural(len(removed), 'older backup')} removed" if removed
-                          else ""))
+            click.echo(_("No backup: the retention period is over")
+                       + (ngettext("; {n} older backup removed", "; {n} older backups removed",
+                                   len(removed)).format(n=len(removed)) if removed else ""))
     if config.privacy.mailbox == "keep":
-        click.echo(_mailbox_line(config, "The mails"))
+        click.echo(_mailbox_line(config, _("The mails")))
         return
     try:
         inbox = open_inbox(config.imap, config.maildir, 10, config.limits.max_message_bytes,
@@ -254,10 +274,11 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
         finally:
             inbox.close()
     except InboxError as exc:
-        fail(f"{exc}; nothing was erased. Try again, or set [privacy] mailbox = \"keep\" "
-             f"and delete the mails yourself", 2)
+        fail(_("{error}; nothing was erased. Try again, or set [privacy] mailbox = \"keep\" "
+               "and delete the mails yourself").format(error=exc), 2)
         return
-    click.echo(f"{plural(erased, 'mail')} deleted from {_folders(config)}")
+    click.echo(ngettext("{n} mail deleted from {folders}", "{n} mails deleted from {folders}",
+                        erased).format(n=erased, folders=_folders(config)))
 
 
 # _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were.
@@ -295,26 +316,29 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
                     inbox = open_inbox(config.imap, config.maildir, 10,
                                        config.limits.max_message_bytes, False)
                 except InboxError as exc:
-                    click.echo(f"mailbot: inbox not reachable ({exc}); the database is changed, "
-                               f"move the mail yourself", err=True)
+                    click.echo("mailbot: " + _("inbox not reachable ({error}); the database "
+                                               "is changed, move the mail yourself").format(
+                        error=exc), err=True)
             try:
                 where = _LeaveInPlace(inbox) if beside_service and inbox else inbox
                 outcome = action(Desk(processor), where)
             except (OrganiserError, ComposeError) as exc:
                 _fail(str(exc), 1)
             except InboxError as exc:  # the database is changed; the mail stays where it is
-                _fail(f"{exc}; the database is updated, please move the mail yourself", 2)
+                _fail(_("{error}; the database is updated, please move the mail "
+                        "yourself").format(error=exc), 2)
             except DATABASE_ERRORS as exc:
-                _fail(f"database {config.database}: {exc}; nothing was changed, try again", 2)
+                _fail(_("database {path}: {error}; nothing was changed, try again").format(
+                    path=config.database, error=exc), 2)
             click.echo(outcome.text)
             if send and outcome.queued:
                 summary = Summary()
                 processor.sending.flush(summary)
-                click.echo(f"{summary.sent} sent"
-                           + (f", {summary.send_errors} not yet (queued)"
+                click.echo(_("{n} sent").format(n=summary.sent)
+                           + (_(", {n} not yet (queued)").format(n=summary.send_errors)
                               if summary.send_errors else "")
-                           + (f", {summary.refused} refused for good (see mailbot status)"
-                              if summary.refused else ""))
+                           + (_(", {n} refused for good (see mailbot status)").format(
+                               n=summary.refused) if summary.refused else ""))
             return outcome
         finally:
             if inbox is not None:

@@ -14,6 +14,8 @@ import click
 
 from mailbot import config as config_mod
 from mailbot.cli.common import confirm, fail, load, opened, plural
+from mailbot.core.i18n import ngettext
+from mailbot.core.i18n import tr as _
 from mailbot.desk.doctor import database_problem
 from mailbot.host.lock import AlreadyRunning
 from mailbot.mail.inbox import InboxError, open_inbox
@@ -239,25 +241,27 @@ def _preview_inbox(config: config_mod.Config) -> None:
             fail(str(exc))
             return
         try:
-            lines = inbox_preview(Processor(config, store, None), inbox)
+            lines, mails, replies = inbox_preview(Processor(config, store, None), inbox)
         except InboxError as exc:
             fail(str(exc))
             return
         finally:
             inbox.close()
-    mails = sum(1 for line in lines if line.startswith("  → ") and "would send" not in line)
-    replies = sum(1 for line in lines if "would send" in line)
-    click.echo(f"{inbox.description}: {plural(mails, 'mail')} — what `mailbot run` would do "
-               f"now (a dry run: nothing sent, moved, flagged or stored)")
+    click.echo(f"{inbox.description}: " + ngettext(
+        "{n} mail — what `mailbot run` would do now (a dry run: nothing sent, moved, flagged "
+        "or stored)", "{n} mails — what `mailbot run` would do now (a dry run: nothing sent, "
+        "moved, flagged or stored)", mails).format(n=mails))
     for line in lines:
         click.echo(line)
-    click.echo(f"\n{plural(replies, 'reply', 'replies')} would be sent.")
+    click.echo("\n" + ngettext("{n} reply would be sent.", "{n} replies would be sent.",
+                               replies).format(n=replies))
 
 
 def _where(config: config_mod.Config) -> str:
-    replies = (f"replies written to {config.smtp.dry_run_dir}/" if config.smtp.dry_run_dir
-               else f"replies sent via {config.smtp.host}")
-    return f"Database: {config.database} — {replies}"
+    replies = (_("replies written to {folder}/").format(folder=config.smtp.dry_run_dir)
+               if config.smtp.dry_run_dir
+               else _("replies sent via {host}").format(host=config.smtp.host))
+    return _("Database: {path} — {replies}").format(path=config.database, replies=replies)
 
 
 # registered on cli.main when one of them is used

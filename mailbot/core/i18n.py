@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import gettext
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 DOMAIN = "mailbot"
@@ -59,3 +60,27 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:  # noqa: N802 (the name gettext tools look for)
     """Marks a text for the catalogue where it is defined; ``tr()`` translates it later."""
     return message
+
+
+def translated(text: str, templates: Iterable[str]) -> str:
+    """``text``, made and stored in English from one of ``templates`` (marked with N_,
+    filled with ``str.format``), in the current language: its values are taken back out
+    and put into the template's translation. A text of none of them stays as it is."""
+    for template in templates:
+        found = re.fullmatch(_pattern(template), text, re.DOTALL)
+        if found:
+            return tr(template).format(**found.groupdict())
+    return text
+
+
+def _pattern(template: str) -> str:
+    """A regular expression of ``template`` with a group for each ``{name}``."""
+    seen: set[str] = set()
+
+    def field(match: re.Match) -> str:
+        name = match.group(1)
+        group = f"(?P={name})" if name in seen else f"(?P<{name}>.+?)"
+        seen.add(name)
+        return group
+
+    return re.sub(r"\\\{(\w+)\\\}", field, re.escape(template))

@@ -16,6 +16,8 @@ from typing import Any
 
 from mailbot import config as config_mod
 from mailbot.config import Config
+from mailbot.core import i18n
+from mailbot.core.i18n import tr as _
 from mailbot.store import DATABASE_ERRORS, Store, explain, now_utc
 
 EXAMPLE_ZOOM_URL = "https://zoom.us/j/84512345678?pwd=..."
@@ -32,7 +34,8 @@ def check(path: Path, echo: Callable[[str], None]) -> int:
             echo(f"✗ {problem}")
         return 2
     config = config_mod.load(path)
-    echo(f"✓ configuration {path}")
+    i18n.use(config.event.organiser_language)
+    echo("✓ " + _("configuration {path}").format(path=path))
     for line in setup_lines(config):
         echo(f"  {line}")
     results = [_check_templates(config), _check_inbox(config), _check_transport(config),
@@ -40,16 +43,17 @@ def check(path: Path, echo: Callable[[str], None]) -> int:
     for ok, text in results:
         echo(f"{'✓' if ok else '✗'} {text}")
     if config.imap and not config.imap.authserv_id:
-        echo("⚠ [imap] authserv_id is not set: forged senders are only caught when the "
-             "topmost Authentication-Results header says dmarc=fail; set it to your mail "
-             "server's name as it appears there (e.g. authserv_id = \"mx.example.org\")")
+        echo("⚠ " + _("[imap] authserv_id is not set: forged senders are only caught when "
+                      "the topmost Authentication-Results header says dmarc=fail; set it to "
+                      "your mail server's name as it appears there (e.g. authserv_id = "
+                      "\"mx.example.org\")"))
     found = _check_warnings(config)
     for text in found:
         echo(f"! {text}")
     if not all(ok for ok, _ in results):
         return 2
     if found:
-        echo("Valid, but please look at the lines marked ! before going live.")
+        echo(_("Valid, but please look at the lines marked ! before going live."))
     return 1 if found else 0
 
 
@@ -58,21 +62,24 @@ def warnings(config: Config, now: dt.datetime, confirmed: int | None = None) -> 
     event = config.event
     found = []
     if event.start <= now:
-        found.append(f"[event] start: {_local(event.start)} has passed — is this the right "
-                     f"event?")
+        found.append(_("[event] start: {start} has passed — is this the right event?").format(
+            start=_local(event.start)))
     if event.registration_deadline and event.registration_deadline > event.start:
-        found.append(f"[event] registration_deadline: {_local(event.registration_deadline)} "
-                     f"is after the start ({_local(event.start)})")
+        found.append(_("[event] registration_deadline: {deadline} is after the start "
+                       "({start})").format(deadline=_local(event.registration_deadline),
+                                          start=_local(event.start)))
     for before in config.reminders:
         due = event.start - before
         if now < event.start and due < now:
-            found.append(f"[reminders] before: the reminder {_duration(before)} before the "
-                         f"start was due {_local(due)}, already past: it will not be sent")
+            found.append(_("[reminders] before: the reminder {before} before the start was "
+                           "due {due}, already past: it will not be sent").format(
+                before=_duration(before), due=_local(due)))
     if event.capacity is not None and confirmed is not None and confirmed > event.capacity:
-        found.append(f"[event] capacity: {event.capacity}, but {confirmed} people are "
-                     f"already confirmed (nobody is moved to the waitlist)")
-    found += [f"{key}: {value!r} looks like a placeholder from the example — put in the "
-              f"real value" for key, value in placeholders(config)]
+        found.append(_("[event] capacity: {capacity}, but {confirmed} people are already "
+                       "confirmed (nobody is moved to the waitlist)").format(
+            capacity=event.capacity, confirmed=confirmed))
+    found += [_("{key}: {value} looks like a placeholder from the example — put in the real "
+                "value").format(key=key, value=repr(value)) for key, value in placeholders(config)]
     return found
 
 
@@ -119,20 +126,23 @@ def setup_lines(config: Config) -> list[str]:
     lines = []
     imap, smtp = config.imap, config.smtp
     if imap is not None:
-        preset = f" (preset {imap.provider})" if imap.provider else ""
-        lines.append(f"IMAP {imap.host}:{imap.port} {imap.security}{preset}, login "
-                     f"{imap.username} with {mechanism(imap)}, copy of each reply in Sent: "
-                     f"{'yes' if imap.save_sent else 'no'}")
+        preset = _(" (preset {provider})").format(provider=imap.provider) if imap.provider \
+            else ""
+        lines.append(f"IMAP {imap.host}:{imap.port} {imap.security}{preset}, " + _(
+            "login {user} with {mechanism}, copy of each reply in Sent: {copy}").format(
+            user=imap.username, mechanism=mechanism(imap),
+            copy=_("yes") if imap.save_sent else _("no")))
     if smtp.host:
-        limits = [f"{n}/{w}" for n, w in ((smtp.max_per_minute, "minute"),
-                                          (smtp.max_per_hour, "hour"),
-                                          (smtp.max_per_day, "day")) if n]
-        login = f"login {smtp.username} with {mechanism(smtp)}" if smtp.username else \
-            "no login"
-        pace = f"at most {', '.join(limits)}" if limits else "no sending limit"
+        limits = [f"{n}/{w}" for n, w in ((smtp.max_per_minute, _("minute")),
+                                          (smtp.max_per_hour, _("hour")),
+                                          (smtp.max_per_day, _("day"))) if n]
+        login = _("login {user} with {mechanism}").format(
+            user=smtp.username, mechanism=mechanism(smtp)) if smtp.username else _("no login")
+        pace = _("at most {limits}").format(limits=", ".join(limits)) if limits else \
+            _("no sending limit")
         lines.append(f"SMTP {smtp.host}:{smtp.port} {smtp.security}, {login}, {pace}, "
-                     f"{smtp.connections} connection"
-                     f"{'s' if smtp.connections != 1 else ''}")
+                     + i18n.ngettext("{n} connection", "{n} connections",
+                                     smtp.connections).format(n=smtp.connections))
     return lines
 
 
@@ -140,11 +150,12 @@ def _check_templates(config: Config) -> tuple[bool, str]:
     from mailbot.replies.compose import template_problems  # jinja2: only for check
 
     broken = template_problems(config)
-    where = config.templates or "packaged"
+    where = config.templates or _("packaged")
     if broken:
-        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
-        return False, f"templates ({where}): {broken[0]}{more}"
-    return True, f"templates ({where}): all compile"
+        more = _(" (and {n} more)").format(n=len(broken) - 1) if len(broken) > 1 else ""
+        return False, _("templates ({where}): {problem}").format(where=where,
+                                                                problem=broken[0]) + more
+    return True, _("templates ({where}): all compile").format(where=where)
 
 
 def _check_inbox(config: Config) -> tuple[bool, str]:
@@ -163,16 +174,20 @@ def _check_inbox(config: Config) -> tuple[bool, str]:
         else:
             assert config.maildir is not None  # open_inbox opened one of them
             processed = config.maildir.processed_folder
-        mails = "1 mail" if count == 1 else f"{count} mails"
+        mails = i18n.ngettext("{n} mail", "{n} mails", count).format(n=count)
         from mailbot.mail.auth import mechanism
 
-        login = (f"logged in as {config.imap.username} with {mechanism(config.imap)}, "
-                 if config.imap else "")
-        sent = (f", copies in Sent: {inbox.check_sent()!r} takes them"
-                if isinstance(inbox, ImapInbox) and config.imap and config.imap.save_sent
-                else "")
-        return True, (f"{inbox.description}: reachable, {login}{mails} in the folder, "
-                      f"processed folder {processed!r} ready{sent}")
+        login = (_("logged in as {user} with {mechanism}, ").format(
+            user=config.imap.username, mechanism=mechanism(config.imap))
+            if config.imap else "")
+        sent = (_(", copies in Sent: {folder} takes them").format(
+            folder=repr(inbox.check_sent()))
+            if isinstance(inbox, ImapInbox) and config.imap and config.imap.save_sent
+            else "")
+        return True, f"{inbox.description}: " + _(
+            "reachable, {login}{mails} in the folder, processed folder {processed} "
+            "ready{sent}").format(login=login, mails=mails, processed=repr(processed),
+                                  sent=sent)
     except InboxError as exc:
         return False, str(exc)
     finally:
@@ -194,25 +209,28 @@ def _check_database(config: Config) -> tuple[bool, str]:
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
         if os.access(folder, os.W_OK):
-            return True, (f"database {config.database}: not there yet, it is made (mode 0600)"
-                          f" at the first run")
-        return False, f"database {config.database}: cannot be created ({folder} not writable)"
+            return True, _("database {path}: not there yet, it is made (mode 0600) at the "
+                           "first run").format(path=config.database)
+        return False, _("database {path}: cannot be created ({folder} not writable)").format(
+            path=config.database, folder=folder)
     try:
         store = Store(config.database)
     except DATABASE_ERRORS as exc:
         return False, database_problem(config, exc)
     except OSError as exc:
-        return False, f"database {config.database}: {exc}"
+        return False, _("database {path}: {error}").format(path=config.database, error=exc)
     with store:
         try:
             version = store.schema_version()
             mode = config.database.stat().st_mode & 0o777
             if mode & 0o077:
-                return False, (f"database {config.database}: readable by others (mode "
-                               f"{mode:o}); run: chmod 600 {config.database}")
+                return False, _("database {path}: readable by others (mode {mode}); run: "
+                                "chmod 600 {path}").format(path=config.database,
+                                                           mode=f"{mode:o}")
             rows = sum(store.counts("registrations", "status").values())
-            return True, (f"database {config.database}: schema {version}, {rows} "
-                          f"registrations, mode {mode:o}")
+            return True, _("database {path}: schema {version}, {rows} registrations, mode "
+                           "{mode}").format(path=config.database, version=version, rows=rows,
+                                            mode=f"{mode:o}")
         except DATABASE_ERRORS as exc:
             return False, database_problem(config, exc)
 
@@ -223,5 +241,6 @@ def database_problem(config: Config, exc: Exception) -> str:
     if not isinstance(exc, OSError) and "readonly" not in text and "unable to open" not in text:
         return explain(exc, config.database)  # locked, full, damaged, foreign, deleted
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return (f"database {config.database}: {reason} (run mailbot as the user that owns it; "
-            f"see docs/operations.md, \"Organiser commands beside the systemd service\")")
+    return _("database {path}: {reason} (run mailbot as the user that owns it; see "
+             "docs/operations.md, \"Organiser commands beside the systemd service\")").format(
+        path=config.database, reason=reason)

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from mailbot.config import Config
 from mailbot.core.clock import now_utc
+from mailbot.core.i18n import ngettext
 from mailbot.core.i18n import tr as _
 from mailbot.core.models import (
     Action,
@@ -86,8 +87,8 @@ def _same_version_as_service(config: Config) -> None:
     with Store(config.database) as store:
         running = store.get_state("running_version")
     if running and running[0] != event_version(config.event, config.zoom):
-        raise TaskError("the running service still has the old event details: restart it "
-                        "first (systemctl restart mailbot), then run announce again")
+        raise TaskError(_("the running service still has the old event details: restart it "
+                          "first (systemctl restart mailbot), then run announce again"))
 
 
 def _task(config: Config, task: str, send: bool) -> tuple[int, Summary | None]:
@@ -134,7 +135,7 @@ class Desk:
         """The address a participant may have (add, edit --email), or OrganiserError."""
         address = valid_address(value)
         if address is None:
-            raise OrganiserError(f"not an e-mail address: {value!r}")
+            raise OrganiserError(_("not an e-mail address: {value}").format(value=repr(value)))
         refused = guard.not_a_participant(address, self.processor.own)
         if refused:
             raise OrganiserError(refused)
@@ -218,8 +219,9 @@ class Desk:
         with self.store.immediate():
             reg = self.store.registrations([email]).get(email)
             if reg is None or reg.status is not Status.WAITLISTED:
-                state = reg.status.value if reg else "not registered"
-                raise OrganiserError(f"{email} is not on the waitlist ({state})")
+                state = status_word(reg.status.value) if reg else _("not registered")
+                raise OrganiserError(_("{email} is not on the waitlist ({state})").format(
+                    email=email, state=state))
             plan = realise(Decision(Action.NOOP, "", (moved_up(reg),)), {email: reg},
                            self.processor.version, self.processor.new_uid)
             self._record(f"von Hand von der Warteliste bestätigt (mailbot move-up): {email}",
@@ -243,7 +245,8 @@ class Desk:
                                        email=email))
         kind = status_reply(reg.status)
         if kind is None:
-            raise OrganiserError(f"{email} has cancelled; use `mailbot add` to register again")
+            raise OrganiserError(_("{email} has cancelled; use `mailbot add` to register "
+                                   "again").format(email=email))
         now = now_utc()
         person = Participant(reg.email, reg.name, reg.organisation)
         reply = self.processor.composer.reply(kind, person, reg, None, now, lang=reg.language)
@@ -281,23 +284,30 @@ class Desk:
         email = email.lower()
         reg = self.store.registrations([email]).get(email)
         if not reg and not self.store.knows_address(email):
-            raise OrganiserError(f"nothing stored about {email}")
+            raise OrganiserError(_("nothing stored about {email}").format(email=email))
         name = reg.name if reg else None
         counts = self.store.erase_person(email, name, body_forms(name))
-        return Outcome(f"erased {email}: {_n(counts['registrations'], 'registration')}, "
-                       f"{_n(counts['replies'], 'reply', 'replies')}, sender hidden in "
-                       f"{_n(counts['mails'], 'mail')}")
+        regs, replies, mails = counts["registrations"], counts["replies"], counts["mails"]
+        return Outcome(_("erased {email}: {registrations}, {replies}, sender hidden in "
+                         "{mails}").format(
+            email=email,
+            registrations=ngettext("{n} registration", "{n} registrations", regs).format(n=regs),
+            replies=ngettext("{n} reply", "{n} replies", replies).format(n=replies),
+            mails=ngettext("{n} mail", "{n} mails", mails).format(n=mails)))
 
     def purge(self, now: dt.datetime, force: bool = False) -> Outcome:
         due = self.processor.jobs.purge_due()
         if now < due and not force:
-            return Outcome(f"nothing to erase before {due:%d.%m.%Y} "
-                           f"([privacy] retain_days_after_event = "
-                           f"{self.config.privacy.retain_days})")
+            return Outcome(_("nothing to erase before {due} ([privacy] "
+                             "retain_days_after_event = {days})").format(
+                due=f"{due:%d.%m.%Y}", days=self.config.privacy.retain_days))
         counts = self.store.erase_all(now)
         total = sum(counts.values())
-        return Outcome(f"erased the personal data of {_n(total, 'registration')} "
-                       f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})")
+        listed = ", ".join(f"{n} {status_word(s)}" for s, n in sorted(counts.items()))
+        return Outcome(_("erased the personal data of {registrations} ({listed})").format(
+            registrations=ngettext("{n} registration", "{n} registrations",
+                                   total).format(n=total),
+            listed=listed or _("none")))
 
     # -- the common way ------------------------------------------------------------------
 
@@ -330,10 +340,6 @@ class Desk:
                 return row
         raise OrganiserError(_("no mail waiting for review with number or Message-ID {key} "
                                "(see: mailbot review)").format(key=repr(key)))
-
-
-def _n(count: int, word: str, words: str | None = None) -> str:
-    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def _where(mail: object, inbox: object) -> str:

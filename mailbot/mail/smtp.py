@@ -25,6 +25,7 @@ from typing import Protocol
 import aiosmtplib
 
 from mailbot.config import SmtpConfig
+from mailbot.core.i18n import tr as _
 from mailbot.core.text import ADDR_RE
 from mailbot.host.notify import alive, command_timeout
 from mailbot.mail import auth
@@ -114,7 +115,7 @@ class DryRunTransport:
                 raise PermissionError("not writable")
         except OSError as exc:
             raise TransportError(f"{self.description}: {exc.strerror or exc}") from None
-        return f"replies are written to {self.folder}/"
+        return _("replies are written to {folder}/").format(folder=self.folder)
 
     def send(self, items: Sequence[Outgoing], sink: Sink,
              stop: threading.Event | None = None) -> None:
@@ -144,9 +145,10 @@ class SmtpTransport:
     def probe(self) -> str:
         """Connect and log in, send nothing; raises TransportError."""
         asyncio.run(self._probe())
-        login = (f"logged in as {self.cfg.username} with {auth.mechanism(self.cfg)}"
-                 if self.cfg.username else "no login needed")
-        return f"{self.description}: connected, {login}"
+        login = (_("logged in as {user} with {mechanism}").format(
+            user=self.cfg.username, mechanism=auth.mechanism(self.cfg))
+            if self.cfg.username else _("no login needed"))
+        return f"{self.description}: " + _("connected, {login}").format(login=login)
 
     async def _probe(self) -> None:
         """Also asks MAIL FROM (then RSET): a server that refuses our sender until STARTTLS

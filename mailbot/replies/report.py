@@ -52,9 +52,10 @@ def format_status(config: Config, facts: StatusFacts) -> str:
         for part, error, since in refused]
     if facts.sent_copy:
         if not refused:
-            head = ["State: working, but the copies of replies in Sent FAIL"]
-        head.append(f"  no copy in the Sent folder since {local(facts.sent_copy[1], tz)}: "
-                    f"{facts.sent_copy[0]} (the replies themselves go out)")
+            head = [_("State: working, but the copies of replies in Sent FAIL")]
+        head.append("  " + _("no copy in the Sent folder since {since}: {error} (the replies "
+                             "themselves go out)").format(since=local(facts.sent_copy[1], tz),
+                                                         error=facts.sent_copy[0]))
     confirmed, held = registrations.get("confirmed", 0), registrations.get("held", 0)
     places = (_(" of {capacity} places ({free} free)").format(
         capacity=event.capacity, free=max(event.capacity - confirmed - held, 0))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from mailbot.core.addresses import mailbox, org_domain
+from mailbot.core.i18n import tr as _
 from mailbot.core.models import ParsedMail
 
 _ROBOT_LOCALPART = re.compile(
@@ -142,9 +143,11 @@ def not_a_participant(address: str, own: str) -> str | None:
     """Why an address typed at the desk (`mailbot add`, `edit --email`) cannot be a
     participant: our own contact address, or a robot's (mailer-daemon, no-reply, …)."""
     if address == own.lower():
-        return f"{address} is the contact address mailbot answers from, not a participant"
+        return _("{address} is the contact address mailbot answers from, not a "
+                 "participant").format(address=address)
     if _ROBOT_LOCALPART.match(address.partition("@")[0]):
-        return f"{address} is a robot's address (no person reads it), not a participant"
+        return _("{address} is a robot's address (no person reads it), not a "
+                 "participant").format(address=address)
     return None
 
 

@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from mailbot.config import EventConfig, ZoomConfig
+from mailbot.core.i18n import N_
 from mailbot.core.models import Registration, ReplyKind, Status, Step
 
 
@@ -169,22 +170,30 @@ def purge_verdict(facts: PurgeFacts, now: dt.datetime) -> tuple[str, str]:
     if now < facts.due:
         return "wait", ""
     if facts.start_then is not None and facts.start_then != facts.start:
-        return "refuse", (f"not erased automatically: [event] start is "
-                          f"{facts.start:{day}} now, the registrations were made for "
-                          f"{facts.start_then:{day}}; check the date, or erase by hand "
-                          f"with: mailbot purge")
+        return "refuse", MOVED.format(start=f"{facts.start:{day}}",
+                                      then=f"{facts.start_then:{day}}")
     if facts.first_row is not None and facts.first_row > facts.start:
-        return "refuse", (f"not erased automatically: the first registration came on "
-                          f"{facts.first_row:{day}}, after the event's start "
-                          f"({facts.start:{day}}) – a wrong year in [event] start? Check "
-                          f"it, or erase by hand with: mailbot purge")
+        return "refuse", WRONG_YEAR.format(first=f"{facts.first_row:{day}}",
+                                           start=f"{facts.start:{day}}")
     if facts.newest_row is not None and now < facts.newest_row:
-        return "refuse", (f"not erased automatically: the clock ({now:{day} %H:%M} UTC) is "
-                          f"before the newest entry in the database "
-                          f"({facts.newest_row:{day} %H:%M} UTC); check the system clock")
+        return "refuse", CLOCK.format(now=f"{now:{day} %H:%M}",
+                                      newest=f"{facts.newest_row:{day} %H:%M}")
     since = facts.announced if facts.announced is not None and facts.announced <= now else now
     if now < since + PURGE_NOTICE:
-        return "announce", (f"the retention period is over: all personal data will be "
-                            f"erased on {since + PURGE_NOTICE:{day}} at the earliest "
-                            f"(mailbot purge erases it now)")
-    return "erase", "the retention period is over: personal data erased"
+        return "announce", ANNOUNCED.format(day=f"{since + PURGE_NOTICE:{day}}")
+    return "erase", ERASED
+
+
+# the reasons purge_verdict gives, in English (the log, the state row); shown translated
+# (i18n.translated with PURGE_REASONS)
+MOVED = N_("not erased automatically: [event] start is {start} now, the registrations were "
+           "made for {then}; check the date, or erase by hand with: mailbot purge")
+WRONG_YEAR = N_("not erased automatically: the first registration came on {first}, after "
+                "the event's start ({start}) – a wrong year in [event] start? Check it, or "
+                "erase by hand with: mailbot purge")
+CLOCK = N_("not erased automatically: the clock ({now} UTC) is before the newest entry in "
+           "the database ({newest} UTC); check the system clock")
+ANNOUNCED = N_("the retention period is over: all personal data will be erased on {day} at "
+               "the earliest (mailbot purge erases it now)")
+ERASED = N_("the retention period is over: personal data erased")
+PURGE_REASONS = (MOVED, WRONG_YEAR, CLOCK, ANNOUNCED, ERASED)

@@ -15,13 +15,17 @@ import email.utils
 from email.message import EmailMessage
 
 from mailbot.config import Config
+from mailbot.core.i18n import tr as _
+from mailbot.core.i18n import translated
 from mailbot.core.models import Action, OrganiserKind, Reply, StatusFacts
 from mailbot.replies.report import format_status
 from mailbot.rules import guard
+from mailbot.rules.lifecycle import PURGE_REASONS
 from mailbot.rules.rate import remaining_today
 from mailbot.store import Store, iso
 
-PARTS = {"imap": "IMAP (reading mail)", "smtp": "SMTP (sending replies)"}
+# the alert mail is German: the parts in its words
+PARTS = {"imap": "IMAP (Mails lesen)", "smtp": "SMTP (Antworten verschicken)"}
 
 
 ALERT = OrganiserKind.ALERT.value  # the outbox kind and notice key prefix of these mails
@@ -174,7 +178,8 @@ def status_text(config: Config, store: Store) -> tuple[str, list[tuple[str, str,
         sent_copy=_copies_failing(store)))
     purge = store.get_state("purge")  # jobs.purge_if_due: announced or refused
     if purge and purge[0]:
-        text += f"\nRetention: {purge[0]}"
+        text += "\n" + _("Retention: {reason}").format(
+            reason=translated(purge[0], PURGE_REASONS))
     return text, refused
 
 

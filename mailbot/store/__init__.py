@@ -26,6 +26,7 @@ from typing import Any
 import sqlite_utils
 
 from mailbot.core.clock import iso, now_utc  # noqa: F401  (re-exported: callers import them from here)
+from mailbot.core.i18n import tr as _
 from mailbot.core.text import ADDR_RE, QUOTED  # QUOTED: a sentence quoted in a reason
 from mailbot.store.file import create, sync_folder
 from mailbot.store.messages import Messages
@@ -367,8 +368,8 @@ DATABASE_ERRORS: tuple[type[StoreError], type[sqlite3.Error]] = (StoreError, sql
 
 def no_database(path: Path) -> str:
     """The one line for a command that needs the database before mailbot made it."""
-    return (f"no database at {path} yet: mailbot has not run with this configuration "
-            f"([database] path)")
+    return _("no database at {path} yet: mailbot has not run with this configuration "
+             "([database] path)").format(path=path)
 
 
 def prune_backups(folder: Path, keep_days: int, now: dt.datetime,
