@@ -175,3 +175,20 @@ def test_the_organisers_commands_speak_german_for_a_german_event(mailbox, smtp, 
         line for line in status.splitlines() if "OVERQUOTA" not in line)
     for command, text in outputs.items():
         assert not english_words(text), (command, english_words(text), text)
+
+
+def test_remind_and_announce_speak_german_for_a_german_event(mailbox, smtp, make_config):
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example"))
+    CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+    german(config)
+    reminded = CliRunner().invoke(main, ["--config", str(config), "remind"]).output
+    assert reminded.startswith("Keine Erinnerung fällig: die Veranstaltung hat begonnen."), \
+        reminded
+    config.write_text(config.read_text().replace('passcode = "', 'passcode = "neu-'))
+    asked = CliRunner().invoke(main, ["--config", str(config), "announce"]).output
+    assert "Damit erhalten 1 Person die geänderten Angaben:" in asked, asked
+    assert "nicht gefragt, nichts getan" in asked  # no terminal to ask on
+    sent = CliRunner().invoke(main, ["--config", str(config), "announce", "--yes"]).output
+    assert sent.startswith("1 Ankündigung eingereiht, 1 zugestellt"), sent
+    assert not english_words(asked + sent), asked + sent

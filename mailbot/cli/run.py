@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mailbot import config as config_mod
-from mailbot.cli.common import confirm, fail, load, opened, plural
+from mailbot.cli.common import confirm, fail, load, opened
 from mailbot.core.i18n import ngettext
 from mailbot.core.i18n import tr as _
 from mailbot.desk.doctor import database_problem
@@ -105,26 +105,27 @@ def remind(ctx: click.Context) -> None:
     config = load(ctx)
     queued, summary = _run_task(config, "remind")
     if not queued:
-        click.echo(f"No reminder due: {_why_no_reminder(config)}.")
+        click.echo(_("No reminder due: {why}.").format(why=_why_no_reminder(config)))
         return
-    click.echo(_queued(queued, "reminder", summary))
+    click.echo(_queued(ngettext("{n} reminder queued", "{n} reminders queued", queued)
+                       .format(n=queued), summary))
 
 
 def _why_no_reminder(config: config_mod.Config) -> str:
     event, now = config.event, now_utc()
     if not config.reminders:
-        return "none are configured ([reminders] before = [])"
+        return _("none are configured ([reminders] before = [])")
     if event.cancelled:
-        return "the event is cancelled"
+        return _("the event is cancelled")
     if now >= event.start:
-        return "the event has begun"
+        return _("the event has begun")
     later = [(event.start - b, b) for b in config.reminders if event.start - b > now]
     if later:
         due, before = min(later)
         hours = before.total_seconds() / 3600
-        return (f"the next one ({hours:g} h before the start) is due on "
-                f"{due.astimezone(event.tz):%d.%m.%Y %H:%M}")
-    return "every confirmed person has had the reminders that are due"
+        return _("the next one ({hours} h before the start) is due on {when}").format(
+            hours=f"{hours:g}", when=f"{due.astimezone(event.tz):%d.%m.%Y %H:%M}")
+    return _("every confirmed person has had the reminders that are due")
 
 
 @click.command()
@@ -144,33 +145,37 @@ def announce(ctx: click.Context, yes: bool) -> None:
         before = {r.email: r.event_version for r in store.with_status("confirmed")}
         changes = {tuple(processor.jobs.changes_since(before.get(reg.email))) for reg, _, _ in plan}
     if not plan:
-        click.echo("Everybody already has the current details: nothing to send.")
+        click.echo(_("Everybody already has the current details: nothing to send."))
         return
-    what = "that the event is cancelled" if config.event.cancelled else "the changed details"
-    lines = [f"This tells {plural(len(plan), 'person', 'people')} {what}:"]
+    people = ngettext("{n} person", "{n} people", len(plan)).format(n=len(plan))
+    lines = [(_("This tells {people} that the event is cancelled:") if config.event.cancelled
+              else _("This tells {people} the changed details:")).format(people=people)]
     if len(changes) == 1 and not config.event.cancelled:
         lines += [f"  {field}: {old} → {new}" for field, old, new in next(iter(changes))]
     lines += [f"  {line}" for line in _event_lines(config)]
-    if not confirm(lines, f"Send it to {plural(len(plan), 'person', 'people')}?", yes):
-        click.echo("Nothing sent.")
+    if not confirm(lines, _("Send it to {people}?").format(people=people), yes):
+        click.echo(_("Nothing sent."))
         return
     queued, summary = _run_task(config, "announce")
     if not queued:
-        click.echo("Everybody already has the current details: nothing to send.")
+        click.echo(_("Everybody already has the current details: nothing to send."))
         return
-    click.echo(_queued(queued, "announcement", summary))
+    click.echo(_queued(ngettext("{n} announcement queued", "{n} announcements queued", queued)
+                       .format(n=queued), summary))
 
 
 def _event_lines(config: config_mod.Config) -> list[str]:
     """The details an announcement carries, as the organiser set them now."""
     event, zoom = config.event, config.zoom
     if event.cancelled:
-        return [f"{event.title}, {event.start.astimezone(event.tz):%d.%m.%Y %H:%M}: cancelled"]
+        return [f"{event.title}, {event.start.astimezone(event.tz):%d.%m.%Y %H:%M}: "
+                + _("cancelled")]
     return [f"{event.title}",
             f"{event.start.astimezone(event.tz):%d.%m.%Y %H:%M} – "
             f"{event.end.astimezone(event.tz):%H:%M} ({event.timezone})",
-            f"Zoom: {zoom.url}, meeting ID {zoom.meeting_id}"
-            + (f", passcode {zoom.passcode}" if zoom.passcode else ", no passcode")]
+            _("Zoom: {url}, meeting ID {id}").format(url=zoom.url, id=zoom.meeting_id)
+            + (_(", passcode {code}").format(code=zoom.passcode) if zoom.passcode
+               else _(", no passcode"))]
 
 
 def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None]:
@@ -186,18 +191,19 @@ def _run_task(config: config_mod.Config, task: str) -> tuple[int, Summary | None
         raise  # unreachable
 
 
-def _queued(queued: int, word: str, summary: Summary | None) -> str:
-    text = f"{queued} {word}{'' if queued == 1 else 's'} queued"
+def _queued(text: str, summary: Summary | None) -> str:
+    """``text`` ("3 reminders queued") with what became of them."""
     if summary is None:
-        return text + "; the running mailbot service sends them at its next round."
-    text += f", {summary.sent} delivered"
+        return text + _("; the running mailbot service sends them at its next round.")
+    text += _(", {n} delivered").format(n=summary.sent)
     if summary.send_errors:
-        text += f", {summary.send_errors} not yet (they stay queued and are retried)"
+        text += _(", {n} not yet (they stay queued and are retried)").format(
+            n=summary.send_errors)
     if summary.held:
-        text += (f", {summary.held} held back by the sending limits ([smtp] max_per_…): "
-                 f"they go out over the next hours or days, after the answers to new mail")
+        text += _(", {n} held back by the sending limits ([smtp] max_per_…): they go out over "
+                  "the next hours or days, after the answers to new mail").format(n=summary.held)
     if summary.refused:
-        text += f", {summary.refused} refused for good (see mailbot status)"
+        text += _(", {n} refused for good (see mailbot status)").format(n=summary.refused)
     return text + "."
 
 
