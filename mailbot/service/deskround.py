@@ -64,7 +64,7 @@ def approve(processor: Processor, row: dict, raw: bytes | None, by: str,
     if row["action"] != Action.REVIEW:
         raise DecisionError("this mail was already answered (it also asks something): "
                             "answer the question yourself, then `mailbot dismiss` it")
-    parsed = parse_mail(raw, processor.own) if raw else None
+    parsed = processor.own_key(parse_mail(raw, processor.own)) if raw else None
     people = list(parsed.participants) if parsed else []
     if email or not people:
         address = (email or row["sender"] or "").lower()
@@ -119,8 +119,8 @@ def desk_round(processor: Processor, inbox: Inbox, summary: Summary) -> None:
 
 def _one(processor: Processor, desk: DeskFolders, which: str, mail: InboundMail,
          summary: Summary) -> None:
-    try:
-        key = parse_mail(mail.raw, processor.own).key
+    try:  # the key the mail was recorded under (its own one beside a reused Message-ID)
+        key = processor.own_key(parse_mail(mail.raw, processor.own)).key
     except Exception:  # noqa: BLE001 - an unreadable mail is known by its bytes
         key = content_key(mail.raw)
     folder = desk.cfg.approve_folder if which == APPROVE else desk.cfg.settle_folder

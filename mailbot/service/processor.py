@@ -113,7 +113,7 @@ class Processor:
         if early is not None:
             return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            original, parsed = parsed, self._own_key(parsed)
+            original, parsed = parsed, self.own_key(parsed)
             early = before_reading(True, False,
                                    self.store.handled(parsed.key, parsed.fingerprint))
             if early is not None:
@@ -148,7 +148,7 @@ class Processor:
             return ATTENTION
         return decision.action.value
 
-    def _own_key(self, parsed: ParsedMail) -> ParsedMail:
+    def own_key(self, parsed: ParsedMail) -> ParsedMail:
         """The mail under a key of its own when an earlier, different mail (another
         fingerprint) was recorded under its Message-ID: a form mailer that gives every mail
         one ID, a list's altered copy. The same mail delivered again keeps its key."""
