@@ -32,6 +32,7 @@ from mailbot.mail.deskfolders import (
 )
 from mailbot.mail.inbox import Inbox
 from mailbot.reading.parse import content_key, parse_mail
+from mailbot.replies.compose import ComposeError
 from mailbot.service.processor import Processor, excerpt
 from mailbot.store import iso
 
@@ -136,6 +137,12 @@ def _one(processor: Processor, desk: DeskFolders, which: str, mail: InboundMail,
             done = approve(processor, row, mail.raw, by_folder(folder))
         except DecisionError as exc:
             _refused(processor, row, folder, str(exc))
+            desk.move_on(which, [mail.ref], back=True)
+            return
+        except ComposeError as exc:  # nothing written: the mail waits, the round goes on
+            log.error("%s: approved from %s, but the reply cannot be made: %s", key, folder,
+                      exc)
+            _refused(processor, row, folder, f"Antwort nicht erstellbar ({exc})")
             desk.move_on(which, [mail.ref], back=True)
             return
         log.info("%s: approved (moved into %s), %d replies", key, folder, done.replies)
