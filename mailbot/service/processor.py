@@ -96,6 +96,7 @@ class Processor:
         self.jobs = Jobs(config, store, self.composer, self.version, self.compose,
                          self.new_uid)
         store.use_time_zone(config.event.timezone, now_utc())  # the views show local time
+        self.settled: list[str] = []  # waiting mails a later one settled: out of the inbox
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class Processor:
             if follows and decision.action is Action.REGISTER:
                 self.store.resolve(follows, Action.REVIEW.value, "erledigt: die fehlende "
                                    "Adresse kam mit einer späteren Mail", now_utc())
+                self.settled.append(follows)
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s: %s%s", parsed.key, decision.action.value,  # no address: the key says

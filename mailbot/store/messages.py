@@ -30,15 +30,16 @@ class Messages(Tables):
             "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
             "WHERE recipient = ?", [email, email]).fetchone() is not None
 
-    def handled(self, key: str, fingerprint: str | None = None) -> tuple[str, bool] | None:
-        """(action, needs a human) recorded for the mail with this key; None if it is new.
-        With a ``fingerprint``, a row of another mail's content under the key (a row
-        without one matches any) does not count (see :meth:`other_content`)."""
-        row = self.db.execute("SELECT action, needs_attention, fingerprint FROM messages "
-                              "WHERE message_id = ?", [key]).fetchone()
+    def handled(self, key: str, fingerprint: str | None = None
+                ) -> tuple[str, bool, bool] | None:
+        """(action, needs attention, settled) recorded for the mail with this key; None if
+        it is new. With a ``fingerprint``, a row of another mail's content under the key (a
+        row without one matches any) does not count (see :meth:`other_content`)."""
+        row = self.db.execute("SELECT action, needs_attention, fingerprint, resolved_at "
+                              "FROM messages WHERE message_id = ?", [key]).fetchone()
         if row is None or fingerprint and row[2] and row[2] != fingerprint:
             return None
-        return (row[0], bool(row[1]))
+        return (row[0], bool(row[1]), row[3] is not None)
 
     def other_content(self, key: str, fingerprint: str) -> bool:
         """Whether the row under ``key`` is of another mail: it has a fingerprint, and not
