@@ -162,10 +162,11 @@ class Messages(Tables):
 
     def decided_since(self, since: dt.datetime | None) -> list[dict[str, Any]]:
         """Mails for review settled by a human after ``since`` (all when None): action,
-        reason, decided_by."""
+        reason, decided_by. One a later mail settled (no ``decided_by``) is mailbot's."""
         return list(self.db.query(
             "SELECT rowid AS id, action, reason, decided_by FROM messages WHERE "
-            "resolved_at IS NOT NULL AND (? IS NULL OR resolved_at > ?) ORDER BY resolved_at",
+            "resolved_at IS NOT NULL AND decided_by IS NOT NULL "
+            "AND (? IS NULL OR resolved_at > ?) ORDER BY resolved_at",
             [iso(since), iso(since)]))
 
     def settle_erased(self, now: dt.datetime, keys: Iterable[str] | None = None) -> int:
