@@ -64,3 +64,34 @@ def test_only_a_mail_for_review_remembers_the_names_of_others():
         "Walter Brüggemann"
     assert waits_for(Decision(Action.REGISTER, ""), r, ["Walter Brüggemann"]) is None
     assert waits_for(review, r, ["Doris Kemper"]) is None
+
+
+def test_the_settled_waiting_mail_leaves_the_inbox_flag(mailbox, smtp, make_config):
+    """Against the real Dovecot: once a later mail gave the address, the first mail is
+    settled — out of `mailbot review` and no longer flagged in the inbox as waiting."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+    from conftest import rows
+
+    from mailbot.cli import main
+
+    mails = Path(__file__).parent / "mails"
+    config = make_config()
+
+    def run(*args):
+        result = CliRunner().invoke(main, ["--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    mailbox.append((mails / "79a_kollege_ohne_adresse.eml").read_bytes())
+    run("run", "--once")
+    mailbox.append((mails / "79b_adresse_nachgereicht.eml").read_bytes())
+    run("run", "--once")
+    run("run", "--once")
+
+    assert rows(config, "SELECT email FROM registrations WHERE status = 'confirmed'") == [
+        ("w.brueggemann@posteo.example",)]
+    assert "Seniorenbeirat" not in run("review")
+    flagged = [m for m in mailbox.folder("INBOX").values() if b"\\Flagged" in m["flags"]]
+    assert flagged == [], "settled: nothing waits in the inbox"

@@ -89,3 +89,31 @@ def test_the_digest_carries_the_same_overview_as_status(mailbox, smtp, make_conf
     assert "Sending budget: 499 of 500 replies left for the next 24 hours" in text
     status = CliRunner().invoke(main, ["--config", str(config), "status"]).output
     assert "Sending budget: 498 of 500 replies left for the next 24 hours" in status
+
+
+def test_a_mail_a_later_address_settled_is_not_counted_as_decided_by_hand(
+        mailbox, smtp, make_config):
+    """The first mail of a conversation that a later address completed was settled by
+    mailbot, not by the organiser: the digest does not tell her she did it."""
+    import datetime as dt
+    from dataclasses import replace
+    from pathlib import Path
+
+    from mailbot.config import load
+    from mailbot.service.digest import build
+    from mailbot.store import Store
+
+    mails = Path(__file__).parent / "mails"
+    config = make_config()
+    mailbox.append((mails / "79a_kollege_ohne_adresse.eml").read_bytes())
+    run(config)
+    mailbox.append((mails / "79b_adresse_nachgereicht.eml").read_bytes())
+    run(config)
+    assert rows(config, "SELECT count(*) FROM messages WHERE resolved_at IS NOT NULL") == [
+        (1,)]
+    loaded = load(config)
+    with Store(config.parent / "mailbot.sqlite") as store:
+        digest = build(replace(loaded, digest=replace(loaded.digest, to="orga@x.example")),
+                       store, dt.datetime.now(dt.UTC))
+    text = email.message_from_bytes(digest.body).get_payload(0).get_payload(decode=True)
+    assert "Von Hand" not in text.decode()

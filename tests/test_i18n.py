@@ -14,7 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
-from conftest import registration_mail
+from conftest import registration_mail, rows
 
 import mailbot
 from mailbot.cli import main
@@ -192,3 +192,18 @@ def test_remind_and_announce_speak_german_for_a_german_event(mailbox, smtp, make
     sent = CliRunner().invoke(main, ["--config", str(config), "announce", "--yes"]).output
     assert sent.startswith("1 Ankündigung eingereiht, 1 zugestellt"), sent
     assert not english_words(asked + sent), asked + sent
+
+
+def test_an_approval_that_cannot_be_done_is_refused_in_german(mailbox, smtp, make_config):
+    """`approve` of a mail already answered (a registration with a question) says so in
+    the organiser's language — the same words the browser desk shows."""
+    config = german(make_config())
+    mailbox.append(registration_mail("Heike Wagner", "heike@awo.example",
+                                     "hiermit melde ich mich an. Wird das Treffen "
+                                     "aufgezeichnet?"))
+    CliRunner().invoke(main, ["--config", str(config), "run", "--once"])
+    [(number,)] = rows(config, "SELECT rowid FROM messages WHERE needs_attention = 1")
+    refused = CliRunner().invoke(main, ["--config", str(config), "approve", str(number)])
+    assert refused.exit_code == 1
+    assert "schon beantwortet" in refused.output, refused.output
+    assert not re.search(r"\b(this|already|answered|yourself)\b", refused.output)

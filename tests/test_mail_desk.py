@@ -191,3 +191,36 @@ def test_the_digest_says_what_was_decided_by_hand(mailbox, smtp, make_config):
         digest = build(with_digest, store, now_utc())
     text = email.message_from_bytes(digest.body).get_payload(0).get_payload(decode=True)
     assert "Von Hand angemeldet: 1, erledigt: 2" in text.decode()
+
+
+def test_a_reply_that_cannot_be_made_sends_the_mail_back_and_the_round_goes_on(
+        mailbox, smtp, make_config, tmp_path):
+    """Approving from mailbot/Anmelden when the reply cannot be rendered (a template that
+    fails for this mail) refuses as any approval that cannot be done: the mail comes back
+    flagged with the reason, and the round reads the inbox as always."""
+    import shutil
+
+    from mailbot.replies.compose import default_templates
+
+    config = make_config()
+    mailbox.append(registration_mail("Karin Otto", "k.otto@verein.example", WITH_COLLEAGUE))
+    cli(config, "run", "--once")
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    shutil.copy(default_templates() / "confirmation.de.txt", folder)
+    (folder / "confirmation.de.txt").write_text("{{ person.name.gibt.es_nicht }}\n")
+    config.write_text(config.read_text() + f'\n[templates]\npath = "{folder}"\n')
+    move(mailbox, b"Brandt", APPROVE)
+    mailbox.append(registration_mail("Bernd Lutz", "bernd@b.example"))
+
+    cli(config, "run", "--once")
+
+    assert smtp.envelopes == []
+    assert status_of(config, "k.otto@verein.example") == [("held",)], "still held"
+    [back] = [m for m in mailbox.folder("INBOX").values() if b"Brandt" in m["raw"]]
+    assert b"\\Flagged" in back["flags"]
+    [(reason,)] = rows(config, "SELECT reason FROM messages WHERE sender = ?",
+                       "k.otto@verein.example")
+    assert reason.startswith("aus mailbot/Anmelden zurück") and "nicht erstellbar" in reason
+    assert rows(config, "SELECT action FROM messages WHERE sender = 'bernd@b.example'") == [
+        ("review",)], "the inbox was read"

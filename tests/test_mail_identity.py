@@ -109,3 +109,33 @@ def test_the_fingerprint_ignores_transport_headers_and_line_ends():
     assert mail_fingerprint(raw.replace(b"\r\n", b"\n")) == mail_fingerprint(raw)
     assert mail_fingerprint(raw) == parse_mail(raw).fingerprint
     assert mail_fingerprint(other) != mail_fingerprint(raw)
+
+
+def test_a_mail_under_a_reused_message_id_is_decided_as_itself_from_the_desk(
+        mailbox, smtp, make_config):
+    """The second mail under a form mailer's one Message-ID, moved into mailbot/Anmelden,
+    is the one approved — not taken for the first mail (handled already) and moved on."""
+    config = make_config()
+    mailbox.append(registration_mail("Anna Arndt", "anna@a.example", msgid=FORM_ID))
+    assert run(config).exit_code == 0
+    mailbox.append(registration_mail(
+        "Karin Otto", "k.otto@verein.example", "hiermit melde ich mich zum Auftakttreffen "
+        "an. Mein Kollege Herr Brandt möchte auch teilnehmen.", msgid=FORM_ID))
+    assert run(config).exit_code == 0
+    assert rows(config, "SELECT status FROM registrations WHERE email = ?",
+                "k.otto@verein.example") == [("held",)]
+    client = mailbox.client
+    client.select_folder("INBOX")
+    [uid] = [u for u, d in client.fetch(client.search(), ["BODY.PEEK[]"]).items()
+             if b"Brandt" in d[b"BODY[]"]]
+    client.move([uid], "mailbot.Anmelden")
+    client.unselect_folder()
+
+    assert run(config).exit_code == 0
+
+    assert rows(config, "SELECT status FROM registrations WHERE email = ?",
+                "k.otto@verein.example") == [("confirmed",)]
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["anna@a.example",
+                                                             "k.otto@verein.example"]
+    assert rows(config, "SELECT count(*) FROM messages WHERE action = 'review' AND "
+                        "resolved_at IS NULL") == [(0,)]

@@ -209,3 +209,26 @@ def test_the_pages_are_german_without_datasette_chrome_or_sql(run):
                         "Advanced export", "Apply", "(view)"):
             assert english not in page, (path, english)
     assert "Einträge" in browser.get("/mailbot/teilnehmende")
+
+
+def test_a_name_with_an_apostrophe_stays_text_in_the_cancel_question(run):
+    """The question before a cancel names the person; a name from a mail ("O'Brien", or
+    one written to break out: "x');fetch`…`;//") must stay text — never part of the
+    script of the form (the browser decodes the attribute before it runs it)."""
+    from html.parser import HTMLParser
+
+    config, _, _ = run
+    browser = Browser(desk(config))
+    browser.press("add", email="sio@obrien.example", name="Siobhán O'Brien",
+                  organisation="")
+
+    class Handlers(HTMLParser):
+        scripts: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.scripts += [value or "" for name, value in attrs if name.startswith("on")]
+
+    parser = Handlers()
+    parser.feed(browser.get("/-/teilnehmende"))
+    assert parser.scripts, "the cancel form asks first"
+    assert not [s for s in parser.scripts if "O'Brien" in s or "Brien" in s], parser.scripts

@@ -18,6 +18,7 @@ def test_a_mail_handled_before_is_only_moved_unless_it_still_waits_for_a_human()
     assert before_reading(True, False, ("register", 0)) == ALREADY
     assert before_reading(True, False, ("register", 1)) == WAITING
     assert before_reading(True, False, ("review", 0)) == WAITING
+    assert before_reading(True, False, ("review", 0, True)) == ALREADY, "settled"
 
 
 def test_a_reply_that_cannot_be_composed_waits_for_a_human():

@@ -86,13 +86,15 @@ class OrganiserKind(enum.StrEnum):
     ALERT = "alert"  # a server refuses mailbot's login
 
 
-def needs_human(action: str, attention: bool | int) -> bool:
+def needs_human(action: str, attention: bool | int, resolved: bool = False) -> bool:
     """A human must read this mail: it waits for review, or was answered and also asks
-    something (left flagged). The one rule; :data:`NEEDS_HUMAN_SQL` is its SQL form."""
-    return action == Action.REVIEW.value or bool(attention)
+    something (left flagged) — until it is settled (``resolved``: ``resolved_at`` is set).
+    The one rule; :data:`NEEDS_HUMAN_SQL` is its SQL form."""
+    return not resolved and (action == Action.REVIEW.value or bool(attention))
 
 
-NEEDS_HUMAN_SQL = "(action = 'review' OR needs_attention = 1)"  # needs_human() in SQL
+NEEDS_HUMAN_SQL = ("((action = 'review' OR needs_attention = 1) AND resolved_at IS NULL)"
+                   )  # needs_human() in SQL
 
 
 @dataclass(frozen=True)

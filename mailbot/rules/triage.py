@@ -19,10 +19,12 @@ from mailbot.core.models import (
 
 
 def before_reading(for_us: bool, our_digest: bool,
-                   handled: tuple[str, int] | None = None) -> str | None:
+                   handled: tuple[str, int, bool] | tuple[str, int] | None = None
+                   ) -> str | None:
     """FOREIGN for a mail not to the contact address (or our own digest come back: the
-    organiser's to read, left as it is); for one recorded before, WAITING while it still
-    waits for a human, else ALREADY (only moved, never answered twice); None: read it."""
+    organiser's to read, left as it is); for one recorded before (action, attention and
+    whether a human or a later mail settled it), WAITING while it still waits for a human,
+    else ALREADY (only moved, never answered twice); None: read it."""
     if not for_us or our_digest:
         return FOREIGN
     if handled is not None:

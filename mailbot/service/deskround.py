@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from mailbot.core.clock import now_utc
+from mailbot.core.i18n import tr as _
 from mailbot.core.models import (
     Action,
     Decision,
@@ -32,6 +33,7 @@ from mailbot.mail.deskfolders import (
 )
 from mailbot.mail.inbox import Inbox
 from mailbot.reading.parse import content_key, parse_mail
+from mailbot.replies.compose import ComposeError
 from mailbot.service.processor import Processor, excerpt
 from mailbot.store import iso
 
@@ -62,14 +64,14 @@ def approve(processor: Processor, row: dict, raw: bytes | None, by: str,
     mail are waived (a human looked). When the plan still registers nobody: DecisionError,
     nothing written, the mail keeps waiting."""
     if row["action"] != Action.REVIEW:
-        raise DecisionError("this mail was already answered (it also asks something): "
-                            "answer the question yourself, then `mailbot dismiss` it")
-    parsed = parse_mail(raw, processor.own) if raw else None
+        raise DecisionError(_("this mail was already answered (it also asks something): "
+                              "answer the question yourself, then `mailbot dismiss` it"))
+    parsed = processor.own_key(parse_mail(raw, processor.own)) if raw else None
     people = list(parsed.participants) if parsed else []
     if email or not people:
         address = (email or row["sender"] or "").lower()
         if not address or address.startswith("erased:"):
-            raise DecisionError("no address known for this mail: give --email")
+            raise DecisionError(_("no address known for this mail: give --email"))
         base = people[0] if people else Participant(address, "", None)
         people = [Participant(address, name or base.name, organisation or base.organisation)]
     elif name or organisation:
@@ -88,8 +90,9 @@ def approve(processor: Processor, row: dict, raw: bytes | None, by: str,
         plan = processor.plan(request, budget=False, deadline_applies=False,
                               age_applies=False, decided=True, max_participants=len(people))
         if plan.decision.action is Action.REVIEW:  # nothing done: the mail keeps waiting
-            raise DecisionError(f"not approved: {plan.decision.reason}; the mail still waits "
-                                f"for review (answer it yourself, then `mailbot dismiss` it)")
+            raise DecisionError(_("not approved: {reason}; the mail still waits for review "
+                                  "(answer it yourself, then `mailbot dismiss` it)").format(
+                                      reason=plan.decision.reason))
         replies = processor.compose(plan.replies, now)
         store.resolve(row["message_id"], Action.REGISTER.value,
                       f"von Hand freigegeben: {row['reason'] or ''}", now,
@@ -119,8 +122,8 @@ def desk_round(processor: Processor, inbox: Inbox, summary: Summary) -> None:
 
 def _one(processor: Processor, desk: DeskFolders, which: str, mail: InboundMail,
          summary: Summary) -> None:
-    try:
-        key = parse_mail(mail.raw, processor.own).key
+    try:  # the key the mail was recorded under (its own one beside a reused Message-ID)
+        key = processor.own_key(parse_mail(mail.raw, processor.own)).key
     except Exception:  # noqa: BLE001 - an unreadable mail is known by its bytes
         key = content_key(mail.raw)
     folder = desk.cfg.approve_folder if which == APPROVE else desk.cfg.settle_folder
@@ -136,6 +139,12 @@ def _one(processor: Processor, desk: DeskFolders, which: str, mail: InboundMail,
             done = approve(processor, row, mail.raw, by_folder(folder))
         except DecisionError as exc:
             _refused(processor, row, folder, str(exc))
+            desk.move_on(which, [mail.ref], back=True)
+            return
+        except ComposeError as exc:  # nothing written: the mail waits, the round goes on
+            log.error("%s: approved from %s, but the reply cannot be made: %s", key, folder,
+                      exc)
+            _refused(processor, row, folder, f"Antwort nicht erstellbar ({exc})")
             desk.move_on(which, [mail.ref], back=True)
             return
         log.info("%s: approved (moved into %s), %d replies", key, folder, done.replies)

@@ -58,11 +58,21 @@ def run_round(processor: Processor, inbox: Inbox, stop: threading.Event | None =
         inbox.flag(to_flag)
         heartbeat()
         inbox.leave(to_leave)
+        _release_settled(processor, inbox)
         progress(summary)
         if stop is not None and stop.is_set():
             return summary
     processor.end_round(inbox, summary, stop, error_before)
     return summary
+
+
+def _release_settled(processor: Processor, inbox: Inbox) -> None:
+    """The waiting mails a later mail of the batch settled (an address sent later): out of
+    the inbox, unflagged, into the processed folder — they wait for nobody now."""
+    while processor.settled:
+        found = inbox.find(processor.settled.pop(0))
+        if found is not None:
+            inbox.release(found.ref)
 
 
 def _record_batch(processor: Processor, batch: list[InboundMail], summary: Summary,

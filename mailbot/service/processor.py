@@ -96,6 +96,7 @@ class Processor:
         self.jobs = Jobs(config, store, self.composer, self.version, self.compose,
                          self.new_uid)
         store.use_time_zone(config.event.timezone, now_utc())  # the views show local time
+        self.settled: list[str] = []  # waiting mails a later one settled: out of the inbox
 
     # -- one mail ---------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class Processor:
         if early is not None:
             return early
         with self.store.immediate():  # nobody else writes between our reads and our rows
-            original, parsed = parsed, self._own_key(parsed)
+            original, parsed = parsed, self.own_key(parsed)
             early = before_reading(True, False,
                                    self.store.handled(parsed.key, parsed.fingerprint))
             if early is not None:
@@ -140,6 +141,7 @@ class Processor:
             if follows and decision.action is Action.REGISTER:
                 self.store.resolve(follows, Action.REVIEW.value, "erledigt: die fehlende "
                                    "Adresse kam mit einer späteren Mail", now_utc())
+                self.settled.append(follows)
         for reply in replies:
             summary.replies[reply.kind.value] += 1
         log.info("%s: %s%s", parsed.key, decision.action.value,  # no address: the key says
@@ -148,7 +150,7 @@ class Processor:
             return ATTENTION
         return decision.action.value
 
-    def _own_key(self, parsed: ParsedMail) -> ParsedMail:
+    def own_key(self, parsed: ParsedMail) -> ParsedMail:
         """The mail under a key of its own when an earlier, different mail (another
         fingerprint) was recorded under its Message-ID: a form mailer that gives every mail
         one ID, a list's altered copy. The same mail delivered again keeps its key."""

@@ -30,15 +30,16 @@ class Messages(Tables):
             "SELECT 1 FROM messages WHERE sender = ? UNION SELECT 1 FROM outbox "
             "WHERE recipient = ?", [email, email]).fetchone() is not None
 
-    def handled(self, key: str, fingerprint: str | None = None) -> tuple[str, bool] | None:
-        """(action, needs a human) recorded for the mail with this key; None if it is new.
-        With a ``fingerprint``, a row of another mail's content under the key (a row
-        without one matches any) does not count (see :meth:`other_content`)."""
-        row = self.db.execute("SELECT action, needs_attention, fingerprint FROM messages "
-                              "WHERE message_id = ?", [key]).fetchone()
+    def handled(self, key: str, fingerprint: str | None = None
+                ) -> tuple[str, bool, bool] | None:
+        """(action, needs attention, settled) recorded for the mail with this key; None if
+        it is new. With a ``fingerprint``, a row of another mail's content under the key (a
+        row without one matches any) does not count (see :meth:`other_content`)."""
+        row = self.db.execute("SELECT action, needs_attention, fingerprint, resolved_at "
+                              "FROM messages WHERE message_id = ?", [key]).fetchone()
         if row is None or fingerprint and row[2] and row[2] != fingerprint:
             return None
-        return (row[0], bool(row[1]))
+        return (row[0], bool(row[1]), row[3] is not None)
 
     def other_content(self, key: str, fingerprint: str) -> bool:
         """Whether the row under ``key`` is of another mail: it has a fingerprint, and not
@@ -161,10 +162,11 @@ class Messages(Tables):
 
     def decided_since(self, since: dt.datetime | None) -> list[dict[str, Any]]:
         """Mails for review settled by a human after ``since`` (all when None): action,
-        reason, decided_by."""
+        reason, decided_by. One a later mail settled (no ``decided_by``) is mailbot's."""
         return list(self.db.query(
             "SELECT rowid AS id, action, reason, decided_by FROM messages WHERE "
-            "resolved_at IS NOT NULL AND (? IS NULL OR resolved_at > ?) ORDER BY resolved_at",
+            "resolved_at IS NOT NULL AND decided_by IS NOT NULL "
+            "AND (? IS NULL OR resolved_at > ?) ORDER BY resolved_at",
             [iso(since), iso(since)]))
 
     def settle_erased(self, now: dt.datetime, keys: Iterable[str] | None = None) -> int:
