@@ -224,3 +224,29 @@ def test_a_reply_that_cannot_be_made_sends_the_mail_back_and_the_round_goes_on(
     assert reason.startswith("aus mailbot/Anmelden zurück") and "nicht erstellbar" in reason
     assert rows(config, "SELECT action FROM messages WHERE sender = 'bernd@b.example'") == [
         ("review",)], "the inbox was read"
+
+
+def test_an_internal_error_with_a_moved_mail_sends_it_back_and_the_round_goes_on(
+        mailbox, smtp, make_config, monkeypatch):
+    """A mistake of mailbot's own while deciding one moved mail must not stop every round
+    after it (the desk folders are read before the inbox): that mail comes back flagged,
+    the traceback is logged, and the inbox is read as always."""
+    from mailbot.service import deskround
+
+    config = make_config()
+    mailbox.append(registration_mail("Karin Otto", "k.otto@verein.example", WITH_COLLEAGUE))
+    cli(config, "run", "--once")
+    move(mailbox, b"Brandt", APPROVE)
+    mailbox.append(registration_mail("Bernd Lutz", "bernd@b.example"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(deskround, "approve", broken)
+    cli(config, "run", "--once")
+
+    [back] = [m for m in mailbox.folder("INBOX").values() if b"Brandt" in m["raw"]]
+    assert b"\\Flagged" in back["flags"]
+    assert mailbox.folder(APPROVE) == {}
+    assert rows(config, "SELECT action FROM messages WHERE sender = 'bernd@b.example'") == [
+        ("register",)], "the inbox was read and answered"

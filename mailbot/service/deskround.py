@@ -31,11 +31,11 @@ from mailbot.mail.deskfolders import (
     DeskFolders,
     by_folder,
 )
-from mailbot.mail.inbox import Inbox
+from mailbot.mail.inbox import Inbox, InboxError
 from mailbot.reading.parse import content_key, parse_mail
 from mailbot.replies.compose import ComposeError
 from mailbot.service.processor import Processor, excerpt
-from mailbot.store import iso
+from mailbot.store import DATABASE_ERRORS, iso
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,13 @@ def desk_round(processor: Processor, inbox: Inbox, summary: Summary) -> None:
     if desk is None:
         return
     for which, mail in desk.mails():
-        _one(processor, desk, which, mail, summary)
+        try:
+            _one(processor, desk, which, mail, summary)
+        except (InboxError, *DATABASE_ERRORS):
+            raise  # the server or the database, not this mail: the round stops, retried
+        except Exception:  # noqa: BLE001 - one mail must not stop every round after it
+            log.exception("internal error with a mail moved into a desk folder")
+            desk.move_on(which, [mail.ref], back=True)  # back to the inbox, flagged
     _answered_by_hand(processor, desk, inbox)
 
 
