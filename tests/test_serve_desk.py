@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,17 @@ def test_a_name_with_an_apostrophe_stays_text_in_the_cancel_question(run):
     parser.feed(browser.get("/-/teilnehmende"))
     assert parser.scripts, "the cancel form asks first"
     assert not [s for s in parser.scripts if "O'Brien" in s or "Brien" in s], parser.scripts
+
+
+def test_a_held_place_is_shown_as_vorgemerkt_without_buttons(run):
+    """A place kept while the organiser reads its mail shows on the participants page (it
+    counts against capacity) and is decided on "Zu beantworten", not with row buttons."""
+    config, _, _ = run
+    with sqlite3.connect(config.parent / "mailbot.sqlite") as conn:
+        conn.execute("UPDATE registrations SET status = 'held' WHERE rowid = "
+                     "(SELECT min(rowid) FROM registrations WHERE status = 'confirmed')")
+        [(email,)] = conn.execute("SELECT email FROM registrations WHERE status = 'held'")
+    page = Browser(desk(config)).get("/-/teilnehmende")
+    [row] = [r.split("</tr>")[0] for r in page.split("<tr")[1:] if email in r]
+    assert "vorgemerkt" in row, row
+    assert "<form" not in row, "no buttons for a held place"

@@ -26,8 +26,8 @@ from mailbot.store import DATABASE_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
-STATUS_DE = {"confirmed": "bestätigt", "waitlisted": "auf der Warteliste",
-             "cancelled": "abgemeldet"}
+STATUS_DE = {"confirmed": "bestätigt", "held": "vorgemerkt (Mail wartet auf Sie)",
+             "waitlisted": "auf der Warteliste", "cancelled": "abgemeldet"}
 
 
 class LeaveInPlace:

@@ -32,7 +32,7 @@ from mailbot.store import Store
 REVIEW_PATH = "/-/zu-beantworten"
 PEOPLE_PATH = "/-/teilnehmende"
 ADD_PATH = "/-/person-anmelden"
-STATUS_ORDER = {"confirmed": 0, "waitlisted": 1, "cancelled": 2}
+STATUS_ORDER = {"confirmed": 0, "held": 1, "waitlisted": 2, "cancelled": 3}
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,12 @@ def _mails(site: Site) -> list[dict[str, Any]]:
 
 def _people(site: Site) -> list[dict[str, Any]]:
     with Store(site.database) as store:
-        regs = store.with_status("confirmed", "waitlisted", "cancelled")
+        regs = store.with_status("confirmed", "held", "waitlisted", "cancelled")
     regs.sort(key=lambda r: STATUS_ORDER.get(r.status.value, 1))  # stable: arrival order
     return [{"email": r.email, "name": r.name, "organisation": r.organisation or "",
              "status": actions.STATUS_DE.get(r.status.value, r.status.value),
-             "active": r.status.value != "cancelled",
+             # a held place is decided on "Zu beantworten" (its mail), not here
+             "active": r.status.value not in ("cancelled", "held"),
              "waiting": r.status.value == "waitlisted"} for r in regs]
 
 
