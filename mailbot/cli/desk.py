@@ -281,7 +281,7 @@ def _before_erasing(config: config_mod.Config, keys: set[str], sender: str | Non
                         erased).format(n=erased, folders=_folders(config)))
 
 
-# _desk_call, _desk_run and _LeaveInPlace: moved here from cli.py as they were.
+# _desk_call and _desk_run: the desk commands run through locked_or_queued.
 def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool = True) -> None:
     from mailbot.desk.organiser import TaskError, locked_or_queued
 
@@ -302,7 +302,7 @@ def _desk_call(ctx: click.Context, action, need_inbox: bool = False, send: bool 
 def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
               beside_service: bool = False) -> Outcome | None:
     from mailbot.core.models import Summary
-    from mailbot.desk.organiser import Desk, OrganiserError
+    from mailbot.desk.organiser import Desk, LeaveInPlace, OrganiserError
     from mailbot.replies.compose import ComposeError
     from mailbot.service.processor import Processor
 
@@ -320,7 +320,7 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
                                                "is changed, move the mail yourself").format(
                         error=exc), err=True)
             try:
-                where = _LeaveInPlace(inbox) if beside_service and inbox else inbox
+                where = LeaveInPlace(inbox) if beside_service and inbox else inbox
                 outcome = action(Desk(processor), where)
             except (OrganiserError, ComposeError) as exc:
                 _fail(str(exc), 1)
@@ -343,23 +343,6 @@ def _desk_run(config: config_mod.Config, action, need_inbox: bool, send: bool,
         finally:
             if inbox is not None:
                 inbox.close()
-
-
-class _LeaveInPlace:
-    """The inbox while the service runs: a mail is read (for its names) but not moved —
-    the service finds it settled in the database and moves it at its next round, so two
-    processes never move mail in the same folder."""
-
-    moves_later = True
-
-    def __init__(self, inbox):
-        self.inbox = inbox
-
-    def find(self, message_id: str, fingerprint: str | None = None):
-        return self.inbox.find(message_id, fingerprint)
-
-    def release(self, ref: str) -> None:
-        self.inbox.unflag([ref])  # settled: not flagged for a human any more
 
 
 # registered on cli.main when one of them is used

@@ -17,7 +17,14 @@ from typing import Any
 
 from mailbot.config import Config
 from mailbot.core.models import Registration, Summary
-from mailbot.desk.organiser import Desk, OrganiserError, Outcome, TaskError, locked_or_queued
+from mailbot.desk.organiser import (
+    Desk,
+    LeaveInPlace,
+    OrganiserError,
+    Outcome,
+    TaskError,
+    locked_or_queued,
+)
 from mailbot.mail.inbox import InboxError, open_inbox
 from mailbot.mail.smtp import open_transport
 from mailbot.replies.compose import ComposeError
@@ -28,23 +35,6 @@ log = logging.getLogger(__name__)
 
 STATUS_DE = {"confirmed": "bestätigt", "held": "vorgemerkt (Mail wartet auf Sie)",
              "waitlisted": "auf der Warteliste", "cancelled": "abgemeldet"}
-
-
-class LeaveInPlace:
-    """The inbox while the service runs: a mail is read (for its names) but not moved —
-    the service finds it settled in the database and moves it at its next round, so two
-    processes never move mail in the same folder."""
-
-    moves_later = True
-
-    def __init__(self, inbox):
-        self.inbox = inbox
-
-    def find(self, message_id: str, fingerprint: str | None = None):
-        return self.inbox.find(message_id, fingerprint)
-
-    def release(self, ref: str) -> None:
-        self.inbox.unflag([ref])  # settled: not flagged for a human any more
 
 
 @dataclass(frozen=True)

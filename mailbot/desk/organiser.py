@@ -113,6 +113,23 @@ class Outcome:
     queued: int = 0  # replies queued
 
 
+class LeaveInPlace:
+    """The inbox while the service runs: a mail is read (for its names) but not moved —
+    the service finds it settled in the database and moves it at its next round, so two
+    processes never move mail in the same folder."""
+
+    moves_later = True
+
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    def find(self, message_id: str, fingerprint: str | None = None):
+        return self.inbox.find(message_id, fingerprint)
+
+    def release(self, ref: str) -> None:
+        self.inbox.unflag([ref])  # settled: not flagged for a human any more
+
+
 class Desk:
     """Manual changes through the Processor of a configuration."""
 
