@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailbot.config import Config
+from mailbot.core.clock import now_utc
 from mailbot.core.models import Registration, Summary
 from mailbot.desk.organiser import (
     Desk,
@@ -33,6 +34,7 @@ from mailbot.store import DATABASE_ERRORS, Store
 
 log = logging.getLogger(__name__)
 
+SHOWN = ("confirmed", "held", "waitlisted", "cancelled")  # the states the desk lists
 STATUS_DE = {"confirmed": "bestätigt", "held": "vorgemerkt (Mail wartet auf Sie)",
              "waitlisted": "auf der Warteliste", "cancelled": "abgemeldet"}
 
@@ -101,7 +103,8 @@ def perform(config: Config, name: str, form: Mapping[str, str]) -> tuple[bool, s
     except Exception as exc:  # the browser gets a line, never a traceback
         log.error("desk %s failed: %s", name, type(exc).__name__)
         return False, ("Nicht ausgeführt: ein unerwarteter Fehler. Bitte versuchen Sie es "
-                       "noch einmal oder sehen Sie im Protokoll von mailbot nach.")
+                       "noch einmal; bleibt der Fehler, sagen Sie der technischen Betreuung "
+                       f"Bescheid (Zeitpunkt: {now_utc():%d.%m.%Y %H:%M} UTC).")
 
 
 def _run(config: Config, action: Action, form: Mapping[str, str], alone: bool) -> str:
@@ -139,7 +142,7 @@ def _inbox(config: Config):
 
 
 def _people(store: Store) -> dict[str, Registration]:
-    return {r.email: r for r in store.with_status("confirmed", "waitlisted", "cancelled")}
+    return {r.email: r for r in store.with_status(*SHOWN)}
 
 
 def _who(reg: Registration) -> str:

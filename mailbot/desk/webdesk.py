@@ -85,7 +85,7 @@ def _mails(site: Site) -> list[dict[str, Any]]:
 
 def _people(site: Site) -> list[dict[str, Any]]:
     with Store(site.database) as store:
-        regs = store.with_status("confirmed", "held", "waitlisted", "cancelled")
+        regs = store.with_status(*actions.SHOWN)
     regs.sort(key=lambda r: STATUS_ORDER.get(r.status.value, 1))  # stable: arrival order
     return [{"email": r.email, "name": r.name, "organisation": r.organisation or "",
              "status": actions.STATUS_DE.get(r.status.value, r.status.value),
