@@ -80,8 +80,13 @@ def norm_name(name: str | None) -> str:
     return " ".join(TITLES.sub("", name or "").casefold().split())
 
 
+LEGAL_FORMS = re.compile(r"\b(?:e\.\s?V\.?|g?GmbH|gUG|mbH|AöR|KdöR)(?=\W|$)", re.I)
+
+
 def words(text: str | None) -> list[str]:
-    return re.findall(r"\w+", (text or "").casefold())
+    """An organisation's words, its legal form aside ("DSB Ortsverein Bochum e.V." is the
+    "DSB Ortsverein Bochum" of a name list)."""
+    return re.findall(r"\w+", LEGAL_FORMS.sub(" ", text or "").casefold())
 
 
 def people(entry: dict) -> list[dict]:
@@ -318,12 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"code: {Path(mailbot.reading.parse.__file__).parent}")
     rows = []
     for folder in folders:
-        score = run(folder, args.verbose)
+        hidden = args.numbers or any(part.startswith("holdout") for part in folder.parts)
+        score = run(folder, args.verbose and not hidden)
         if score is None:
             print(f"{folder}: no expected.json", file=sys.stderr)
             continue
         rows.append((folder, score))
-        if args.numbers or "holdout" in folder.parts:
+        if hidden:
             continue  # a holdout that was looked at is spent
         for title, items in (("wrong", score.wrong), ("HARMFUL", score.harmful),
                              ("SILENT LOSS", score.silent)):
