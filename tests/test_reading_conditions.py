@@ -23,6 +23,13 @@ def facts(example_config):
     "I would come if there is interpretation into Arabic.",
     "I will attend provided that the slides are accessible.",
     "Vorausgesetzt, es gibt Untertitel, melde ich mich an.",
+    # a strong condition about places is still a condition, not the waiting list's question
+    "Ich komme nur, wenn es Plätze für Menschen mit Rollstuhl in der Breakout-Gruppe gibt.",
+    # German conditions with the verb first
+    "Passt der Termin in meinen Dienstplan, komme ich gerne.",
+    "Klappt es mit der Kinderbetreuung, bin ich dabei.",
+    "Bekomme ich an dem Tag frei, melde ich mich an.",
+    "Geht das, nehme ich teil.",
 ])
 def test_a_condition_of_the_registration(sentence):
     assert conditional(sentence, sentence.lower())
@@ -35,9 +42,21 @@ def test_a_condition_of_the_registration(sentence):
     "Ich würde gern teilnehmen, wenn noch ein Platz frei ist.",
     "Wenn das nicht klappt, komme ich trotzdem.",
     "Ich melde mich an und schicke, wenn möglich, vorab meine Fragen.",
+    "Habe die Einladung vom Kreis bekommen, melde ich mich hiermit an.",
+    "Ist ja super, dann komme ich.",
 ])
 def test_not_a_condition_of_the_registration(sentence):
     assert not conditional(sentence, sentence.lower())
+
+
+@pytest.mark.parametrize("sentence", [
+    "Je nachdem, wie die Schicht fällt, komme ich dazu.",
+    "Ob ich teilnehme, hängt noch davon ab, ob die Vertretung steht.",
+    "Abhängig von der Sitzung im Rat melde ich mich an.",
+    "Depending on my shift I will join.",
+])
+def test_it_depends_is_open(sentence):
+    assert unsure(sentence.lower(), sentence)
 
 
 def test_uncertain_and_anyway():

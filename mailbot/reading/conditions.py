@@ -28,10 +28,21 @@ _AWAY = re.compile(r"\b(?:nicht|kein\w*|verhindert|absag\w*|abmeld\w*|bescheid|n
 _ATTEND = re.compile(r"\b(?:komme|kommen|teilnehmen|teil|dabei|anmelden|melde\w*|register\w*"
                      r"|attend|join|come|count (?:me|us) in|participate|sign (?:me|us) up)\b", F)
 _UNSURE = re.compile(r"\b(?:steht (?:noch )?nicht fest|noch nicht (?:fest|sicher|klar)|noch offen"
-                     r"|noch unklar|hängt davon ab|not (?:yet )?(?:sure|certain|decided|confirmed)"
-                     r" (?:if|whether)|depends on)\b", F)
-_UNSURE_WORDS = ("fest", "sicher", "klar", "offen", "hängt", "sure", "certain", "decided",
-                 "confirmed", "depends")
+                     r"|noch unklar|hängt (?:\w+ )?davon ab|je nachdem|abhängig davon|abhängig von"
+                     r"|not (?:yet )?(?:sure|certain|decided|confirmed) (?:if|whether)"
+                     r"|depends on|depending on)\b", F)
+_UNSURE_WORDS = ("fest", "sicher", "klar", "offen", "hängt", "je nachdem", "abhängig", "sure",
+                 "certain", "decided", "confirmed", "depend")
+# a German condition with its verb first: "Passt der Termin, komme ich gerne",
+# "Bekomme ich frei, bin ich dabei" — a clause before the comma, then the verb of coming
+_VERB_FIRST = re.compile(
+    r"^\W*(?:(?:passt|klappt|geht|ist|sind|gibt|findet|wird|werden)\s+(?:es|der|die|das|den|dem"
+    r"|mein\w*|unser\w*|ihr\w*|sie|er|man)"  # "Passt der Termin", "Klappt es"
+    r"|(?:bekomme|kriege|erhalte|habe|hab|finde|kann|darf|bin)\s+ich"  # "Bekomme ich frei"
+    r"|(?:bekommen|kriegen|haben|finden|können|dürfen|sind)\s+wir)\b"
+    r"[^,.?!]{0,80},\s*(?:dann\s+)?"
+    r"(?:komme|kommen|bin|sind|nehme|nehmen|melde|melden|wäre|wären|würde|würden)\s+"
+    r"(?:ich|wir)\b", F)
 
 
 def conditional(sentence: str, low: str) -> bool:
@@ -39,16 +50,21 @@ def conditional(sentence: str, low: str) -> bool:
     condition on the registration ("ich nehme nur teil, wenn …", "ich komme, falls die
     Sitzung verlegt wird"), not a courtesy about not coming ("falls ich doch nicht kann,
     sage ich ab") nor a wish ("ich freue mich, wenn …")."""
-    if not has_any(low, IF_WORDS) or not _ATTEND.search(sentence):
+    if not _ATTEND.search(sentence):
         return False
-    strong = _STRONG.search(sentence)
-    m = strong or _WEAK.search(sentence)
-    if m is None or (not strong and _NO_CONDITION.search(sentence)):
+    if _VERB_FIRST.search(sentence):  # "Klappt es mit der Vertretung, bin ich dabei"
+        return True
+    if not has_any(low, IF_WORDS):
+        return False
+    if _STRONG.search(sentence):  # "nur, wenn es Plätze für Rollstuhlfahrer gibt"
+        return True
+    m = _WEAK.search(sentence)
+    if m is None or _NO_CONDITION.search(sentence):
         return False
     clause = sentence[m.end():m.end() + 60]  # what it depends on
     if AVAILABILITY.search(clause):  # "wenn noch ein Platz frei ist": the waitlist's
         return False
-    return bool(strong) or not _AWAY.search(clause)
+    return not _AWAY.search(clause)
 
 
 def unsure(low: str, sentence: str) -> bool:
