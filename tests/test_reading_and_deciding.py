@@ -14,8 +14,9 @@ from mailbot.reading.classify import classify
 from mailbot.reading.names import split_name
 from mailbot.reading.parse import parse_from, parse_mail
 from mailbot.rules import guard
+from mailbot.rules.budget import within_budget
 from mailbot.rules.lifecycle import next_registration
-from mailbot.rules.policy import decide, within_budget
+from mailbot.rules.policy import decide
 
 ROOT = Path(__file__).resolve().parent.parent
 BERLIN = dt.timezone(dt.timedelta(hours=2))

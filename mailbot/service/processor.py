@@ -46,17 +46,14 @@ from mailbot.reading.parse import content_key, parse_mail, valid_message_id
 from mailbot.replies.compose import ComposeError, Composer
 from mailbot.replies.report import mail_date, preview_text
 from mailbot.rules import guard, policy, thread
+from mailbot.rules.budget import ASKED, HOUR, asked_key, budget_addresses
 from mailbot.rules.policy import (
-    ASKED,
     DAY,
-    HOUR,
     Decision,
     Plan,
     ReplySpec,
     Situation,
     as_request,
-    asked_key,
-    budget_addresses,
     event_version,
 )
 from mailbot.rules.triage import (
