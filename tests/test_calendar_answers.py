@@ -89,3 +89,34 @@ def test_a_tentative_answer_with_a_comment_goes_to_a_human(mailbox, smtp, make_c
     assert rows(config, "SELECT action FROM messages WHERE message_id LIKE '<rsvp-%'") == [
         ("review",)]
     assert len(smtp.envelopes) == 1
+
+
+def test_a_refusal_from_someone_never_registered_is_answered_by_nobody(
+        mailbox, smtp, make_config):
+    """A forwarded invitation declined: nothing to cancel, and a "you were not registered"
+    notice would answer a button press nobody expects an answer to."""
+    config = make_config()
+    mailbox.append(calendar_answer("jonas@verband.example", "jonas@verband.example",
+                                   "DECLINED", google=True, name="Jonas Lehr"))
+
+    assert run(config).exit_code == 0
+
+    assert smtp.envelopes == []
+    assert rows(config, "SELECT action FROM messages") == [("noop",)]
+    assert rows(config, "SELECT count(*) FROM registrations") == [(0,)]
+
+
+def test_a_cancellation_with_a_question_from_someone_never_registered_goes_to_a_human(
+        mailbox, smtp, make_config):
+    config = make_config()
+    mailbox.append(registration_mail(
+        "Dirk Sauer", "dirk@gemeinde.example",
+        text="Leider schaffe ich es am 31. Mai nicht. Könnten Sie mir die Folien der Vorträge "
+             "im Nachgang schicken?"))
+
+    assert run(config).exit_code == 0
+
+    assert smtp.envelopes == []
+    assert rows(config, "SELECT action FROM messages") == [("review",)]
+    [mail] = mailbox.folder("INBOX").values()
+    assert b"\\Flagged" in mail["flags"]

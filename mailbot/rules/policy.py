@@ -153,6 +153,9 @@ def _calendar_reply(mail: Request, reading: Reading, situation: Situation,
     if partstat == "ACCEPTED" and not reading.note:
         return _accepted(mail, attendee, name, situation, event)
     if partstat == "DECLINED" and attendee:
+        if situation.current.get(attendee) not in (Status.CONFIRMED, Status.WAITLISTED):
+            # a forwarded invitation declined: nothing to cancel, nobody waits for a notice
+            return Decision(Action.NOOP, "Absage über den Kalender, war nicht angemeldet")
         person = Participant(attendee, name or mail.sender_name)
         head = None if event.cancelled else situation.waitlist_head
         decision = _cancel(replace(mail, people=(person,)), situation.current, head)
@@ -253,6 +256,9 @@ def _cancel(mail: Request, current: Mapping[str, Status],
             steps.append(moved_up(waitlist_head))  # a place is free: the first moves up
             return Decision(Action.CANCEL, _place_free(waitlist_head), tuple(steps))
         return Decision(Action.CANCEL, "", tuple(steps))
+    if mail.evidence.asks:  # a notice "you were not registered" would pass her question by
+        return Decision(Action.REVIEW, "Abmeldung, war nicht angemeldet; "
+                                       "Frage – bitte persönlich beantworten")
     return Decision(Action.CANCEL, "war nicht angemeldet",
                     (Step(person, None, ReplyKind.NOT_REGISTERED),))
 
