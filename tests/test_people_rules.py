@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mailbot.reading.people import find
 
 OWN = "n.collinet@isi-innovation.de"
@@ -42,3 +46,42 @@ def test_a_forms_first_name_and_surname_fields_are_one_name():
         "Elisabeth Hüsing"
     assert fields("Vorname: Theresa\nNachname: Brüggemann")["name"] == "Theresa Brüggemann"
     assert fields("Name: Theresa Brüggemann\nVorname: Theresa")["name"] == "Theresa Brüggemann"
+
+_LIST_LINES = {
+    "numbered": "{n}. {name} <{address}>",
+    "dash": "- {name}, {address}",
+    "role": "{n}. {name}, {role}, {address}",
+    "brackets": "{name} ({address})",
+}
+_PEOPLE = [("Petra Klein", "petra.klein"), ("Jan Jung", "jan.jung"), ("Aylin Demir", "a.demir"),
+           ("Tomasz Nowak", "t.nowak"), ("Grete Lang", "grete.lang")]
+_ROLES = ["Kassenwart", "Vorsitzende", "Schriftführerin", "Beisitzer"]
+
+
+@pytest.mark.parametrize("second", sorted(_LIST_LINES))
+def test_each_list_line_keeps_its_own_name(second):
+    """A name never crosses to another line's address: "1. Petra Klein <…>" above
+    "Jan Jung, Kassenwart, jan.jung@…" gave Jan's address Petra's name."""
+    lines = ["1. Petra Klein <petra.klein@verein.example>",
+             _LIST_LINES[second].format(n=2, name="Jan Jung", role="Kassenwart",
+                                        address="jan.jung@verein.example")]
+    text = "Guten Tag,\n\nwir melden an:\n" + "\n".join(lines) + "\n\nGrüße\nAnke Vogt"
+    found = find(text, "anke.vogt@verein.example", "Anke Vogt", OWN)
+    assert {(p.email, p.name) for p in found.participants} == {
+        ("petra.klein@verein.example", "Petra Klein"), ("jan.jung@verein.example", "Jan Jung")}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(_PEOPLE), st.lists(st.sampled_from(sorted(_LIST_LINES)), min_size=5,
+                                          max_size=5), st.sampled_from(_ROLES))
+def test_a_shuffled_list_never_pairs_an_address_with_another_lines_name(people, shapes, role):
+    lines = [_LIST_LINES[shape].format(n=i + 1, name=name, role=role,
+                                       address=f"{local}@verein.example")
+             for i, ((name, local), shape) in enumerate(zip(people, shapes, strict=True))]
+    text = "Hallo,\n\nfolgende Personen melden wir an:\n" + "\n".join(lines) + "\n\nGruß\nAnke"
+    found = find(text, "anke.vogt@verein.example", "Anke Vogt", OWN)
+    name_of = {local: name for name, local in people}
+    for person in found.participants:
+        local = person.email.split("@")[0]
+        if local in name_of:
+            assert person.name == name_of[local]

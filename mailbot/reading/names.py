@@ -178,6 +178,8 @@ def person_name(value: str) -> str:
 _CAPITALISED_RUN = re.compile(
     rf"(?:(?:Frau|Herrn?|Dr\.|Prof\.)\s+)*(?:[A-ZÄÖÜ][\w'’-]+\.?\s+(?:{_PARTICLES}\s+){{0,3}}){{1,5}}"
     r"[A-ZÄÖÜ][\w'’-]+")
+# common nouns by their ending ("Anmeldung", "Freiwilligenagentur") — a short word is a
+# name all the same ("Jung", "Lang", "Haus" are surnames too)
 _NOT_A_NAME = re.compile(r"(?:ung|heit|keit|schaft|treffen|tag|haus|büro|verein|netzwerk"
                          r"|agentur|zentrum|stelle|amt|liste|adresse|mail|link)$", re.IGNORECASE)
 
@@ -189,7 +191,7 @@ def name_in(sentence: str) -> str | None:
     for m in _CAPITALISED_RUN.finditer(sentence):
         name = person_name(m[0])
         words = name.split()
-        if len(words) >= 2 and not any(_NOT_A_NAME.search(w) or ORG_WORDS.search(w)
-                                       for w in words):
+        if len(words) >= 2 and not any((len(w) > 5 and _NOT_A_NAME.search(w))
+                                       or ORG_WORDS.search(w) for w in words):
             found = name
     return found

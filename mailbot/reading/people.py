@@ -119,7 +119,7 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
             if not (roster or sentences.registering(m)):
                 continue  # an address for invoices or questions is not a participant
             address = m["email"].lower()
-            name = _fuller(person_name(m["name"]), text)
+            name = _fuller(_before_role(person_name(m["name"]), line[:m.start()]), text)
             if name and _NO_NAME_WORD.search(name):  # "Ihre E-Mail-Adresse: …": named before
                 name = name_in(text[max(0, text.find(line) - 400):text.find(line)]) or ""
             if address in seen or not name or name.lower() in _HEADER_NAMES:
@@ -194,18 +194,33 @@ def _pairs_in_sentences(text: str, seen: set[str]) -> list[tuple[str, str, None]
             continue
         if not _REGISTERING.search(sentence):
             continue
-        name = name_in(sentence.split("@")[0])
-        if not name:
-            continue
-        for where in parts[i: i + 2]:
+        for here, where in enumerate(parts[i: i + 2]):
             fresh = [a.lower() for a in ADDR_RE.findall(where) if a.lower() not in seen]
             if len(set(fresh)) == 1:
-                seen.add(fresh[0])
-                out.append((name, fresh[0], None))
+                # the name between the address before and this one: never a name that
+                # stands before another person's address ("1. Petra Klein <…>" above it)
+                before = where[:where.lower().find(fresh[0])] if here == 0 else sentence
+                last = max((a.end() for a in ADDR_RE.finditer(before)), default=0)
+                name = name_in(before[last:])
+                if name:
+                    seen.add(fresh[0])
+                    out.append((name, fresh[0], None))
                 break
             if fresh:
                 break
     return out
+
+
+_NAME_BEFORE_ROLE = re.compile(rf"({NAME})[ \t]*,[ \t]*$")
+
+
+def _before_role(name: str, before: str) -> str:
+    """"Jan Jung, Kassenwart, jan.jung@…": the one word before the address is the role,
+    the full name stands before it."""
+    if " " in name or not (m := _NAME_BEFORE_ROLE.search(before[:before.rfind(name)])):
+        return name
+    full = person_name(m[1])
+    return full if len(full.split()) >= 2 else name
 
 
 _REGISTERING = re.compile(
