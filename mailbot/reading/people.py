@@ -24,19 +24,17 @@ from mailbot.reading.names import (
     person_name,
     role_address,
     sender_name_from,
-    split_name,
 )
 from mailbot.reading.signature import (
     FIELD_RE,
     fields,
-    looks_like_name,
-    org_part,
     organisation_correction,
     organisation_from,
     organisation_in_text,
     signature,  # noqa: F401
     split_signature,
 )
+from mailbot.reading.tables import is_table_row, stacked_pairs, table_pairs
 
 _PAIR = re.compile(
     rf"(?P<name>{NAME})[ \t]*(?:[,;:|–-]|\(|<)?[ \t]*(?:E-?Mail:?[ \t]*)?"
@@ -96,16 +94,8 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
     """(name, address, organisation from a table cell) for every person listed with an
     address, in order of appearance."""
     out: list[tuple[str, str, str | None]] = []
-    for row in (line for line in text.split("\n") if _is_table_row(line)):
-        cells = [c.strip() for c in re.split(r"\||\t", row) if c.strip()]
-        address = next((valid_address(c.strip("<>()")) for c in cells
-                        if valid_address(c.strip("<>()"))), None)
-        names = [c for c in cells if "@" not in c and looks_like_name(split_name(c))]
-        orgs = [found[0] for c in cells if "@" not in c and (found := org_part(c))
-                and found[1] >= 2]  # a department or a task is not the organisation
-        if address and names:
-            out.append((split_name(names[0]), address, orgs[0] if orgs else None))
-    out += [p for p in _stacked_pairs(text) if p[1] not in {a for _, a, _ in out}]
+    out += table_pairs(text)
+    out += [p for p in stacked_pairs(text) if p[1] not in {a for _, a, _ in out}]
     seen = {a for _, a, _ in out}
     examined = 0
     for line in text.split("\n"):
@@ -130,44 +120,6 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
 
 
 _NO_NAME_WORD = re.compile(r"mail|adresse|address", re.IGNORECASE)  # "Ihre E-Mail-Adresse:"
-_ADDRESS_LINE = re.compile(rf"^[ \t]*<?(?:mailto:)?(?P<email>{ADDR_SPEC})>?"
-                           rf"(?:[ \t]*<mailto:[^>]*>)?[ \t]*$")
-
-
-def _stacked_pairs(text: str) -> list[tuple[str, str, str | None]]:
-    """A table whose cells stand one below the other (an HTML table after html2text):
-    a line with a name, at most one line between (the role or the organisation), then a
-    line with nothing but the address."""
-    if text.count("@") < 2:
-        return []
-    lines = [line.strip() for line in text.split("\n") if line.strip()]
-    out: list[tuple[str, str, str | None]] = []
-    for i, line in enumerate(lines):
-        m = _ADDRESS_LINE.match(line)
-        if not m:
-            continue
-        names = {back: split_name(lines[i - back]) for back in (1, 2) if i - back >= 0}
-        names = {b: n for b, n in names.items()
-                 if looks_like_name(n) and len(n.split()) >= 2 and "@" not in n}
-        back = next((b for b, n in names.items() if _in_local(n, m["email"])),
-                    min(names, default=0))
-        if back:
-            cell = org_part(lines[i - 1]) if back == 2 else None
-            out.append((names[back], m["email"].lower(),
-                        cell[0] if cell and cell[1] >= 2 else None))
-    return out
-
-
-_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "ş": "s", "ç": "c",
-                       "ğ": "g", "ı": "i"})
-
-
-def _in_local(name: str, address: str) -> bool:
-    """The address is made of the name ("Tarik Özdemir" – t.oezdemir@…)."""
-    local = address.partition("@")[0].lower()
-    return any(len(w) >= 3 and w in local for w in name.lower().translate(_FOLD).split())
-
-
 def _fuller(name: str, text: str) -> str:
     """The full name for a surname alone ("Herrn Dr. Stahlschmidt (b.st…@…)") when the
     text names the person in full elsewhere ("Herrn Dr. Bernhard Stahlschmidt")."""
@@ -253,13 +205,6 @@ def _unpaired_list_address(body: str, paired: set[str]) -> str | None:
     return None
 
 
-def _is_table_row(line: str) -> bool:
-    """A line with a ``|`` or a tab and an address after it (linear, even for a very long
-    line: a regular expression ``.*\\|.*address`` would take quadratic time)."""
-    cut = min((i for i in (line.find("|"), line.find("\t")) if i >= 0), default=-1)
-    return cut >= 0 and ADDR_RE.search(line, cut + 1) is not None
-
-
 class _Sentences:
     """The sentences of one line, found once and only when first asked for: the sentence
     around a match in logarithmic time, whether it registers somebody read once per
@@ -323,7 +268,7 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
             return Found((behalf,), registered_by=sender)
     if others:
         people = [Participant(a, n, org or organisation) for n, a, org in pairs]
-        roster = any(_ROSTER_LINE.match(line) or _is_table_row(line)
+        roster = any(_ROSTER_LINE.match(line) or is_table_row(line)
                      for line in body.split("\n"))
         if me.email not in {p.email for p in people} and not _NOT_ME.search(body) and (
                 _WITH_ME.search(body) or (_SELF.search(body) and not roster)):
