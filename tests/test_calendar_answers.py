@@ -6,10 +6,13 @@ goes to a human."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from conftest import CONTACT, registration_mail, rows
 
 from mailbot.cli import main
+from mailbot.reading.classify import classify
+from mailbot.reading.subject import calendar_comment
 
 
 def run(config):
@@ -120,3 +123,34 @@ def test_a_cancellation_with_a_question_from_someone_never_registered_goes_to_a_
     assert rows(config, "SELECT action FROM messages") == [("review",)]
     [mail] = mailbox.folder("INBOX").values()
     assert b"\\Flagged" in mail["flags"]
+
+
+def _google_body(verb: str, note: str = "") -> str:
+    said = f" with a note:\n\"{note}\"" if note else "."
+    return (f"Anna Arndt has {verb} this invitation{said}\n\nDigitales Auftakttreffen\n"
+            "Monday 31 May ⋅ 10am – 3pm\n\nJoin with Zoom\nhttps://zoom.example/j/1\n\n"
+            "Invitation from Google Calendar: https://calendar.google.com/calendar/\n")
+
+
+@pytest.mark.parametrize("text, calendar, comment", [
+    (_google_body("accepted"), ("ACCEPTED", "a@x.example", "Anna", ""), ""),
+    (_google_body("declined", "Leider krank, sorry!"), ("DECLINED", "a@x.example", "Anna", ""),
+     "Leider krank, sorry!"),
+    ("Wir kommen zu zweit, meine Kollegin schreibt noch.\n\n" + _google_body("accepted"),
+     ("ACCEPTED", "a@x.example", "Anna", ""), "Wir kommen zu zweit, meine Kollegin schreibt noch."),
+    ("egal", ("DECLINED", "a@x.example", "Anna", "Dienstreise"), "Dienstreise"),
+])
+def test_the_calendars_own_text_is_no_comment(text, calendar, comment):
+    assert calendar_comment(text, calendar) == comment
+
+
+@pytest.mark.parametrize("comment, flagged", [
+    ("Ich bin ab dem 25. Mai in der Reha und kann nicht teilnehmen.", False),
+    ("Sorry, something came up at work.", False),
+    ("Kann ich die Folien trotzdem bekommen?", True),
+    ("Statt mir kommt meine Kollegin Jana Roth, jana.roth@x.example.", True),
+])
+def test_a_refusals_comment_is_flagged_only_when_it_says_more(comment, flagged):
+    reading = classify("Abgelehnt: Digitales Auftakttreffen", "", "REPLY",
+                       calendar=("DECLINED", "a@x.example", "Anna", comment))
+    assert bool(reading.note) is flagged

@@ -37,6 +37,7 @@ from mailbot.reading.subject import (
     RSVP_SUBJECT,
     asked,
     bare,
+    calendar_comment,
     calendar_reading,
     from_subject,
 )
@@ -310,7 +311,13 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
     checked against this event's own."""
     if (calendar_method or "").upper() == "REPLY" or (
             RSVP_SUBJECT.match(subject) and calendar_method):
-        return calendar_reading(text, calendar)
+        comment = calendar_comment(text, calendar)
+        inner = classify("", comment, event=event, sender_name=sender_name) if comment else None
+        partstat = calendar[0] if calendar else ""
+        says_more = inner is not None and bool(  # another date beside a refusal: her reason
+            inner.asks or inner.note or inner.others or (inner.elsewhere and partstat != "DECLINED")
+            or (inner.intent is Intent.UNKNOWN and inner.sentence))  # a condition, a stand-in
+        return calendar_reading(comment, partstat, says_more)
     body = split_signature(text[:20000], sender_name)[0]
     found = _read(sentences(body), event)
     sentence = found.sentence

@@ -34,12 +34,34 @@ def bare(unexplained: list[str]) -> bool:
     return sum(len(s.split()) for s in unexplained) <= 8
 
 
-def calendar_reading(text: str, calendar: tuple[str, str | None, str, str] | None) -> Reading:
-    """A calendar program's answer: its PARTSTAT, and any comment a person typed with it."""
-    partstat = calendar[0] if calendar else ""
-    comment = (calendar[3] if calendar else "") or " ".join(
-        s for s in sentences(text) if not is_explained(s))
-    note = f"Kommentar: {quote(comment)}" if comment.strip() else ""
+# where a calendar program's own text begins ("X has accepted this invitation.",
+# "X hat diese Einladung angenommen.", "Einladung von Google Kalender") — and where the
+# note a person typed with her answer stands in it ("… with a note: "…"")
+_PROGRAM_LINE = re.compile(
+    r"^.{0,80}\b(?:(?:has|have)\s+(?:tentatively\s+)?(?:accepted|declined)\s+(?:this|the|your)"
+    r"\s+invitation|hat\s+(?:diese|die|Ihre)\s+Einladung\b|invitation from google calendar"
+    r"|einladung von google kalender)", F | re.MULTILINE)
+_NOTE = re.compile(r"(?:with a note|mit (?:folgender|einer) Notiz)\b[^:\n]{0,40}:\s*[\"„“”]?"
+                   r"(?P<note>[^\"„“”]{1,1000})", F)
+
+
+def calendar_comment(text: str, calendar: tuple[str, str | None, str, str] | None) -> str:
+    """What a person typed with her calendar answer: the answer's COMMENT, the note the
+    program quotes, or the words she wrote above the program's own text — never that
+    text itself (the event's title, its time, the Zoom link, "Einladung von Google …")."""
+    if calendar and calendar[3].strip():
+        return calendar[3].strip()
+    if m := _NOTE.search(text):
+        return m["note"].strip()
+    start = _PROGRAM_LINE.search(text)
+    own = text[:start.start()] if start else text
+    return " ".join(s for s in sentences(own) if not is_explained(s))
+
+
+def calendar_reading(comment: str, partstat: str, says_more: bool) -> Reading:
+    """A calendar program's answer: its PARTSTAT, and the comment a person typed with it as
+    a note when it says more than the answer (a question, a request, another person)."""
+    note = f"Kommentar: {quote(comment)}" if comment.strip() and says_more else ""
     return Reading(Intent.THANKS, rsvp=True, partstat=partstat, note=note)
 
 
