@@ -87,6 +87,12 @@ _REGISTER = re.compile(
     r"(?:register|attend|join|participate|sign\s+up)"
     r"|please\s+(?:register|sign\s+up|add)\s+(?:me|us)|count\s+(?:me|us)\s+in"
     r"|registration\s+for\s+(?:me|us|my)"
+    r"|\btrag\s+(?:mich|uns)\b.{0,40}\bein\b"  # du-form: "trag mich bitte ein"
+    r"|\b(?:könnten|können|würden)\s+sie\s+(?:\w+\s+){0,2}?(?:mich|uns)\b.{0,60}"
+    r"\b(?:anmelden|eintragen)\b"  # "Könnten Sie mich bitte für das Treffen anmelden?"
+    r"|\breservier\w*\s+(?:sie\s+)?(?:bitte\s+)?(?:mir|uns|für\s+(?:mich|uns))\b.{0,40}\bpl[aä]tz"
+    r"|\b(?:für\s+(?:mich|uns)\s+)?(?:einen|zwei|drei|\d+)\s+pl[aä]tze?\b.{0,30}\breservier"
+    r"|\b(?:reserve|save|hold)\s+(?:me\s+|us\s+)?(?:a\s+)?(?:place|seat|spot)s?\s+for\s+(?:me|us)\b"
     r"|(?:bei|in|an)\s+meiner\s+anmeldung\b.{0,80}\b(?:fehlt|falsch|korrigier|ergänz|änder"
     r"|vergessen|nachreichen|nachgereicht))",
     F,
@@ -98,7 +104,8 @@ _REGISTER = re.compile(
 _CANCEL_WORDS = ("absag", "abmeld", "storn", "zurück", "sage", "melde", "streich", "liste",
                  "nicht", "verhindert", "schaffe", "passen", "cancel", "can't", "cannot",
                  "take", "remove", "nimm", "nehm", "unable", "not able", "won't", "withdraw")
-_REGISTER_WORDS = ("meld", "teil", "dabei", "mitmach", "komm", "setzen", "tragen", "nehmen",
+_REGISTER_WORDS = ("meld", "teil", "dabei", "mitmach", "komm", "setzen", "trag", "nehmen",
+                   "reserv", "save", "hold",
                    "schreiben", "put", "add", "sign", "inscri", "particip", "katıl", "kayıt",
                    "bestätig", "sag", "regist", "attend", "join", "count")
 
@@ -253,8 +260,9 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     away = has_any(low, _AWAY_WORDS) and bool(_AWAY.search(sentence))
     found.away |= away
     found.substitute |= has_any(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
-    if sentence.endswith("?") or (has_any(low, QUESTION_WORDS)
-                                  and INDIRECT_QUESTION.search(sentence)):
+    if (sentence.endswith("?") or (has_any(low, QUESTION_WORDS)
+                                   and INDIRECT_QUESTION.search(sentence))) \
+            and not _POLITE_ACTION.match(sentence) and not is_explained(sentence):
         if len(sentence) < 60 and AVAILABILITY.search(sentence) and not found.avail and \
                 sentence.endswith("?"):
             found.avail = sentence  # "Sind noch Plätze frei?": a registration answers it
@@ -286,6 +294,15 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     if away or (has_any(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
         return "away", None  # part of an out-of-office text
     return "", None
+
+
+# the action itself asked politely: "Could you please cancel my registration?",
+# "Könnten Sie mich bitte anmelden?" — no question for a human, the request it is
+_POLITE_ACTION = re.compile(
+    r"^\W*(?:könnten|können|würden|could|would|can|will)\s+(?:sie|you)\s+(?:\w+\s+){0,2}?"
+    r"(?:(?:mich|uns)\s+(?:bitte\s+)?(?:\w+\s+){0,4}?(?:anmelden|abmelden|eintragen|streichen)"
+    r"|(?:cancel|withdraw)\s+(?:my|our)\s+registration|(?:register|sign\s+up|add)\s+(?:me|us)"
+    r"|sign\s+(?:me|us)\s+up|(?:take|remove)\s+(?:me|us)\s+off)\b[^?]{0,60}\?$", F)
 
 
 _THIRD_PERSON = re.compile(rf"{TITLED.pattern}|\b{RELATIVE}"

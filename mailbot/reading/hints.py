@@ -48,13 +48,20 @@ RELATIVE = (r"(?:mein|meine|meinen|meinem|meiner|unser|unsere|unseren|unserem|un
 NAMED_RELATIVE = re.compile(rf"\b{RELATIVE}\s+(?-i:[A-ZÄÖÜ])\w+", F)
 
 
-_DELIVERY = (r"\b(?:link\w*|zugangsdaten|einwahldaten|zoom[\w-]*|bestätigung|anmeldebestätigung"
-             r"|einladung|unterlagen|details|access data)\b")
-_SEND = r"\b(?:schick|send|zusend|zukommen|weiterleit|forward|mail)\w*"
+_DELIVERY = (r"\b(?:link\w*|lien|zugangsdaten|einwahldaten|zoom[\w-]*|bestätigung"
+             r"|anmeldebestätigung|einladung|unterlagen|details|access data)\b")
+_SEND = r"\b(?:schick|send|zusend|zukommen|weiterleit|forward|mail|envoy)\w*"
 _GREETING_LINE = re.compile(
     r"^\W*(?:hallo|hi|hey|moin|servus|guten (?:morgen|tag|abend)|liebe[rs]?|sehr geehrte[rs]?"
     r"|dear|hello|bonjour|merhaba|salut)\b[^.?]{0,60}$"  # a greeting alone
-    r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$", F)
+    r"|^\W*(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+[\w-]+\W*$"
+    r"|^\W*(?:hallo|hi|guten tag|liebe[rs]?|dear|hello)\s+(?:Frau|Herr|Ms|Mr|Mrs)\.?\s+"
+    r"(?:(?:Dr|Prof)\.\s+)?[\w-]+(?:\s+[\w-]+)?\W*$", F)  # "Hallo Frau Collinet."
+# the small talk of a greeting, asked of nobody who must answer it: "wie geht's dir?"
+_SMALL_TALK = re.compile(
+    r"^\W*(?:(?:und\s+)?wie\s+geht(?:'|’)?s(?:\s+(?:dir|euch|ihnen))?(?:\s+so)?(?:\s+denn)?"
+    r"|(?:ich\s+)?darf\s+(?:ich\s+)?(?:doch\s+)?du\s+sagen|alles\s+(?:gut|klar)\s+bei\s+(?:dir|euch)"
+    r"|how\s+are\s+you(?:\s+doing)?|hope\s+you\s+are\s+well)\W*\??\W*$", F)
 _PLEASANTRY = re.compile(  # matched at the start of the sentence
     r"\W*(?:(?:mit )?(?:freundlich|best|herzlich|lieb|viel|schön|sonnig|sportlich)\w* )?"
     r"(?:grüße|grüßen|gruß|grüsse|gruss|regards|wishes)\b.{0,40}$"  # a closing
@@ -72,10 +79,12 @@ INSTRUCTION = re.compile(  # a note for the list; "reply here"
     r"|(?:teilnehmerliste|liste).{0,40}(?:ergänz|korrigier|änder|eintrag|trag)\w*"
     r"|\b(?:antworten|reply)\b.{0,30}\b(?:hierhin|hierher|diese adresse|this address)"
     r"|\b(?:hierhin|hierher|an diese adresse|to this address)\s+(?:antworten|reply)", F)
+_PASSED_ON = (r"(?:weitergeleitet|weitergegeben|weitergereicht|zugeschickt|geschickt|bekommen"
+              r"|erhalten|forwarded|forwarding|passed on|shared|received|got|sent)")
 PROVENANCE = re.compile(  # where the invitation came from
-    r"\b(?:einladung|invitation)\b.{0,60}\b(?:weitergeleitet|bekommen|erhalten|forwarded"
-    r"|received|got)\b|\b(?:weitergeleitet|bekommen|erhalten|forwarded|forwarding|received"
-    r"|got)\b.{0,40}\b(?:einladung|invitation)\b", F)
+    rf"\b(?:einladung|invitation)\b.{{0,80}}\b{_PASSED_ON}\b"
+    rf"|\b{_PASSED_ON}\b.{{0,40}}\b(?:einladung|invitation)\b", F)
+_NOT_TO_US = re.compile(r"\bmit der bitte\b|\bkindly\b", F)  # his request to her, a courtesy
 
 
 def is_explained(sentence: str) -> bool:
@@ -85,15 +94,29 @@ def is_explained(sentence: str) -> bool:
         return True
     if (_PLEASANTRY.match(sentence) or _KIND_WORDS.search(sentence)
             or THANKS.search(sentence)):
-        return not salient(sentence, None)
+        return not salient(_NOT_TO_US.sub("", sentence), None)
+    if _SMALL_TALK.match(sentence):
+        return True
+    if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence) and not (
+            "@" in sentence or _ELSEWHERE_TO.search(sentence)):
+        return True  # how to send what we send anyway (also asked: "… den Zoom-Link?")
     if sentence.endswith("?"):
         return False
-    if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence):
-        return True  # how to send what we send anyway
+    if _THIS_ADDRESS.search(sentence) and "@" not in sentence and not sentence.endswith(":"):
+        return True  # "use this address for the access data": the one she writes from
     low = sentence.lower()
     return bool((has_any(low, INSTRUCTION_WORDS) and INSTRUCTION.search(sentence)) or (
         has_any(low, ("einladung", "invitation")) and PROVENANCE.search(sentence)
-        and not (has_any(low, REQUEST_WORDS) and REQUEST.search(sentence))))
+        and not (has_any(low, REQUEST_WORDS) and REQUEST.search(_NOT_TO_US.sub("", sentence)))))
+
+
+# what we send anyway, asked for elsewhere than where she writes from, or more than it
+_ELSEWHERE_TO = re.compile(r"\b(?:adresse|address|auch|also|zusätzlich|noch\s+einmal|andere\w*"
+                           r"|other|vorab|in advance|beforehand|ausgedruckt|per post)\b", F)
+# "nutzen Sie bitte diese Adresse", "den Link bitte an diese Adresse": the sender's own
+_THIS_ADDRESS = re.compile(
+    r"\b(?:diese[rs]?|this|hierhin|hierher)\s+(?:\w+-?)?(?:adresse|address|postfach|mailbox"
+    r"|e-?mail)\b", F)
 
 
 def salient(sentence: str, event: EventFacts | None) -> str:
