@@ -28,6 +28,7 @@ from mailbot.reading.names import (
 from mailbot.reading.signature import (
     FIELD_RE,
     fields,
+    organisation_after_name,
     organisation_correction,
     organisation_from,
     organisation_in_text,
@@ -250,7 +251,8 @@ def find(text: str, sender: str | None, sender_name: str, own: str = "",
     form_address = form_address or _own_address(body, sender)
     name = sender_name_from(found, sender_name, sig, sender, subject)
     organisation = (found.get("organisation") or organisation_correction(body)
-                    or organisation_from(sig, name, sender) or organisation_in_text(body))
+                    or organisation_from(sig, name, sender)
+                    or organisation_after_name(body, name) or organisation_in_text(body))
     if not organisation and name and name == name_from_subject(subject)[0]:
         organisation = name_from_subject(subject)[1]
     me = Participant(email=form_address or sender, name=name, organisation=organisation)

@@ -38,7 +38,9 @@ ORG_WORDS = re.compile(
     r"|Paritätische\w*|DRK|Malteser|Johanniter|Bündnis|Forum|Kolpingwerk|Landesverband"
     r"|Kirchengemeinde|Volkshochschule|VHS|Freiwilligen\w*|Ehrenamt\w*|Seniorenbüro"
     r"|Centre|Center|Club|Society|Trust|Charity|Volunteer\w*"
-    r"|Cercle|Fédération|Federation|Comité|Maison|Derneği|Dernek|Vakfı)"
+    r"|Cercle|Fédération|Federation|Comité|Maison|Derneği|Dernek|Vakfı"
+    r"|Tafel|Werkstatt|Werkstätten|Quartiersmanagement|Stadtteilbüro|Treff|Café"
+    r"|(?-i:SV|TV|TuS|SC|FC|VfL|VfB|DJK|TSV|SSV|SpVgg|BSC))"
     r"|(?:verein|stiftung|agentur|verband|netzwerk|zentrum|rat|büro|werk|hilfe|initiative"
     r"|gemeinschaft|kreis|amt|forum|bündnis|haus)\b",
     re.IGNORECASE,
@@ -153,9 +155,12 @@ def signature(text: str, sender_name: str = "") -> list[str]:
 
 
 _ORG_IN_TEXT = re.compile(
-    r"\b(?:beide|wir|ich|alle|bin|sind)\b[^.\n]{0,40}?\b(?:von|vom|aus|bei|beim|im)\s+"
-    r"(?:der |dem |den |die |das )?"
-    r"(?P<org>(?-i:[A-ZÄÖÜ])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)",
+    r"\b(?:beide|wir|ich|alle|bin|sind|arbeite|arbeiten|engagiere|engagieren)\b[^.\n]{0,60}?"
+    r"\b(?:von|vom|aus|bei|beim|im|an der|am)\s+(?:der |dem |den |die |das )?"
+    r"(?P<org>(?-i:[A-ZÄÖÜ])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)"
+    # Leichte Sprache: "Die Werkstatt heißt: Caritas-Werkstätten Niederrhein."
+    r"|\b(?:verein|organisation|einrichtung|gruppe|werkstatt|initiative|firma|träger|arbeitgeber)"
+    r"\s+hei(?:ß|ss)t:?\s+(?P<named>(?-i:[A-ZÄÖÜ])[^.\n;:!?]{2,80}?)\s*(?:[.;:!?]|\n|$)",
     re.IGNORECASE,
 )
 # one's own registration corrected: "please put me down as …", "meine Organisation ist jetzt …"
@@ -206,10 +211,22 @@ def organisation_correction(text: str) -> str | None:
     return None
 
 
+def organisation_after_name(text: str, name: str) -> str | None:
+    """"Anmeldung: Luisa Brenken, Universität Bielefeld (Fakultät …), luisa@…" → the part
+    after her name, when it is an organisation (not a job, a department or a phone)."""
+    if len(name.split()) < 2 or name not in text:
+        return None
+    for m in re.finditer(rf"{re.escape(name)}\s*,\s*([^,\n(@]{{3,80}})", text):
+        found = org_part(m[1])
+        if found and found[1] >= 1:
+            return found[0]
+    return None
+
+
 def organisation_in_text(text: str) -> str | None:
     """"Beide von der Ehrenamtsagentur Münster." → "Ehrenamtsagentur Münster"."""
     for m in _ORG_IN_TEXT.finditer(text):
-        candidate = _org_words(m["org"].strip())
+        candidate = _org_words((m["org"] or m["named"]).strip())
         if _is_org(candidate):
             return candidate
     return None
