@@ -85,3 +85,15 @@ def test_a_shuffled_list_never_pairs_an_address_with_another_lines_name(people, 
         local = person.email.split("@")[0]
         if local in name_of:
             assert person.name == name_of[local]
+
+
+def test_list_lines_with_what_each_does_between_name_and_address():
+    text = ("Guten Tag,\n\nvon unserem Verein kommen drei Personen:\n\n"
+            "1. Ute Brandt (ich, Kassiererin) – ute.brandt@verein.example\n"
+            "2. Şükrü Yıldız, Jugendarbeit und Fahrdienst – s.yildiz@mail.example\n"
+            "3. Łucja Nowak (Öffentlichkeitsarbeit) – lucja@mail.example\n\n"
+            "Viele Grüße\nUte Brandt")
+    found = find(text, "ute.brandt@verein.example", "Ute Brandt", OWN)
+    assert [(p.email, p.name) for p in found.participants] == [
+        ("ute.brandt@verein.example", "Ute Brandt"), ("s.yildiz@mail.example", "Şükrü Yıldız"),
+        ("lucja@mail.example", "Łucja Nowak")]

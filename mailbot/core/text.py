@@ -6,6 +6,10 @@ import re
 import unicodedata
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+# the capital letters a name may begin with, in a character class: German, Turkish, Polish,
+# Czech, French, Scandinavian … and Cyrillic ("Çelik", "İlhan", "Łukasz", "Šimek", "Юлія")
+CAPITALS = ("A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĲĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
+            "А-ЯЁІЇЄҐ")
 ADDR_SPEC = rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+"
 ADDR_RE = re.compile(ADDR_SPEC)
 

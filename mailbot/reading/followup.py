@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 
-from mailbot.core.text import ADDR_RE
+from mailbot.core.text import ADDR_RE, CAPITALS
 from mailbot.reading.sentences import F, sentences
 
 _TITLED_FULL = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*"
-                          r"((?-i:[A-ZÄÖÜ][\w-]+)(?:\s+(?-i:[A-ZÄÖÜ][\w-]+)){0,2})")
+                          r"((?-i:[" + CAPITALS + r"][\w-]+)"
+                          r"(?:\s+(?-i:[" + CAPITALS + r"][\w-]+)){0,2})")
 _RELATIVE_NAMED = re.compile(r"\b(?:mein|meine|meinen|unser|unsere|unseren|my|our)\s+"
-                             r"(?:Kolleg\w*|colleague)\s+((?-i:[A-ZÄÖÜ][\w-]+)"
-                             r"(?:\s+(?-i:[A-ZÄÖÜ][\w-]+))?)")
+                             r"(?:Kolleg\w*|colleague)\s+((?-i:[" + CAPITALS + r"][\w-]+)"
+                             r"(?:\s+(?-i:[" + CAPITALS + r"][\w-]+))?)")
 _POINTS_AT = re.compile(r"\b(?:ihn|sie|ihm|ihr|seine|ihre|him|her|his|er)\b", F)
 _REGISTERS = re.compile(r"\b(?:an(?:zu)?melden|melden\s+sie\b.{0,80}\ban|eintragen|tragen\s+sie"
                         r"|register|sign\s+(?:him|her)\s+up|add\s+(?:him|her)|adresse\s+(?:ist|lautet)"

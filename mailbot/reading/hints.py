@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from mailbot.core.text import CAPITALS
 from mailbot.reading.eventfacts import EventFacts
 from mailbot.reading.sentences import F, has_any
 
@@ -38,14 +39,15 @@ REQUEST = re.compile(
     r"|would you|can you|kindly|bescheid|schicken sie|senden sie|teilen sie|s'il vous pla[iî]t"
     r"|lütfen)\b", F)
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-TITLED = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*(?-i:[A-ZÄÖÜ])\w+")
+TITLED = re.compile(r"\b(?:Frau|Herrn?|Mr|Mrs|Ms)\.?\s+(?:(?:Dr|Prof)\.\s*)*"
+                    r"(?-i:[" + CAPITALS + r"])\w+")
 RELATIVE = (r"(?:mein|meine|meinen|meinem|meiner|unser|unsere|unseren|unserem|unserer|my|our)"
              r"\s+(?:\w+\s+)?(?:Kolleg\w*|Mitarbeiter\w*|Chef\w*|Vorsitzende\w*|Vorstand\w*"
              r"|Mann|Frau|Ehemann|Ehefrau|Partner\w*|Sohn|Tochter|Vertret\w*|Nachfolger\w*"
              r"|Praktikant\w*|Leiter\w*|colleague\w*|husband|wife|partner|boss)\b")
 
 
-NAMED_RELATIVE = re.compile(rf"\b{RELATIVE}\s+(?-i:[A-ZÄÖÜ])\w+", F)
+NAMED_RELATIVE = re.compile(rf"\b{RELATIVE}\s+(?-i:[" + CAPITALS + r"])\w+", F)
 
 
 _DELIVERY = (r"\b(?:link\w*|lien|zugangsdaten|einwahldaten|zoom[\w-]*|bestätigung"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from mailbot.core.text import clean_text
+from mailbot.core.text import CAPITALS, clean_text
 from mailbot.reading.signature import ORG_WORDS, looks_like_name
 
 _TITLES = re.compile(
@@ -18,7 +18,7 @@ _TITLES = re.compile(
 # "i. A. Monika Berger", "Im Auftrag", "i.V.": how one signs for an office, not a name
 _SIGNING_FOR = re.compile(r"^(?:i\.\s?A\.|i\.\s?V\.|ppa?\.|im auftrag|in vertretung"
                           r"|ihre?|euer|eure|deine?)(?:\s+|$)", re.IGNORECASE)
-_CAP = r"[A-ZÄÖÜŁŚŻ][\w'’.-]*"
+_CAP = r"[" + CAPITALS + r"][\w'’.-]*"
 PARTICLES = frozenset({"von", "van", "de", "der", "den", "zu", "da", "di", "du", "le", "la",
                        "ten", "ter", "vom", "zum"})  # lower-case parts of family names
 _PARTICLES = "(?:" + "|".join(sorted(PARTICLES, key=len, reverse=True)) + ")"
@@ -95,7 +95,7 @@ def is_person(display: str, sender: str | None) -> bool:
 
 _SUBJECT_NAME = re.compile(
     r"(?:^|[-–:,]\s*|\b(?:anmeldung|teilnahme|registration|von|für|for)\s+)"
-    r"(?P<name>(?-i:[A-ZÄÖÜ])[\w'’-]+(?:\s+(?-i:[A-ZÄÖÜ])[\w'’-]+){1,2})"
+    r"(?P<name>(?-i:[" + CAPITALS + r"])[\w'’-]+(?:\s+(?-i:[" + CAPITALS + r"])[\w'’-]+){1,2})"
     r"(?:\s*(?:,|\(|–|-)\s*(?P<org>[^()]{3,80}?)\)?)?\s*$", re.IGNORECASE)
 
 
@@ -176,8 +176,9 @@ def person_name(value: str) -> str:
 
 
 _CAPITALISED_RUN = re.compile(
-    rf"(?:(?:Frau|Herrn?|Dr\.|Prof\.)\s+)*(?:[A-ZÄÖÜ][\w'’-]+\.?\s+(?:{_PARTICLES}\s+){{0,3}}){{1,5}}"
-    r"[A-ZÄÖÜ][\w'’-]+")
+    r"(?:(?:Frau|Herrn?|Dr\.|Prof\.)\s+)*(?:[" + CAPITALS
+    + rf"][\w'’-]+\.?\s+(?:{_PARTICLES}\s+){{0,3}}){{1,5}}"
+    r"[" + CAPITALS + r"][\w'’-]+")
 # common nouns by their ending ("Anmeldung", "Freiwilligenagentur") — a short word is a
 # name all the same ("Jung", "Lang", "Haus" are surnames too)
 _NOT_A_NAME = re.compile(r"(?:ung|heit|keit|schaft|treffen|tag|haus|büro|verein|netzwerk"

@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from mailbot.core.models import Participant
-from mailbot.core.text import ADDR_RE, ADDR_SPEC, clean_text, valid_address
+from mailbot.core.text import ADDR_RE, ADDR_SPEC, CAPITALS, clean_text, valid_address
 from mailbot.reading.names import (
     NAME,
     PARTICLES,  # noqa: F401
@@ -59,7 +59,7 @@ _UNADDRESSED = re.compile(
     r"|Vorsitzende[nr]?|Geschäftsführer(?:in)?)\b(?P<rest>[^.!?\n]{0,100})",
     re.IGNORECASE,
 )
-_NAME_AFTER_ROLE = re.compile(r"\s*,?\s*(?:Frau|Herrn?|Dr\.)?\s*[A-ZÄÖÜ][a-zäöüß]+")
+_NAME_AFTER_ROLE = re.compile(r"\s*,?\s*(?:Frau|Herrn?|Dr\.)?\s*[" + CAPITALS + r"][a-zäöüß]+")
 _COMING = re.compile(r"\b(?:kommt|kommen|mit\b|anmelden|an\b|teilnehmen|nimmt|dabei|auch\b"
                      r"|attend|join)", re.IGNORECASE)
 _ON_BEHALF_NAME = re.compile(
@@ -102,6 +102,11 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
     for line in text.split("\n"):
         if "@" not in line or FIELD_RE.match(line):
             continue  # a pair holds an address: most lines are passed over at once
+        if (listed := _LIST_LINE.match(line)) and len(person_name(listed["name"]).split()) >= 2:
+            if listed["email"].lower() not in seen:  # "2. Gerd Pohl (Fahrdienst) – gerd@…"
+                seen.add(listed["email"].lower())
+                out.append((person_name(listed["name"]), listed["email"].lower(), None))
+            continue
         roster, sentences = _ROSTER_LINE.match(line), _Sentences(line)
         for m in _PAIR.finditer(line):
             examined += 1
@@ -126,7 +131,7 @@ def _fuller(name: str, text: str) -> str:
     text names the person in full elsewhere ("Herrn Dr. Bernhard Stahlschmidt")."""
     if not name or " " in name:
         return name
-    m = re.search(rf"\b((?:[A-ZÄÖÜ][\w'’-]+\s+){{1,2}}){re.escape(name)}\b", text)
+    m = re.search(r"\b((?:[" + CAPITALS + rf"][\w'’-]+\s+){{1,2}}){re.escape(name)}\b", text)
     fuller = person_name(m[0]) if m else ""
     return fuller if len(fuller.split()) >= 2 else name
 
@@ -191,6 +196,10 @@ _ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{NAME}[ \t]*[,;:|�
                           rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
 
 
+# a list line: mark, name, what she does (in brackets or after a comma), the address
+_LIST_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])[ \t]*(?P<name>{NAME})[ \t]*"
+                        rf"(?:[,(][^@\n]{{0,120}}?)?[ \t]*[–:,|-][ \t]*[<(]?(?:mailto:)?"
+                        rf"(?P<email>{ADDR_SPEC})[>)]?[ \t]*[,;.]?[ \t]*$")
 _SENTENCE_BREAK = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+")  # not after "31." or "e.V."
 _LIST_MARK = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+")
 
@@ -324,7 +333,8 @@ def _on_behalf(text: str, others: list, exclude: set[str],
 
 _NAMED_BY_TITLE = re.compile(
     r"\b(?:melde|melden)\s+(?:\S+\s+){0,2}?(?:Frau|Herrn|Herr)\s+[^.!?\n]{0,60}"
-    r"|\b(?:Frau|Herr)\s+(?:(?:Dr|Prof)\.?\s+)*[A-ZÄÖÜ][\w-]+(?:\s+[A-ZÄÖÜ][\w-]+)?\s+"
+    r"|\b(?:Frau|Herr)\s+(?:(?:Dr|Prof)\.?\s+)*[" + CAPITALS + r"][\w-]+"
+    r"(?:\s+[" + CAPITALS + r"][\w-]+)?\s+"
     r"(?:nimmt|kommt|wird|möchte|würde)\b[^.!?\n]{0,60}"
     r"|\b(?:ich|mich)\s+(?:und|sowie)\s+(?:Frau\s+|Herrn?\s+|meine\w*\s+|unsere\w*\s+)"
     r"[^.!?\n]{0,60}")

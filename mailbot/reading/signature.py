@@ -8,7 +8,7 @@ import functools
 import re
 from collections.abc import Sequence
 
-from mailbot.core.text import clean_text
+from mailbot.core.text import CAPITALS, clean_text
 
 FIELD_RE = re.compile(
     r"(?:^[ \t]*[-*•]?[ \t]*|(?<=[ \t]))"
@@ -157,10 +157,10 @@ def signature(text: str, sender_name: str = "") -> list[str]:
 _ORG_IN_TEXT = re.compile(
     r"\b(?:beide|wir|ich|alle|bin|sind|arbeite|arbeiten|engagiere|engagieren)\b[^.\n]{0,60}?"
     r"\b(?:von|vom|aus|bei|beim|im|an der|am)\s+(?:der |dem |den |die |das )?"
-    r"(?P<org>(?-i:[A-ZÄÖÜ])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)"
+    r"(?P<org>(?-i:[" + CAPITALS + r"])[^.\n,;:!?]{2,80}?(?:\be\.\s?V\.)?)\s*(?:[.,;:!?]|\n|$)"
     # Leichte Sprache: "Die Werkstatt heißt: Caritas-Werkstätten Niederrhein."
     r"|\b(?:verein|organisation|einrichtung|gruppe|werkstatt|initiative|firma|träger|arbeitgeber)"
-    r"\s+hei(?:ß|ss)t:?\s+(?P<named>(?-i:[A-ZÄÖÜ])[^.\n;:!?]{2,80}?)\s*(?:[.;:!?]|\n|$)",
+    r"\s+hei(?:ß|ss)t:?\s+(?P<named>(?-i:[" + CAPITALS + r"])[^.\n;:!?]{2,80}?)\s*(?:[.;:!?]|\n|$)",
     re.IGNORECASE,
 )
 # one's own registration corrected: "please put me down as …", "meine Organisation ist jetzt …"
@@ -328,7 +328,7 @@ def organisation_from(lines: Sequence[str], name: str = "",
         if surname and surname in line.casefold().split():
             continue  # the person's name ("Karin Oberhaus", "J. Nienhaus")
         following = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if re.match(r"(?:des|der|für|und|im|in der)\s+(?-i:[A-ZÄÖÜ])", following):
+        if re.match(r"(?:des|der|für|und|im|in der)\s+(?-i:[" + CAPITALS + r"])", following):
             line = f"{line} {following}"  # "Ministerium für …" / "des Landes NRW"
         found = org_part(line)
         if not found:
