@@ -87,13 +87,20 @@ def test_a_shuffled_list_never_pairs_an_address_with_another_lines_name(people, 
             assert person.name == name_of[local]
 
 
-def test_list_lines_with_what_each_does_between_name_and_address():
-    text = ("Guten Tag,\n\nvon unserem Verein kommen drei Personen:\n\n"
-            "1. Ute Brandt (ich, Kassiererin) – ute.brandt@verein.example\n"
-            "2. Şükrü Yıldız, Jugendarbeit und Fahrdienst – s.yildiz@mail.example\n"
-            "3. Łucja Nowak (Öffentlichkeitsarbeit) – lucja@mail.example\n\n"
-            "Viele Grüße\nUte Brandt")
+def test_a_list_of_contacts_is_no_list_of_participants():
+    text = ("Hiermit melde ich mich an.\n\nBei Rückfragen erreichen Sie unser Büro:\n"
+            "- Anna Roth (Sekretariat) – anna.roth@verein.example\n"
+            "- Jens Ohm, Buchhaltung – jens.ohm@verein.example\n\nGrüße\nUte Brandt")
     found = find(text, "ute.brandt@verein.example", "Ute Brandt", OWN)
-    assert [(p.email, p.name) for p in found.participants] == [
-        ("ute.brandt@verein.example", "Ute Brandt"), ("s.yildiz@mail.example", "Şükrü Yıldız"),
-        ("lucja@mail.example", "Łucja Nowak")]
+    assert "anna.roth@verein.example" not in _emails(found)
+    assert "jens.ohm@verein.example" not in _emails(found)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Außerdem kommt Aylin Çelik mit.", "Aylin Çelik"),
+    ("Bitte melden Sie auch Łucja Nowak an.", "Łucja Nowak"),
+    ("Und Şükrü Yıldız ist dabei.", "Şükrü Yıldız"),
+])
+def test_names_beginning_with_capitals_beyond_german(text, name):
+    from mailbot.reading.names import name_in
+    assert name_in(text) == name

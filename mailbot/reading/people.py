@@ -102,11 +102,6 @@ def _pairs(text: str) -> list[tuple[str, str, str | None]]:
     for line in text.split("\n"):
         if "@" not in line or FIELD_RE.match(line):
             continue  # a pair holds an address: most lines are passed over at once
-        if (listed := _LIST_LINE.match(line)) and len(person_name(listed["name"]).split()) >= 2:
-            if listed["email"].lower() not in seen:  # "2. Gerd Pohl (Fahrdienst) – gerd@…"
-                seen.add(listed["email"].lower())
-                out.append((person_name(listed["name"]), listed["email"].lower(), None))
-            continue
         roster, sentences = _ROSTER_LINE.match(line), _Sentences(line)
         for m in _PAIR.finditer(line):
             examined += 1
@@ -196,10 +191,6 @@ _ROSTER_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])?[ \t]*{NAME}[ \t]*[,;:|�
                           rf"[<(]?(?:mailto:)?{ADDR_SPEC}[>)]?[ \t]*[,;.]?[ \t]*$")
 
 
-# a list line: mark, name, what she does (in brackets or after a comma), the address
-_LIST_LINE = re.compile(rf"^[ \t]*(?:\d+[.)]|[-*•])[ \t]*(?P<name>{NAME})[ \t]*"
-                        rf"(?:[,(][^@\n]{{0,120}}?)?[ \t]*[–:,|-][ \t]*[<(]?(?:mailto:)?"
-                        rf"(?P<email>{ADDR_SPEC})[>)]?[ \t]*[,;.]?[ \t]*$")
 _SENTENCE_BREAK = re.compile(r"(?<=[^\W\d]{2}[.!?])\s+")  # not after "31." or "e.V."
 _LIST_MARK = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+")
 

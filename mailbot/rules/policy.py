@@ -154,8 +154,10 @@ def _calendar_reply(mail: Request, reading: Reading, situation: Situation,
         return _accepted(mail, attendee, name, situation, event)
     if partstat == "DECLINED" and attendee:
         if situation.current.get(attendee) not in (Status.CONFIRMED, Status.WAITLISTED):
-            # a forwarded invitation declined: nothing to cancel, nobody waits for a notice
-            return Decision(Action.NOOP, "Absage über den Kalender, war nicht angemeldet")
+            # nothing to cancel and no notice for a button press — but her registration may
+            # wait for a human, or not have been understood: she looks (no reply)
+            return Decision(Action.REVIEW, "Absage über den Kalender, nicht angemeldet – "
+                                           "bitte prüfen, ob eine Anmeldung von ihr wartet")
         person = Participant(attendee, name or mail.sender_name)
         head = None if event.cancelled else situation.waitlist_head
         decision = _cancel(replace(mail, people=(person,)), situation.current, head)
