@@ -316,7 +316,7 @@ def test_the_word_hints_never_hide_a_match():
         texts += regex.findall(r'"([^"\n]{8,})"', test.read_text(encoding="utf-8"))
     pairs = [*classify.WORD_HINTS, *hints.WORD_HINTS, *conditions.WORD_HINTS,
              (eventfacts.DATE, eventfacts.DATE_WORDS + tuple("0123456789"))]
-    assert len(pairs) == 16
+    assert len(pairs) == 19
     for sentence in (s for t in texts for s in sentences(t)):
         for pattern, words in pairs:
             assert not pattern.search(sentence) or has_any(sentence.lower(), words), sentence

@@ -92,24 +92,32 @@ _NOT_TO_US = re.compile(r"\bmit der bitte\b|\bkindly\b", F)  # his request to he
 def is_explained(sentence: str) -> bool:
     """A greeting, or a pleasantry with nothing a human must read in it, or an instruction
     for what we send anyway, or where the invitation came from (no question, no request)."""
-    if _GREETING_LINE.search(sentence):
+    if len(sentence) <= 90 and _GREETING_LINE.search(sentence):  # a greeting is short
         return True
+    low = sentence.lower()
     if (_PLEASANTRY.match(sentence) or _KIND_WORDS.search(sentence)
             or THANKS.search(sentence)):
         return not salient(_NOT_TO_US.sub("", sentence), None)
-    if _SMALL_TALK.match(sentence):
+    if len(sentence) <= 60 and has_any(low, _SMALL_TALK_WORDS) and _SMALL_TALK.match(sentence):
         return True
-    if _DELIVERY_RE.search(sentence) and _SEND_RE.search(sentence) and not (
-            "@" in sentence or _ELSEWHERE_TO.search(sentence)):
+    if has_any(low, _DELIVERY_WORDS) and _DELIVERY_RE.search(sentence) \
+            and _SEND_RE.search(sentence) and not ("@" in sentence
+                                                   or _ELSEWHERE_TO.search(sentence)):
         return True  # how to send what we send anyway (also asked: "… den Zoom-Link?")
     if sentence.endswith("?"):
         return False
-    if _THIS_ADDRESS.search(sentence) and "@" not in sentence and not sentence.endswith(":"):
+    if has_any(low, _THIS_WORDS) and _THIS_ADDRESS.search(sentence) and "@" not in sentence \
+            and not sentence.endswith(":"):
         return True  # "use this address for the access data": the one she writes from
-    low = sentence.lower()
     return bool((has_any(low, INSTRUCTION_WORDS) and INSTRUCTION.search(sentence)) or (
         has_any(low, ("einladung", "invitation")) and PROVENANCE.search(sentence)
         and not (has_any(low, REQUEST_WORDS) and REQUEST.search(_NOT_TO_US.sub("", sentence)))))
+
+
+_SMALL_TALK_WORDS = ("geht", "du sagen", "bei dir", "bei euch", "how are", "hope you")
+_DELIVERY_WORDS = ("link", "lien", "zugang", "einwahl", "zoom", "bestätig", "einladung",
+                   "unterlagen", "details", "access")
+_THIS_WORDS = ("diese", "this", "hierh")
 
 
 # what we send anyway, asked for elsewhere than where she writes from, or more than it
@@ -144,6 +152,8 @@ def salient(sentence: str, event: EventFacts | None) -> str:
 
 # each long pattern with the words tested before it (for speed); their test reads this
 WORD_HINTS = ((INDIRECT_QUESTION, QUESTION_WORDS), (NAMED_RELATIVE, RELATIVE_WORDS),
+              (_SMALL_TALK, _SMALL_TALK_WORDS), (_DELIVERY_RE, _DELIVERY_WORDS),
+              (_THIS_ADDRESS, _THIS_WORDS),
               (INSTRUCTION, INSTRUCTION_WORDS), (PROVENANCE, ("einladung", "invitation")),
               (REQUEST, REQUEST_WORDS), (NEGATION, NEGATION_WORDS))
 

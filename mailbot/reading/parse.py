@@ -91,7 +91,7 @@ def parse_mail(raw: bytes, own: str = "", limit: str | None = None) -> ParsedMai
     text = strip_quotes(full)
     found = (find(text, sender, sender_name, own, decode_header(headers.get("subject", "")))
              if not limit else None)
-    method = None if limit else calendar_method(msg)
+    method = None if limit or not _CALENDAR.search(raw) else calendar_method(msg)
     reply_to = None
     if "reply-to" in headers:
         reply_to = parse_from(_raw_header(msg, "reply-to"))[0] or "?"
@@ -305,6 +305,7 @@ def calendar_method(msg: Message) -> str | None:
     return None
 
 
+_CALENDAR = re.compile(rb"text/calendar", re.IGNORECASE)  # no such part: no walk to look
 _ICAL_UNFOLD = re.compile(r"\r?\n[ \t]")
 _ATTENDEE = re.compile(r"^ATTENDEE(?P<params>;[^:\n]*)?:(?:mailto:)?(?P<addr>[^\s;]+)\s*$",
                        re.IGNORECASE | re.MULTILINE)
