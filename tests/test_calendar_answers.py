@@ -145,6 +145,13 @@ def test_the_calendars_own_text_is_no_comment(text, calendar, comment):
     assert calendar_comment(text, calendar) == comment
 
 
+def test_an_acceptances_comment_nobody_understood_is_read_by_a_human():
+    reading = classify("Angenommen: Digitales Auftakttreffen", "", "REPLY",
+                       calendar=("ACCEPTED", "a@x.example", "Anna",
+                                 "Ich habe eine Hörbehinderung."))
+    assert reading.note
+
+
 @pytest.mark.parametrize("comment, flagged", [
     ("Ich bin ab dem 25. Mai in der Reha und kann nicht teilnehmen.", False),
     ("Sorry, something came up at work.", False),

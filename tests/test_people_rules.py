@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailbot.reading.names import name_in
 from mailbot.reading.people import find
 
 OWN = "n.collinet@isi-innovation.de"
@@ -102,5 +103,4 @@ def test_a_list_of_contacts_is_no_list_of_participants():
     ("Und Şükrü Yıldız ist dabei.", "Şükrü Yıldız"),
 ])
 def test_names_beginning_with_capitals_beyond_german(text, name):
-    from mailbot.reading.names import name_in
     assert name_in(text) == name

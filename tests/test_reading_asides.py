@@ -27,8 +27,6 @@ HARMLESS = [
     "Herr Olbrich aus dem Sozialamt hat mir Ihre Einladung weitergeleitet.",
     "Die Einladung hat mir eine Kollegin vom Seniorenbüro weitergegeben.",
     "Thanks for the invitation, which a friend kindly forwarded to me.",
-    "Bitte schicken Sie die Einwahldaten an diese Adresse.",
-    "Für die Zugangsdaten nutzen Sie bitte dieses Postfach.",
     "Könnten Sie mir den Zoom-Link schicken?",
     "Pourriez-vous m'envoyer le lien ?",
     "Ich freue mich auf den Austausch.",
@@ -39,12 +37,36 @@ NEEDS_A_HUMAN = [
     "Bitte schicken Sie den Link zusätzlich an meine private Adresse.",
     "Wird die Veranstaltung aufgezeichnet?",
     "Ich brauche Untertitel, bitte sagen Sie mir, ob das geht.",
+    "Vielen Dank für die Einladung, mit der Bitte um Zusendung der Folien vorab.",
+    "Thanks for the invitation, kindly send me the slides beforehand.",
 ]
 
 
 @pytest.mark.parametrize("sentence", HARMLESS)
 def test_a_harmless_aside_is_explained(sentence):
     assert is_explained(sentence)
+
+
+THIS_ADDRESS = ["Bitte schicken Sie die Einwahldaten an diese Adresse.",
+                "Für die Zugangsdaten nutzen Sie bitte dieses Postfach."]
+
+
+@pytest.mark.parametrize("sentence", THIS_ADDRESS)
+def test_this_address_is_hers_only_when_the_mail_names_no_other(sentence):
+    assert is_explained(sentence, no_address=True)
+    assert not is_explained(sentence)
+
+
+def test_this_address_beside_another_address_stays_flagged():
+    reading = classify("Anmeldung", "Ich melde mich an. Bitte schicken Sie die Einwahldaten an "
+                       "diese Adresse\nlena.privat@mail.example\n\nGrüße\nLena Voss")
+    assert reading.note or reading.asks
+
+
+def test_this_address_alone_needs_nobody():
+    reading = classify("Anmeldung", "Ich melde mich an. Bitte schicken Sie die Einwahldaten an "
+                       "diese Adresse.\n\nGrüße\nLena Voss")
+    assert reading.intent is Intent.REGISTER and not reading.note and not reading.asks
 
 
 @pytest.mark.parametrize("sentence", NEEDS_A_HUMAN)

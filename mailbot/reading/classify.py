@@ -166,6 +166,7 @@ class _Found:
     mentions: list[tuple[str, str]] = field(default_factory=list)  # another event, in passing
     previous: str = ""
     avail: str = ""  # asked for a free place only
+    lone: bool = False  # the text names no address: "diese Adresse" is the sender's
 
     def note(self, intent: Intent) -> str:
         """The first sentence a human must read, given what the mail was taken for: in a
@@ -176,8 +177,8 @@ class _Found:
         return ""
 
 
-def _read(parts: list[str], event: EventFacts | None = None) -> _Found:
-    found = _Found()
+def _read(parts: list[str], event: EventFacts | None = None, lone: bool = False) -> _Found:
+    found = _Found(lone=lone)
     previous = ""
     for sentence in parts:
         sentence = _GREETING_PREFIX.sub("", sentence, count=1).strip() or sentence
@@ -262,7 +263,7 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
     found.substitute |= has_any(low, _SUBSTITUTE_WORDS) and bool(_SUBSTITUTE.search(sentence))
     if (sentence.endswith("?") or (has_any(low, QUESTION_WORDS)
                                    and INDIRECT_QUESTION.search(sentence))) \
-            and not _POLITE_ACTION.match(sentence) and not is_explained(sentence):
+            and not _POLITE_ACTION.match(sentence) and not is_explained(sentence, found.lone):
         if len(sentence) < 60 and AVAILABILITY.search(sentence) and not found.avail and \
                 sentence.endswith("?"):
             found.avail = sentence  # "Sind noch Plätze frei?": a registration answers it
@@ -288,7 +289,8 @@ def _kind(sentence: str, found: _Found) -> tuple[str, re.Match | None]:
         if found.avail and found.previous == found.avail and _THEN.match(sentence):
             found.avail = ""  # "Sind noch Plätze frei? Dann melde ich mich hiermit an."
         return "register", m
-    if (is_explained(sentence) or (has_any(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
+    if (is_explained(sentence, found.lone)
+            or (has_any(low, _EXCUSE_WORDS) and _EXCUSE.search(sentence))
             or FIELD_LINE.match(sentence)):
         return "known", None
     if away or (has_any(low, _AWAY_CONTEXT_WORDS) and _AWAY_CONTEXT.search(sentence)):
@@ -333,10 +335,11 @@ def classify(subject: str, text: str, calendar_method: str | None = None, *,
         partstat = calendar[0] if calendar else ""
         says_more = inner is not None and bool(  # another date beside a refusal: her reason
             inner.asks or inner.note or inner.others or (inner.elsewhere and partstat != "DECLINED")
-            or (inner.intent is Intent.UNKNOWN and inner.sentence))  # a condition, a stand-in
+            or (inner.intent is Intent.UNKNOWN and (inner.sentence or partstat != "DECLINED")))
+        # a condition or a stand-in always; words not understood beside an acceptance too
         return calendar_reading(comment, partstat, says_more)
     body = split_signature(text[:20000], sender_name)[0]
-    found = _read(sentences(body), event)
+    found = _read(sentences(body), event, "@" not in body)  # the signature's is her own
     sentence = found.sentence
     if found.condition and not found.cancel:
         return Reading(Intent.UNKNOWN, found.asks, reason=f"Anmeldung unter Bedingung – bitte "

@@ -86,12 +86,16 @@ _PASSED_ON = (r"(?:weitergeleitet|weitergegeben|weitergereicht|zugeschickt|gesch
 PROVENANCE = re.compile(  # where the invitation came from
     rf"\b(?:einladung|invitation)\b.{{0,80}}\b{_PASSED_ON}\b"
     rf"|\b{_PASSED_ON}\b.{{0,40}}\b(?:einladung|invitation)\b", F)
-_NOT_TO_US = re.compile(r"\bmit der bitte\b|\bkindly\b", F)  # his request to her, a courtesy
+_NOT_TO_US = re.compile(  # his request to her to attend, a courtesy about forwarding
+    r"\bmit der bitte\b(?=[^.?!]{0,100}\b(?:teilzunehmen|teil zu nehmen|dabei zu sein"
+    r"|zu kommen|mitzumachen)\b)|\bkindly\s+(?=(?:forwarded|passed|shared|sent)\b)", F)
 
 
-def is_explained(sentence: str) -> bool:
+def is_explained(sentence: str, no_address: bool = False) -> bool:
     """A greeting, or a pleasantry with nothing a human must read in it, or an instruction
-    for what we send anyway, or where the invitation came from (no question, no request)."""
+    for what we send anyway, or where the invitation came from (no question, no request).
+    ``no_address``: the mail names no address at all — only then is "diese Adresse" the one
+    she writes from."""
     if len(sentence) <= 90 and _GREETING_LINE.search(sentence):  # a greeting is short
         return True
     low = sentence.lower()
@@ -106,8 +110,7 @@ def is_explained(sentence: str) -> bool:
         return True  # how to send what we send anyway (also asked: "… den Zoom-Link?")
     if sentence.endswith("?"):
         return False
-    if has_any(low, _THIS_WORDS) and _THIS_ADDRESS.search(sentence) and "@" not in sentence \
-            and not sentence.endswith(":"):
+    if no_address and has_any(low, _THIS_WORDS) and _THIS_ADDRESS.search(sentence):
         return True  # "use this address for the access data": the one she writes from
     return bool((has_any(low, INSTRUCTION_WORDS) and INSTRUCTION.search(sentence)) or (
         has_any(low, ("einladung", "invitation")) and PROVENANCE.search(sentence)

@@ -170,7 +170,7 @@ _NAME_BEFORE_ROLE = re.compile(rf"({NAME})[ \t]*,[ \t]*$")
 def _before_role(name: str, before: str) -> str:
     """"Jan Jung, Kassenwart, jan.jung@…": the one word before the address is the role,
     the full name stands before it."""
-    if " " in name or not (m := _NAME_BEFORE_ROLE.search(before[:before.rfind(name)])):
+    if " " in name or not (m := _NAME_BEFORE_ROLE.search(before)):
         return name
     full = person_name(m[1])
     return full if len(full.split()) >= 2 else name
